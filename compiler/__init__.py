@@ -1,0 +1,1 @@
+"""AST -> checked, versioned IR; diagnostics; graph export."""

@@ -1,0 +1,1 @@
+"""Surface syntaxes: YAML (`.flow.yaml`) and the `.flow` DSL, both parsed into one AST."""

@@ -1,0 +1,1 @@
+"""IR -> durable execution: a pure `step` core and an asyncio shell around it."""
