@@ -1,0 +1,120 @@
+"""Compiler benchmark: `flowc validate` on a large flow, beside `yaml.compose` of the same file.
+
+Generates a flow with 2,000 states and 10,000 transitions, then reports, each as the median of
+several runs in this process:
+
+- validate time / yaml.compose time   (target: at most 3x)
+- `flowc --version` start-up / `python -c pass` start-up, both as subprocesses (target: at most 4x)
+
+Run: python bench/compile.py [--states 2000] [--per-state 5] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import yaml
+
+EVENTS = 20
+
+
+def generate_flow(states: int, per_state: int) -> str:
+    """A valid flow: a chain of states, each with `per_state` guarded transitions."""
+    out = io.StringIO()
+    w = out.write
+    w("flow: big\nversion: 1\ndescription: generated for bench/compile.py\nkey: id\n\nevents:\n")
+    for e in range(EVENTS):
+        w(f"  E{e}:\n    topic: t{e % 4}\n    match: {{type: e{e}}}\n    key: event.id\n")
+        w("    schema:\n      type: object\n      required: [id, n]\n")
+        w("      properties: {id: {type: string}, n: {type: integer}, type: {type: string}}\n")
+    w("\neffects:\n  notify:\n    python: examples.shop:reserve_stock\n    timeout: 5s\n")
+    w("    retry: {attempts: 3, backoff: 1s}\n\n")
+    w("data:\n  count: {type: integer, default: 0}\n  last: {type: string, default: ''}\n\n")
+    w("initial: s0\n\nstates:\n")
+    for s in range(states):
+        if s == states - 1:
+            w(f"  s{s}:\n    final: true\n")
+            continue
+        w(f"  s{s}:\n    on:\n")
+        for t in range(per_state):
+            event = f"E{(s + t) % EVENTS}"
+            target = f"s{min(s + 1 + t, states - 1)}"
+            w(f"      {event}:\n")
+            w(f"        - when: event.n > {t} && data.count < {s + 1000}\n")
+            w(f"          do:\n            - set: {{count: '${{ data.count + event.n }}'}}\n")
+            if t == 0:
+                w("            - call: notify\n              with: {id: '${ key }'}\n")
+            w(f"          goto: {target}\n")
+    return out.getvalue()
+
+
+def median_seconds(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def startup_seconds(argv: list[str], runs: int) -> float:
+    return median_seconds(lambda: subprocess.run(argv, check=True, capture_output=True), runs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--states", type=int, default=2000)
+    parser.add_argument("--per-state", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    from flowyard.compiler.cli import main as flowc
+
+    text = generate_flow(args.states, args.per_state)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.flow.yaml"
+        path.write_text(text)
+        transitions = (args.states - 1) * args.per_state
+
+        def validate() -> None:
+            with redirect_stdout(io.StringIO()):
+                code = flowc(["validate", str(path)])
+            if code != 0:
+                raise SystemExit(f"the generated flow did not validate (exit {code})")
+
+        validate()  # warm-up, and proof that the flow is valid
+        compose = median_seconds(lambda: yaml.compose(path.read_text(), Loader=yaml.SafeLoader), args.runs)
+        c_compose = None
+        if hasattr(yaml, "CSafeLoader"):
+            c_compose = median_seconds(
+                lambda: yaml.compose(path.read_text(), Loader=yaml.CSafeLoader), args.runs
+            )
+        check = median_seconds(validate, args.runs)
+
+    flowc_bin = str(Path(sys.executable).parent / "flowc")
+    python_start = startup_seconds([sys.executable, "-c", "pass"], args.runs * 2)
+    flowc_start = startup_seconds([flowc_bin, "--version"], args.runs * 2)
+
+    print(f"flow: {args.states} states, {transitions} transitions, {len(text) / 1e6:.1f} MB of YAML")
+    print(f"yaml.compose (SafeLoader)      {compose * 1e3:9.1f} ms")
+    if c_compose is not None:
+        print(f"yaml.compose (CSafeLoader)     {c_compose * 1e3:9.1f} ms")
+    print(f"flowc validate                 {check * 1e3:9.1f} ms")
+    print(f"  ratio to yaml.compose        {check / compose:9.2f}x   (target <= 3x)")
+    print(f"python -c pass                 {python_start * 1e3:9.1f} ms")
+    print(f"flowc --version                {flowc_start * 1e3:9.1f} ms")
+    print(f"  ratio to python -c pass      {flowc_start / python_start:9.2f}x   (target <= 4x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

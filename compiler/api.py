@@ -1,0 +1,90 @@
+"""The compiler's entry points: source or AST in, `(ir or None, diagnostics)` out.
+
+Pure and synchronous; nothing here prints. The IR is None exactly when some
+diagnostic is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from ..dsl.ast import Flow
+from ..dsl.diagnostics import Diagnostic, has_errors, normalise
+
+Surface = Literal["yaml", "dsl"]
+CompileResult = tuple[dict[str, Any] | None, list[Diagnostic]]
+
+
+def surface_of(path: str | Path) -> Surface:
+    """`.flow` files are DSL; everything else (`.flow.yaml`, `.yaml`, `.yml`) is YAML."""
+    return "dsl" if str(path).endswith(".flow") else "yaml"
+
+
+def check(flow: Flow) -> list[Diagnostic]:
+    """The semantic checks (names, structure, types) for a parsed flow."""
+    from .checks import check_flow
+
+    return check_flow(flow)
+
+
+def compile_flow(flow: Flow) -> CompileResult:
+    """Check a parsed flow and, when it has no errors, lower it to validated IR."""
+    from .ir import validate_ir
+    from .lower import lower
+
+    diagnostics = normalise(check(flow))
+    if has_errors(diagnostics):
+        return None, diagnostics
+    ir = lower(flow)
+    validate_ir(ir)
+    return ir, diagnostics
+
+
+def parse_text(text: str, *, file: str, surface: Surface) -> tuple[Flow | None, list[Diagnostic]]:
+    """Parse source text of either surface into the AST (no semantic checks)."""
+    from ..dsl.load import load_flow_text
+
+    flow, diagnostics = load_flow_text(text, file=file, surface=surface)
+    return flow, list(diagnostics)
+
+
+def parse_file(path: str | Path) -> tuple[Flow | None, list[Diagnostic]]:
+    """Read and parse a file; an unreadable file is one FY001 diagnostic."""
+    text, problem = read_source(path)
+    if problem is not None:
+        return None, [problem]
+    return parse_text(text, file=str(path), surface=surface_of(path))
+
+
+def compile_text(text: str, *, file: str, surface: Surface) -> CompileResult:
+    """Parse, check and lower source text."""
+    flow, diagnostics = parse_text(text, file=file, surface=surface)
+    if flow is None or has_errors(diagnostics):
+        return None, normalise(diagnostics)
+    ir, more = compile_flow(flow)
+    return ir, normalise([*diagnostics, *more])
+
+
+def compile_file(path: str | Path) -> CompileResult:
+    """Read, parse, check and lower a file; the surface follows the file name."""
+    text, problem = read_source(path)
+    if problem is not None:
+        return None, [problem]
+    return compile_text(text, file=str(path), surface=surface_of(path))
+
+
+def read_source(path: str | Path) -> tuple[str, Diagnostic | None]:
+    """The file's text, or an FY001 diagnostic saying why it cannot be read."""
+    from ..dsl.spans import Span
+
+    try:
+        return Path(path).read_text(encoding="utf-8"), None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return "", Diagnostic(
+            code="FY001",
+            message=f"cannot read {path}: {reason}",
+            span=Span(file=str(path), line=0, column=0, end_line=0, end_column=0),
+            hint="check the path and that the file is readable UTF-8 text",
+        )

@@ -1,0 +1,71 @@
+"""Declared JSON Schemas must be valid 2020-12 schemas (FY105); data defaults must fit (FY508)."""
+
+from __future__ import annotations
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError
+
+from ...dsl.ast import JSON, DataField, Flow, SchemaDecl
+from ...dsl.diagnostics import Diagnostic
+from ...dsl.spans import Span
+from .walk import span_of
+
+
+def check_schemas(flow: Flow) -> list[Diagnostic]:
+    """FY105 for every declared schema; FY508 for data defaults that do not fit."""
+    out: list[Diagnostic] = []
+    for event in flow.events:
+        out += _schema(event.schema, f"event {event.name}", span_of(event.name_span, event.span))
+    for signal in flow.signals:
+        fallback = span_of(signal.name_span, signal.span)
+        out += _schema(signal.schema, f"signal {signal.name}", fallback)
+    for field in flow.data:
+        problems = _schema(
+            field.schema, f"data field {field.name}", span_of(field.name_span, field.span)
+        )
+        out += problems or _default(field)
+    return out
+
+
+def _where(path: object) -> str:
+    parts = [str(p) for p in path] if isinstance(path, list | tuple) else []
+    return "/".join(parts) if parts else "the top level"
+
+
+def _schema(decl: SchemaDecl | None, owner: str, fallback: Span) -> list[Diagnostic]:
+    if decl is None:
+        return []
+    try:
+        Draft202012Validator.check_schema(decl.schema)
+    except SchemaError as exc:
+        return [
+            Diagnostic(
+                code="FY105",
+                message=f"the schema of {owner} is not a valid JSON Schema: {exc.message} "
+                f"(at {_where(list(exc.path))})",
+                span=span_of(decl.span, fallback),
+                hint="fix it following JSON Schema 2020-12, e.g. `type: object` with "
+                "`properties: {name: {type: string}}`",
+            )
+        ]
+    return []
+
+
+def _default(field: DataField) -> list[Diagnostic]:
+    if not field.has_default:
+        return []
+    default: JSON = field.default
+    error: ValidationError | None = next(
+        iter(Draft202012Validator(field.schema.schema).iter_errors(default)), None
+    )
+    if error is None:
+        return []
+    return [
+        Diagnostic(
+            code="FY508",
+            message=f"the default of data field '{field.name}' does not match its schema: "
+            f"{error.message}",
+            span=span_of(field.span, field.name_span),
+            hint="change the default or the schema so that they agree",
+        )
+    ]

@@ -1,0 +1,313 @@
+"""`flowc`: validate, compile, convert and draw flows.
+
+Exit codes: 0 no errors (warnings allowed), 1 errors found, 2 usage or I/O errors.
+Everything beyond argument parsing is imported lazily so that start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import argparse
+
+    from ..dsl.ast import Flow
+    from ..dsl.diagnostics import Diagnostic
+    from .api import Surface
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+
+
+class _UsageError(Exception):
+    """A usage or I/O problem: message for stderr, exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run flowc with `argv` (default: sys.argv[1:]) and return the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list == ["--version"]:
+        sys.stdout.write(f"flowc {_version()}\n")
+        return EXIT_OK
+    parser = _parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.version:
+        sys.stdout.write(f"flowc {_version()}\n")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        return EXIT_USAGE
+    session = _Session(colour=args.color)
+    try:
+        code: int = args.run(session, args)
+    except _UsageError as exc:
+        sys.stderr.write(f"flowc: error: {exc}\n")
+        return EXIT_USAGE
+    except _ReadError as exc:
+        session.report([exc.diagnostic], sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("flowyard")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _parser() -> argparse.ArgumentParser:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="flowc", description="Compile, check and draw Flowyard flows."
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour diagnostics (auto: only on a terminal, and not with NO_COLOR)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def surface_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--surface",
+            choices=["yaml", "dsl"],
+            default=None,
+            help="syntax of the input (default: from the file name; yaml for stdin)",
+        )
+
+    p = sub.add_parser("validate", help="check flows and report diagnostics")
+    p.add_argument("files", nargs="+", metavar="FILE", help="flow files ('-' for stdin)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    surface_arg(p)
+    p.set_defaults(run=_validate)
+
+    p = sub.add_parser("compile", help="write the IR as JSON")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    surface_arg(p)
+    p.set_defaults(run=_compile)
+
+    p = sub.add_parser("convert", help="convert between the YAML and DSL surfaces")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--to", choices=["dsl", "yaml"], required=True)
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    surface_arg(p)
+    p.set_defaults(run=_convert)
+
+    p = sub.add_parser("graph", help="draw the state machine")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", choices=["mermaid", "dot", "svg", "json"], default="mermaid")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    surface_arg(p)
+    p.set_defaults(run=_graph)
+    return parser
+
+
+class _ReadError(Exception):
+    """A file that cannot be read: reported as its FY001 diagnostic, exit code 2."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class _Session:
+    """Source texts read so far (for snippets) and how to print diagnostics."""
+
+    def __init__(self, *, colour: str) -> None:
+        self.colour = colour
+        self.sources: dict[str, str] = {}
+
+    def read(self, file: str, surface: Surface | None) -> tuple[str, str, Surface]:
+        """(display name, text, surface) of FILE; raises _ReadError when it cannot be read."""
+        from .api import read_source, surface_of
+
+        if file == STDIN:
+            name, chosen = STDIN_NAME, surface or "yaml"
+            try:
+                text = sys.stdin.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise _UsageError(f"cannot read standard input: {exc}") from exc
+        else:
+            text, problem = read_source(file)
+            if problem is not None:
+                raise _ReadError(problem)
+            name, chosen = file, surface or surface_of(file)
+        self.sources[name] = text
+        return name, text, chosen
+
+    def use_colour(self, stream: TextIO) -> bool:
+        import os
+
+        if self.colour != "auto":
+            return self.colour == "always"
+        if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+            return False
+        return stream.isatty()
+
+    def report(
+        self, diagnostics: Sequence[Diagnostic], stream: TextIO, *, with_summary: bool = True
+    ) -> None:
+        from .render import render_lines, source_lookup
+
+        lines = render_lines(
+            diagnostics, sources=source_lookup(self.sources), with_summary=with_summary
+        )
+        if not self.use_colour(stream):
+            stream.write("".join("".join(t for t, _ in line) + "\n" for line in lines))
+            return
+        from rich.console import Console
+        from rich.text import Text
+
+        styles = {
+            "error": "bold red",
+            "warning": "bold yellow",
+            "location": "bold",
+            "gutter": "bold blue",
+            "hint": "cyan",
+            "more": "dim",
+            "summary": "bold",
+        }
+        console = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=True)
+        for line in lines:
+            console.print(Text.assemble(*[(t, styles.get(r or "", "")) for t, r in line]))
+
+
+def _write(output: str | None, content: str | bytes) -> None:
+    if output is None or output == STDIN:
+        if isinstance(content, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(content)
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(content)
+        return
+    from pathlib import Path
+
+    try:
+        if isinstance(content, bytes):
+            Path(output).write_bytes(content)
+        else:
+            Path(output).write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise _UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def _exit_code(diagnostics: Sequence[Diagnostic]) -> int:
+    from ..dsl.diagnostics import has_errors
+
+    return EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK
+
+
+def _count_transitions(ir: dict[str, Any]) -> int:
+    total = 0
+    for state in ir["definition"]["states"].values():
+        total += sum(len(c) for c in state["on"].values()) + len(state["always"])
+        total += sum(len(t["candidates"]) for t in state["timers"])
+    return total
+
+
+def _validate(session: _Session, args: argparse.Namespace) -> int:
+    from .api import compile_text
+    from .render import render_json, summary
+
+    everything: list[Diagnostic] = []
+    io_failed = False
+    for file in args.files:
+        try:
+            name, text, surface = session.read(file, args.surface)
+        except _ReadError as exc:
+            io_failed = True
+            ir, diagnostics = None, [exc.diagnostic]
+        else:
+            ir, diagnostics = compile_text(text, file=name, surface=surface)
+        everything.extend(diagnostics)
+        if args.format == "text":
+            session.report(diagnostics, sys.stdout, with_summary=False)
+            if ir is not None:
+                if diagnostics:
+                    sys.stdout.write("\n")
+                sys.stdout.write(
+                    f"ok: {name} (flow {ir['flow']} v{ir['version']}, "
+                    f"{len(ir['definition']['states'])} states, "
+                    f"{_count_transitions(ir)} transitions)\n"
+                )
+    if args.format == "json":
+        sys.stdout.write(render_json(everything))
+    elif everything:
+        sys.stdout.write(f"\n{summary(everything)}\n")
+    return EXIT_USAGE if io_failed else _exit_code(everything)
+
+
+def _compile(session: _Session, args: argparse.Namespace) -> int:
+    from .api import compile_text
+    from .ir import dumps
+
+    name, text, surface = session.read(args.file, args.surface)
+    ir, diagnostics = compile_text(text, file=name, surface=surface)
+    if diagnostics:
+        session.report(diagnostics, sys.stderr)
+    if ir is None:
+        return EXIT_ERRORS
+    _write(args.output, dumps(ir))
+    return _exit_code(diagnostics)
+
+
+def _parse(session: _Session, args: argparse.Namespace) -> tuple[Flow | None, int]:
+    from .api import parse_text
+
+    name, text, surface = session.read(args.file, args.surface)
+    flow, diagnostics = parse_text(text, file=name, surface=surface)
+    if diagnostics:
+        session.report(diagnostics, sys.stderr)
+    code = _exit_code(diagnostics)
+    return (flow if code == EXIT_OK else None), code
+
+
+def _convert(session: _Session, args: argparse.Namespace) -> int:
+    flow, code = _parse(session, args)
+    if flow is None:
+        return code or EXIT_ERRORS
+    if args.to == "dsl":
+        from ..dsl.dsl_printer import format_dsl
+
+        _write(args.output, format_dsl(flow))
+    else:
+        from ..dsl.yaml_printer import format_yaml
+
+        _write(args.output, format_yaml(flow))
+    return EXIT_OK
+
+
+def _graph(session: _Session, args: argparse.Namespace) -> int:
+    from .api import compile_text
+    from .graph import GraphvizError, GraphvizMissing, render_graph
+
+    name, text, surface = session.read(args.file, args.surface)
+    ir, diagnostics = compile_text(text, file=name, surface=surface)
+    if diagnostics:
+        session.report(diagnostics, sys.stderr)
+    if ir is None:
+        return EXIT_ERRORS
+    try:
+        drawing = render_graph(ir, args.format)
+    except (GraphvizMissing, GraphvizError) as exc:
+        raise _UsageError(str(exc)) from exc
+    _write(args.output, drawing)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

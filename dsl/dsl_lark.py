@@ -1,0 +1,339 @@
+"""The one lark parser for grammar.lark, source positions, and human syntax-error messages.
+
+Both the expression language and the `.flow` DSL parse with the same LALR table
+(two start rules), built lazily once per process and cached on disk by lark.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from .diagnostics import Diagnostic, did_you_mean
+from .spans import Span
+
+Node = Tree[Token] | Token
+
+
+@functools.cache
+def parser() -> Lark:
+    """The LALR parser for grammar.lark (start rules `flow` and `expression`)."""
+    grammar = importlib.resources.files(__package__).joinpath("grammar.lark").read_text("utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        start=["flow", "expression"],
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where the parsed text starts in its file, so spans point into the real file."""
+
+    file: str
+    line: int = 1
+    column: int = 1
+
+    def position(self, line: int, column: int) -> tuple[int, int]:
+        """A (line, column) of the parsed text, as a position in the file."""
+        if line == 1:
+            return self.line, self.column + column - 1
+        return self.line + line - 1, column
+
+    def span(self, line: int, column: int, end_line: int, end_column: int) -> Span:
+        l1, c1 = self.position(line, column)
+        l2, c2 = self.position(end_line, end_column)
+        return Span(file=self.file, line=l1, column=c1, end_line=l2, end_column=c2)
+
+    def span_of(self, node: Node) -> Span:
+        """The span of a token or of a tree (its first to last token)."""
+        if isinstance(node, Token):
+            return self.span(
+                node.line or 1, node.column or 1, node.end_line or 1, node.end_column or 1
+            )
+        meta = node.meta
+        if meta.empty:
+            return Span.point(self.file, self.line, self.column, 0)
+        return self.span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def span_between(self, first: Node, last: Node) -> Span:
+        a, b = self.span_of(first), self.span_of(last)
+        return Span(
+            file=self.file,
+            line=a.line,
+            column=a.column,
+            end_line=b.end_line,
+            end_column=b.end_column,
+        )
+
+    def shifted(self, text: str, offset: int) -> Origin:
+        """The origin of `text[offset:]` when `text` starts at this origin."""
+        before = text[:offset]
+        newlines = before.count("\n")
+        if newlines == 0:
+            return Origin(self.file, self.line, self.column + offset)
+        return Origin(self.file, self.line + newlines, offset - before.rfind("\n"))
+
+
+class SyntaxFailureError(Exception):
+    """A syntax error found while parsing, already turned into a diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+def parse_tree(text: str, start: str, origin: Origin, code: str) -> Tree[Token]:
+    """Parse `text` from rule `start`; raise SyntaxFailureError with a readable diagnostic."""
+    interactive = parser().parse_interactive(text, start=start)
+    seen: list[Token] = []
+    try:
+        for token in interactive.iter_parse():
+            seen.append(token)
+        result = interactive.feed_eof(seen[-1] if seen else None)  # type: ignore[no-untyped-call]
+    except UnexpectedInput as error:
+        raise SyntaxFailureError(
+            _describe(error, text, seen, origin, code, start == "expression")
+        ) from None
+    except RecursionError:
+        span = Span.point(origin.file, origin.line, origin.column)
+        hint = "split it into smaller parts"
+        raise SyntaxFailureError(
+            Diagnostic(code=code, message="nesting is too deep", span=span, hint=hint)
+        ) from None
+    assert isinstance(result, Tree)
+    return result
+
+
+# ---------------------------------------------------------------- error messages
+
+_OPENERS = {"LPAR": ("(", ")"), "LSQB": ("[", "]"), "LBRACE": ("{", "}")}
+_CLOSERS = {"RPAR": "(", "RSQB": "[", "RBRACE": "{"}
+_OPERATORS = {
+    "||", "&&", "==", "!=", "<", "<=", ">", ">=", "in", "+", "-", "*", "/", "%", "!", "?", ":",
+}  # fmt: skip
+_NO_HINT = "remove it, or complete what comes before it"
+_BLOCK_WORDS = {"goto", "set", "call", "catch", "when", "else"}
+_NAMED = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "TEMPLATE": "a `template`",
+    "DURATION": "a duration such as 30s",
+    "TRUE": "'true'",
+    "FALSE": "'false'",
+    "NULL": "'null'",
+    "IN": "'in'",
+    "FINAL": "'final'",
+    "$END": "the end of the input",
+}
+
+
+def _text_of(terminal: str) -> str | None:
+    """The literal text of a keyword or punctuation terminal, else None."""
+    if terminal in _NAMED:
+        return {"TRUE": "true", "FALSE": "false", "NULL": "null", "IN": "in"}.get(terminal)
+    try:
+        pattern = parser().get_terminal(terminal).pattern
+    except KeyError:
+        return None
+    return pattern.value if isinstance(pattern, PatternStr) else None
+
+
+def describe_terminal(terminal: str) -> str:
+    if terminal in _NAMED:
+        return _NAMED[terminal]
+    text = _text_of(terminal)
+    return f"'{text}'" if text is not None else terminal.lower()
+
+
+_OPERAND_STARTS = {"NAME", "INT", "FLOAT", "STRING", "TEMPLATE", "TRUE", "FALSE", "NULL", "BANG"}
+_EXPRESSION_ONLY = {"MINUS", "LPAR", "LSQB", "LBRACE"}
+# Terminals of the expression language: others are DSL keywords, which LALR
+# lookahead merging lets through after an expression even when parsing one alone.
+_EXPRESSION_TERMINALS = _OPERAND_STARTS | _EXPRESSION_ONLY | {"IN", "$END"}
+
+
+def _is_expression_terminal(terminal: str) -> bool:
+    text = _text_of(terminal)
+    if terminal in _EXPRESSION_TERMINALS:
+        return True
+    return text is not None and not text.isidentifier() and text != "->"
+
+
+def _describe_expected(expected: Iterable[str], expression_only: bool = False) -> str:
+    items = sorted(t for t in set(expected) if not expression_only or _is_expression_terminal(t))
+    texts = {t: _text_of(t) for t in items}
+    words: list[str] = []
+    if len(_OPERAND_STARTS & set(items)) >= 5:
+        # Everything that can start an expression is allowed here.
+        words.append("an expression")
+        items = [t for t in items if t not in _OPERAND_STARTS | _EXPRESSION_ONLY]
+    operators = [t for t in items if texts[t] in _OPERATORS and texts[t] not in ("?", ":", "!")]
+    if len(operators) >= 3:
+        words.append("an operator")
+        items = [t for t in items if t not in operators]
+    named = [t for t in items if texts[t] is None]
+    keywords = [t for t in items if (texts[t] or "").isidentifier()]
+    rest = [t for t in items if t not in named and t not in keywords]
+    words += [describe_terminal(t) for t in named + keywords + rest]
+    if not words:
+        return "something else"
+    if len(words) > 12:
+        words = [*words[:12], "..."]
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _token_text(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the input"
+    value = str(token.value)
+    if len(value) > 30:
+        value = value[:27] + "..."
+    return f"'{value}'"
+
+
+def _unclosed(seen: list[Token]) -> Token | None:
+    """The innermost bracket still open after `seen`."""
+    stack: list[Token] = []
+    for token in seen:
+        if token.type in _OPENERS:
+            stack.append(token)
+        elif token.type in _CLOSERS and stack:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def _describe(  # noqa: PLR0917
+    error: UnexpectedInput,
+    text: str,
+    seen: list[Token],
+    origin: Origin,
+    code: str,
+    expression_only: bool,
+) -> Diagnostic:
+    if isinstance(error, UnexpectedCharacters):
+        return _bad_character(error, text, origin, code, expression_only)
+    assert isinstance(error, UnexpectedToken)
+    token: Token = error.token
+    at_end = token.type == "$END"
+    before = [t for t in seen if t is not token]
+    previous = before[-1] if before else None
+    if at_end:
+        line, column = (previous.end_line or 1, previous.end_column or 1) if previous else (1, 1)
+        span = origin.span(line, column, line, column + 1)
+    else:
+        span = origin.span_of(token)
+    expected = {t for t in error.expected if not expression_only or _is_expression_terminal(t)}
+
+    opener = _unclosed(before)
+    if opener is not None and (at_end or token.type in _CLOSERS):
+        close = _OPENERS[opener.type][1]
+        if at_end or _CLOSERS.get(token.type) != opener.value:
+            place = origin.span_of(opener)
+            where = f"line {place.line}, column {place.column}"
+            if at_end:
+                message = f"unclosed '{opener.value}'"
+                return Diagnostic(
+                    code=code,
+                    message=f"{message} (opened at {where})",
+                    span=place,
+                    hint=f"add the matching '{close}'",
+                )
+            return Diagnostic(
+                code=code,
+                message=f"'{token.value}' does not close the '{opener.value}' opened at {where}",
+                span=span,
+                hint=f"close it with '{close}' first",
+            )
+
+    if opener is not None and opener.value == "{":
+        index = next(i for i, t in enumerate(before) if t is opener)
+        ahead = _text_of(before[index - 1].type) if index > 0 else None
+        after = [*before, token][index + 1 : index + 2]
+        looks_like_block = bool(after) and str(after[0].value) in _BLOCK_WORDS
+        if looks_like_block and (ahead in _OPERATORS or ahead == "when"):
+            # `when a && { goto x }`: the block brace was read as a map value.
+            return Diagnostic(
+                code=code,
+                message=f"expected an operand after '{ahead}', found '{{'",
+                span=origin.span_of(opener),
+                hint="a '{' there starts a map value; complete the expression before the block",
+            )
+
+    prev_text = _text_of(previous.type) if previous is not None else None
+    if prev_text in _OPERATORS and previous is not None and previous.type != "COLON":
+        return Diagnostic(
+            code=code,
+            message=f"expected an operand after '{prev_text}', found {_token_text(token)}",
+            span=span,
+            hint="write a value, a name or a parenthesised expression there",
+        )
+    if prev_text == ".":
+        return Diagnostic(
+            code=code,
+            message=f"expected a field name after '.', found {_token_text(token)}",
+            span=span,
+            hint="field names are identifiers such as `event.order_id`",
+        )
+    if token.type == "NAME":
+        keywords = [t for t in (_text_of(e) for e in expected) if t and t.isidentifier()]
+        guess = did_you_mean(str(token.value), keywords)
+        if guess is not None:
+            return Diagnostic(
+                code=code,
+                message=f"unknown word {_token_text(token)}; did you mean '{guess}'?",
+                span=span,
+                hint=f"expected {_describe_expected(expected)}",
+            )
+    message = f"unexpected {_token_text(token)}"
+    if at_end:
+        message = "unexpected end of the input"
+    return Diagnostic(
+        code=code,
+        message=message,
+        span=span,
+        hint=f"expected {_describe_expected(expected)}" if expected else _NO_HINT,
+    )
+
+
+def _bad_character(
+    error: UnexpectedCharacters, text: str, origin: Origin, code: str, expression_only: bool
+) -> Diagnostic:
+    pos = error.pos_in_stream or 0
+    char = text[pos] if pos < len(text) else ""
+    span = origin.span(error.line, error.column, error.line, error.column + 1)
+    if char and char in "\"'":
+        return Diagnostic(
+            code=code,
+            message="unterminated string",
+            span=span,
+            hint=f"close the string with {char} on the same line (use \\n for a line break)",
+        )
+    if char == "`":
+        return Diagnostic(
+            code=code,
+            message="unterminated template",
+            span=span,
+            hint="close the template with a backtick",
+        )
+    allowed = set(error.allowed or ())
+    return Diagnostic(
+        code=code,
+        message=f"unexpected character {char!r}",
+        span=span,
+        hint=f"expected {_describe_expected(allowed, expression_only)}" if allowed else _NO_HINT,
+    )

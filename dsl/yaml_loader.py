@@ -1,0 +1,396 @@
+"""YAML text -> a tree of nodes that remember where every key and value was written.
+
+pyyaml composes the document (libyaml's C composer when it is available); this
+module turns the composed nodes into `YMap` / `YSeq` / `YScalar`, each with a
+`Span` and its plain Python value (`.value`), which is what the JSON Schema sees.
+
+Scalars are resolved by the YAML 1.2 core schema, not pyyaml's YAML 1.1 rules:
+plain `on`, `yes`, `off`, `y` and `n` stay strings, and quoted scalars are always
+strings. Duplicate keys, aliases, custom tags and non-string keys are reported
+rather than silently accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, TypeAlias
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .diagnostics import Diagnostic
+from .spans import Span
+
+Scalar: TypeAlias = bool | int | float | str | None
+
+_PLAIN = "!plain"
+_YAML = "tag:yaml.org,2002:"
+_STR = _YAML + "str"
+_MAP = _YAML + "map"
+_SEQ = _YAML + "seq"
+
+
+class _PlainResolver(yaml.resolver.BaseResolver):
+    """Tags every untagged plain scalar `!plain`, so we resolve it by the core schema."""
+
+    yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {
+        None: [(_PLAIN, re.compile(""))]
+    }
+
+
+try:
+    from yaml.cyaml import CParser as _CParser
+except ImportError:  # pragma: no cover - pyyaml built without libyaml
+    _CParser = None
+
+if _CParser is not None:
+
+    class _Loader(_CParser, yaml.constructor.BaseConstructor, _PlainResolver):  # type: ignore[misc]
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            yaml.constructor.BaseConstructor.__init__(self)
+            _PlainResolver.__init__(self)
+
+else:  # pragma: no cover - pyyaml built without libyaml
+
+    class _Loader(  # type: ignore[no-redef]
+        yaml.reader.Reader,
+        yaml.scanner.Scanner,
+        yaml.parser.Parser,
+        yaml.composer.Composer,
+        yaml.constructor.BaseConstructor,
+        _PlainResolver,
+    ):
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.BaseConstructor.__init__(self)
+            _PlainResolver.__init__(self)
+
+
+class YScalar:
+    """A scalar: its resolved value and whether it was written plain (unquoted)."""
+
+    __slots__ = ("plain", "span", "value")
+
+    def __init__(self, value: Scalar, span: Span, plain: bool) -> None:
+        self.value = value
+        self.span = span
+        self.plain = plain
+
+
+class YMap:
+    """A mapping with string keys, in the order written."""
+
+    __slots__ = ("entries", "index", "span", "value")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.entries: list[tuple[YScalar, YNode]] = []
+        self.index: dict[str, tuple[YScalar, YNode]] = {}
+        self.value: dict[str, Any] = {}
+
+    def get(self, key: str) -> YNode | None:
+        entry = self.index.get(key)
+        return entry[1] if entry else None
+
+    def key_span(self, key: str) -> Span | None:
+        entry = self.index.get(key)
+        return entry[0].span if entry else None
+
+
+class YSeq:
+    __slots__ = ("items", "span", "value")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.items: list[YNode] = []
+        self.value: list[Any] = []
+
+
+YNode: TypeAlias = YScalar | YMap | YSeq
+
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_TRUES = frozenset({"true", "True", "TRUE"})
+_FALSES = frozenset({"false", "False", "FALSE"})
+_INT = re.compile(r"[-+]?[0-9]+\Z")
+_OCT = re.compile(r"0o[0-7]+\Z")
+_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
+_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+_INF = re.compile(r"[-+]?\.(?:inf|Inf|INF)\Z")
+_NAN = frozenset({".nan", ".NaN", ".NAN"})
+# Characters a non-string plain scalar can start with; anything else is a string.
+_SPECIAL_START = frozenset("0123456789+-.~nNtTfF")
+
+
+def resolve_plain(text: str) -> Scalar:
+    """The value of a plain (unquoted) scalar under the YAML 1.2 core schema."""
+    if text and text[0] not in _SPECIAL_START:
+        return text
+    if text in _NULLS:
+        return None
+    if text in _TRUES:
+        return True
+    if text in _FALSES:
+        return False
+    if _INT.match(text):
+        return int(text)
+    if _OCT.match(text):
+        return int(text[2:], 8)
+    if _HEX.match(text):
+        return int(text[2:], 16)
+    if _FLOAT.match(text):
+        return float(text)
+    if _INF.match(text):
+        return -math.inf if text[0] == "-" else math.inf
+    if text in _NAN:
+        return math.nan
+    return text
+
+
+def compose(text: str, *, file: str) -> tuple[YNode | None, list[Diagnostic]]:
+    """Parse one YAML document into a located node tree (None for an empty document)."""
+    try:
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        return None, [_syntax_error(exc, text, file)]
+    except yaml.reader.ReaderError as exc:
+        line, column = _position(text, exc.position)
+        return None, [_reader_error(exc, file, line, column)]
+    except yaml.YAMLError as exc:
+        return None, [
+            Diagnostic(
+                code="FY002",
+                message=f"cannot parse the YAML: {exc}",
+                span=Span.point(file, 1, 1),
+                hint="check the file is one valid YAML document",
+            )
+        ]
+    if root is None:
+        return None, []
+    builder = _Builder(file)
+    try:
+        tree = builder.node(root)
+    except RecursionError:
+        return None, [
+            Diagnostic(
+                code="FY002",
+                message="the YAML is nested too deeply",
+                span=Span.point(file, 1, 1),
+                hint="a flow never needs this many levels; check the indentation",
+            )
+        ]
+    return tree, builder.diagnostics
+
+
+class _Builder:
+    """Turns composed pyyaml nodes into located nodes, collecting what it rejects."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.diagnostics: list[Diagnostic] = []
+        self.seen: set[int] = set()
+
+    def span(self, node: Node) -> Span:
+        s, e = node.start_mark, node.end_mark
+        return Span(
+            file=self.file,
+            line=s.line + 1,
+            column=s.column + 1,
+            end_line=e.line + 1,
+            end_column=e.column + 1,
+        )
+
+    def node(self, node: Node) -> YNode:
+        if id(node) in self.seen:
+            # pyyaml gives an alias the very node its anchor named.
+            return self.unsupported(
+                node,
+                "YAML aliases (*name) are not supported",
+                "write the value out where it is used",
+            )
+        self.seen.add(id(node))
+        tag = node.tag
+        if isinstance(node, ScalarNode):
+            if tag == _PLAIN:
+                return YScalar(resolve_plain(node.value), self.span(node), True)
+            if tag == _STR:
+                return YScalar(node.value, self.span(node), False)
+            return self.unsupported(
+                node,
+                f"YAML tag '{tag}' is not supported",
+                "remove the tag; quote the value if it must be a string",
+            )
+        if isinstance(node, MappingNode):
+            if tag != _MAP:
+                return self.unsupported(
+                    node, f"YAML tag '{tag}' is not supported", "remove the tag"
+                )
+            return self.mapping(node)
+        if isinstance(node, SequenceNode):
+            if tag != _SEQ:
+                return self.unsupported(
+                    node, f"YAML tag '{tag}' is not supported", "remove the tag"
+                )
+            seq = YSeq(self.span(node))
+            for item in node.value:
+                child = self.node(item)
+                seq.items.append(child)
+                seq.value.append(child.value)
+            return seq
+        raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
+
+    def mapping(self, node: MappingNode) -> YMap:
+        result = YMap(self.span(node))
+        for key_node, value_node in node.value:
+            key = self.node(key_node)
+            if not isinstance(key, YScalar) or not isinstance(key.value, str):
+                shown = key.value if isinstance(key, YScalar) else "a collection"
+                self.diagnostics.append(
+                    Diagnostic(
+                        code="FY006",
+                        message=f"mapping keys must be strings, not {_show(shown)}",
+                        span=key.span,
+                        hint="quote the key",
+                    )
+                )
+                continue
+            value = self.node(value_node)
+            name = key.value
+            first = result.index.get(name)
+            if first is not None:
+                self.diagnostics.append(
+                    Diagnostic(
+                        code="FY003",
+                        message=(
+                            f"duplicate key '{name}' (first written on line {first[0].span.line})"
+                        ),
+                        span=key.span,
+                        hint="remove one of them or merge their contents",
+                    )
+                )
+                continue
+            result.entries.append((key, value))
+            result.index[name] = (key, value)
+            result.value[name] = value.value
+        return result
+
+    def unsupported(self, node: Node, message: str, hint: str) -> YScalar:
+        self.diagnostics.append(
+            Diagnostic(code="FY006", message=message, span=self.span(node), hint=hint)
+        )
+        return YScalar(None, self.span(node), False)
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return str(value)
+
+
+# pyyaml's problem text -> what it most likely means for someone writing a flow.
+_EXPLAIN: tuple[tuple[str, str, str], ...] = (
+    (
+        "mapping values are not allowed here",
+        "unexpected ':' here; the line is probably indented wrongly, "
+        "or a value containing ': ' needs quotes",
+        "indent this key like its siblings, or quote the value",
+    ),
+    (
+        "could not find expected ':'",
+        "expected 'key: value' here; the line is probably indented wrongly "
+        "or a key is missing its ':'",
+        "check the indentation of this line and the one before it",
+    ),
+    (
+        "did not find expected key",
+        "a line is not aligned with the keys of its mapping (bad indentation)",
+        "indent the line like its siblings",
+    ),
+    (
+        "did not find expected '-' indicator",
+        "a list item is not aligned with the other items (bad indentation)",
+        "start every item of the list at the same column with '- '",
+    ),
+    (
+        "expected <block end>, but found",
+        "this line is indented wrongly for the block it is in",
+        "align it with its siblings (spaces, not tabs)",
+    ),
+    (
+        "found character '\\t' that cannot start any token",
+        "tab character used for indentation",
+        "indent with spaces; YAML does not allow tabs",
+    ),
+    (
+        "found a tab character",
+        "tab character used for indentation",
+        "indent with spaces; YAML does not allow tabs",
+    ),
+    (
+        "found undefined alias",
+        "alias to an undefined anchor",
+        "YAML aliases are not supported; write the value out",
+    ),
+    (
+        "found unexpected end of stream",
+        "the file ends inside an unfinished value (a quote or bracket is not closed)",
+        "close the quote or bracket",
+    ),
+    (
+        "expected a single document",
+        "the file holds more than one YAML document",
+        "remove the '---' separator; one file holds one flow",
+    ),
+)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = exc.problem or exc.context or "invalid YAML"
+    message, hint = f"YAML syntax error: {problem}", "check the syntax around this position"
+    for needle, explained, explained_hint in _EXPLAIN:
+        if needle in problem:
+            message, hint = explained, explained_hint
+            break
+    if exc.context and exc.context_mark is not None and mark is not exc.context_mark:
+        hint += f" ({exc.context} on line {exc.context_mark.line + 1})"
+    lines = text.splitlines()
+    if line > len(lines) and lines:
+        line, column = len(lines), len(lines[-1]) + 1
+    return Diagnostic(code="FY002", message=message, span=Span.point(file, line, column), hint=hint)
+
+
+def _reader_error(exc: yaml.reader.ReaderError, file: str, line: int, column: int) -> Diagnostic:
+    if isinstance(exc.character, str):
+        what = f"character {exc.character!r} (U+{ord(exc.character):04X})"
+    else:
+        what = f"byte 0x{exc.character:02X}"
+    return Diagnostic(
+        code="FY002",
+        message=f"YAML cannot contain the {what}",
+        span=Span.point(file, line, column),
+        hint="remove the character or escape it inside a double-quoted string",
+    )
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, column

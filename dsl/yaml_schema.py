@@ -1,0 +1,417 @@
+"""Checks a composed `.flow.yaml` tree against specs/flow.schema.json.
+
+jsonschema finds the problems; this module turns each one into a diagnostic that
+points at the key or value the author wrote (unknown keys at the key, wrong types
+at the value) and says it in the author's terms, never in schema internals. For
+`oneOf` failures it picks the alternative the author evidently meant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from .diagnostics import Diagnostic, did_you_mean
+from .spans import Span
+from .yaml_loader import YMap, YNode, YSeq
+
+
+@functools.cache
+def flow_schema() -> dict[str, Any]:
+    """The YAML surface's JSON Schema (specs/flow.schema.json), parsed once."""
+    text = resources.files(__package__).joinpath("flow.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(flow_schema())
+
+
+def validate_tree(root: YNode) -> list[Diagnostic]:
+    """Diagnostics for every way `root` departs from the flow schema, one per problem."""
+    validator = _validator()
+    if validator.is_valid(root.value):
+        return []
+    explainer = _Explainer(root)
+    found: list[_Found] = []
+    for error in validator.iter_errors(root.value):
+        found.extend(explainer.explain(error))
+    return list(dict.fromkeys(_drop_echoes(found)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    diagnostic: Diagnostic
+    node: int  # id() of the mapping the problem is in, to relate problems
+    missing: tuple[str, ...] = ()  # required keys reported missing
+    suggested: str | None = None  # the key an unknown key probably meant
+
+
+def _drop_echoes(found: list[_Found]) -> list[Diagnostic]:
+    """A misspelt required key is one problem: keep "unknown key" and drop "missing key"."""
+    suggested = {(f.node, f.suggested) for f in found if f.suggested}
+    return [f.diagnostic for f in found if not any((f.node, key) in suggested for key in f.missing)]
+
+
+class _Located:
+    """A node reached by a JSON path, with the key span it was reached by."""
+
+    __slots__ = ("key", "key_span", "node")
+
+    def __init__(self, node: YNode, key: str | int | None, key_span: Span | None) -> None:
+        self.node = node
+        self.key = key
+        self.key_span = key_span
+
+    @property
+    def head(self) -> Span:
+        """Where to point for a problem with the whole node: its key, else its start."""
+        if self.key_span is not None:
+            return self.key_span
+        node = self.node
+        if isinstance(node, YMap) and node.entries:
+            return node.entries[0][0].span
+        return Span.point(node.span.file, node.span.line, node.span.column)
+
+
+def _locate(root: YNode, path: Iterable[str | int]) -> _Located:
+    here = _Located(root, None, None)
+    for step in path:
+        node = here.node
+        if isinstance(node, YMap) and isinstance(step, str) and step in node.index:
+            key, value = node.index[step]
+            here = _Located(value, step, key.span)
+        elif isinstance(node, YSeq) and isinstance(step, int) and step < len(node.items):
+            here = _Located(node.items[step], step, None)
+        else:
+            break
+    return here
+
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _type_of(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def _expected(types: object) -> str:
+    names = [types] if isinstance(types, str) else list(types) if isinstance(types, list) else []
+    words = [_TYPE_NAMES.get(str(t), str(t)) for t in names]
+    return " or ".join(words) if words else "another type"
+
+
+def _noun(schema: Mapping[str, Any]) -> str:
+    title = str(schema.get("title", "mapping")).lower()
+    return ("an " if title[:1] in "aeiou" else "a ") + title
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _example(schema: Mapping[str, Any]) -> str | None:
+    examples = schema.get("examples")
+    if isinstance(examples, list) and examples:
+        return _show(examples[0])
+    return None
+
+
+class _Explainer:
+    def __init__(self, root: YNode) -> None:
+        self.root = root
+        self.file = root.span.file
+        self.defs: dict[str, Any] = flow_schema()["$defs"]
+
+    def target(self, schema: Mapping[str, Any]) -> Any:
+        return self.defs.get(str(schema["$ref"]).removeprefix("#/$defs/"), {})
+
+    def resolve(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Follows a local `$ref`, keeping the referring schema's own annotations on top."""
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            target = self.defs.get(ref.removeprefix("#/$defs/"), {})
+            return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+        return schema
+
+    def annotated(self, error: ValidationError) -> Mapping[str, Any]:
+        """The failing schema, with the annotations of the property that `$ref`-ed it.
+
+        `goto` refers to the shared `name` definition; its own title and examples are
+        the ones worth showing.
+        """
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        node: Any = flow_schema()
+        # jsonschema leaves `$ref` out of schema paths; follow one wherever a step is missing.
+        for step in list(error.absolute_schema_path)[:-1]:
+            while isinstance(node, Mapping) and "$ref" in node and step not in node:
+                node = self.target(node)
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                return schema
+        if not isinstance(node, Mapping) or "$ref" not in node:
+            return schema
+        referrer = node
+        return {**schema, **{k: v for k, v in referrer.items() if k != "$ref"}}
+
+    def found(
+        self,
+        code: str,
+        message: str,
+        span: Span,
+        hint: str | None,
+        node: YNode,
+        *,
+        missing: tuple[str, ...] = (),
+        suggested: str | None = None,
+    ) -> _Found:
+        diagnostic = Diagnostic(code=code, message=message, span=span, hint=hint)
+        return _Found(diagnostic, id(node), missing, suggested)
+
+    def explain(self, error: ValidationError) -> Iterator[_Found]:
+        where = _locate(self.root, error.absolute_path)
+        kind = error.validator
+        schema = self.annotated(error)
+        if "propertyNames" in error.relative_schema_path:
+            yield from self.bad_key(error, where, schema)
+        elif kind == "additionalProperties" and error.validator_value is False:
+            yield from self.unknown_keys(where, schema)
+        elif kind == "required":
+            yield from self.missing_keys(error, where, schema)
+        elif kind == "type":
+            yield self.wrong_type(error, where, schema)
+        elif kind in ("oneOf", "anyOf"):
+            yield from self.alternatives(error, where, schema)
+        elif kind == "dependentRequired":
+            yield from self.dependencies(error, where, schema)
+        else:
+            yield self.bad_value(error, where, schema)
+
+    # ------------------------------------------------------------ keys
+
+    def bad_key(
+        self, error: ValidationError, where: _Located, schema: Mapping[str, Any]
+    ) -> Iterator[_Found]:
+        name = error.instance
+        node = where.node
+        span = where.head
+        if isinstance(node, YMap) and isinstance(name, str) and name in node.index:
+            span = node.index[name][0].span
+        is_duration = schema.get("title") == "Duration"
+        what = "duration" if is_duration else "name"
+        reason = schema.get("errorMessage") or error.message
+        yield self.found(
+            "FY501" if is_duration else "FY104",
+            f"invalid {what} '{_show(name)}'",
+            span,
+            f"{reason}" + (f", e.g. {_example(schema)}" if _example(schema) else ""),
+            node,
+        )
+
+    def unknown_keys(self, where: _Located, schema: Mapping[str, Any]) -> Iterator[_Found]:
+        node = where.node
+        if not isinstance(node, YMap):
+            return
+        allowed = list(schema.get("properties", {}))
+        for key, _ in node.entries:
+            name = str(key.value)
+            if name in allowed:
+                continue
+            guess = did_you_mean(name, allowed)
+            hint = (
+                f"did you mean '{guess}'?" if guess else "allowed keys here: " + ", ".join(allowed)
+            )
+            yield self.found(
+                "FY101",
+                f"unknown key '{name}' in {_noun(schema)}",
+                key.span,
+                hint,
+                node,
+                suggested=guess,
+            )
+
+    def missing_keys(
+        self, error: ValidationError, where: _Located, schema: Mapping[str, Any]
+    ) -> Iterator[_Found]:
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        properties: Mapping[str, Any] = schema.get("properties", {})
+        for name in _spec(error):
+            if name in instance:
+                continue
+            owner = f" '{where.key}'" if isinstance(where.key, str) else ""
+            prop = self.resolve(properties.get(name, {}))
+            example = _example(prop)
+            hint = f"add '{name}: {example}'" if example else f"add '{name}'"
+            if prop.get("description"):
+                hint += f" ({str(prop['description']).rstrip('.')})"
+            yield self.found(
+                "FY103",
+                f"{_noun(schema)}{owner} needs '{name}'",
+                where.head,
+                hint,
+                where.node,
+                missing=(name,),
+            )
+
+    def dependencies(
+        self, error: ValidationError, where: _Located, schema: Mapping[str, Any]
+    ) -> Iterator[_Found]:
+        node = where.node
+        if not isinstance(node, YMap):
+            return
+        for name, needs in _spec(error).items():
+            if name not in node.index:
+                continue
+            for need in needs:
+                if need not in node.index:
+                    yield self.found(
+                        "FY103",
+                        f"'{name}' needs '{need}' in {_noun(schema)}",
+                        node.index[name][0].span,
+                        f"add '{need}', or remove '{name}'",
+                        node,
+                        missing=(need,),
+                    )
+
+    # ------------------------------------------------------------ values
+
+    def wrong_type(
+        self, error: ValidationError, where: _Located, schema: Mapping[str, Any]
+    ) -> _Found:
+        label = f"'{where.key}'" if isinstance(where.key, str) else _noun(schema)
+        example = _example(schema)
+        return self.found(
+            "FY102",
+            f"{label} should be {_expected(error.validator_value)}, not {_type_of(error.instance)}",
+            where.node.span,
+            f"for example: {example}" if example else None,
+            where.node,
+        )
+
+    def bad_value(
+        self, error: ValidationError, where: _Located, schema: Mapping[str, Any]
+    ) -> _Found:
+        kind = error.validator
+        value = error.instance
+        label = f"'{where.key}'" if isinstance(where.key, str) else _noun(schema)
+        custom = schema.get("errorMessage")
+        example = _example(schema)
+        hint = f"for example: {example}" if example else None
+        code = "FY104"
+        if kind == "enum":
+            options = [str(v) for v in _spec(error)]
+            guess = did_you_mean(str(value), options) or did_you_mean(str(value).upper(), options)
+            message = f"{label} is '{_show(value)}', which is not one of: {', '.join(options)}"
+            hint = f"did you mean '{guess}'?" if guess else f"use one of: {', '.join(options)}"
+        elif kind == "pattern":
+            code = "FY501" if schema.get("title") == "Duration" else "FY104"
+            message = f"invalid {str(schema.get('title', 'value')).lower()} '{_show(value)}'"
+            hint = (str(custom) if custom else f"it must match {error.validator_value}") + (
+                f", e.g. {example}" if example else ""
+            )
+        elif kind == "not" and custom:
+            message = str(custom)
+            hint = None
+        else:
+            message = f"invalid value for {label}: {error.message}"
+        node = where.node
+        span = where.head if isinstance(node, YMap | YSeq) else node.span
+        if kind == "not" and isinstance(node, YMap) and "candidates" in node.index:
+            span = node.index["candidates"][0].span
+        return self.found(code, message, span, hint, node)
+
+    def alternatives(
+        self, error: ValidationError, where: _Located, schema: Mapping[str, Any]
+    ) -> Iterator[_Found]:
+        custom = schema.get("errorMessage")
+        label = f"'{where.key}'" if isinstance(where.key, str) else _noun(schema)
+        branches: dict[int, list[ValidationError]] = {}
+        for sub in error.context or ():
+            index = sub.relative_schema_path[0] if sub.relative_schema_path else 0
+            if isinstance(index, int):
+                branches.setdefault(index, []).append(sub)
+        if not branches:
+            # More than one alternative matched.
+            yield self.found(
+                "FY104",
+                _with_label(where, custom) if custom else f"{label} is ambiguous: {error.message}",
+                where.head,
+                "keep only one of them",
+                where.node,
+            )
+            return
+        fitting = {i: errs for i, errs in branches.items() if not _top_level(errs, "type")}
+        if not fitting:
+            expected = custom or f"has the wrong type ({error.message})"
+            yield self.found(
+                "FY102",
+                f"{label} is {_type_of(error.instance)}; {expected}",
+                where.node.span,
+                f"for example: {_example(schema)}" if _example(schema) else None,
+                where.node,
+            )
+            return
+        if all(_only_top_level(errs, "required") for errs in fitting.values()):
+            keys = sorted({k for errs in fitting.values() for e in errs for k in _spec(e)})
+            yield self.found(
+                "FY103",
+                _with_label(where, custom)
+                if custom
+                else f"{label} needs one of: {', '.join(keys)}",
+                where.head,
+                "add one of: " + ", ".join(f"'{k}'" for k in keys),
+                where.node,
+                missing=tuple(keys),
+            )
+            return
+        best = min(fitting.values(), key=lambda errs: (_top_level(errs, "required"), len(errs)))
+        for sub in best:
+            yield from self.explain(sub)
+
+
+def _spec(error: ValidationError) -> Any:
+    """The failing keyword's value in the schema (`required`'s list, `enum`'s options)."""
+    return error.validator_value
+
+
+def _with_label(where: _Located, message: object) -> str:
+    return f"'{where.key}': {message}" if isinstance(where.key, str) else str(message)
+
+
+def _top_level(errors: Sequence[ValidationError], kind: str) -> bool:
+    return any(e.validator == kind and not e.relative_path for e in errors)
+
+
+def _only_top_level(errors: Sequence[ValidationError], kind: str) -> bool:
+    return all(e.validator == kind and not e.relative_path for e in errors)

@@ -1,0 +1,765 @@
+"""The functional core: `step(program, instance, input) -> StepResult`.
+
+Pure and deterministic: no clock (time is the input's `at_ms`), no randomness,
+no I/O. The same program, snapshot and input always give the same snapshot,
+commands and trace, which is what lets a replay of the journal rebuild every
+instance exactly.
+
+One step applies one input and then runs until the instance waits again: a
+transition's actions run in order; a `call` suspends the transition (status
+`running`) until its EffectResults arrive; after a transition finishes, data is
+checked, `always` candidates are tried and deferred inputs are re-offered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from .core_effects import call_id, idempotency_key, render_effect_request
+from .datacheck import DataProblem, describe
+from .expr import ExprError, pointer_join
+from .expr_values import ConversionError, Timestamp, parse_timestamp, to_json_value, type_name
+from .model import (
+    CALLBACK_TIMER_PREFIX,
+    ArmTimer,
+    AwaitCallback,
+    CallProgress,
+    Cancel,
+    CancelTimer,
+    Command,
+    Completed,
+    EffectResult,
+    Emit,
+    EventInput,
+    Incident,
+    IncidentRaised,
+    Input,
+    Instance,
+    OutstandingCall,
+    Pending,
+    RetryIncident,
+    RunEffect,
+    SignalInput,
+    Status,
+    StepResult,
+    TimerInput,
+)
+from .program import Action, CallAction, Program, SetAction, Transition
+
+_NO_ENV: dict[str, str] = {}
+
+
+def step(
+    program: Program,
+    instance: Instance | None,
+    inp: Input,
+    *,
+    key: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> StepResult:
+    """Apply one input to an instance (or create it) and run until it waits again.
+
+    With `instance=None` the instance `(program.flow, key)` is created first: data
+    takes its defaults, the initial state is entered, then `inp` is applied.
+    `env` is the mapping of environment variables the operator allows.
+    Never raises for anything an input or an expression can do; failures become
+    incidents.
+    """
+    # Expressions read maps as dicts; a read-only or lazy mapping becomes one dict per step.
+    env = _NO_ENV if env is None else env if isinstance(env, dict) else dict(env)
+    if instance is not None and instance.ir_hash != program.hash:
+        raise ValueError(
+            f"instance {instance.flow}/{instance.key} is pinned to {instance.ir_hash}, "
+            f"not {program.hash}"
+        )
+    if instance is None:
+        if key is None:
+            raise ValueError("creating an instance needs its key")
+        run = _Run.create(program, key, inp, env)
+    else:
+        run = _Run(program, instance, inp, env)
+        run.apply(inp)
+    run.advance()
+    return run.result()
+
+
+def new_data(program: Program) -> dict[str, Any]:
+    """The data object of a new instance: every field at its default."""
+    return {name: _copy(value) for name, value in program.data_defaults.items()}
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+class _Run:
+    """The working copy of one step: a mutable snapshot plus the commands and trace so far."""
+
+    def __init__(self, program: Program, instance: Instance, inp: Input, env: Mapping[str, str]):
+        self.program = program
+        self.env = env
+        self.at_ms = inp.at_ms
+        self.flow = instance.flow
+        self.key = instance.key
+        self.ir_hash = instance.ir_hash
+        self.seq = instance.seq
+        self.state = instance.state
+        self.status: Status = instance.status
+        self.data: dict[str, Any] = _copy(instance.data)
+        self.timers = dict(instance.timers)
+        self.deferred = list(instance.deferred)
+        self.pending = instance.pending
+        self.incident = instance.incident
+        self.commands: list[Command] = []
+        self.trace: list[str] = []
+        self.always_steps = 0 if instance.pending is None else instance.pending.always_steps
+        self.queued: Input | None = None
+
+    @classmethod
+    def create(cls, program: Program, key: str, inp: Input, env: Mapping[str, str]) -> _Run:
+        blank = Instance(
+            flow=program.flow,
+            key=key,
+            ir_hash=program.hash,
+            seq=0,
+            state=program.initial,
+            status="running",
+            data=new_data(program),
+        )
+        run = cls(program, blank, inp, env)
+        run.trace.append(f"create {program.initial}")
+        run.pending = Pending(
+            transition=None,
+            trigger=inp,
+            origin=program.initial,
+            target=None,
+            phase="enter",
+            action_index=0,
+            then_input=inp,
+            entered_ms=inp.at_ms,
+        )
+        return run
+
+    def result(self) -> StepResult:
+        if self.pending is not None:
+            self.pending = replace(self.pending, always_steps=self.always_steps)
+        instance = Instance(
+            flow=self.flow,
+            key=self.key,
+            ir_hash=self.ir_hash,
+            seq=self.seq + 1,
+            state=self.state,
+            status=self.status,
+            data=self.data,
+            timers=self.timers,
+            deferred=tuple(self.deferred),
+            pending=self.pending,
+            incident=self.incident,
+        )
+        return StepResult(instance, tuple(self.commands), tuple(self.trace))
+
+    # ------------------------------------------------------------ dispatch
+
+    def apply(self, inp: Input) -> None:
+        """Route one input by the instance's status."""
+        if isinstance(inp, Cancel):
+            self.cancel(inp)
+        elif self.status in ("completed", "cancelled"):
+            self.trace.append(f"ignored {_describe(inp)} ({self.status})")
+        elif self.status == "incident":
+            if isinstance(inp, RetryIncident):
+                self.retry()
+            elif self._awaited(inp):
+                self.resume(inp)
+            else:
+                self.trace.append(f"ignored {_describe(inp)} (incident)")
+        elif self.status == "running":
+            if self._awaited(inp):
+                self.resume(inp)
+            else:
+                self.trace.append(f"ignored {_describe(inp)} (running)")
+        else:
+            self.offer(inp)
+
+    def _awaited(self, inp: Input) -> bool:
+        if self.pending is None:
+            return False
+        if isinstance(inp, EffectResult):
+            return inp.call_id in self.pending.call_ids()
+        return (
+            isinstance(inp, TimerInput)
+            and inp.timer_id.startswith(CALLBACK_TIMER_PREFIX)
+            and inp.timer_id in self.timers
+        )
+
+    def offer(self, inp: Input) -> None:
+        """An input for an active instance: take a transition, defer it, or ignore it."""
+        if isinstance(inp, EventInput | SignalInput):
+            state = self.program.states[self.state]
+            candidates = state.on.get(inp.name)
+            if candidates is None:
+                if inp.name in state.defer:
+                    self.deferred.append(inp)
+                    self.trace.append(f"deferred {inp.name}")
+                else:
+                    self.trace.append(f"ignored {inp.name}")
+                return
+            self.choose(candidates, inp, _describe(inp))
+        elif isinstance(inp, TimerInput):
+            timer = self.program.timers.get(inp.timer_id)
+            if inp.timer_id not in self.timers or timer is None or timer.state != self.state:
+                self.trace.append(f"ignored {_describe(inp)}")
+                return
+            del self.timers[inp.timer_id]
+            self.choose(timer.candidates, inp, _describe(inp))
+        else:
+            self.trace.append(f"ignored {_describe(inp)}")
+
+    def choose(self, candidates: tuple[Transition, ...], trigger: Input | None, what: str) -> bool:
+        """Take the first candidate whose guard holds; returns whether one was taken."""
+        scope = self.scope(trigger)
+        for candidate in candidates:
+            if candidate.when is not None:
+                try:
+                    ok = candidate.when(scope)
+                except ExprError as exc:
+                    self.raise_incident(
+                        f"guard of {candidate.id} failed: {exc.message}",
+                        pointer=exc.pointer,
+                        retry_input=trigger,
+                    )
+                    return False
+                if not isinstance(ok, bool):
+                    self.raise_incident(
+                        f"guard of {candidate.id} gave a {type_name(ok)}, not a bool",
+                        pointer=pointer_join(candidate.pointer, "when"),
+                        retry_input=trigger,
+                    )
+                    return False
+                if not ok:
+                    continue
+            self.begin(candidate, trigger)
+            return True
+        self.trace.append(f"ignored {what} (no guard held)")
+        return False
+
+    def begin(self, transition: Transition, trigger: Input | None) -> None:
+        self.trace.append(f"transition {transition.id}")
+        self.status = "running"
+        self.pending = Pending(
+            transition=transition.id,
+            trigger=trigger,
+            origin=self.state,
+            target=transition.target,
+            phase="do",
+            action_index=0,
+        )
+
+    # ------------------------------------------------------------ the main loop
+
+    def advance(self) -> None:
+        """Run until the instance waits: transitions, data checks, always, deferred inputs."""
+        while True:
+            if self.status == "running":
+                if not self.run_actions():
+                    return
+                continue
+            if self.status != "active":
+                return
+            if self.try_always():
+                continue
+            if self.queued is not None:
+                inp, self.queued = self.queued, None
+                self.offer(inp)
+                continue
+            if self.try_deferred():
+                continue
+            return
+
+    def try_always(self) -> bool:
+        state = self.program.states[self.state]
+        if not state.always:
+            return False
+        took = self.choose_always(state.always)
+        if took:
+            self.always_steps += 1
+            if self.always_steps > self.program.max_always_steps:
+                self.status = "active"
+                self.pending = None
+                self.raise_incident(
+                    f"'always' transitions ran more than {self.program.max_always_steps} "
+                    f"times in a row (last in state {self.state!r}); is there a loop?"
+                )
+        return took or self.status != "active"
+
+    def choose_always(self, candidates: tuple[Transition, ...]) -> bool:
+        scope = self.scope(None)
+        for candidate in candidates:
+            if candidate.when is not None:
+                try:
+                    ok = candidate.when(scope)
+                except ExprError as exc:
+                    self.raise_incident(
+                        f"guard of {candidate.id} failed: {exc.message}", pointer=exc.pointer
+                    )
+                    return False
+                if ok is not True:
+                    if not isinstance(ok, bool):
+                        self.raise_incident(
+                            f"guard of {candidate.id} gave a {type_name(ok)}, not a bool",
+                            pointer=pointer_join(candidate.pointer, "when"),
+                        )
+                        return False
+                    continue
+            self.begin(candidate, None)
+            return True
+        return False
+
+    def try_deferred(self) -> bool:
+        """Re-offer the earliest deferred input the current state no longer defers."""
+        state = self.program.states[self.state]
+        for i, inp in enumerate(self.deferred):
+            name = inp.name if isinstance(inp, EventInput | SignalInput) else ""
+            if name in state.defer and name not in state.on:
+                continue
+            del self.deferred[i]
+            self.trace.append(f"re-offer {_describe(inp)}")
+            self.offer(inp)
+            return True
+        return False
+
+    # ------------------------------------------------------------ running actions
+
+    def scope(self, trigger: Input | None) -> dict[str, Any]:
+        scope: dict[str, Any] = {
+            "data": self.data,
+            "key": self.key,
+            "state": self.state,
+            "now": Timestamp(self.at_ms),
+            "env": self.env,
+        }
+        if isinstance(trigger, EventInput):
+            scope["event"] = trigger.payload
+            scope["meta"] = trigger.meta
+        elif isinstance(trigger, SignalInput):
+            scope["event"] = trigger.payload
+        return scope
+
+    def action_list(self, p: Pending) -> tuple[Action, ...]:
+        if p.phase == "enter":
+            return self.program.states[self.state].enter
+        if p.phase == "exit":
+            return self.program.states[p.origin].exit
+        assert p.transition is not None
+        transition = self.program.transitions[p.transition]
+        if p.phase == "catch":
+            assert transition.catch is not None
+            return transition.catch.actions
+        return transition.actions
+
+    def run_actions(self) -> bool:
+        """Run the pending transition on; True when it finished, False when it waits."""
+        while True:
+            p = self.pending
+            assert p is not None
+            if p.call is not None:
+                progress = p.call
+                if (
+                    progress.outstanding
+                    or progress.failed
+                    or progress.next_item < len(progress.args)
+                ):
+                    return False
+                self.finish_call(progress)
+                continue
+            actions = self.action_list(p)
+            if p.action_index < len(actions):
+                action = actions[p.action_index]
+                self.trace.append(f"action {action.id}")
+                try:
+                    if isinstance(action, SetAction):
+                        self.run_set(action, p)
+                    else:
+                        self.start_call(action, p)
+                except ExprError as exc:
+                    self.raise_incident(
+                        f"action {action.id} failed: {exc.message}", pointer=exc.pointer
+                    )
+                    return False
+                continue
+            if p.phase in ("do", "catch"):
+                if p.target is None:
+                    return self.finish_transition()
+                self.pending = replace(p, phase="exit", action_index=0)
+                continue
+            if p.phase == "exit":
+                self.leave_state()
+                assert p.target is not None
+                self.state = p.target
+                self.trace.append(f"enter {self.state}")
+                self.pending = replace(p, phase="enter", action_index=0, entered_ms=self.at_ms)
+                continue
+            return self.finish_entry(p)
+
+    def run_set(self, action: SetAction, p: Pending) -> None:
+        scope = self.scope(p.trigger)
+        values = []
+        for field, expr in action.assign:
+            try:
+                values.append((field, to_json_value(expr(scope))))
+            except ConversionError as exc:
+                raise ExprError(str(exc), action.pointer) from None
+        for field, value in values:
+            self.data[field] = value
+        self.pending = replace(p, action_index=p.action_index + 1)
+
+    def start_call(self, action: CallAction, p: Pending) -> None:
+        scope = self.scope(p.trigger)
+        if action.for_each is not None:
+            items = action.for_each(scope)
+            if not isinstance(items, list):
+                raise ExprError(
+                    f"for_each needs a list, not a {type_name(items)}",
+                    pointer_join(action.pointer, "for_each"),
+                )
+            args_list = []
+            for item in items:
+                item_scope = {**scope, "item": item}
+                value = item if action.args is None else action.args(item_scope)
+                args_list.append(self.json_arg(value, action))
+        else:
+            value = {} if action.args is None else action.args(scope)
+            args_list = [self.json_arg(value, action)]
+        progress = CallProgress(
+            action_id=action.id,
+            effect=action.effect,
+            seq=self.seq,
+            for_each=action.for_each is not None,
+            args=tuple(args_list),
+            concurrency=action.concurrency if action.for_each is not None else 1,
+        )
+        effect = self.program.effects[action.effect]
+        if effect.kind == "emit":
+            self.pending = replace(p, call=self.emit_all(progress))
+            return
+        self.pending = replace(p, call=self.issue(progress))
+
+    def json_arg(self, value: Any, action: CallAction) -> Any:
+        try:
+            return to_json_value(value)
+        except ConversionError as exc:
+            raise ExprError(str(exc), pointer_join(action.pointer, "args")) from None
+
+    def emit_all(self, progress: CallProgress) -> CallProgress:
+        """Emit effects complete at once: render every record first, then emit them all."""
+        records = []
+        for i, args in enumerate(progress.args):
+            cid = self.call_of(progress, i if progress.for_each else None)
+            request = render_effect_request(self.program, progress.effect, args, self.key, self.env)
+            records.append((cid, request))
+        results: dict[int, Any] = {}
+        for i, (cid, request) in enumerate(records):
+            self.commands.append(
+                Emit(
+                    topic=request["topic"],
+                    key=request["key"],
+                    value=request["value"],
+                    headers=request["headers"],
+                    dedup_key=idempotency_key(cid),
+                )
+            )
+            results[i] = request["value"]
+        return replace(progress, next_item=len(progress.args), results=results)
+
+    def call_of(self, progress: CallProgress, item: int | None, retry: int = 0) -> str:
+        return call_id(
+            self.flow, self.key, progress.seq, progress.action_id, item=item, retry=retry
+        )
+
+    def issue(self, progress: CallProgress) -> CallProgress:
+        """Issue RunEffect for further items while below the concurrency limit."""
+        outstanding = list(progress.outstanding)
+        next_item = progress.next_item
+        while next_item < len(progress.args) and len(outstanding) < progress.concurrency:
+            item = next_item if progress.for_each else None
+            cid = self.call_of(progress, item)
+            args = progress.args[next_item]
+            outstanding.append(OutstandingCall(call_id=cid, item=item, args=args))
+            self.commands.append(
+                RunEffect(
+                    call_id=cid,
+                    effect=progress.effect,
+                    args=args,
+                    idempotency_key=idempotency_key(cid),
+                    action_id=progress.action_id,
+                )
+            )
+            next_item += 1
+        return replace(progress, outstanding=tuple(outstanding), next_item=next_item)
+
+    def finish_call(self, progress: CallProgress) -> None:
+        p = self.pending
+        assert p is not None
+        action = self.program.actions[progress.action_id]
+        assert isinstance(action, CallAction)
+        if action.result is not None:
+            if progress.for_each:
+                value: Any = [progress.results.get(i) for i in range(len(progress.args))]
+            else:
+                value = progress.results.get(0)
+            self.data[action.result] = value
+        self.pending = replace(p, call=None, action_index=p.action_index + 1)
+
+    # ------------------------------------------------------------ effect results
+
+    def resume(self, inp: Input) -> None:
+        """An EffectResult for an outstanding call, or its callback timing out."""
+        p = self.pending
+        assert p is not None and p.call is not None
+        progress = p.call
+        if isinstance(inp, TimerInput):
+            del self.timers[inp.timer_id]
+            cid = inp.timer_id.removeprefix(CALLBACK_TIMER_PREFIX)
+            self.trace.append(f"callback timeout {cid}")
+            self.call_failed(progress, cid, "callback timed out")
+            return
+        assert isinstance(inp, EffectResult)
+        call = next(c for c in progress.outstanding if c.call_id == inp.call_id)
+        effect = self.program.effects[progress.effect]
+        callback_timeout = effect.callback_timeout_ms
+        if (
+            inp.ok
+            and inp.phase == "call"
+            and callback_timeout is not None
+            and not call.awaiting_callback
+        ):
+            self.trace.append(f"accepted {inp.call_id}")
+            timer_id = CALLBACK_TIMER_PREFIX + inp.call_id
+            due = self.at_ms + callback_timeout
+            self.timers[timer_id] = due
+            self.commands.append(ArmTimer(timer_id, due))
+            self.commands.append(AwaitCallback(inp.call_id, callback_timeout))
+            accepted = replace(call, awaiting_callback=True)
+            outstanding = tuple(accepted if c is call else c for c in progress.outstanding)
+            self.pending = replace(p, call=replace(progress, outstanding=outstanding))
+            return
+        if not inp.ok:
+            self.trace.append(f"failed {inp.call_id}")
+            self.call_failed(progress, inp.call_id, inp.error or "effect failed")
+            return
+        self.trace.append(f"result {inp.call_id}")
+        self.drop_callback_timer(call)
+        results = {**progress.results, call.item or 0: inp.value}
+        remaining = tuple(c for c in progress.outstanding if c is not call)
+        progress = replace(progress, outstanding=remaining, results=results)
+        if self.status == "running":
+            progress = self.issue(progress)
+        self.pending = replace(p, call=progress)
+
+    def drop_callback_timer(self, call: OutstandingCall) -> None:
+        timer_id = CALLBACK_TIMER_PREFIX + call.call_id
+        if timer_id in self.timers:
+            del self.timers[timer_id]
+            self.commands.append(CancelTimer(timer_id))
+
+    def call_failed(self, progress: CallProgress, cid: str, error: str) -> None:
+        """A call failed for good: run the transition's catch, or become an incident."""
+        p = self.pending
+        assert p is not None
+        call = next(c for c in progress.outstanding if c.call_id == cid)
+        self.drop_callback_timer(call)
+        remaining = tuple(c for c in progress.outstanding if c is not call)
+        transition = None if p.transition is None else self.program.transitions[p.transition]
+        catch = None if transition is None else transition.catch
+        if self.status == "running" and p.phase == "do" and catch is not None:
+            assert transition is not None
+            for other in remaining:
+                self.drop_callback_timer(other)
+            self.trace.append(f"catch {transition.id}")
+            self.pending = replace(p, phase="catch", action_index=0, call=None, target=catch.target)
+            return
+        self.pending = replace(
+            p,
+            call=replace(progress, outstanding=remaining, failed=(*progress.failed, call)),
+        )
+        if self.status != "incident":
+            self.raise_incident(
+                f"effect {progress.effect!r} failed in {progress.action_id}: {error}", call_id=cid
+            )
+
+    # ------------------------------------------------------------ states and timers
+
+    def leave_state(self) -> None:
+        """Cancel the timers of the state being left (callback timeouts are not its own)."""
+        for timer_id in [t for t in self.timers if not t.startswith(CALLBACK_TIMER_PREFIX)]:
+            del self.timers[timer_id]
+            self.commands.append(CancelTimer(timer_id))
+
+    def finish_entry(self, p: Pending) -> bool:
+        """The enter actions are done: complete a final state, or arm the state's timers."""
+        state = self.program.states[self.state]
+        if state.final:
+            return self.finish_transition(final=True)
+        scope = self.scope(p.trigger)
+        entered = self.at_ms if p.entered_ms is None else p.entered_ms
+        dues: list[tuple[str, int]] = []
+        for timer in state.timers:
+            if timer.time is None:
+                dues.append((timer.id, entered + timer.delay_ms))
+                continue
+            try:
+                dues.append((timer.id, _due_ms(timer.time(scope), timer.pointer + "/time")))
+            except ExprError as exc:
+                self.raise_incident(
+                    f"timer {timer.id} time failed: {exc.message}", pointer=exc.pointer
+                )
+                return False
+        for timer_id, due in dues:
+            self.timers[timer_id] = due
+            self.commands.append(ArmTimer(timer_id, due))
+        return self.finish_transition()
+
+    def finish_transition(self, *, final: bool = False) -> bool:
+        """The pending transition is done: check data, then complete or become active."""
+        p = self.pending
+        assert p is not None
+        self.pending = None
+        what = "entering the initial state" if p.transition is None else p.transition
+        problems = self.program.validate_data(self.data)
+        if problems:
+            self.status = "active"
+            self.raise_incident(
+                describe(problems, what),
+                pointer=_data_pointer(problems),
+                retry_input=p.then_input,
+            )
+            return False
+        if final:
+            self.complete()
+            return False
+        self.status = "active"
+        self.queued = p.then_input
+        return True
+
+    def complete(self) -> None:
+        self.status = "completed"
+        for timer_id in list(self.timers):
+            self.commands.append(CancelTimer(timer_id))
+        self.timers.clear()
+        self.deferred.clear()
+        self.queued = None
+        self.trace.append("completed")
+        self.commands.append(Completed())
+
+    # ------------------------------------------------------------ incidents and operators
+
+    def raise_incident(
+        self,
+        reason: str,
+        *,
+        pointer: str | None = None,
+        call_id: str | None = None,
+        retry_input: Input | None = None,
+    ) -> None:
+        self.status = "incident"
+        self.incident = Incident(
+            reason=reason,
+            at_ms=self.at_ms,
+            call_id=call_id,
+            pointer=pointer,
+            retry_input=retry_input,
+        )
+        self.trace.append("incident")
+        self.commands.append(IncidentRaised(reason))
+
+    def retry(self) -> None:
+        """RetryIncident: re-issue failed calls, resume the transition, or re-apply the input."""
+        incident = self.incident
+        self.incident = None
+        self.trace.append("retry")
+        p = self.pending
+        if p is not None:
+            self.status = "running"
+            if p.call is not None:
+                progress = self.reissue(p.call) if p.call.failed else p.call
+                self.pending = replace(p, call=self.issue(progress))
+            return
+        self.status = "active"
+        if incident is not None and incident.retry_input is not None:
+            self.offer(incident.retry_input)
+            return
+        problems = self.program.validate_data(self.data)
+        if problems:
+            self.raise_incident(
+                describe(problems, "an operator retry"), pointer=_data_pointer(problems)
+            )
+
+    def reissue(self, progress: CallProgress) -> CallProgress:
+        retries = progress.retries + 1
+        fresh = []
+        for old in progress.failed:
+            cid = self.call_of(progress, old.item, retries)
+            fresh.append(OutstandingCall(call_id=cid, item=old.item, args=old.args))
+            self.commands.append(
+                RunEffect(
+                    call_id=cid,
+                    effect=progress.effect,
+                    args=old.args,
+                    idempotency_key=idempotency_key(cid),
+                    action_id=progress.action_id,
+                )
+            )
+        return replace(
+            progress,
+            outstanding=(*progress.outstanding, *fresh),
+            failed=(),
+            retries=retries,
+        )
+
+    def cancel(self, inp: Cancel) -> None:
+        if self.status in ("completed", "cancelled"):
+            self.trace.append(f"ignored cancel ({self.status})")
+            return
+        self.trace.append("cancelled")
+        for timer_id in list(self.timers):
+            self.commands.append(CancelTimer(timer_id))
+        self.timers.clear()
+        self.deferred.clear()
+        self.pending = None
+        self.queued = None
+        self.status = "cancelled"
+
+
+def _describe(inp: Input) -> str:
+    if isinstance(inp, EventInput | SignalInput):
+        return f"{inp.kind} {inp.name}"
+    if isinstance(inp, TimerInput):
+        return f"timer {inp.timer_id}"
+    if isinstance(inp, EffectResult):
+        return f"result {inp.call_id}"
+    return inp.kind
+
+
+def _due_ms(value: Any, pointer: str) -> int:
+    """An `at` time: a timestamp, an RFC 3339 string or epoch milliseconds."""
+    if isinstance(value, Timestamp):
+        return value.ms
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(value).ms
+        except ConversionError as exc:
+            raise ExprError(str(exc), pointer) from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ExprError(f"an 'at' time must be a timestamp, not a {type_name(value)}", pointer)
+
+
+def _data_pointer(problems: list[DataProblem]) -> str:
+    field = problems[0].field
+    return "/data" if field is None else pointer_join("/data", field)

@@ -1,0 +1,83 @@
+"""Rebuilding an instance from its journal by folding `step` over the journaled inputs.
+
+Each journal entry holds the input applied as number `seq` and the trace of
+what that step did. Replaying from nothing must meet the same traces; the first
+difference raises `ReplayMismatch` naming the seq and both traces (the way
+Temporal reports nondeterminism), which is what `flowd verify` shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from .core import step
+from .model import JSON, Instance, input_from_json
+from .program import Program
+
+
+class JournalRecord(Protocol):
+    """What replay needs of a journal entry (the store's `JournalEntry` has these)."""
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def input(self) -> Mapping[str, Any]: ...
+
+    @property
+    def trace(self) -> Any: ...
+
+
+class ReplayMismatch(Exception):
+    """Replaying input `seq` did something else than the journal says it did."""
+
+    def __init__(self, seq: int, journaled: Sequence[str], replayed: Sequence[str]) -> None:
+        self.seq = seq
+        self.journaled = tuple(journaled)
+        self.replayed = tuple(replayed)
+        super().__init__(
+            f"replay diverged at seq {seq}:\n"
+            f"  journal: {' | '.join(self.journaled) or '(empty)'}\n"
+            f"  replay:  {' | '.join(self.replayed) or '(empty)'}"
+        )
+
+
+def trace_to_json(trace: Sequence[str]) -> dict[str, JSON]:
+    """The JSON object a journal stores for a step's trace."""
+    return {"steps": list(trace)}
+
+
+def trace_from_json(obj: Any) -> tuple[str, ...]:
+    """A trace as stored: `{"steps": [...]}` (see `trace_to_json`) or a plain list."""
+    steps = obj.get("steps") if isinstance(obj, Mapping) else obj
+    if not isinstance(steps, list | tuple) or not all(isinstance(s, str) for s in steps):
+        raise ValueError(f"not a journaled trace: {obj!r}")
+    return tuple(steps)
+
+
+def replay(
+    program: Program,
+    journal_entries: Iterable[JournalRecord],
+    *,
+    key: str,
+    env: Mapping[str, str] | None = None,
+) -> Instance | None:
+    """Fold `step` over the journal from nothing; None for an empty journal.
+
+    Entries must come in seq order starting at 0 without gaps. Raises
+    `ReplayMismatch` at the first step whose trace differs from the journal's,
+    and `ValueError` when the seqs are out of order.
+    """
+    instance: Instance | None = None
+    expected_seq = 0
+    for entry in journal_entries:
+        if entry.seq != expected_seq:
+            raise ValueError(f"journal of {key!r} jumps from seq {expected_seq} to {entry.seq}")
+        result = step(program, instance, input_from_json(dict(entry.input)), key=key, env=env)
+        journaled = trace_from_json(entry.trace)
+        if result.trace != journaled:
+            raise ReplayMismatch(entry.seq, journaled, result.trace)
+        instance = result.instance
+        expected_seq += 1
+    return instance

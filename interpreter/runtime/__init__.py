@@ -1,0 +1,28 @@
+"""flowd's imperative shell: ingest, per-key scheduling, effects, timers, outbox.
+
+`Runtime` is the entry point; see its module, `engine`, for a usage sketch.
+"""
+
+from .clock import Clock, SystemClock, VirtualClock
+from .effects import EffectContext, EffectError
+from .engine import Runtime, RuntimeNotRunningError, UnknownInstanceError
+from .ingest import Delivery, IncomingRecord, IngestOutcome
+from .stepper import Transition
+from .versions import LoadedVersion, UnknownVersionError
+
+__all__ = [
+    "Clock",
+    "Delivery",
+    "EffectContext",
+    "EffectError",
+    "IncomingRecord",
+    "IngestOutcome",
+    "LoadedVersion",
+    "Runtime",
+    "RuntimeNotRunningError",
+    "SystemClock",
+    "Transition",
+    "UnknownInstanceError",
+    "UnknownVersionError",
+    "VirtualClock",
+]

@@ -1,0 +1,153 @@
+"""One step's result as one store commit.
+
+`step()` returns a snapshot and commands; everything the commands ask the
+store to remember (timers, outbox rows, effect calls, callback tokens) goes
+into the same `StepCommit` as the snapshot and the journal entry, so a crash
+either keeps the whole step or none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import (
+    ArmTimer,
+    AwaitCallback,
+    CancelTimer,
+    Emit,
+    Input,
+    Instance,
+    RunEffect,
+    StepResult,
+)
+from ..program import Program
+from ..store import (
+    CallbackRegistration,
+    InstanceRow,
+    JournalEntry,
+    NewEffectCall,
+    OutboxMessage,
+    StepCommit,
+    TimerRow,
+)
+from .effects.callbacks import callback_token
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRequest:
+    """What an effect call row stores in `request`: enough to re-issue it."""
+
+    ir_hash: str
+    action_id: str
+    args: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ir_hash": self.ir_hash, "action_id": self.action_id, "args": self.args}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> CallRequest:
+        return cls(ir_hash=str(obj["ir_hash"]), action_id=str(obj["action_id"]), args=obj["args"])
+
+
+def instance_row(instance: Instance, now_ms: int) -> InstanceRow:
+    """The store row of a snapshot."""
+    return InstanceRow(
+        flow=instance.flow,
+        key=instance.key,
+        ir_hash=instance.ir_hash,
+        seq=instance.seq,
+        state=instance.state,
+        status=instance.status,
+        snapshot=instance.to_json(),
+        updated_ms=now_ms,
+    )
+
+
+def step_commit(
+    result: StepResult,
+    inp: Input,
+    *,
+    inbox_id: int,
+    now_ms: int,
+    program: Program,
+    secret: bytes,
+) -> StepCommit:
+    """The commit for applying `inp` (inbox row `inbox_id`) with outcome `result`.
+
+    A call to an effect with a callback stores its token (an HMAC of the call
+    id under `secret`) from the start, so a callback that races ahead of the
+    step accepting the request still finds its call.
+    """
+    instance = result.instance
+    armed: list[TimerRow] = []
+    cancelled: list[str] = []
+    outbox: list[OutboxMessage] = []
+    calls: list[NewEffectCall] = []
+    callbacks: list[CallbackRegistration] = []
+    for command in result.commands:
+        if isinstance(command, ArmTimer):
+            cancelled = [t for t in cancelled if t != command.timer_id]
+            armed = [t for t in armed if t.timer_id != command.timer_id]
+            armed.append(
+                TimerRow(
+                    flow=instance.flow,
+                    key=instance.key,
+                    timer_id=command.timer_id,
+                    due_ms=command.due_ms,
+                )
+            )
+        elif isinstance(command, CancelTimer):
+            armed = [t for t in armed if t.timer_id != command.timer_id]
+            cancelled.append(command.timer_id)
+        elif isinstance(command, Emit):
+            outbox.append(
+                OutboxMessage(
+                    topic=command.topic,
+                    key=command.key,
+                    value=command.value,
+                    headers=dict(command.headers),
+                    dedup_key=command.dedup_key,
+                )
+            )
+        elif isinstance(command, RunEffect):
+            request = CallRequest(
+                ir_hash=instance.ir_hash, action_id=command.action_id, args=command.args
+            )
+            calls.append(
+                NewEffectCall(
+                    call_id=command.call_id,
+                    effect=command.effect,
+                    request=request.to_json(),
+                    idempotency_key=command.idempotency_key,
+                    callback_token=(
+                        callback_token(secret, command.call_id)
+                        if program.effects[command.effect].callback_timeout_ms is not None
+                        else None
+                    ),
+                )
+            )
+        elif isinstance(command, AwaitCallback):
+            token = callback_token(secret, command.call_id)
+            callbacks.append(CallbackRegistration(call_id=command.call_id, token=token))
+    return StepCommit(
+        flow=instance.flow,
+        key=instance.key,
+        instance=instance_row(instance, now_ms),
+        journal=JournalEntry(
+            seq=instance.seq - 1,
+            input=inp.to_json(),
+            trace={
+                "trace": list(result.trace),
+                "commands": [c.to_json() for c in result.commands],
+            },
+            at_ms=inp.at_ms,
+        ),
+        consumed=(inbox_id,),
+        timers_armed=tuple(armed),
+        timers_cancelled=tuple(cancelled),
+        outbox=tuple(outbox),
+        effect_calls=tuple(calls),
+        callbacks=tuple(callbacks),
+    )

@@ -1,0 +1,96 @@
+"""HTTP effects: one JSON request per attempt, with the call's idempotency key.
+
+The result bound into data is `{status, headers, body}`; `body` is parsed JSON
+when the response says it is JSON, else text. A status of 400 or above fails
+the attempt; whether it is retried is the retry policy's business (`5xx`,
+`429`, ... in `retry_on`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from .retry import AttemptFailure
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpRequest:
+    """A rendered request: the effect's templates evaluated for one call."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+
+
+class HttpStatusError(Exception):
+    """An attempt answered with a failing status; carries the response for the journal."""
+
+    def __init__(self, status: int, response: dict[str, Any]) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.response = response
+
+    def to_failure(self) -> AttemptFailure:
+        return AttemptFailure(kind="status", message=f"HTTP {self.status}", status=self.status)
+
+
+class HttpEffectRunner:
+    """Sends rendered requests through one shared aiohttp session."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, request: HttpRequest, idempotency_key: str) -> dict[str, Any]:
+        """Send `request`; return `{status, headers, body}` or raise.
+
+        Raises HttpStatusError for status >= 400 and aiohttp.ClientError (or
+        OSError) when the connection fails.
+        """
+        session = self._ensure_session()
+        headers = {str(k): str(v) for k, v in request.headers.items()}
+        headers["Idempotency-Key"] = idempotency_key
+        data: bytes | None = None
+        if request.body is not None:
+            if isinstance(request.body, str) and not _is_json_content(headers):
+                data = request.body.encode()
+            else:
+                data = json.dumps(request.body).encode()
+                headers.setdefault("Content-Type", "application/json")
+        async with session.request(request.method, request.url, data=data, headers=headers) as rsp:
+            raw = await rsp.read()
+            text = raw.decode(rsp.charset or "utf-8", errors="replace")
+            body: Any = text
+            if rsp.content_type == "application/json" or rsp.content_type.endswith("+json"):
+                try:
+                    body = json.loads(text) if text else None
+                except ValueError:
+                    body = text
+            response = {"status": rsp.status, "headers": dict(rsp.headers), "body": body}
+        if rsp.status >= 400:
+            raise HttpStatusError(rsp.status, response)
+        return response
+
+    async def close(self) -> None:
+        """Close the shared session (idempotent)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # Timeouts are enforced by the effect runner through the Clock.
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        return self._session
+
+
+def _is_json_content(headers: Mapping[str, str]) -> bool:
+    for name, value in headers.items():
+        if name.lower() == "content-type":
+            return "json" in value.lower()
+    return False

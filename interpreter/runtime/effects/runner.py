@@ -1,0 +1,263 @@
+"""Runs effect calls: attempts, timeouts, backoff, and the final result.
+
+Each call runs as its own task, so a slow call never holds up anything else.
+Every attempt is recorded (`effect_attempts`) with the call's one idempotency
+key; between attempts the call is `pending` with `next_attempt_ms`, so a
+restart resumes the backoff instead of starting over. The final outcome goes
+back to the instance as an `EffectResult` input through the inbox, stored in
+the same transaction as the call's final status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import aiohttp
+
+from ...model import EffectResult
+from ...store import EffectAttempt, EffectCallUpdate, InboxItem, Store
+from ..activity import Activity
+from ..clock import Clock
+from .context import EffectContext, EffectError
+from .http import HttpEffectRunner, HttpRequest, HttpStatusError
+from .python import EffectLoadError, PythonEffect, PythonEffectLoader
+from .retry import AttemptFailure, RetryPolicy
+
+log = logging.getLogger("flowyard.runtime.effects")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallSpec:
+    """One effect call to run, as the engine hands it over (fresh or recovered)."""
+
+    flow: str
+    key: str
+    call_id: str
+    effect_name: str
+    effect: Mapping[str, Any]
+    """The IR effect definition (`kind`, `python`/`http`, `timeout_ms`, `retry`, ...)."""
+    args: Any
+    idempotency_key: str
+    ir_hash: str
+    attempts_done: int = 0
+    next_attempt_ms: int | None = None
+    callback_url: str | None = None
+    callback_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallOutcome:
+    """The final result of a call, as the engine feeds it back."""
+
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    attempts: int = 0
+
+
+RenderHttp = Callable[[CallSpec], HttpRequest]
+Deliver = Callable[[CallSpec, InboxItem, EffectCallUpdate], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class EffectRunner:
+    """Starts and tracks effect call tasks."""
+
+    store: Store
+    clock: Clock
+    activity: Activity
+    render_http: RenderHttp
+    deliver: Deliver
+    loader: PythonEffectLoader = field(default_factory=PythonEffectLoader)
+    http: HttpEffectRunner = field(default_factory=HttpEffectRunner)
+    overrides: Mapping[str, PythonEffect] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=random.Random)
+    _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    @property
+    def in_flight(self) -> int:
+        """Calls started and not yet delivered."""
+        return len(self._tasks)
+
+    def start(self, spec: CallSpec) -> None:
+        """Run `spec` in its own task (a second start of the same call id is ignored)."""
+        if spec.call_id in self._tasks:
+            return
+        task = asyncio.create_task(self._run(spec), name=f"effect:{spec.call_id}")
+        self._tasks[spec.call_id] = task
+        task.add_done_callback(partial(self._forget, spec.call_id))
+
+    def _forget(self, call_id: str, _task: asyncio.Task[None]) -> None:
+        self._tasks.pop(call_id, None)
+
+    async def cancel_all(self) -> None:
+        """Cancel every running call; they stay pending/running in the store and
+        are re-issued, with the same idempotency key, on the next start."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.http.close()
+
+    async def _run(self, spec: CallSpec) -> None:
+        policy = RetryPolicy.from_ir(spec.effect.get("retry"))
+        timeout_ms = int(spec.effect.get("timeout_ms") or 30_000)
+        attempt = spec.attempts_done
+        if spec.next_attempt_ms is not None:
+            await self.clock.sleep_until(spec.next_attempt_ms)
+        self.activity.enter()
+        try:
+            while True:
+                attempt += 1
+                started = self.clock.now_ms()
+                await self.store.record_attempt(
+                    EffectAttempt(
+                        call_id=spec.call_id,
+                        attempt=attempt,
+                        idempotency_key=spec.idempotency_key,
+                        started_ms=started,
+                    ),
+                    EffectCallUpdate(
+                        call_id=spec.call_id, status="running", at_ms=started, attempts=attempt
+                    ),
+                )
+                value, failure = await self._attempt(spec, attempt, started + timeout_ms)
+                finished = self.clock.now_ms()
+                finished_attempt = EffectAttempt(
+                    call_id=spec.call_id,
+                    attempt=attempt,
+                    idempotency_key=spec.idempotency_key,
+                    started_ms=started,
+                    finished_ms=finished,
+                    outcome="ok" if failure is None else failure.kind,
+                    error=None if failure is None else failure.message,
+                )
+                if failure is None:
+                    await self.store.record_attempt(finished_attempt)
+                    await self._finish(spec, CallOutcome(ok=True, value=value, attempts=attempt))
+                    return
+                log.info(
+                    "effect %s (%s) attempt %d failed: %s",
+                    spec.effect_name,
+                    spec.call_id,
+                    attempt,
+                    failure.message,
+                )
+                if attempt >= policy.attempts or not policy.should_retry(failure):
+                    await self.store.record_attempt(finished_attempt)
+                    outcome = CallOutcome(
+                        ok=False, value=value, error=failure.message, attempts=attempt
+                    )
+                    await self._finish(spec, outcome)
+                    return
+                due = finished + policy.delay_ms(attempt, self.rng)
+                await self.store.record_attempt(
+                    finished_attempt,
+                    EffectCallUpdate(
+                        call_id=spec.call_id, status="pending", at_ms=finished, next_attempt_ms=due
+                    ),
+                )
+                self.activity.leave()
+                try:
+                    await self.clock.sleep_until(due)
+                finally:
+                    self.activity.enter()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A store failure: the call stays pending/running and is re-issued on restart.
+            log.exception("effect call %s could not be recorded", spec.call_id)
+        finally:
+            self.activity.leave()
+
+    async def _finish(self, spec: CallSpec, outcome: CallOutcome) -> None:
+        now = self.clock.now_ms()
+        result = EffectResult(spec.call_id, outcome.ok, outcome.value, outcome.error, "call", now)
+        item = InboxItem(flow=spec.flow, key=spec.key, input=result.to_json(), received_ms=now)
+        update = EffectCallUpdate(
+            call_id=spec.call_id,
+            status="succeeded" if outcome.ok else "failed",
+            at_ms=now,
+            attempts=outcome.attempts,
+            result={"value": outcome.value},
+            error=outcome.error,
+        )
+        await self.deliver(spec, item, update)
+
+    async def _attempt(
+        self, spec: CallSpec, attempt: int, deadline_ms: int
+    ) -> tuple[Any, AttemptFailure | None]:
+        """Run one attempt until `deadline_ms` (by the clock); (value, None) on success."""
+        work = asyncio.ensure_future(self._invoke(spec, attempt))
+        timer = asyncio.ensure_future(self.clock.sleep_until(deadline_ms))
+        try:
+            await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await work
+        if work.cancelled():
+            timeout_ms = spec.effect.get("timeout_ms")
+            return None, AttemptFailure(kind="timeout", message=f"timed out after {timeout_ms}ms")
+        exc = work.exception()
+        if exc is None:
+            return work.result(), None
+        return _failure_of(exc)
+
+    async def _invoke(self, spec: CallSpec, attempt: int) -> Any:
+        ctx = EffectContext(
+            flow=spec.flow,
+            key=spec.key,
+            effect=spec.effect_name,
+            call_id=spec.call_id,
+            idempotency_key=spec.idempotency_key,
+            attempt=attempt,
+            callback_url=spec.callback_url,
+            callback_token=spec.callback_token,
+        )
+        override = self.overrides.get(spec.effect_name)
+        if override is not None:
+            return _checked_json(await override(spec.args, ctx))
+        kind = spec.effect.get("kind")
+        if kind == "python":
+            target = spec.effect["python"]
+            fn = self.loader.load(str(target["module"]), str(target["function"]))
+            return _checked_json(await fn(spec.args, ctx))
+        if kind == "http":
+            request = self.render_http(spec)
+            return await self.http.send(request, spec.idempotency_key)
+        raise EffectError(f"effect kind {kind!r} cannot be run as a call", retryable=False)
+
+
+def _checked_json(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise EffectError(
+            f"the effect returned a value that is not JSON: {exc}", retryable=False
+        ) from None
+    return value
+
+
+def _failure_of(exc: BaseException) -> tuple[Any, AttemptFailure]:
+    if isinstance(exc, HttpStatusError):
+        return exc.response, exc.to_failure()
+    if isinstance(exc, EffectError):
+        return None, AttemptFailure(kind="error", message=str(exc), retryable=exc.retryable)
+    if isinstance(exc, EffectLoadError):
+        return None, AttemptFailure(kind="error", message=str(exc), retryable=False)
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return None, AttemptFailure(kind="timeout", message=f"timed out: {exc}")
+    return None, AttemptFailure(kind="error", message=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,571 @@
+"""`Runtime`: flowd's imperative shell around the pure `step`.
+
+Typical use::
+
+    store = await SQLiteStore.open("flowd.db")
+    rt = Runtime(store, [ir1, ir2], SystemClock(), env={"CARRIER_URL": "..."})
+    await rt.start()                      # recovery, then background tasks
+    await rt.ingest_events("orders", [IncomingRecord(value=b'{...}', source=..., position=...)])
+    await rt.signal("order_fulfillment", "o-1", "review", {"approved": True}, signal_id="s-1")
+    ...
+    await rt.drain_and_stop()
+
+Every input (event, signal, timer, effect result, callback, operator action)
+is first made durable in its instance's inbox; the per-key scheduler then
+steps instances, one transition in flight per key and many keys at once.
+All public coroutines may be called from any task of the runtime's loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from ..core_effects import render_effect_request
+from ..model import Cancel, EffectResult, Input, Instance, RetryIncident, RunEffect, SignalInput
+from ..store import DeadLetter, EffectCallUpdate, InboxItem, SourcePosition, Store
+from .activity import Activity
+from .clock import Clock, SystemClock, VirtualClock
+from .commits import CallRequest
+from .effects.callbacks import callback_token, callback_url, token_matches
+from .effects.http import HttpRequest
+from .effects.python import PythonEffect, PythonEffectLoader
+from .effects.runner import CallSpec, EffectRunner
+from .ingest import Delivery, EventRouter, IncomingRecord, IngestOutcome, ingest_records
+from .logconsumer import LogConsumer
+from .outbox import OutboxRelay, OutboxSink
+from .scheduler import KeyScheduler
+from .stepper import InstanceCache, KeyId, KeyStepper, StepHooks, Transition
+from .timers import TimerService
+from .versions import LoadedVersion, UnknownVersionError, VersionRegistry
+
+log = logging.getLogger("flowyard.runtime")
+
+RuntimeState = Literal["new", "running", "stopping", "stopped"]
+
+
+class RuntimeNotRunningError(RuntimeError):
+    """Input was offered before `start()` or after `drain_and_stop()` began."""
+
+
+class UnknownInstanceError(LookupError):
+    """An operator action named an instance that does not exist."""
+
+
+class Runtime:
+    """Runs loaded flows durably against a store.
+
+    Parameters:
+    - `store`: an open `Store`; `drain_and_stop()` closes it.
+    - `programs`: flow IRs (dicts, as `flowc` writes them). Each is saved in the
+      store; new instances of a flow start on its highest `version`, running
+      instances keep the IR hash they started with.
+    - `clock`: `SystemClock()` by default; a `VirtualClock` makes `advance()` work.
+    - `env`: the environment variables expressions may read as `env`.
+    - `effect_overrides`: effect name -> `async def fn(args, ctx)`, replacing
+      the declared implementation (python or http) of that effect.
+    - `max_concurrent_keys`: how many keys may be stepping at once.
+    - `on_transition`: called (synchronously) after every committed step.
+    - `callback_base_url`: base of the URL announced to callback effects
+      (`<base>/callbacks/<token>`).
+    - `rng`: the random source for retry jitter.
+    - `outbox_sink`: produce emitted records there (e.g. Kafka) instead of
+      appending them to the embedded log.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        programs: Sequence[Mapping[str, Any]],
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        effect_overrides: Mapping[str, PythonEffect] | None = None,
+        max_concurrent_keys: int = 256,
+        on_transition: Callable[[Transition], None] | None = None,
+        callback_base_url: str = "http://127.0.0.1:8080",
+        rng: random.Random | None = None,
+        effect_search_path: list[str] | None = None,
+        outbox_sink: OutboxSink | None = None,
+        steps_per_turn: int = 32,
+        cache_size: int = 100_000,
+    ) -> None:
+        self._store = store
+        self._irs = list(programs)
+        self._clock: Clock = clock or SystemClock()
+        self._env = dict(env or {})
+        self._callback_base_url = callback_base_url
+        self._state: RuntimeState = "new"
+        self._activity = Activity()
+        self._versions = VersionRegistry()
+        self._router = EventRouter(self._env)
+        self._cache = InstanceCache(store, cache_size)
+        self._stepper = KeyStepper(
+            store,
+            self._clock,
+            self._versions,
+            self._cache,
+            StepHooks(
+                run_effects=self._run_effects,
+                timers_changed=self._timers_changed,
+                emitted=self._emitted,
+                on_transition=on_transition,
+            ),
+            env=self._env,
+            steps_per_turn=steps_per_turn,
+        )
+        self._scheduler: KeyScheduler[KeyId] = KeyScheduler(
+            self._stepper.run, max_concurrent=max_concurrent_keys, activity=self._activity
+        )
+        self._timers = TimerService(
+            store, self._clock, activity=self._activity, notify=self._notify
+        )
+        self._log = LogConsumer(
+            store,
+            self._clock,
+            activity=self._activity,
+            topics=lambda: self._router.topics,
+            ingest=self._ingest_from_log,
+        )
+        self._outbox = OutboxRelay(
+            store,
+            self._clock,
+            activity=self._activity,
+            on_appended=self._log.wake,
+            sink=outbox_sink,
+        )
+        self._effects = EffectRunner(
+            store=store,
+            clock=self._clock,
+            activity=self._activity,
+            render_http=self._render_http,
+            deliver=self._deliver_effect_result,
+            loader=PythonEffectLoader(effect_search_path),
+            overrides=dict(effect_overrides or {}),
+            rng=rng or random.Random(),
+        )
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def store(self) -> Store:
+        """The store this runtime writes."""
+        return self._store
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this runtime reads."""
+        return self._clock
+
+    @property
+    def state(self) -> RuntimeState:
+        """`new`, `running`, `stopping` or `stopped`."""
+        return self._state
+
+    @property
+    def steps(self) -> int:
+        """Steps committed since start."""
+        return self._stepper.steps
+
+    @property
+    def effects_in_flight(self) -> int:
+        """Effect calls started and not yet delivered (including those backing off)."""
+        return self._effects.in_flight
+
+    def current_version(self, flow: str) -> LoadedVersion | None:
+        """The version new instances of `flow` start on."""
+        return self._versions.current(flow)
+
+    def version(self, ir_hash: str) -> LoadedVersion:
+        """A loaded version by IR hash; raises `UnknownVersionError`."""
+        return self._versions.by_hash(ir_hash)
+
+    async def start(self) -> None:
+        """Recover and start working.
+
+        Saves the given IRs and loads every stored one; re-issues effect calls
+        left pending or running (same idempotency key; completed ones are never
+        re-run); fires timers that fell due while down; relays unsent outbox
+        rows; catches up with the embedded log; schedules every key with a
+        ready inbox.
+        """
+        if self._state != "new":
+            raise RuntimeError(f"a runtime starts once (it is {self._state})")
+        now = self._clock.now_ms()
+        await self._versions.load(self._store, self._irs, now)
+        self._router.set_programs(
+            [v.program for flow in self._versions.flows if (v := self._versions.current(flow))]
+        )
+        self._state = "running"
+        await self._resume_effect_calls()
+        self._timers.start()
+        self._outbox.start()
+        self._log.start()
+        for flow, key in await self._store.keys_with_ready_inbox(now):
+            self._notify(flow, key)
+        log.info("runtime started with flows %s", sorted(self._versions.flows))
+
+    async def drain_and_stop(self, *, close_store: bool = True) -> None:
+        """Stop gracefully: take no new input, let steps in flight commit, cancel
+        effect tasks (they are re-issued on the next start), close the store."""
+        if self._state in ("stopping", "stopped"):
+            return
+        was_running = self._state == "running"
+        self._state = "stopping"
+        if was_running:
+            await self._log.stop()
+            await self._timers.stop()
+            await self._scheduler.stop()
+            await self._effects.cancel_all()
+            await self._outbox.stop()
+        if close_store:
+            await self._store.close()
+        self._state = "stopped"
+        log.info("runtime stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.drain_and_stop()
+
+    async def wait_idle(self) -> None:
+        """Return once nothing can happen without time passing: no key runnable,
+        no step committing, no effect attempt running, no relay pending.
+        (Effects backing off and timers waiting for their due time are idle.)"""
+        await self._activity.wait_idle()
+
+    async def advance(self, ms: int) -> None:
+        """With a `VirtualClock`: move time forward by `ms`, stopping at every
+        due time on the way and letting the runtime settle there."""
+        clock = self._clock
+        if not isinstance(clock, VirtualClock):
+            raise TypeError("advance() needs a VirtualClock")
+        target = clock.now_ms() + ms
+        while True:
+            await self.wait_idle()
+            due = clock.next_due_ms()
+            if due is None or due > target:
+                break
+            clock.set(due)
+        clock.set(target)
+        await self.wait_idle()
+
+    # ------------------------------------------------------------ input
+
+    async def ingest_events(
+        self,
+        topic: str,
+        records: Sequence[IncomingRecord],
+        *,
+        advance: Sequence[SourcePosition] = (),
+    ) -> list[IngestOutcome]:
+        """Offer records that arrived on `topic`; one outcome per record.
+
+        Resolves once the accepted records (and the dead letters for those no
+        flow could take) are durable; `advance` moves further source positions
+        in the same transaction (e.g. a Kafka consumer's committed offset).
+        """
+        self._check_running()
+        return await self._ingest(topic, records, advance)
+
+    async def signal(
+        self,
+        flow: str,
+        key: str,
+        name: str,
+        payload: Any,
+        signal_id: str | None = None,
+    ) -> IngestOutcome:
+        """Deliver signal `name` to instance `(flow, key)`.
+
+        The payload is checked against the signal's schema (of the instance's
+        version, or the newest for a new instance); a bad payload, an unknown
+        flow or an unknown signal is dead-lettered, with the reason in the
+        outcome. `signal_id` makes redelivery harmless (accepted once).
+        """
+        self._check_running()
+        now = self._clock.now_ms()
+        source = f"signal:{flow}:{key}:{signal_id}" if signal_id is not None else None
+        version = await self._version_for(flow, key)
+        problem: str | None = None
+        if version is None:
+            problem = f"unknown flow {flow!r}"
+        elif name not in version.program.signals:
+            problem = f"flow {flow!r} has no signal {name!r}"
+        else:
+            violations = version.program.validate_signal(name, payload)
+            if violations:
+                problem = f"{flow}.{name}: schema violation: " + "; ".join(violations)
+        if problem is not None:
+            letter = DeadLetter(
+                source=source or f"signal:{flow}:{key}",
+                topic=None,
+                reason=problem,
+                payload=_dump(payload),
+                at_ms=now,
+            )
+            await self._store.dead_letter(letter)
+            log.warning("signal %s for %s/%s dead-lettered: %s", name, flow, key, problem)
+            return IngestOutcome(status="dead_lettered", reasons=(problem,))
+        item = InboxItem(
+            flow=flow,
+            key=key,
+            input=SignalInput(name, payload, now).to_json(),
+            received_ms=now,
+            source=source,
+        )
+        result = await self._store.ingest([item])
+        inbox_id = result.inbox_ids[0]
+        if inbox_id is not None:
+            self._notify(flow, key)
+        delivery = Delivery(flow=flow, key=key, event=name, inbox_id=inbox_id)
+        status: Literal["accepted", "duplicate"] = "accepted" if inbox_id else "duplicate"
+        return IngestOutcome(status=status, deliveries=(delivery,))
+
+    async def resolve_callback(
+        self, token: str, payload: Any, *, ok: bool = True, error: str | None = None
+    ) -> bool:
+        """Complete the effect call waiting for `token` with `payload`.
+
+        Returns False when no call has that token (or it has already failed);
+        a second resolution of the same token is accepted and ignored.
+        """
+        self._check_running()
+        call = await self._store.call_by_token(token)
+        if call is None or not token_matches(self._store.callback_secret, call.call_id, token):
+            return False
+        if call.status == "failed":
+            return False
+        now = self._clock.now_ms()
+        result = EffectResult(call.call_id, ok, payload, error, "callback", now)
+        item = InboxItem(
+            flow=call.flow,
+            key=call.key,
+            input=result.to_json(),
+            received_ms=now,
+            source=f"callback:{call.call_id}",
+        )
+        update = EffectCallUpdate(
+            call_id=call.call_id,
+            status="succeeded" if ok else "failed",
+            at_ms=now,
+            result={"value": payload},
+            error=error,
+        )
+        stored = await self._store.ingest([item], effect_updates=[update])
+        if stored.inbox_ids[0] is not None:
+            self._notify(call.flow, call.key)
+        return True
+
+    async def retry_incident(self, flow: str, key: str) -> int | None:
+        """Ask an incident to retry (re-issue its failed calls or re-apply its
+        input); returns the inbox id. Raises `UnknownInstanceError`."""
+        return await self._operator(flow, key, RetryIncident(self._clock.now_ms()))
+
+    async def cancel(self, flow: str, key: str, reason: str = "") -> int | None:
+        """Cancel an instance (cancels its timers; later inputs are ignored);
+        returns the inbox id. Raises `UnknownInstanceError`."""
+        return await self._operator(flow, key, Cancel(self._clock.now_ms(), reason))
+
+    async def get_instance(self, flow: str, key: str) -> Instance | None:
+        """The instance's latest committed snapshot, or None."""
+        return await self._cache.get((flow, key))
+
+    # ------------------------------------------------------------ internals
+
+    def _check_running(self) -> None:
+        if self._state != "running":
+            raise RuntimeNotRunningError(f"the runtime is {self._state}; it takes no input")
+
+    def _notify(self, flow: str, key: str) -> None:
+        self._scheduler.notify((flow, key))
+
+    def _timers_changed(self) -> None:
+        self._timers.wake()
+
+    def _emitted(self) -> None:
+        self._outbox.wake()
+
+    async def _ingest(
+        self, topic: str, records: Sequence[IncomingRecord], advance: Sequence[SourcePosition]
+    ) -> list[IngestOutcome]:
+        now = self._clock.now_ms()
+        outcomes = await ingest_records(
+            self._store,
+            router=self._router,
+            topic=topic,
+            records=records,
+            now_ms=now,
+            advance=advance,
+        )
+        delayed = False
+        for outcome in outcomes:
+            for reason in outcome.reasons:
+                log.warning("record on %s dead-lettered: %s", topic, reason)
+            for delivery in outcome.deliveries:
+                if delivery.inbox_id is None:
+                    continue
+                self._notify(delivery.flow, delivery.key)
+                current = self._versions.current(delivery.flow)
+                if current is not None and current.program.events[delivery.event].delay_ms > 0:
+                    delayed = True
+        if delayed:
+            self._timers.wake()
+        return outcomes
+
+    async def _ingest_from_log(
+        self, topic: str, records: Sequence[IncomingRecord], advance: Sequence[SourcePosition]
+    ) -> list[IngestOutcome]:
+        return await self._ingest(topic, records, advance)
+
+    async def _operator(self, flow: str, key: str, inp: Input) -> int | None:
+        self._check_running()
+        if await self._cache.get((flow, key)) is None:
+            raise UnknownInstanceError(f"no instance {flow}/{key}")
+        now = self._clock.now_ms()
+        item = InboxItem(flow=flow, key=key, input=inp.to_json(), received_ms=now)
+        result = await self._store.ingest([item])
+        self._notify(flow, key)
+        return result.inbox_ids[0]
+
+    async def _version_for(self, flow: str, key: str) -> LoadedVersion | None:
+        instance = await self._cache.get((flow, key))
+        if instance is None:
+            return self._versions.current(flow)
+        try:
+            return self._versions.by_hash(instance.ir_hash)
+        except UnknownVersionError:
+            return None
+
+    # ------------------------------------------------------------ effects
+
+    def _run_effects(
+        self, version: LoadedVersion, instance: Instance, commands: list[RunEffect]
+    ) -> None:
+        for command in commands:
+            self._effects.start(
+                self._call_spec(
+                    version,
+                    flow=instance.flow,
+                    key=instance.key,
+                    call_id=command.call_id,
+                    effect=command.effect,
+                    args=command.args,
+                    idempotency_key=command.idempotency_key,
+                )
+            )
+
+    def _call_spec(
+        self,
+        version: LoadedVersion,
+        *,
+        flow: str,
+        key: str,
+        call_id: str,
+        effect: str,
+        args: Any,
+        idempotency_key: str,
+        attempts_done: int = 0,
+        next_attempt_ms: int | None = None,
+    ) -> CallSpec:
+        definition = version.ir["definition"]["effects"][effect]
+        token = url = None
+        if version.program.effects[effect].callback_timeout_ms is not None:
+            token = callback_token(self._store.callback_secret, call_id)
+            url = callback_url(self._callback_base_url, token)
+        return CallSpec(
+            flow=flow,
+            key=key,
+            call_id=call_id,
+            effect_name=effect,
+            effect=definition,
+            args=args,
+            idempotency_key=idempotency_key,
+            ir_hash=version.hash,
+            attempts_done=attempts_done,
+            next_attempt_ms=next_attempt_ms,
+            callback_url=url,
+            callback_token=token,
+        )
+
+    def _render_http(self, spec: CallSpec) -> HttpRequest:
+        program = self._versions.by_hash(spec.ir_hash).program
+        callback = None
+        if spec.callback_url is not None and spec.callback_token is not None:
+            callback = {"url": spec.callback_url, "token": spec.callback_token}
+        rendered = render_effect_request(
+            program, spec.effect_name, spec.args, spec.key, self._env, callback=callback
+        )
+        return HttpRequest(
+            method=str(rendered["method"]),
+            url=str(rendered["url"]),
+            headers=dict(rendered.get("headers") or {}),
+            body=rendered.get("body"),
+        )
+
+    async def _deliver_effect_result(
+        self, spec: CallSpec, item: InboxItem, update: EffectCallUpdate
+    ) -> None:
+        await self._store.ingest([item], effect_updates=[update])
+        self._notify(spec.flow, spec.key)
+
+    async def _resume_effect_calls(self) -> None:
+        """Re-issue calls a previous run left pending or running."""
+        for row in await self._store.effect_calls(["pending", "running"]):
+            try:
+                request = CallRequest.from_json(row.request)
+                version = self._versions.by_hash(request.ir_hash)
+            except (KeyError, TypeError, UnknownVersionError) as exc:
+                log.error("cannot re-issue effect call %s: %s", row.call_id, exc)
+                continue
+            instance = await self._cache.get((row.flow, row.key))
+            awaited = (
+                instance is not None
+                and instance.pending is not None
+                and row.call_id in instance.pending.call_ids()
+            )
+            if not awaited:
+                await self._store.update_effect_calls(
+                    [
+                        EffectCallUpdate(
+                            call_id=row.call_id,
+                            status="failed",
+                            at_ms=self._clock.now_ms(),
+                            error="abandoned: the instance no longer awaits this call",
+                        )
+                    ]
+                )
+                continue
+            log.info("re-issuing effect call %s (%d attempts so far)", row.call_id, row.attempts)
+            self._effects.start(
+                self._call_spec(
+                    version,
+                    flow=row.flow,
+                    key=row.key,
+                    call_id=row.call_id,
+                    effect=row.effect,
+                    args=request.args,
+                    idempotency_key=row.idempotency_key,
+                    attempts_done=row.attempts,
+                    next_attempt_ms=row.next_attempt_ms if row.status == "pending" else None,
+                )
+            )
+
+
+def _dump(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)

@@ -1,0 +1,260 @@
+"""Turning raw records on a topic into inbox items: matching, keys, schemas.
+
+A record on a topic becomes an event of every flow that reads the topic and
+has an event whose `match` (payload paths) and `match_headers` hold; the first
+such event in the flow's declaration order wins. Its key expression gives the
+instance key and its JSON Schema checks the payload. A record no flow can take
+(an unknown topic, no matching event, a payload that is not JSON, a key that
+is missing, a schema violation) becomes a dead letter with the reason, stored
+in the same transaction as the accepted items. A record on a topic that flows
+read but that no event matches is `ignored`: topics carry many kinds of events.
+
+Deduplication is per flow: the inbox item of flow F carries the source id
+`"<record source>@F"`, so one record fanning out to several flows is accepted
+once by each of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..expr import ExprError
+from ..model import EventInput
+from ..program import Event, Program
+from ..store import DeadLetter, InboxItem, SourcePosition, Store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncomingRecord:
+    """One record arriving on a topic (from Kafka, HTTP, a file or the embedded log).
+
+    `value` is the payload: already-parsed JSON, or `bytes`/`str` to parse.
+    `source` and `position` make redelivery harmless: with a position (an
+    offset, a line number) a record is taken only once past the stored
+    position of `source`; without one, `source` itself (e.g.
+    `"http:<Idempotency-Key>"`) is taken once.
+    """
+
+    value: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+    record_key: str | None = None
+    source: str | None = None
+    position: int | None = None
+    partition: int | None = None
+    offset: int | None = None
+    timestamp_ms: int | None = None
+
+
+IngestStatus = Literal["accepted", "duplicate", "dead_lettered", "ignored"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """One flow instance a record was accepted for."""
+
+    flow: str
+    key: str
+    event: str
+    inbox_id: int | None
+    """The new inbox row, or None when this flow had already taken the record."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestOutcome:
+    """What became of one record.
+
+    `accepted` when at least one flow took it for the first time, `duplicate`
+    when it had been taken (or dead-lettered) before, `dead_lettered` when no
+    flow could take it, `ignored` when no event matches it; `reasons` holds
+    every dead letter written for it (a record can be accepted by one flow and
+    dead-lettered by another).
+    """
+
+    status: IngestStatus
+    deliveries: tuple[Delivery, ...] = ()
+    reasons: tuple[str, ...] = ()
+
+
+class EventRouter:
+    """Knows which flows read which topics, by the newest program of each flow."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = dict(env or {})
+        self._programs: list[Program] = []
+        self._topics: frozenset[str] = frozenset()
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """Every topic some loaded flow reads."""
+        return self._topics
+
+    def set_programs(self, programs: Sequence[Program]) -> None:
+        """Route with these programs (one per flow: its newest version)."""
+        self._programs = sorted(programs, key=lambda p: p.flow)
+        self._topics = frozenset(e.topic for p in programs for e in p.events.values())
+
+    def route(
+        self, topic: str, record: IncomingRecord, now_ms: int
+    ) -> tuple[list[InboxItem], list[Delivery], list[DeadLetter]]:
+        """The inbox items (one per accepting flow) and dead letters for one record."""
+        source = record.source or f"topic:{topic}"
+        payload, problem = _parse(record.value)
+        if problem is not None:
+            return [], [], [_letter(source, topic, problem, record, now_ms)]
+        if topic not in self._topics:
+            reason = f"no flow reads topic {topic!r}"
+            return [], [], [_letter(source, topic, reason, record, now_ms)]
+        meta = _meta(topic, record)
+        items: list[InboxItem] = []
+        deliveries: list[Delivery] = []
+        letters: list[DeadLetter] = []
+        for program in self._programs:
+            names = program.events_for(topic, payload, record.headers)
+            if not names:
+                continue
+            event = program.events[names[0]]
+            key, problem = self._key(event, payload, meta)
+            if problem is None:
+                violations = program.validate_event(event.name, payload)
+                if violations:
+                    problem = "schema violation: " + "; ".join(violations)
+            if problem is not None or key is None:
+                reason = f"{program.flow}.{event.name}: {problem}"
+                letters.append(_letter(source, topic, reason, record, now_ms))
+                continue
+            items.append(
+                InboxItem(
+                    flow=program.flow,
+                    key=key,
+                    input=EventInput(event.name, payload, meta, now_ms).to_json(),
+                    received_ms=now_ms,
+                    not_before_ms=now_ms + event.delay_ms if event.delay_ms > 0 else None,
+                    source=f"{record.source}@{program.flow}" if record.source else None,
+                    position=record.position,
+                )
+            )
+            deliveries.append(Delivery(flow=program.flow, key=key, event=event.name, inbox_id=None))
+        return items, deliveries, letters
+
+    def _key(
+        self, event: Event, payload: Any, meta: Mapping[str, Any]
+    ) -> tuple[str | None, str | None]:
+        scope = {"event": payload, "meta": meta, "env": self._env}
+        try:
+            value = event.key(scope)
+        except ExprError as exc:
+            return None, f"no key: {exc}"
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return None, f"no key: the key expression gave {json.dumps(value, default=str)}"
+        text = str(value)
+        if not text:
+            return None, "no key: the key expression gave an empty string"
+        return text, None
+
+
+def _parse(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bytes | bytearray):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "the payload is not UTF-8"
+    if isinstance(value, str):
+        try:
+            return json.loads(value), None
+        except ValueError as exc:
+            return None, f"the payload is not JSON: {exc}"
+    return value, None
+
+
+def _meta(topic: str, record: IncomingRecord) -> dict[str, Any]:
+    return {
+        "topic": topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp_ms,
+        "headers": dict(record.headers),
+        "key": record.record_key,
+    }
+
+
+def _letter(
+    source: str, topic: str | None, reason: str, record: IncomingRecord, now_ms: int
+) -> DeadLetter:
+    value = record.value
+    if isinstance(value, bytes | bytearray):
+        text = bytes(value).decode("utf-8", errors="replace")
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, default=str)
+    return DeadLetter(source=source, topic=topic, reason=reason, payload=text, at_ms=now_ms)
+
+
+async def ingest_records(
+    store: Store,
+    *,
+    router: EventRouter,
+    topic: str,
+    records: Sequence[IncomingRecord],
+    now_ms: int,
+    advance: Sequence[SourcePosition] = (),
+) -> list[IngestOutcome]:
+    """Route `records` and store the result in one transaction; per-record outcomes.
+
+    `advance` moves further source positions in the same transaction (a
+    consumer's own position, say).
+    """
+    all_items: list[InboxItem] = []
+    routed: list[tuple[list[Delivery], list[DeadLetter]]] = []
+    for record in records:
+        items, deliveries, dead = router.route(topic, record, now_ms)
+        all_items.extend(items)
+        routed.append((deliveries, dead))
+    sources = list(advance)
+    letters: list[DeadLetter] = []
+    seen_before: set[int] = set()
+    for index, (record, (_, dead)) in enumerate(zip(records, routed, strict=True)):
+        if not dead:
+            continue
+        if record.source:
+            if await _seen(store, record):
+                seen_before.add(index)
+                continue
+            # A dead-lettered record still moves its source on, so a redelivery
+            # is not dead-lettered twice.
+            sources.append(
+                SourcePosition(source=record.source, position=record.position, updated_ms=now_ms)
+            )
+        letters.extend(dead)
+    result = await store.ingest(all_items, sources, dead_letters=letters)
+    outcomes: list[IngestOutcome] = []
+    ids = iter(result.inbox_ids)
+    for index, (deliveries, dead) in enumerate(routed):
+        done = tuple(
+            Delivery(flow=d.flow, key=d.key, event=d.event, inbox_id=next(ids)) for d in deliveries
+        )
+        reasons = () if index in seen_before else tuple(letter.reason for letter in dead)
+        status: IngestStatus
+        if any(d.inbox_id is not None for d in done):
+            status = "accepted"
+        elif done or index in seen_before:
+            status = "duplicate"
+        elif dead:
+            status = "dead_lettered"
+        else:
+            status = "ignored"
+        outcomes.append(IngestOutcome(status=status, deliveries=done, reasons=reasons))
+    return outcomes
+
+
+async def _seen(store: Store, record: IncomingRecord) -> bool:
+    assert record.source is not None
+    seen = await store.source_position(record.source)
+    if seen is None:
+        return False
+    if record.position is None or seen.position is None:
+        return True
+    return record.position <= seen.position

@@ -1,0 +1,248 @@
+"""Running one key: pick the next input its instance accepts, step, commit, act.
+
+The scheduler guarantees one `KeyStepper.run` per key at a time. Each step
+loads the snapshot (cached in memory: this process is the only writer),
+calls the pure `step`, makes the result durable with one `store.commit`
+(group commit batches many keys) and only then performs the commands: start
+effect tasks, wake the timer task and the outbox relay, report the transition.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+from ..core import new_data, step
+from ..model import (
+    ArmTimer,
+    Completed,
+    Emit,
+    Incident,
+    IncidentRaised,
+    Input,
+    Instance,
+    RunEffect,
+    StepResult,
+    input_from_json,
+)
+from ..store import ConflictError, InboxRow, Store
+from .clock import Clock
+from .commits import step_commit
+from .versions import LoadedVersion, UnknownVersionError, VersionRegistry
+
+log = logging.getLogger("flowyard.runtime.steps")
+
+KeyId = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transition:
+    """One committed step, as reported to `on_transition`."""
+
+    flow: str
+    key: str
+    input: Input
+    result: StepResult
+    ir_hash: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepHooks:
+    """What the stepper asks of the rest of the runtime after a commit."""
+
+    run_effects: Callable[[LoadedVersion, Instance, list[RunEffect]], None]
+    timers_changed: Callable[[], None]
+    emitted: Callable[[], None]
+    on_transition: Callable[[Transition], None] | None = None
+
+
+class InstanceCache:
+    """Snapshots by key, least recently used dropped first."""
+
+    def __init__(self, store: Store, capacity: int) -> None:
+        self._store = store
+        self._capacity = capacity
+        self._items: OrderedDict[KeyId, Instance] = OrderedDict()
+
+    async def get(self, kid: KeyId) -> Instance | None:
+        """The current snapshot of `kid`, or None if the key has no instance."""
+        cached = self._items.get(kid)
+        if cached is not None:
+            self._items.move_to_end(kid)
+            return cached
+        row = await self._store.load_instance(*kid)
+        if row is None:
+            return None
+        instance = Instance.from_json(row.snapshot)
+        self.put(instance)
+        return instance
+
+    def put(self, instance: Instance) -> None:
+        kid = (instance.flow, instance.key)
+        self._items[kid] = instance
+        self._items.move_to_end(kid)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+    def drop(self, kid: KeyId) -> None:
+        self._items.pop(kid, None)
+
+
+class KeyStepper:
+    """Applies a key's ready inbox rows, in arrival order, as its instance accepts them."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        versions: VersionRegistry,
+        cache: InstanceCache,
+        hooks: StepHooks,
+        *,
+        env: Mapping[str, str],
+        steps_per_turn: int,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._versions = versions
+        self._cache = cache
+        self._hooks = hooks
+        self._env = env
+        self._steps_per_turn = steps_per_turn
+        self.steps = 0
+        """Steps committed since start (for tests and benchmarks)."""
+
+    async def run(self, kid: KeyId) -> bool:
+        """Step `kid` until nothing in its inbox is acceptable; True if it stopped
+        early to give other keys a turn."""
+        flow, key = kid
+        try:
+            instance = await self._cache.get(kid)
+            rows = await self._store.inbox_for(flow, key, now_ms=self._clock.now_ms())
+            done = 0
+            while rows:
+                found = self._next(instance, rows)
+                if found is None:
+                    return False
+                row, inp = found
+                rows.remove(row)
+                instance = await self._apply(kid, instance, row, inp)
+                done += 1
+                if done >= self._steps_per_turn:
+                    return bool(rows)
+            return False
+        except ConflictError:
+            # The store disagrees with our snapshot: reload and look again.
+            log.warning("commit conflict for %s/%s; reloading", flow, key, exc_info=True)
+            self._cache.drop(kid)
+            return True
+
+    def _next(
+        self, instance: Instance | None, rows: list[InboxRow]
+    ) -> tuple[InboxRow, Input] | None:
+        for row in rows:
+            try:
+                inp = input_from_json(row.input)
+            except (KeyError, TypeError, ValueError):
+                log.error(
+                    "inbox row %d of %s/%s is not an input; skipped", row.id, row.flow, row.key
+                )
+                continue
+            if instance is None or instance.accepts(inp):
+                return row, inp
+        return None
+
+    async def _apply(
+        self, kid: KeyId, instance: Instance | None, row: InboxRow, inp: Input
+    ) -> Instance | None:
+        flow, key = kid
+        version = self._version(flow, instance)
+        if version is None:
+            log.error("no program for %s/%s; inbox row %d waits", flow, key, row.id)
+            return instance
+        now = self._clock.now_ms()
+        # `now` in expressions is when the input is applied: an event that
+        # waited in the inbox must not arm timers in the past.
+        if inp.at_ms < now:
+            inp = replace(inp, at_ms=now)
+        try:
+            result = step(version.program, instance, inp, key=key, env=self._env)
+        except Exception as exc:
+            log.exception("step failed for %s/%s; the instance becomes an incident", flow, key)
+            result = _failed_step(version, instance, key, inp, exc)
+        commit = step_commit(
+            result,
+            inp,
+            inbox_id=row.id,
+            now_ms=now,
+            program=version.program,
+            secret=self._store.callback_secret,
+        )
+        await self._store.commit(commit)
+        self.steps += 1
+        after = result.instance
+        self._cache.put(after)
+        self._perform(version, after, inp, result)
+        return after
+
+    def _version(self, flow: str, instance: Instance | None) -> LoadedVersion | None:
+        if instance is None:
+            return self._versions.current(flow)
+        try:
+            return self._versions.by_hash(instance.ir_hash)
+        except UnknownVersionError:
+            return None
+
+    def _perform(
+        self, version: LoadedVersion, instance: Instance, inp: Input, result: StepResult
+    ) -> None:
+        effects = [c for c in result.commands if isinstance(c, RunEffect)]
+        if effects:
+            self._hooks.run_effects(version, instance, effects)
+        if any(isinstance(c, ArmTimer) for c in result.commands):
+            self._hooks.timers_changed()
+        if any(isinstance(c, Emit) for c in result.commands):
+            self._hooks.emitted()
+        for command in result.commands:
+            if isinstance(command, IncidentRaised):
+                log.warning("%s/%s is an incident: %s", instance.flow, instance.key, command.reason)
+            elif isinstance(command, Completed):
+                log.info("%s/%s completed in %s", instance.flow, instance.key, instance.state)
+        if self._hooks.on_transition is not None:
+            try:
+                self._hooks.on_transition(
+                    Transition(
+                        flow=instance.flow,
+                        key=instance.key,
+                        input=inp,
+                        result=result,
+                        ir_hash=version.hash,
+                    )
+                )
+            except Exception:
+                log.exception("on_transition callback failed")
+
+
+def _failed_step(
+    version: LoadedVersion, instance: Instance | None, key: str, inp: Input, exc: Exception
+) -> StepResult:
+    """A step that raised (a bug, not an input's fault): park the instance as an incident."""
+    reason = f"internal error while applying {inp.kind}: {type(exc).__name__}: {exc}"
+    incident = Incident(reason=reason, at_ms=inp.at_ms, retry_input=inp)
+    if instance is None:
+        program = version.program
+        after = Instance(
+            flow=program.flow,
+            key=key,
+            ir_hash=program.hash,
+            seq=1,
+            state=program.initial,
+            status="incident",
+            data=new_data(program),
+            incident=incident,
+        )
+    else:
+        after = replace(instance, seq=instance.seq + 1, status="incident", incident=incident)
+    return StepResult(after, (IncidentRaised(reason),), ("internal error",))

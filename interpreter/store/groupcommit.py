@@ -1,0 +1,252 @@
+"""Group commit: one writer thread, many writes per SQLite transaction.
+
+Callers `submit` a write (a function of the connection). A single writer task
+takes every write queued while the previous transaction was being written,
+runs them in one transaction on a dedicated thread (one COMMIT, so one fsync of
+the WAL at `synchronous=FULL`), and then resolves each caller's future.
+
+Each write runs inside its own SAVEPOINT, so a write that fails on its own
+(a constraint it breaks, a value it cannot encode) is rolled back alone and
+only its caller sees the error. When the transaction itself fails (I/O error,
+disk full, a failing COMMIT) the whole batch is rolled back and every caller in
+it gets a `StoreError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from .base import StoreError, StoreStats
+
+T = TypeVar("T")
+
+Write = Callable[[sqlite3.Connection], Any]
+"""A write: runs on the writer thread inside an open transaction."""
+
+# Errors that concern the transaction or the file, not the one write: the
+# transaction may already be gone, so the batch cannot go on.
+_BATCH_ERRORS = (sqlite3.OperationalError, sqlite3.InternalError)
+
+
+def _is_batch_error(error: BaseException) -> bool:
+    if isinstance(error, _BATCH_ERRORS):
+        return True
+    # The bare DatabaseError is corruption ("file is not a database"); its
+    # subclasses (IntegrityError, ProgrammingError, ...) are the write's own.
+    return type(error) is sqlite3.DatabaseError
+
+
+@dataclass(slots=True)
+class _Queued:
+    write: Write
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class _Outcome:
+    results: list[tuple[bool, Any]]
+    committed: bool
+    error: BaseException | None
+
+
+class GroupCommitter:
+    """Serialises all writes to one SQLite connection, batching them.
+
+    The connection is created on, and only used from, the writer thread.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        max_batch: int = 256,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._connect = connect
+        self._max_batch = max_batch
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowd-store-writer")
+        self._conn: sqlite3.Connection | None = None
+        self._queue: asyncio.Queue[_Queued | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._transactions = 0
+        self._operations = 0
+        self._largest_batch = 0
+        self._failed = 0
+
+    async def start(self) -> None:
+        """Open the connection on the writer thread and start the writer task."""
+        loop = asyncio.get_running_loop()
+        self._conn = await loop.run_in_executor(self._executor, self._connect)
+        self._task = asyncio.create_task(self._run(), name="flowd-store-writer")
+
+    async def submit(self, write: Callable[[sqlite3.Connection], T]) -> T:
+        """Queue `write`; return its result once its transaction has committed."""
+        if self._closed or self._task is None or self._task.done():
+            raise StoreError("the store is closed")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Queued(write, future))
+        return cast(T, await future)
+
+    @property
+    def stats(self) -> StoreStats:
+        """Counters since start."""
+        return StoreStats(
+            transactions=self._transactions,
+            operations=self._operations,
+            largest_batch=self._largest_batch,
+            failed_transactions=self._failed,
+        )
+
+    async def close(self) -> None:
+        """Finish every queued write, then close the connection and thread."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            if not self._task.done():
+                self._queue.put_nowait(None)
+            # A writer that died has already failed every write it held.
+            with contextlib.suppress(Exception):
+                await self._task
+        if self._conn is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    def _require_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("the store is not open")
+        return self._conn
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        conn = self._require_conn()
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                queued = self._queue.get_nowait()
+                if queued is None:
+                    stopping = True
+                    break
+                batch.append(queued)
+            work = loop.run_in_executor(self._executor, _apply, conn, [q.write for q in batch])
+            try:
+                outcome = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # The thread goes on with the batch regardless: wait for it, so
+                # its callers learn what really happened, then stop.
+                await self._settle(batch, work)
+                self._fail_queued(StoreError("the store was shut down"))
+                raise
+            except BaseException as error:
+                self._resolve_failed(batch, error)
+                self._fail_queued(StoreError(f"the store writer stopped: {error!r}"))
+                raise
+            self._resolve(batch, outcome)
+
+    async def _settle(self, batch: list[_Queued], work: asyncio.Future[_Outcome]) -> None:
+        try:
+            outcome = await work
+        except BaseException as error:
+            self._resolve_failed(batch, error)
+        else:
+            self._resolve(batch, outcome)
+
+    def _resolve(self, batch: list[_Queued], outcome: _Outcome) -> None:
+        self._record(outcome, len(batch))
+        if not outcome.committed:
+            assert outcome.error is not None
+            self._resolve_failed(batch, outcome.error)
+            return
+        for queued, (ok, value) in zip(batch, outcome.results, strict=True):
+            if queued.future.done():
+                continue
+            if ok:
+                queued.future.set_result(value)
+            else:
+                queued.future.set_exception(value)
+
+    def _record(self, outcome: _Outcome, size: int) -> None:
+        if outcome.committed:
+            self._transactions += 1
+            self._operations += size
+            self._largest_batch = max(self._largest_batch, size)
+        else:
+            self._failed += 1
+
+    @staticmethod
+    def _resolve_failed(batch: list[_Queued], error: BaseException) -> None:
+        for queued in batch:
+            if not queued.future.done():
+                failure = StoreError(f"the transaction failed and was rolled back: {error}")
+                failure.__cause__ = error
+                queued.future.set_exception(failure)
+
+    def _fail_queued(self, error: StoreError) -> None:
+        self._closed = True
+        while not self._queue.empty():
+            queued = self._queue.get_nowait()
+            if queued is not None and not queued.future.done():
+                queued.future.set_exception(error)
+
+
+def commit_transaction(conn: sqlite3.Connection) -> None:
+    """COMMIT; a module-level seam so tests can make a commit fail."""
+    conn.execute("COMMIT")
+
+
+def _apply(conn: sqlite3.Connection, writes: list[Write]) -> _Outcome:
+    """Run `writes` in one transaction on the writer thread."""
+    results: list[tuple[bool, Any]] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for write in writes:
+            conn.execute("SAVEPOINT write")
+            try:
+                value = write(conn)
+            except Exception as error:
+                if _is_batch_error(error) or not conn.in_transaction:
+                    raise
+                conn.execute("ROLLBACK TO write")
+                conn.execute("RELEASE write")
+                results.append((False, _as_store_error(error)))
+            else:
+                conn.execute("RELEASE write")
+                results.append((True, value))
+        commit_transaction(conn)
+    except BaseException as error:
+        _rollback(conn)
+        if not isinstance(error, Exception):
+            raise
+        return _Outcome(results=[], committed=False, error=error)
+    return _Outcome(results=results, committed=True, error=None)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if not conn.in_transaction:
+        return
+    # SQLite may have rolled back already, or the file is gone; either way the
+    # next BEGIN starts clean or reports the real problem.
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("ROLLBACK")
+
+
+def _as_store_error(error: Exception) -> Exception:
+    if isinstance(error, StoreError | ValueError | TypeError):
+        return error
+    wrapped = StoreError(str(error))
+    wrapped.__cause__ = error
+    return wrapped

@@ -1,0 +1,422 @@
+"""`SQLiteStore`: the embedded `Store`, on one SQLite file in WAL mode.
+
+All writes go through one `GroupCommitter` (a single writer connection on its
+own thread, many writes per transaction). Reads use a second, read-only
+connection through aiosqlite; WAL lets it read while the writer writes, so reads
+never queue behind a batch and always see every write that has returned.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self, cast, get_args
+
+import aiosqlite
+
+from . import sqlite_rows as rows
+from . import sqlite_writes as writes
+from .base import (
+    DeadLetter,
+    DeadLetterRow,
+    EffectAttempt,
+    EffectCallRow,
+    EffectCallUpdate,
+    EffectStatus,
+    InboxItem,
+    InboxRow,
+    IngestResult,
+    InstanceRow,
+    IrVersion,
+    JournalEntry,
+    LogRecord,
+    OutboxRow,
+    SourcePosition,
+    StepCommit,
+    StoreError,
+    StoreStats,
+    TimerRow,
+)
+from .groupcommit import GroupCommitter
+from .sqlite_schema import ensure_secret, migrate
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+"""SQLite's `PRAGMA synchronous`. In WAL mode: FULL fsyncs the WAL on every
+commit (an acknowledged write survives power loss); NORMAL fsyncs only at
+checkpoints (survives a process crash, may lose the last commits on power
+loss); OFF never fsyncs (benchmarks only)."""
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def _open_writer(path: str, synchronous: Synchronous) -> tuple[sqlite3.Connection, bytes]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: SQLite refused WAL mode (got {mode!r})")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+        secret = ensure_secret(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn, secret
+
+
+class SQLiteStore:
+    """The SQLite implementation of `Store`. Open with `await SQLiteStore.open(path)`."""
+
+    def __init__(
+        self, path: str, committer: GroupCommitter, reader: aiosqlite.Connection, secret: bytes
+    ) -> None:
+        self._path = path
+        self._committer = committer
+        self._reader = reader
+        self._secret = secret
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "FULL",
+        max_batch: int = 256,
+    ) -> SQLiteStore:
+        """Open (creating if needed) and migrate the database at `path`.
+
+        `synchronous` trades durability for speed (see `Synchronous`);
+        `max_batch` bounds how many writes share one transaction.
+        """
+        target = str(path)
+        if target == ":memory:" or target.startswith("file:"):
+            raise ValueError("SQLiteStore needs a file path: its two connections share the file")
+        if synchronous not in get_args(Synchronous):
+            raise ValueError(f"synchronous must be one of {get_args(Synchronous)}")
+        secret = b""
+
+        def connect() -> sqlite3.Connection:
+            nonlocal secret
+            conn, secret = _open_writer(target, synchronous)
+            return conn
+
+        committer = GroupCommitter(connect, max_batch=max_batch)
+        reader: aiosqlite.Connection | None = None
+        try:
+            await committer.start()
+            reader = await aiosqlite.connect(target, isolation_level=None)
+            await reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await reader.execute("PRAGMA query_only = ON")
+        except BaseException as error:
+            if reader is not None:
+                await reader.close()
+            await committer.close()
+            if isinstance(error, sqlite3.Error):
+                raise StoreError(f"{target}: cannot open the store: {error}") from error
+            raise
+        return cls(target, committer, reader, secret)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    @property
+    def callback_secret(self) -> bytes:
+        """A random secret created on first open, for signing callback tokens."""
+        return self._secret
+
+    @property
+    def stats(self) -> StoreStats:
+        """Write counters since open."""
+        return self._committer.stats
+
+    async def close(self) -> None:
+        """Finish queued writes and close both connections."""
+        try:
+            await self._committer.close()
+        finally:
+            await self._reader.close()
+
+    # --- writes ------------------------------------------------------------------
+
+    async def ingest(
+        self,
+        items: Sequence[InboxItem],
+        sources: Sequence[SourcePosition] = (),
+        *,
+        dead_letters: Sequence[DeadLetter] = (),
+        effect_updates: Sequence[EffectCallUpdate] = (),
+        timers_fired: Sequence[TimerRow] = (),
+    ) -> IngestResult:
+        """See `Store.ingest`."""
+        items, sources = tuple(items), tuple(sources)
+        letters, updates, fired = tuple(dead_letters), tuple(effect_updates), tuple(timers_fired)
+        return await self._committer.submit(
+            lambda conn: writes.ingest(
+                conn,
+                items,
+                sources,
+                dead_letters=letters,
+                effect_updates=updates,
+                timers_fired=fired,
+            )
+        )
+
+    async def dead_letter(self, letter: DeadLetter) -> int:
+        """See `Store.dead_letter`."""
+        return await self._committer.submit(lambda conn: writes.insert_dead_letter(conn, letter))
+
+    async def commit(self, commit: StepCommit) -> None:
+        """See `Store.commit`."""
+        await self._committer.submit(lambda conn: writes.commit_step(conn, commit))
+
+    async def record_attempt(
+        self, attempt: EffectAttempt, update: EffectCallUpdate | None = None
+    ) -> None:
+        """See `Store.record_attempt`."""
+        await self._committer.submit(lambda conn: writes.record_attempt(conn, attempt, update))
+
+    async def update_effect_calls(self, updates: Sequence[EffectCallUpdate]) -> None:
+        """See `Store.update_effect_calls`."""
+        batch = tuple(updates)
+        await self._committer.submit(lambda conn: writes.update_effect_calls(conn, batch))
+
+    async def mark_outbox_sent(
+        self, ids: Sequence[int], *, sent_ms: int, append_to_log: bool
+    ) -> list[int]:
+        """See `Store.mark_outbox_sent`."""
+        batch = tuple(ids)
+        return await self._committer.submit(
+            lambda conn: writes.mark_outbox_sent(conn, batch, sent_ms, append_to_log)
+        )
+
+    async def save_ir(self, ir: IrVersion) -> None:
+        """See `Store.save_ir`."""
+        await self._committer.submit(lambda conn: writes.save_ir(conn, ir))
+
+    # --- reads -------------------------------------------------------------------
+
+    async def _fetch(self, sql: str, params: Iterable[Any] = ()) -> list[rows.Row]:
+        try:
+            found = await self._reader.execute_fetchall(sql, tuple(params))
+        except sqlite3.Error as error:
+            raise StoreError(f"{self._path}: {error}") from error
+        # No row factory is set, so the rows are plain tuples.
+        return list(cast(Iterable[rows.Row], found))
+
+    async def _scalar(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        found = await self._fetch(sql, params)
+        return found[0][0] if found else None
+
+    @staticmethod
+    def _limit(limit: int | None) -> str:
+        return "" if limit is None else f" LIMIT {int(limit)}"
+
+    async def load_instance(self, flow: str, key: str) -> InstanceRow | None:
+        """See `Store.load_instance`."""
+        found = await self._fetch(
+            f"SELECT {rows.INSTANCE_COLUMNS} FROM instances WHERE flow = ? AND key = ?",
+            (flow, key),
+        )
+        return rows.instance_row(found[0]) if found else None
+
+    async def instances(
+        self,
+        flow: str | None = None,
+        *,
+        state: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[InstanceRow]:
+        """See `Store.instances`."""
+        where, params = _filters(("flow", flow), ("state", state), ("status", status))
+        found = await self._fetch(
+            f"SELECT {rows.INSTANCE_COLUMNS} FROM instances{where} ORDER BY flow, key"
+            + self._limit(limit),
+            params,
+        )
+        return [rows.instance_row(r) for r in found]
+
+    async def journal(self, flow: str, key: str, *, after_seq: int = -1) -> list[JournalEntry]:
+        """See `Store.journal`."""
+        found = await self._fetch(
+            f"SELECT {rows.JOURNAL_COLUMNS} FROM journal "
+            "WHERE flow = ? AND key = ? AND seq > ? ORDER BY seq",
+            (flow, key, after_seq),
+        )
+        return [rows.journal_entry(r) for r in found]
+
+    async def inbox_for(
+        self, flow: str, key: str, now_ms: int | None = None, limit: int | None = None
+    ) -> list[InboxRow]:
+        """See `Store.inbox_for`."""
+        sql = f"SELECT {rows.INBOX_COLUMNS} FROM inbox WHERE flow = ? AND key = ?"
+        params: list[Any] = [flow, key]
+        if now_ms is not None:
+            sql += " AND (not_before_ms IS NULL OR not_before_ms <= ?)"
+            params.append(now_ms)
+        found = await self._fetch(sql + " ORDER BY id" + self._limit(limit), params)
+        return [rows.inbox_row(r) for r in found]
+
+    async def keys_with_ready_inbox(
+        self, now_ms: int, limit: int | None = None
+    ) -> list[tuple[str, str]]:
+        """See `Store.keys_with_ready_inbox`."""
+        found = await self._fetch(
+            "SELECT flow, key, min(id) AS first FROM inbox "
+            "WHERE not_before_ms IS NULL OR not_before_ms <= ? "
+            "GROUP BY flow, key ORDER BY first" + self._limit(limit),
+            (now_ms,),
+        )
+        return [(r[0], r[1]) for r in found]
+
+    async def next_not_before_ms(self, after_ms: int | None = None) -> int | None:
+        """See `Store.next_not_before_ms`."""
+        if after_ms is None:
+            value = await self._scalar("SELECT min(not_before_ms) FROM inbox")
+        else:
+            value = await self._scalar(
+                "SELECT min(not_before_ms) FROM inbox WHERE not_before_ms > ?", (after_ms,)
+            )
+        return None if value is None else int(value)
+
+    async def due_timers(self, now_ms: int, limit: int | None = None) -> list[TimerRow]:
+        """See `Store.due_timers`."""
+        found = await self._fetch(
+            f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= ? "
+            "ORDER BY due_ms, flow, key, timer_id" + self._limit(limit),
+            (now_ms,),
+        )
+        return [rows.timer_row(r) for r in found]
+
+    async def next_timer_due(self) -> int | None:
+        """See `Store.next_timer_due`."""
+        value = await self._scalar("SELECT min(due_ms) FROM timers")
+        return None if value is None else int(value)
+
+    async def timers_for(self, flow: str, key: str) -> list[TimerRow]:
+        """See `Store.timers_for`."""
+        found = await self._fetch(
+            f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE flow = ? AND key = ? "
+            "ORDER BY due_ms, timer_id",
+            (flow, key),
+        )
+        return [rows.timer_row(r) for r in found]
+
+    async def effect_call(self, call_id: str) -> EffectCallRow | None:
+        """See `Store.effect_call`."""
+        found = await self._fetch(
+            f"SELECT {rows.EFFECT_CALL_COLUMNS} FROM effect_calls WHERE call_id = ?", (call_id,)
+        )
+        return rows.effect_call_row(found[0]) if found else None
+
+    async def effect_calls(
+        self,
+        status: EffectStatus | Sequence[EffectStatus] | None = None,
+        *,
+        flow: str | None = None,
+        key: str | None = None,
+    ) -> list[EffectCallRow]:
+        """See `Store.effect_calls`."""
+        where, params = _filters(("flow", flow), ("key", key))
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            where += (" AND " if where else " WHERE ") + f"status IN ({_marks(len(wanted))})"
+            params.extend(wanted)
+        found = await self._fetch(
+            f"SELECT {rows.EFFECT_CALL_COLUMNS} FROM effect_calls{where} "
+            "ORDER BY created_ms, rowid",
+            params,
+        )
+        return [rows.effect_call_row(r) for r in found]
+
+    async def call_by_token(self, token: str) -> EffectCallRow | None:
+        """See `Store.call_by_token`."""
+        found = await self._fetch(
+            f"SELECT {rows.EFFECT_CALL_COLUMNS} FROM effect_calls WHERE callback_token = ?",
+            (token,),
+        )
+        return rows.effect_call_row(found[0]) if found else None
+
+    async def attempts(self, call_id: str) -> list[EffectAttempt]:
+        """See `Store.attempts`."""
+        found = await self._fetch(
+            f"SELECT {rows.ATTEMPT_COLUMNS} FROM effect_attempts WHERE call_id = ? "
+            "ORDER BY attempt",
+            (call_id,),
+        )
+        return [rows.attempt_row(r) for r in found]
+
+    async def pending_outbox(self, limit: int | None = None) -> list[OutboxRow]:
+        """See `Store.pending_outbox`."""
+        found = await self._fetch(
+            f"SELECT {rows.OUTBOX_COLUMNS} FROM outbox WHERE sent_ms IS NULL ORDER BY id"
+            + self._limit(limit)
+        )
+        return [rows.outbox_row(r) for r in found]
+
+    async def read_log(
+        self, topic: str, after_offset: int = -1, limit: int | None = None
+    ) -> list[LogRecord]:
+        """See `Store.read_log`."""
+        found = await self._fetch(
+            f'SELECT {rows.LOG_COLUMNS} FROM embedded_log WHERE topic = ? AND "offset" > ? '
+            'ORDER BY "offset"' + self._limit(limit),
+            (topic, after_offset),
+        )
+        return [rows.log_record(r) for r in found]
+
+    async def log_end_offset(self) -> int:
+        """See `Store.log_end_offset`."""
+        value = await self._scalar('SELECT max("offset") FROM embedded_log')
+        return -1 if value is None else int(value)
+
+    async def dead_letters(self, limit: int | None = None) -> list[DeadLetterRow]:
+        """See `Store.dead_letters`."""
+        found = await self._fetch(
+            f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters ORDER BY id" + self._limit(limit)
+        )
+        return [rows.dead_letter_row(r) for r in found]
+
+    async def source_position(self, source: str) -> SourcePosition | None:
+        """See `Store.source_position`."""
+        found = await self._fetch(
+            "SELECT source, position, updated_ms FROM sources WHERE source = ?", (source,)
+        )
+        return rows.source_position(found[0]) if found else None
+
+    async def load_irs(self, flow: str | None = None) -> list[IrVersion]:
+        """See `Store.load_irs`."""
+        where, params = _filters(("flow", flow))
+        found = await self._fetch(
+            f"SELECT {rows.IR_COLUMNS} FROM ir_versions{where} ORDER BY loaded_ms, hash", params
+        )
+        return [rows.ir_version(r) for r in found]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _filters(*pairs: tuple[str, str | None]) -> tuple[str, list[Any]]:
+    """`WHERE a = ? AND b = ?` for the pairs whose value is given."""
+    given = [(column, value) for column, value in pairs if value is not None]
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in given), [v for _, v in given]

@@ -1,0 +1,373 @@
+"""The SQLite store's writes, as plain functions of a connection.
+
+Each runs on the writer thread inside a transaction the group committer opened
+(and a savepoint of its own), so it never begins or commits; raising undoes
+everything it did.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+
+from .base import (
+    CallbackRegistration,
+    ConflictError,
+    DeadLetter,
+    EffectAttempt,
+    EffectCallUpdate,
+    InboxItem,
+    IngestResult,
+    IrVersion,
+    NewEffectCall,
+    OutboxMessage,
+    SourcePosition,
+    StepCommit,
+    TimerRow,
+)
+from .sqlite_rows import dumps
+
+_CHUNK = 500
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+# --- ingest ----------------------------------------------------------------
+
+
+def _is_duplicate(conn: sqlite3.Connection, item: InboxItem) -> bool:
+    assert item.source is not None
+    row = conn.execute("SELECT position FROM sources WHERE source = ?", (item.source,)).fetchone()
+    if row is None:
+        return False
+    stored: int | None = row[0]
+    if item.position is None or stored is None:
+        return True
+    return item.position <= stored
+
+
+def _advance_source(
+    conn: sqlite3.Connection, source: str, position: int | None, at_ms: int
+) -> None:
+    conn.execute(
+        "INSERT INTO sources (source, position, updated_ms) VALUES (?, ?, ?) "
+        "ON CONFLICT (source) DO UPDATE SET "
+        "position = CASE "
+        "  WHEN sources.position IS NULL THEN excluded.position "
+        "  WHEN excluded.position IS NULL THEN sources.position "
+        "  ELSE max(sources.position, excluded.position) END, "
+        "updated_ms = excluded.updated_ms",
+        (source, position, at_ms),
+    )
+
+
+def _insert_inbox(conn: sqlite3.Connection, item: InboxItem) -> int:
+    cursor = conn.execute(
+        "INSERT INTO inbox (flow, key, input, received_ms, not_before_ms, source) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            item.flow,
+            item.key,
+            dumps(item.input),
+            item.received_ms,
+            item.not_before_ms,
+            item.source,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> list[int | None]:
+    """Append `items` to the inbox, skipping those their source has seen.
+
+    Items of one call that share a `(source, position)` are one record routed
+    to several instances: they are accepted or skipped together.
+    """
+    ids: list[int | None] = []
+    accepted_here: set[tuple[str, int | None]] = set()
+    for item in items:
+        if item.source is not None:
+            origin = (item.source, item.position)
+            if origin not in accepted_here:
+                if _is_duplicate(conn, item):
+                    ids.append(None)
+                    continue
+                accepted_here.add(origin)
+                _advance_source(conn, item.source, item.position, item.received_ms)
+        ids.append(_insert_inbox(conn, item))
+    return ids
+
+
+def insert_dead_letter(conn: sqlite3.Connection, letter: DeadLetter) -> int:
+    """Store one dead letter; returns its id."""
+    cursor = conn.execute(
+        "INSERT INTO dead_letters (source, topic, reason, payload, at_ms) VALUES (?, ?, ?, ?, ?)",
+        (letter.source, letter.topic, letter.reason, letter.payload, letter.at_ms),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def ingest(
+    conn: sqlite3.Connection,
+    items: Sequence[InboxItem],
+    sources: Sequence[SourcePosition],
+    *,
+    dead_letters: Sequence[DeadLetter],
+    effect_updates: Sequence[EffectCallUpdate],
+    timers_fired: Sequence[TimerRow],
+) -> IngestResult:
+    """See `Store.ingest`."""
+    inbox_ids = insert_inbox_items(conn, items)
+    for position in sources:
+        _advance_source(conn, position.source, position.position, position.updated_ms)
+    letter_ids = tuple(insert_dead_letter(conn, letter) for letter in dead_letters)
+    update_effect_calls(conn, effect_updates)
+    for timer in timers_fired:
+        conn.execute(
+            "DELETE FROM timers WHERE flow = ? AND key = ? AND timer_id = ? AND due_ms = ?",
+            (timer.flow, timer.key, timer.timer_id, timer.due_ms),
+        )
+    return IngestResult(inbox_ids=tuple(inbox_ids), dead_letter_ids=letter_ids)
+
+
+# --- step commit -----------------------------------------------------------------
+
+
+def commit_step(conn: sqlite3.Connection, c: StepCommit) -> None:
+    """See `Store.commit`."""
+    if c.journal is not None:
+        try:
+            conn.execute(
+                "INSERT INTO journal (flow, key, seq, input, trace, at_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    c.flow,
+                    c.key,
+                    c.journal.seq,
+                    dumps(c.journal.input),
+                    dumps(c.journal.trace),
+                    c.journal.at_ms,
+                ),
+            )
+        except sqlite3.IntegrityError as error:
+            raise ConflictError(
+                f"journal entry {c.flow}/{c.key}#{c.journal.seq} is already stored"
+            ) from error
+    _consume(conn, c)
+    snap = c.instance
+    conn.execute(
+        "INSERT INTO instances (flow, key, ir_hash, seq, state, status, snapshot, updated_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (flow, key) DO UPDATE SET ir_hash = excluded.ir_hash, "
+        "seq = excluded.seq, state = excluded.state, status = excluded.status, "
+        "snapshot = excluded.snapshot, updated_ms = excluded.updated_ms",
+        (
+            snap.flow,
+            snap.key,
+            snap.ir_hash,
+            snap.seq,
+            snap.state,
+            snap.status,
+            dumps(snap.snapshot),
+            snap.updated_ms,
+        ),
+    )
+    conn.executemany(
+        "DELETE FROM timers WHERE flow = ? AND key = ? AND timer_id = ?",
+        [(c.flow, c.key, timer_id) for timer_id in c.timers_cancelled],
+    )
+    conn.executemany(
+        "INSERT INTO timers (flow, key, timer_id, due_ms) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (flow, key, timer_id) DO UPDATE SET due_ms = excluded.due_ms",
+        [(t.flow, t.key, t.timer_id, t.due_ms) for t in c.timers_armed],
+    )
+    for message in c.outbox:
+        _insert_outbox(conn, message, snap.updated_ms)
+    for call in c.effect_calls:
+        _insert_effect_call(conn, c.flow, c.key, call, snap.updated_ms)
+    for callback in c.callbacks:
+        _register_callback(conn, c.flow, c.key, callback, snap.updated_ms)
+    update_effect_calls(conn, c.effect_updates)
+    insert_inbox_items(conn, c.inbox)
+
+
+def _consume(conn: sqlite3.Connection, c: StepCommit) -> None:
+    ids = list(dict.fromkeys(c.consumed))
+    deleted = 0
+    for chunk in _chunks(ids):
+        deleted += conn.execute(
+            f"DELETE FROM inbox WHERE flow = ? AND key = ? AND id IN ({_marks(len(chunk))})",
+            (c.flow, c.key, *chunk),
+        ).rowcount
+    if deleted != len(ids):
+        raise ConflictError(
+            f"{len(ids) - deleted} of the inbox rows {c.flow}/{c.key} consumes "
+            "are gone (consumed already, or another key's)"
+        )
+
+
+def _insert_outbox(conn: sqlite3.Connection, message: OutboxMessage, at_ms: int) -> None:
+    # A replayed step emits the same dedup key again; the first copy stands.
+    conn.execute(
+        "INSERT INTO outbox (topic, key, value, headers, dedup_key, created_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
+        (
+            message.topic,
+            message.key,
+            dumps(message.value),
+            dumps(message.headers),
+            message.dedup_key,
+            at_ms,
+        ),
+    )
+
+
+def _insert_effect_call(
+    conn: sqlite3.Connection, flow: str, key: str, call: NewEffectCall, at_ms: int
+) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO effect_calls (call_id, flow, key, effect, request, idempotency_key, "
+            "status, attempts, callback_token, next_attempt_ms, created_ms, updated_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            (
+                call.call_id,
+                flow,
+                key,
+                call.effect,
+                dumps(call.request),
+                call.idempotency_key,
+                call.status,
+                call.callback_token,
+                call.next_attempt_ms,
+                at_ms,
+                at_ms,
+            ),
+        )
+    except sqlite3.IntegrityError as error:
+        raise ConflictError(f"effect call {call.call_id} is already stored") from error
+
+
+def _register_callback(
+    conn: sqlite3.Connection, flow: str, key: str, callback: CallbackRegistration, at_ms: int
+) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO effect_calls (call_id, flow, key, effect, request, idempotency_key, "
+            "status, attempts, callback_token, created_ms, updated_ms) "
+            "VALUES (?, ?, ?, ?, '{}', ?, 'awaiting_callback', 0, ?, ?, ?) "
+            "ON CONFLICT (call_id) DO UPDATE SET callback_token = excluded.callback_token, "
+            "status = 'awaiting_callback', updated_ms = excluded.updated_ms",
+            (
+                callback.call_id,
+                flow,
+                key,
+                callback.effect,
+                callback.call_id,
+                callback.token,
+                at_ms,
+                at_ms,
+            ),
+        )
+    except sqlite3.IntegrityError as error:
+        raise ConflictError(f"callback token of {callback.call_id} is already in use") from error
+
+
+# --- effects ------------------------------------------------------------------
+
+
+def update_effect_calls(conn: sqlite3.Connection, updates: Sequence[EffectCallUpdate]) -> None:
+    """See `Store.update_effect_calls`; unknown call ids are a `ConflictError`."""
+    for u in updates:
+        changed = conn.execute(
+            "UPDATE effect_calls SET status = ?, attempts = coalesce(?, attempts), "
+            "result = coalesce(?, result), error = coalesce(?, error), "
+            "next_attempt_ms = coalesce(?, next_attempt_ms), updated_ms = coalesce(?, updated_ms) "
+            "WHERE call_id = ?",
+            (
+                u.status,
+                u.attempts,
+                None if u.result is None else dumps(u.result),
+                u.error,
+                u.next_attempt_ms,
+                u.at_ms,
+                u.call_id,
+            ),
+        ).rowcount
+        if changed != 1:
+            raise ConflictError(f"no effect call {u.call_id} to update")
+
+
+def record_attempt(
+    conn: sqlite3.Connection, attempt: EffectAttempt, update: EffectCallUpdate | None
+) -> None:
+    """See `Store.record_attempt`."""
+    try:
+        conn.execute(
+            "INSERT INTO effect_attempts (call_id, attempt, idempotency_key, started_ms, "
+            "finished_ms, outcome, error) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (call_id, attempt) DO UPDATE SET finished_ms = excluded.finished_ms, "
+            "outcome = excluded.outcome, error = excluded.error",
+            (
+                attempt.call_id,
+                attempt.attempt,
+                attempt.idempotency_key,
+                attempt.started_ms,
+                attempt.finished_ms,
+                attempt.outcome,
+                attempt.error,
+            ),
+        )
+    except sqlite3.IntegrityError as error:
+        raise ConflictError(f"no effect call {attempt.call_id} to record an attempt of") from error
+    conn.execute(
+        "UPDATE effect_calls SET attempts = max(attempts, ?) WHERE call_id = ?",
+        (attempt.attempt, attempt.call_id),
+    )
+    if update is not None:
+        update_effect_calls(conn, [update])
+
+
+# --- outbox, IR ---------------------------------------------------------------------
+
+
+def mark_outbox_sent(
+    conn: sqlite3.Connection, ids: Sequence[int], sent_ms: int, append_to_log: bool
+) -> list[int]:
+    """See `Store.mark_outbox_sent`."""
+    offsets: list[int] = []
+    for chunk in _chunks(sorted(set(ids))):
+        rows = conn.execute(
+            "SELECT id, topic, key, value, headers, dedup_key FROM outbox "
+            f"WHERE sent_ms IS NULL AND id IN ({_marks(len(chunk))}) ORDER BY id",
+            tuple(chunk),
+        ).fetchall()
+        for row_id, topic, key, value, headers, dedup_key in rows:
+            conn.execute("UPDATE outbox SET sent_ms = ? WHERE id = ?", (sent_ms, row_id))
+            if append_to_log:
+                cursor = conn.execute(
+                    "INSERT INTO embedded_log (topic, key, value, headers, dedup_key, "
+                    "appended_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                    (topic, key, value, headers, dedup_key, sent_ms),
+                )
+                assert cursor.lastrowid is not None
+                offsets.append(cursor.lastrowid)
+    return offsets
+
+
+def save_ir(conn: sqlite3.Connection, ir: IrVersion) -> None:
+    """See `Store.save_ir`."""
+    conn.execute(
+        "INSERT INTO ir_versions (hash, flow, version, ir, loaded_ms) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (hash) DO NOTHING",
+        (ir.hash, ir.flow, ir.version, dumps(ir.ir), ir.loaded_ms),
+    )

@@ -1,0 +1,135 @@
+"""`flowc`: exit codes, output streams, colour, stdin, start-up time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from flowyard.compiler.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "order_fulfillment.flow.yaml"
+BROKEN = "flow: x\nversion: 1\ninitial: a\nstates:\n  a:\n    always:\n      - goto: nowhere\n"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("flowc ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["validate"],
+        ["convert", "x.flow.yaml"],
+        ["graph", "x", "--format", "png"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_missing_file_is_an_io_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.flow.yaml"
+    assert main(["validate", str(missing)]) == 2
+    assert "error[FY001]" in capsys.readouterr().out
+    assert main(["compile", str(missing)]) == 2
+    assert "error[FY001]" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_an_io_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "no" / "such" / "dir" / "ir.json"
+    assert main(["compile", str(EXAMPLE), "-o", str(out)]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_errors_exit_1_and_compile_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "broken.flow.yaml"
+    src.write_text(BROKEN, encoding="utf-8")
+    assert main(["compile", str(src)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "error[FY202]" in err and "goto: nowhere" in err
+
+
+def test_validate_several_files_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "broken.flow.yaml"
+    src.write_text(BROKEN, encoding="utf-8")
+    assert main(["validate", str(EXAMPLE), str(src), "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert {d["file"] for d in data} == {str(src)}
+    assert all(
+        set(d)
+        == {
+            "file",
+            "line",
+            "column",
+            "end_line",
+            "end_column",
+            "code",
+            "severity",
+            "message",
+            "hint",
+        }
+        for d in data
+    )
+
+
+def test_stdin_dsl_surface(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("flow x version 1\ninitial a\nstate a final\n"))
+    assert main(["validate", "-", "--surface", "dsl"]) == 0
+    assert "ok: <stdin> (flow x v1, 1 states, 0 transitions)" in capsys.readouterr().out
+
+
+def test_colour_only_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "broken.flow.yaml"
+    src.write_text(BROKEN, encoding="utf-8")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    main(["validate", str(src)])
+    assert "\x1b[" not in capsys.readouterr().out  # captured output is not a terminal
+    main(["--color", "always", "validate", str(src)])
+    coloured = capsys.readouterr().out
+    assert "\x1b[" in coloured and "FY202" in coloured
+
+
+def test_version_starts_fast() -> None:
+    def best(cmd: list[str]) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    baseline = best([sys.executable, "-c", "pass"])
+    flowc = best(
+        [sys.executable, "-c", "from flowyard.compiler.cli import main; main(['--version'])"]
+    )
+    assert flowc < 4 * baseline, (flowc, baseline)
+
+
+def test_version_imports_nothing_heavy() -> None:
+    code = (
+        "import sys; from flowyard.compiler.cli import main; main(['--version']);"
+        "heavy = {'rich', 'jsonschema', 'yaml', 'lark', 'argparse'} & set(sys.modules);"
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip().endswith("[]")

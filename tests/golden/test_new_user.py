@@ -1,0 +1,85 @@
+"""Mistakes a new user makes: each gives exactly one clear diagnostic on the right line.
+
+Never a traceback, always exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from flowyard.compiler.cli import main
+
+VALID = """\
+flow: orders
+version: 1
+events:
+  Placed:
+    topic: orders
+    key: event.order_id
+    schema:
+      type: object
+      properties:
+        order_id: {type: string}
+        total: {type: number}
+initial: new
+states:
+  new:
+    on:
+      Placed:
+        when: event.total > 100
+        goto: big
+  big:
+    final: true
+"""
+
+MISTAKES = {
+    # (what was changed, replacement, expected code, expected line)
+    "misspelt_key": ("        goto: big", "        gotoo: big", "FY101", 18),
+    "wrong_indentation": ("        goto: big", "       goto: big", "FY002", 18),
+    "number_compared_to_string": ("event.total > 100", "event.total > '100'", "FY402", 17),
+    "goto_missing_state": ("        goto: big", "        goto: bgi", "FY202", 18),
+}
+
+
+def run(
+    tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str, str]:
+    path = tmp_path / "orders.flow.yaml"
+    path.write_text(text, encoding="utf-8")
+    code = main(["validate", str(path), *extra])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_valid_flow_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(tmp_path, VALID, capsys)
+    assert code == 0, out + err
+    assert "ok:" in out and "(flow orders v1, 2 states, 1 transitions)" in out
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_one_clear_diagnostic(
+    mistake: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    old, new, code, line = MISTAKES[mistake]
+    assert old in VALID
+    text = VALID.replace(old, new)
+
+    exit_code, out, err = run(tmp_path, text, capsys, "--format", "json")
+    assert exit_code == 1
+    assert "Traceback" not in out + err
+    diagnostics = json.loads(out)
+    assert [(d["code"], d["line"]) for d in diagnostics] == [(code, line)], diagnostics
+    assert diagnostics[0]["hint"]
+
+    exit_code, out, err = run(tmp_path, text, capsys)
+    assert exit_code == 1
+    assert f"orders.flow.yaml:{line}:" in out
+    assert f"error[{code}]" in out
+    assert out.rstrip().endswith("1 error")

@@ -1,0 +1,83 @@
+"""Fixtures for the runtime tests: a real SQLite store, the real compiler and core."""
+
+from __future__ import annotations
+
+import contextlib
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from flowyard.compiler.api import compile_file, compile_text
+from flowyard.interpreter.store.sqlite import SQLiteStore
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures"
+SHARED_EXAMPLES = HERE.parent.parent.parent / "shared" / "examples"
+ROOT = HERE.parent.parent
+
+
+def _compile_yaml(text: str) -> dict[str, Any]:
+    ir, diagnostics = compile_text(textwrap.dedent(text), file="test.flow.yaml", surface="yaml")
+    assert ir is not None, "\n".join(str(d) for d in diagnostics)
+    return ir
+
+
+def _shared_example(name: str) -> dict[str, Any]:
+    ir, diagnostics = compile_file(SHARED_EXAMPLES / f"{name}.flow.yaml")
+    assert ir is not None, "\n".join(str(d) for d in diagnostics)
+    return ir
+
+
+@pytest.fixture
+def compile_yaml() -> Callable[[str], dict[str, Any]]:
+    """Compile a YAML flow; fails the test with the diagnostics if it does not compile."""
+    return _compile_yaml
+
+
+@pytest.fixture
+def shared_example() -> Callable[[str], dict[str, Any]]:
+    """Compile one of the shared examples by name (e.g. `order_fulfillment`)."""
+    return _shared_example
+
+
+@pytest.fixture
+def effects_path() -> list[str]:
+    """The search path that makes `rt_test_effects` importable for the runtime."""
+    return [str(FIXTURES)]
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "flowd.db"
+
+
+@pytest.fixture
+async def open_store(db_path: Path) -> AsyncIterator[Callable[[], Any]]:
+    """A factory opening the test database (again, after a stop); closes what it opened."""
+    opened: list[SQLiteStore] = []
+
+    async def factory() -> SQLiteStore:
+        store = await SQLiteStore.open(db_path, synchronous="NORMAL")
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        with contextlib.suppress(Exception):
+            await store.close()
+
+
+@pytest.fixture
+def effects() -> ModuleType:
+    """The test effects module, with fresh state; importable as `rt_test_effects`."""
+    import importlib
+    import sys
+
+    if str(FIXTURES) not in sys.path:
+        sys.path.insert(0, str(FIXTURES))
+    module = importlib.import_module("rt_test_effects")
+    module.reset()
+    return module

@@ -1,0 +1,206 @@
+"""Group commit: many writes per transaction, isolated write failures, whole-batch rollback."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from flowyard.interpreter.store import (
+    ConflictError,
+    SQLiteStore,
+    StepCommit,
+    StoreError,
+    groupcommit,
+)
+from flowyard.interpreter.store.groupcommit import GroupCommitter
+
+CommitFor = Callable[..., StepCommit]
+
+
+@pytest.fixture
+def commits_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the real COMMIT statements the writer issues."""
+    counted: list[int] = []
+    real = groupcommit.commit_transaction
+
+    def counting(conn: sqlite3.Connection) -> None:
+        real(conn)
+        counted.append(1)
+
+    monkeypatch.setattr(groupcommit, "commit_transaction", counting)
+    return counted
+
+
+async def test_concurrent_commits_share_few_transactions_and_survive_reopen(
+    db_path: Path, commit_for: CommitFor, commits_counted: list[int]
+) -> None:
+    async with await SQLiteStore.open(db_path) as store:
+        await asyncio.gather(
+            *(store.commit(commit_for(f"k{i}", data={"i": i})) for i in range(100))
+        )
+        stats = store.stats
+    assert stats.operations == 100
+    assert stats.transactions == len(commits_counted)
+    assert 1 <= len(commits_counted) <= 5
+    assert stats.largest_batch >= 20
+
+    async with await SQLiteStore.open(db_path) as reopened:
+        instances = await reopened.instances("orders")
+        assert sorted(int(i.key[1:]) for i in instances) == list(range(100))
+        assert all(i.snapshot["data"] == {"i": int(i.key[1:])} for i in instances)
+        for i in (0, 57, 99):
+            assert [j.seq for j in await reopened.journal("orders", f"k{i}")] == [0]
+
+
+async def test_batches_are_bounded(db_path: Path, commit_for: CommitFor) -> None:
+    async with await SQLiteStore.open(db_path, max_batch=10, synchronous="NORMAL") as store:
+        await asyncio.gather(*(store.commit(commit_for(f"k{i}")) for i in range(100)))
+        assert store.stats.largest_batch <= 10
+        assert store.stats.transactions >= 10
+        assert len(await store.instances()) == 100
+
+
+async def test_a_failing_write_fails_alone_in_its_batch(
+    store: SQLiteStore, commit_for: CommitFor, commits_counted: list[int]
+) -> None:
+    await store.commit(commit_for("dup", 0))
+    commits_counted.clear()
+    batch = [commit_for(f"k{i}") for i in range(20)]
+    batch.insert(7, commit_for("dup", 0, state="second"))
+    results = await asyncio.gather(*(store.commit(c) for c in batch), return_exceptions=True)
+    assert isinstance(results[7], ConflictError)
+    assert [r for i, r in enumerate(results) if i != 7] == [None] * 20
+    assert len(commits_counted) <= 2
+    assert len(await store.instances()) == 21
+    dup = await store.load_instance("orders", "dup")
+    assert dup is not None and dup.state == "open"
+
+
+async def test_a_failing_transaction_rolls_back_the_whole_batch(
+    db_path: Path, commit_for: CommitFor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = groupcommit.commit_transaction
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    def failing_once(conn: sqlite3.Connection) -> None:
+        if failures:
+            raise failures.pop()
+        real(conn)
+
+    monkeypatch.setattr(groupcommit, "commit_transaction", failing_once)
+    async with await SQLiteStore.open(db_path) as store:
+        results = await asyncio.gather(
+            *(store.commit(commit_for(f"k{i}")) for i in range(10)), return_exceptions=True
+        )
+        for result in results:
+            assert isinstance(result, StoreError)
+            assert isinstance(result.__cause__, sqlite3.OperationalError)
+        assert await store.instances() == []
+        assert store.stats.failed_transactions == 1
+
+        await store.commit(commit_for("after"))
+        assert [i.key for i in await store.instances()] == ["after"]
+    async with await SQLiteStore.open(db_path) as reopened:
+        assert [i.key for i in await reopened.instances()] == ["after"]
+
+
+@pytest.fixture
+async def committer(db_path: Path) -> AsyncIterator[GroupCommitter]:
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(db_path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER)")
+        return conn
+
+    gc = GroupCommitter(connect)
+    await gc.start()
+    try:
+        yield gc
+    finally:
+        await gc.close()
+
+
+def insert(v: int) -> Callable[[sqlite3.Connection], int]:
+    def write(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO t (v) VALUES (?)", (v,))
+        return v
+
+    return write
+
+
+def stored(db_path: Path) -> list[int]:
+    with sqlite3.connect(db_path) as conn:
+        return [r[0] for r in conn.execute("SELECT v FROM t ORDER BY v")]
+
+
+async def test_writes_queued_during_a_transaction_form_the_next_batch(
+    committer: GroupCommitter, db_path: Path
+) -> None:
+    def slow(conn: sqlite3.Connection) -> int:
+        time.sleep(0.2)
+        return insert(-1)(conn)
+
+    first = asyncio.ensure_future(committer.submit(slow))
+    await asyncio.sleep(0.05)  # the slow batch is now being written
+    rest = await asyncio.gather(*(committer.submit(insert(v)) for v in range(50)))
+    assert await first == -1
+    assert rest == list(range(50))
+    assert committer.stats.transactions == 2
+    assert committer.stats.largest_batch == 50
+    assert stored(db_path) == [-1, *range(50)]
+
+
+async def test_a_transaction_level_error_in_a_write_fails_its_batch(
+    committer: GroupCommitter, db_path: Path
+) -> None:
+    def broken(conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    results = await asyncio.gather(
+        committer.submit(insert(1)),
+        committer.submit(broken),
+        committer.submit(insert(2)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, StoreError) for r in results)
+    assert stored(db_path) == []
+    assert await committer.submit(insert(3)) == 3
+    assert stored(db_path) == [3]
+
+
+async def test_close_finishes_queued_writes_then_refuses(
+    committer: GroupCommitter, db_path: Path
+) -> None:
+    pending = [asyncio.ensure_future(committer.submit(insert(v))) for v in range(5)]
+    await asyncio.sleep(0)
+    await committer.close()
+    assert [await p for p in pending] == list(range(5))
+    assert stored(db_path) == list(range(5))
+    with pytest.raises(StoreError, match="closed"):
+        await committer.submit(insert(9))
+
+
+async def test_a_cancelled_writer_settles_the_batch_in_flight(
+    committer: GroupCommitter, db_path: Path
+) -> None:
+    def slow(conn: sqlite3.Connection) -> int:
+        time.sleep(0.2)
+        return insert(1)(conn)
+
+    in_flight = asyncio.ensure_future(committer.submit(slow))
+    await asyncio.sleep(0.05)
+    queued = asyncio.ensure_future(committer.submit(insert(2)))
+    await asyncio.sleep(0)
+    writer = committer._task  # as the loop's shutdown would
+    assert writer is not None
+    writer.cancel()
+    assert await in_flight == 1
+    with pytest.raises(StoreError, match="shut down"):
+        await queued
+    assert stored(db_path) == [1]
+    with pytest.raises(StoreError, match="closed"):
+        await committer.submit(insert(3))
