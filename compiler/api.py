@@ -7,18 +7,13 @@ diagnostic is an error.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ..dsl.ast import Flow
 from ..dsl.diagnostics import Diagnostic, has_errors, normalise
+from ..dsl.load import Surface, load_flow_text, surface_for
 
-Surface = Literal["yaml", "dsl"]
 CompileResult = tuple[dict[str, Any] | None, list[Diagnostic]]
-
-
-def surface_of(path: str | Path) -> Surface:
-    """`.flow` files are DSL; everything else (`.flow.yaml`, `.yaml`, `.yml`) is YAML."""
-    return "dsl" if str(path).endswith(".flow") else "yaml"
 
 
 def check(flow: Flow) -> list[Diagnostic]:
@@ -43,18 +38,8 @@ def compile_flow(flow: Flow) -> CompileResult:
 
 def parse_text(text: str, *, file: str, surface: Surface) -> tuple[Flow | None, list[Diagnostic]]:
     """Parse source text of either surface into the AST (no semantic checks)."""
-    from ..dsl.load import load_flow_text
-
     flow, diagnostics = load_flow_text(text, file=file, surface=surface)
     return flow, list(diagnostics)
-
-
-def parse_file(path: str | Path) -> tuple[Flow | None, list[Diagnostic]]:
-    """Read and parse a file; an unreadable file is one FY001 diagnostic."""
-    text, problem = read_source(path)
-    if problem is not None:
-        return None, [problem]
-    return parse_text(text, file=str(path), surface=surface_of(path))
 
 
 def compile_text(text: str, *, file: str, surface: Surface) -> CompileResult:
@@ -71,7 +56,7 @@ def compile_file(path: str | Path) -> CompileResult:
     text, problem = read_source(path)
     if problem is not None:
         return None, [problem]
-    return compile_text(text, file=str(path), surface=surface_of(path))
+    return compile_text(text, file=str(path), surface=surface_for(path))
 
 
 def read_source(path: str | Path) -> tuple[str, Diagnostic | None]:

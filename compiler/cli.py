@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from ..dsl.ast import Flow
     from ..dsl.diagnostics import Diagnostic
-    from .api import Surface
+    from ..dsl.load import Surface
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 STDIN = "-"
@@ -43,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_usage(sys.stderr)
         return EXIT_USAGE
+    from .ir import InvalidIRError
+
     session = _Session(colour=args.color)
     try:
         code: int = args.run(session, args)
@@ -52,6 +54,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _ReadError as exc:
         session.report([exc.diagnostic], sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`flowc compile x | head`): nothing left to say to it.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except InvalidIRError as exc:
+        # The checks let through something the IR cannot express: a compiler bug,
+        # reported plainly rather than as a traceback.
+        sys.stderr.write(f"flowc: internal error, please report it: {exc}\n")
+        return EXIT_ERRORS
     return code
 
 
@@ -132,7 +145,8 @@ class _Session:
 
     def read(self, file: str, surface: Surface | None) -> tuple[str, str, Surface]:
         """(display name, text, surface) of FILE; raises _ReadError when it cannot be read."""
-        from .api import read_source, surface_of
+        from ..dsl.load import surface_for
+        from .api import read_source
 
         if file == STDIN:
             name, chosen = STDIN_NAME, surface or "yaml"
@@ -144,7 +158,7 @@ class _Session:
             text, problem = read_source(file)
             if problem is not None:
                 raise _ReadError(problem)
-            name, chosen = file, surface or surface_of(file)
+            name, chosen = file, surface or surface_for(file)
         self.sources[name] = text
         return name, text, chosen
 
@@ -211,6 +225,10 @@ def _exit_code(diagnostics: Sequence[Diagnostic]) -> int:
     return EXIT_ERRORS if has_errors(diagnostics) else EXIT_OK
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _count_transitions(ir: dict[str, Any]) -> int:
     total = 0
     for state in ir["definition"]["states"].values():
@@ -225,6 +243,7 @@ def _validate(session: _Session, args: argparse.Namespace) -> int:
 
     everything: list[Diagnostic] = []
     io_failed = False
+    wrote = after_diagnostics = False
     for file in args.files:
         try:
             name, text, surface = session.read(file, args.surface)
@@ -235,15 +254,18 @@ def _validate(session: _Session, args: argparse.Namespace) -> int:
             ir, diagnostics = compile_text(text, file=name, surface=surface)
         everything.extend(diagnostics)
         if args.format == "text":
+            # Files with diagnostics are set apart by blank lines; clean ones stay compact.
+            if wrote and (diagnostics or after_diagnostics):
+                sys.stdout.write("\n")
             session.report(diagnostics, sys.stdout, with_summary=False)
             if ir is not None:
-                if diagnostics:
-                    sys.stdout.write("\n")
                 sys.stdout.write(
-                    f"ok: {name} (flow {ir['flow']} v{ir['version']}, "
-                    f"{len(ir['definition']['states'])} states, "
-                    f"{_count_transitions(ir)} transitions)\n"
+                    ("\n" if diagnostics else "")
+                    + f"ok: {name} (flow {ir['flow']} v{ir['version']}, "
+                    f"{_plural(len(ir['definition']['states']), 'state')}, "
+                    f"{_plural(_count_transitions(ir), 'transition')})\n"
                 )
+            wrote, after_diagnostics = True, bool(diagnostics)
     if args.format == "json":
         sys.stdout.write(render_json(everything))
     elif everything:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -63,9 +64,20 @@ def schema_errors(ir: Any) -> list[str]:
     return [f"{e.json_path}: {e.message}" for e in errors]
 
 
+def non_finite_numbers(obj: Any, path: str = "$") -> list[str]:
+    """Where NaN or an infinity hides in `obj`: JSON cannot carry them."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return [f"{path}: {obj} is not a finite number"]
+    if isinstance(obj, dict):
+        return [e for k, v in obj.items() for e in non_finite_numbers(v, f"{path}.{k}")]
+    if isinstance(obj, list):
+        return [e for i, v in enumerate(obj) for e in non_finite_numbers(v, f"{path}[{i}]")]
+    return []
+
+
 def validate_ir(ir: Any) -> None:
     """Raise InvalidIRError unless `ir` matches the schema and its hash is its own."""
-    errors = schema_errors(ir)
+    errors = schema_errors(ir) + non_finite_numbers(ir)
     if not errors and ir["hash"] != ir_hash(ir):
         errors.append(f"$.hash: {ir['hash']} is not the hash of this IR ({ir_hash(ir)})")
     if errors:

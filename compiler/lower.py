@@ -44,6 +44,10 @@ class _Lowerer:
         self.mark(pointer, expr.span)
         return lower_expr(expr)
 
+    def ref(self, pointer: str, ref: ast.Ref) -> str:
+        self.mark(pointer, ref.span)
+        return ref.name
+
     def opt_expr(self, pointer: str, expr: ast.Expr | None) -> JSONDict | None:
         return None if expr is None else self.expr(pointer, expr)
 
@@ -176,6 +180,7 @@ class _Lowerer:
         on: JSONDict = {}
         for clause in state.on:
             cp = f"{p}/on/{pointer_token(clause.trigger)}"
+            self.mark(cp, clause.span)
             on[clause.trigger] = self.candidates(
                 cp, f"{sid}/on/{clause.trigger}", clause.candidates
             )
@@ -211,7 +216,7 @@ class _Lowerer:
             "on": on,
             "timers": timers,
             "always": self.candidates(f"{p}/always", f"{sid}/always", state.always),
-            "defer": [ref.name for ref in state.defer],
+            "defer": [self.ref(f"{p}/defer/{n}", ref) for n, ref in enumerate(state.defer)],
         }
 
     def definition(self, flow: ast.Flow) -> JSONDict:

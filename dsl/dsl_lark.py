@@ -7,10 +7,13 @@ Both the expression language and the `.flow` DSL parse with the same LALR table
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.resources
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
@@ -32,8 +35,26 @@ def parser() -> Lark:
         start=["flow", "expression"],
         propagate_positions=True,
         maybe_placeholders=False,
-        cache=True,
+        cache=_cache_file(grammar),
     )
+
+
+def _cache_file(grammar: str) -> str | bool:
+    """A per-user file for lark's table cache (building the table costs ~0.2 s).
+
+    Not lark's default (a predictable name in the shared temp folder): the cache
+    is a pickle, so it lives where only this user can write.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "flowyard")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    if not os.access(folder, os.W_OK):
+        return False
+    digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
+    return os.path.join(folder, f"grammar-{lark.__version__}-{digest}.lark")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +123,7 @@ def parse_tree(text: str, start: str, origin: Origin, code: str) -> Tree[Token]:
             seen.append(token)
         result = interactive.feed_eof(seen[-1] if seen else None)  # type: ignore[no-untyped-call]
     except UnexpectedInput as error:
-        raise SyntaxFailureError(
-            _describe(error, text, seen, origin, code, start == "expression")
-        ) from None
+        raise SyntaxFailureError(_describe(error, text, seen, origin, code, start)) from None
     except RecursionError:
         span = Span.point(origin.file, origin.line, origin.column)
         hint = "split it into smaller parts"
@@ -140,10 +159,19 @@ _NAMED = {
 }
 
 
+_KEYWORD_TERMINALS = {
+    "TRUE": "true",
+    "FALSE": "false",
+    "NULL": "null",
+    "IN": "in",
+    "FINAL": "final",
+}
+
+
 def _text_of(terminal: str) -> str | None:
     """The literal text of a keyword or punctuation terminal, else None."""
     if terminal in _NAMED:
-        return {"TRUE": "true", "FALSE": "false", "NULL": "null", "IN": "in"}.get(terminal)
+        return _KEYWORD_TERMINALS.get(terminal)
     try:
         pattern = parser().get_terminal(terminal).pattern
     except KeyError:
@@ -187,7 +215,8 @@ def _describe_expected(expected: Iterable[str], expression_only: bool = False) -
     named = [t for t in items if texts[t] is None]
     keywords = [t for t in items if (texts[t] or "").isidentifier()]
     rest = [t for t in items if t not in named and t not in keywords]
-    words += [describe_terminal(t) for t in named + keywords + rest]
+    ordered = [t for t in named if t != "$END"] + keywords + rest
+    words += [describe_terminal(t) for t in ordered + [t for t in named if t == "$END"]]
     if not words:
         return "something else"
     if len(words) > 12:
@@ -204,6 +233,23 @@ def _token_text(token: Token) -> str:
     if len(value) > 30:
         value = value[:27] + "..."
     return f"'{value}'"
+
+
+def _accepts(start: str, tokens: list[Token]) -> set[str]:
+    """The terminals that may follow `tokens` exactly.
+
+    LALR merges lookaheads, so the expected set lark reports when it fails can
+    list tokens that are valid elsewhere only; replaying the good tokens into a
+    fresh parser and asking it gives the true set.
+    """
+    try:
+        replay = parser().parse_interactive("", start=start)
+        for token in tokens:
+            replay.feed_token(token)
+        accepted: set[str] = replay.accepts()  # type: ignore[no-untyped-call]
+        return accepted
+    except UnexpectedInput:
+        return set()
 
 
 def _unclosed(seen: list[Token]) -> Token | None:
@@ -223,10 +269,12 @@ def _describe(  # noqa: PLR0917
     seen: list[Token],
     origin: Origin,
     code: str,
-    expression_only: bool,
+    start: str,
 ) -> Diagnostic:
+    expression_only = start == "expression"
     if isinstance(error, UnexpectedCharacters):
-        return _bad_character(error, text, origin, code, expression_only)
+        allowed = _accepts(start, seen) or set(error.allowed or ())
+        return _bad_character(error, text, origin, code, allowed, expression_only)
     assert isinstance(error, UnexpectedToken)
     token: Token = error.token
     at_end = token.type == "$END"
@@ -237,7 +285,11 @@ def _describe(  # noqa: PLR0917
         span = origin.span(line, column, line, column + 1)
     else:
         span = origin.span_of(token)
-    expected = {t for t in error.expected if not expression_only or _is_expression_terminal(t)}
+    expected = {
+        t
+        for t in (_accepts(start, before) or error.expected)
+        if not expression_only or _is_expression_terminal(t)
+    }
 
     opener = _unclosed(before)
     if opener is not None and (at_end or token.type in _CLOSERS):
@@ -310,8 +362,13 @@ def _describe(  # noqa: PLR0917
     )
 
 
-def _bad_character(
-    error: UnexpectedCharacters, text: str, origin: Origin, code: str, expression_only: bool
+def _bad_character(  # noqa: PLR0917
+    error: UnexpectedCharacters,
+    text: str,
+    origin: Origin,
+    code: str,
+    allowed: set[str],
+    expression_only: bool,
 ) -> Diagnostic:
     pos = error.pos_in_stream or 0
     char = text[pos] if pos < len(text) else ""
@@ -330,7 +387,6 @@ def _bad_character(
             span=span,
             hint="close the template with a backtick",
         )
-    allowed = set(error.allowed or ())
     return Diagnostic(
         code=code,
         message=f"unexpected character {char!r}",

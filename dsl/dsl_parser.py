@@ -206,7 +206,7 @@ class FlowBuilder(Builder):
         where = f"effect '{name}'"
         seen: dict[str, Span] = {}
         kinds: list[tuple[str, Tree[Token]]] = []
-        parts: dict[str, tuple[Tree[Token], ast.Expr | tuple[tuple[str, ast.Expr], ...]]] = {}
+        parts: dict[str, Tree[Token]] = {}  # kind-specific clauses: headers, body, key, value
         description: str | None = None
         timeout = callback = None
         retry: ast.RetryPolicy | None = None
@@ -219,10 +219,8 @@ class FlowBuilder(Builder):
                 continue
             if kind == "description":
                 description = self.string(tokens(stmt)[0])
-            elif kind == "headers":
-                parts["headers"] = (stmt, self.exprs.entries(subtrees(stmt)[0]))
-            elif kind in ("body", "key_expr", "value"):
-                parts[kind.removesuffix("_expr")] = (stmt, self.expr(stmt.children[0]))
+            elif kind in ("headers", "body", "key_expr", "value"):
+                parts[kind.removesuffix("_expr")] = stmt
             elif kind == "timeout":
                 timeout = self.duration(subtrees(stmt)[0])
             elif kind == "callback":
@@ -244,7 +242,7 @@ class FlowBuilder(Builder):
     def effect_kind(
         self,
         kinds: list[tuple[str, Tree[Token]]],
-        parts: dict[str, tuple[Tree[Token], ast.Expr | tuple[tuple[str, ast.Expr], ...]]],
+        parts: dict[str, Tree[Token]],
         where: str,
         name_span: Span,
     ) -> ast.EffectKind:
@@ -260,7 +258,7 @@ class FlowBuilder(Builder):
             )
         kind, stmt = kinds[0]
         allowed = {"python": (), "http": ("headers", "body"), "emit": ("headers", "key", "value")}
-        for part, (part_stmt, _) in parts.items():
+        for part, part_stmt in parts.items():
             if part not in allowed[kind]:
                 self.report(
                     "FY506",
@@ -270,11 +268,9 @@ class FlowBuilder(Builder):
                 )
 
         def expr_part(key: str) -> ast.Expr | None:
-            value = parts[key][1] if key in parts else None
-            return value if value is None or not isinstance(value, tuple) else None
+            return self.expr(parts[key].children[0]) if key in parts else None
 
-        headers = parts["headers"][1] if "headers" in parts else ()
-        assert isinstance(headers, tuple)
+        headers = self.exprs.entries(subtrees(parts["headers"])[0]) if "headers" in parts else ()
         span = self.span(stmt)
         if kind == "python":
             return ast.PythonEffect(target=self.string(tokens(stmt)[0]), span=span)

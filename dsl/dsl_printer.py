@@ -228,9 +228,11 @@ def _state(state: ast.State) -> list[str]:
 
 
 def _candidates(head: str, candidates: tuple[ast.Transition, ...], indent: int) -> list[str]:
+    pad = "  " * indent
+    if not candidates:
+        return [f"{pad}{head} ignore"]
     if len(candidates) == 1:
         return _transition(head, candidates[0], indent)
-    pad = "  " * indent
     lines = [f"{pad}{head} {{"]
     for candidate in candidates:
         lines += _transition("", candidate, indent + 1)

@@ -105,6 +105,8 @@ class StateBuilder:
         rest = stmt.children[skip:]
         last = rest[-1]
         assert isinstance(last, Tree)
+        if last.data == "ignore":
+            return ()
         if last.data == "candidates":
             out: list[ast.Transition] = []
             for candidate in subtrees(last):
@@ -169,7 +171,7 @@ class StateBuilder:
         return tuple(actions), goto, goto_span, catch
 
     def actions_only(self, block: Tree[Token], kind: str) -> tuple[ast.Action, ...]:
-        actions, goto, goto_span, catch = self.block(block, f"'{kind}'", allow_catch=False)
+        actions, goto, goto_span, _ = self.block(block, f"'{kind}'", allow_catch=False)
         if goto is not None and goto_span is not None:
             self.b.report(
                 "FY004",
@@ -177,7 +179,6 @@ class StateBuilder:
                 goto_span,
                 "move the goto into a transition (on, after, at or always)",
             )
-        del catch
         return actions
 
     def set_action(self, stmt: Tree[Token]) -> ast.SetAction:

@@ -39,10 +39,16 @@ class _PlainResolver(yaml.resolver.BaseResolver):
     }
 
 
-try:
-    from yaml.cyaml import CParser as _CParser
-except ImportError:  # pragma: no cover - pyyaml built without libyaml
-    _CParser = None
+def _libyaml_parser() -> Any:
+    """libyaml's composer (several times faster), when pyyaml was built with it."""
+    try:
+        from yaml import _yaml
+    except ImportError:  # pragma: no cover - pyyaml built without libyaml
+        return None
+    return _yaml.CParser
+
+
+_CParser: Any = _libyaml_parser()
 
 if _CParser is not None:
 
@@ -71,24 +77,49 @@ else:  # pragma: no cover - pyyaml built without libyaml
             _PlainResolver.__init__(self)
 
 
-class YScalar:
+class _Node:
+    """Where a node was written; the `Span` is made only when someone asks for it."""
+
+    __slots__ = ("_end", "_file", "_span", "_start")
+
+    def __init__(self, file: str, start: Any, end: Any) -> None:
+        self._file = file
+        self._start = start
+        self._end = end
+        self._span: Span | None = None
+
+    @property
+    def span(self) -> Span:
+        if self._span is None:
+            s, e = self._start, self._end
+            self._span = Span(
+                file=self._file,
+                line=s.line + 1,
+                column=s.column + 1,
+                end_line=e.line + 1,
+                end_column=e.column + 1,
+            )
+        return self._span
+
+
+class YScalar(_Node):
     """A scalar: its resolved value and whether it was written plain (unquoted)."""
 
-    __slots__ = ("plain", "span", "value")
+    __slots__ = ("plain", "value")
 
-    def __init__(self, value: Scalar, span: Span, plain: bool) -> None:
+    def __init__(self, value: Scalar, node: Node, file: str, plain: bool) -> None:
+        super().__init__(file, node.start_mark, node.end_mark)
         self.value = value
-        self.span = span
         self.plain = plain
 
 
-class YMap:
+class YMap(_Node):
     """A mapping with string keys, in the order written."""
 
-    __slots__ = ("entries", "index", "span", "value")
+    __slots__ = ("entries", "index", "value")
 
-    def __init__(self, span: Span) -> None:
-        self.span = span
+    def __init__(self, node: Node, file: str) -> None:
+        super().__init__(file, node.start_mark, node.end_mark)
         self.entries: list[tuple[YScalar, YNode]] = []
         self.index: dict[str, tuple[YScalar, YNode]] = {}
         self.value: dict[str, Any] = {}
@@ -97,16 +128,12 @@ class YMap:
         entry = self.index.get(key)
         return entry[1] if entry else None
 
-    def key_span(self, key: str) -> Span | None:
-        entry = self.index.get(key)
-        return entry[0].span if entry else None
 
+class YSeq(_Node):
+    __slots__ = ("items", "value")
 
-class YSeq:
-    __slots__ = ("items", "span", "value")
-
-    def __init__(self, span: Span) -> None:
-        self.span = span
+    def __init__(self, node: Node, file: str) -> None:
+        super().__init__(file, node.start_mark, node.end_mark)
         self.items: list[YNode] = []
         self.value: list[Any] = []
 
@@ -164,7 +191,10 @@ def compose(text: str, *, file: str) -> tuple[YNode | None, list[Diagnostic]]:
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_error(exc, text, file)]
     except yaml.reader.ReaderError as exc:
-        line, column = _position(text, exc.position)
+        offset = exc.position
+        if _CParser is not None:  # libyaml counts UTF-8 bytes, not characters
+            offset = len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
+        line, column = _position(text, offset)
         return None, [_reader_error(exc, file, line, column)]
     except yaml.YAMLError as exc:
         return None, [
@@ -200,16 +230,6 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         self.seen: set[int] = set()
 
-    def span(self, node: Node) -> Span:
-        s, e = node.start_mark, node.end_mark
-        return Span(
-            file=self.file,
-            line=s.line + 1,
-            column=s.column + 1,
-            end_line=e.line + 1,
-            end_column=e.column + 1,
-        )
-
     def node(self, node: Node) -> YNode:
         if id(node) in self.seen:
             # pyyaml gives an alias the very node its anchor named.
@@ -222,9 +242,9 @@ class _Builder:
         tag = node.tag
         if isinstance(node, ScalarNode):
             if tag == _PLAIN:
-                return YScalar(resolve_plain(node.value), self.span(node), True)
+                return YScalar(resolve_plain(node.value), node, self.file, True)
             if tag == _STR:
-                return YScalar(node.value, self.span(node), False)
+                return YScalar(node.value, node, self.file, False)
             return self.unsupported(
                 node,
                 f"YAML tag '{tag}' is not supported",
@@ -241,7 +261,7 @@ class _Builder:
                 return self.unsupported(
                     node, f"YAML tag '{tag}' is not supported", "remove the tag"
                 )
-            seq = YSeq(self.span(node))
+            seq = YSeq(node, self.file)
             for item in node.value:
                 child = self.node(item)
                 seq.items.append(child)
@@ -250,7 +270,7 @@ class _Builder:
         raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
     def mapping(self, node: MappingNode) -> YMap:
-        result = YMap(self.span(node))
+        result = YMap(node, self.file)
         for key_node, value_node in node.value:
             key = self.node(key_node)
             if not isinstance(key, YScalar) or not isinstance(key.value, str):
@@ -285,10 +305,11 @@ class _Builder:
         return result
 
     def unsupported(self, node: Node, message: str, hint: str) -> YScalar:
+        scalar = YScalar(None, node, self.file, False)
         self.diagnostics.append(
-            Diagnostic(code="FY006", message=message, span=self.span(node), hint=hint)
+            Diagnostic(code="FY006", message=message, span=scalar.span, hint=hint)
         )
-        return YScalar(None, self.span(node), False)
+        return scalar
 
 
 def _show(value: object) -> str:
@@ -303,12 +324,6 @@ def _show(value: object) -> str:
 
 # pyyaml's problem text -> what it most likely means for someone writing a flow.
 _EXPLAIN: tuple[tuple[str, str, str], ...] = (
-    (
-        "mapping values are not allowed here",
-        "unexpected ':' here; the line is probably indented wrongly, "
-        "or a value containing ': ' needs quotes",
-        "indent this key like its siblings, or quote the value",
-    ),
     (
         "could not find expected ':'",
         "expected 'key: value' here; the line is probably indented wrongly "
@@ -364,7 +379,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
     problem = exc.problem or exc.context or "invalid YAML"
     message, hint = f"YAML syntax error: {problem}", "check the syntax around this position"
     for needle, explained, explained_hint in _EXPLAIN:
-        if needle in problem:
+        if needle in problem or needle in (exc.context or ""):
             message, hint = explained, explained_hint
             break
     if exc.context and exc.context_mark is not None and mark is not exc.context_mark:
@@ -372,7 +387,34 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
     lines = text.splitlines()
     if line > len(lines) and lines:
         line, column = len(lines), len(lines[-1]) + 1
-    return Diagnostic(code="FY002", message=message, span=Span.point(file, line, column), hint=hint)
+    span = Span.point(file, line, column)
+    if "mapping values are not allowed" in problem and line <= len(lines):
+        message, hint, span = _unexpected_colon(lines[line - 1], file, line, column)
+    elif "cannot start any token" in problem and line <= len(lines):
+        char = lines[line - 1][column - 1 : column] or " "
+        if char == "\t":
+            message, hint = "tab character used for indentation", "indent with spaces, not tabs"
+        else:
+            message = f"a plain value cannot start with {char!r}"
+            hint = "quote the value"
+    return Diagnostic(code="FY002", message=message, span=span, hint=hint)
+
+
+def _unexpected_colon(source: str, file: str, line: int, column: int) -> tuple[str, str, Span]:
+    """libyaml's "mapping values are not allowed": a second `: ` or a mis-indented key."""
+    before = source[: column - 1]
+    if ": " in before or before.rstrip().endswith(":"):
+        return (
+            "unexpected ':' inside a value",
+            "quote the value: a plain value cannot contain ': '",
+            Span.point(file, line, column),
+        )
+    start = len(source) - len(source.lstrip(" "))
+    return (
+        "this key is indented wrongly (deeper than its siblings, under a value)",
+        "indent the key like the other keys of its mapping",
+        Span(file=file, line=line, column=start + 1, end_line=line, end_column=column),
+    )
 
 
 def _reader_error(exc: yaml.reader.ReaderError, file: str, line: int, column: int) -> Diagnostic:

@@ -225,7 +225,16 @@ def _plain_ok(text: str, *, in_flow: bool, is_key: bool) -> bool:
 def _quoted(text: str) -> str:
     if '"' in text and "'" not in text and text.isprintable():
         return "'" + text + "'"
-    return json.dumps(text, ensure_ascii=False)
+    quoted = json.dumps(text, ensure_ascii=False)
+    if quoted.isprintable():
+        return quoted
+    # JSON leaves DEL, C1 controls and line separators raw; YAML would not read them back.
+    return "".join(c if c.isprintable() else _escape(c) for c in quoted)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _scalar(value: Any, *, in_flow: bool, is_key: bool = False) -> str:

@@ -247,7 +247,9 @@ class _Surface:
                 span=http.span,
             )
         emit = node.get("emit")
-        spec = _map(emit) if emit is not None else YMap(node.span)
+        if emit is None:  # the schema requires one of python, http or emit
+            raise TypeError(f"effect without a kind at {node.span}")
+        spec = _map(emit)
         key, value, headers = spec.get("key"), spec.get("value"), spec.get("headers")
         return ast.EmitEffect(
             topic=_text(spec.get("topic")) or "",

@@ -120,6 +120,9 @@ class _Run:
         self.trace: list[str] = []
         self.always_steps = 0 if instance.pending is None else instance.pending.always_steps
         self.queued: Input | None = None
+        # Fields written since the last data check. A transition resumed from an earlier
+        # step may have written any field before it suspended, so all are checked then.
+        self.dirty: set[str] = set() if instance.pending is None else set(instance.data)
 
     @classmethod
     def create(cls, program: Program, key: str, inp: Input, env: Mapping[str, str]) -> _Run:
@@ -133,6 +136,7 @@ class _Run:
             data=new_data(program),
         )
         run = cls(program, blank, inp, env)
+        run.dirty.update(blank.data)
         run.trace.append(f"create {program.initial}")
         run.pending = Pending(
             transition=None,
@@ -198,56 +202,69 @@ class _Run:
             and inp.timer_id in self.timers
         )
 
-    def offer(self, inp: Input) -> None:
-        """An input for an active instance: take a transition, defer it, or ignore it."""
+    def offer(self, inp: Input, *, retried: bool = False) -> None:
+        """An input for an active instance: take a transition, defer it, or ignore it.
+
+        `retried`: an operator retries an input that failed before; a timer among
+        them was already taken off the armed timers when it first fired.
+        """
         if isinstance(inp, EventInput | SignalInput):
             state = self.program.states[self.state]
             candidates = state.on.get(inp.name)
             if candidates is None:
                 if inp.name in state.defer:
                     self.deferred.append(inp)
-                    self.trace.append(f"deferred {inp.name}")
+                    self.trace.append(f"deferred {_describe(inp)}")
                 else:
-                    self.trace.append(f"ignored {inp.name}")
+                    self.trace.append(f"ignored {_describe(inp)}")
                 return
             self.choose(candidates, inp, _describe(inp))
         elif isinstance(inp, TimerInput):
             timer = self.program.timers.get(inp.timer_id)
-            if inp.timer_id not in self.timers or timer is None or timer.state != self.state:
+            armed = retried or inp.timer_id in self.timers
+            if not armed or timer is None or timer.state != self.state:
                 self.trace.append(f"ignored {_describe(inp)}")
                 return
-            del self.timers[inp.timer_id]
+            self.timers.pop(inp.timer_id, None)
             self.choose(timer.candidates, inp, _describe(inp))
         else:
             self.trace.append(f"ignored {_describe(inp)}")
 
-    def choose(self, candidates: tuple[Transition, ...], trigger: Input | None, what: str) -> bool:
-        """Take the first candidate whose guard holds; returns whether one was taken."""
+    def choose(self, candidates: tuple[Transition, ...], trigger: Input, what: str) -> None:
+        """Take the first candidate whose guard holds, or note that none did."""
+        taken = self.first_match(candidates, trigger, retry_input=trigger)
+        if taken is not None:
+            self.begin(taken, trigger)
+        elif self.status == "active":
+            self.trace.append(f"ignored {what} (no guard held)")
+
+    def first_match(
+        self, candidates: tuple[Transition, ...], trigger: Input | None, retry_input: Input | None
+    ) -> Transition | None:
+        """The first candidate whose `when` is null or true; a failing guard is an incident."""
         scope = self.scope(trigger)
         for candidate in candidates:
-            if candidate.when is not None:
-                try:
-                    ok = candidate.when(scope)
-                except ExprError as exc:
-                    self.raise_incident(
-                        f"guard of {candidate.id} failed: {exc.message}",
-                        pointer=exc.pointer,
-                        retry_input=trigger,
-                    )
-                    return False
-                if not isinstance(ok, bool):
-                    self.raise_incident(
-                        f"guard of {candidate.id} gave a {type_name(ok)}, not a bool",
-                        pointer=pointer_join(candidate.pointer, "when"),
-                        retry_input=trigger,
-                    )
-                    return False
-                if not ok:
-                    continue
-            self.begin(candidate, trigger)
-            return True
-        self.trace.append(f"ignored {what} (no guard held)")
-        return False
+            if candidate.when is None:
+                return candidate
+            try:
+                ok = candidate.when(scope)
+            except ExprError as exc:
+                self.raise_incident(
+                    f"guard of {candidate.id} failed: {exc.message}",
+                    pointer=exc.pointer,
+                    retry_input=retry_input,
+                )
+                return None
+            if not isinstance(ok, bool):
+                self.raise_incident(
+                    f"guard of {candidate.id} gave a {type_name(ok)}, not a bool",
+                    pointer=pointer_join(candidate.pointer, "when"),
+                    retry_input=retry_input,
+                )
+                return None
+            if ok:
+                return candidate
+        return None
 
     def begin(self, transition: Transition, trigger: Input | None) -> None:
         self.trace.append(f"transition {transition.id}")
@@ -267,59 +284,41 @@ class _Run:
         """Run until the instance waits: transitions, data checks, always, deferred inputs."""
         while True:
             if self.status == "running":
-                if not self.run_actions():
-                    return
-                continue
-            if self.status != "active":
+                if self.run_actions():
+                    continue
+            elif self.status == "active":
+                if self.try_always():
+                    continue
+                if self.queued is not None:
+                    inp, self.queued = self.queued, None
+                    self.offer(inp)
+                    continue
+                if self.try_deferred():
+                    continue
                 return
-            if self.try_always():
-                continue
-            if self.queued is not None:
-                inp, self.queued = self.queued, None
-                self.offer(inp)
-                continue
-            if self.try_deferred():
-                continue
+            if self.queued is not None and self.status in ("running", "incident"):
+                # The first input still waits for the instance: keep it ahead of the deferred.
+                self.deferred.insert(0, self.queued)
+            self.queued = None
             return
 
     def try_always(self) -> bool:
+        """Take an `always` candidate of the current state; True when something changed."""
         state = self.program.states[self.state]
         if not state.always:
             return False
-        took = self.choose_always(state.always)
-        if took:
-            self.always_steps += 1
-            if self.always_steps > self.program.max_always_steps:
-                self.status = "active"
-                self.pending = None
-                self.raise_incident(
-                    f"'always' transitions ran more than {self.program.max_always_steps} "
-                    f"times in a row (last in state {self.state!r}); is there a loop?"
-                )
-        return took or self.status != "active"
-
-    def choose_always(self, candidates: tuple[Transition, ...]) -> bool:
-        scope = self.scope(None)
-        for candidate in candidates:
-            if candidate.when is not None:
-                try:
-                    ok = candidate.when(scope)
-                except ExprError as exc:
-                    self.raise_incident(
-                        f"guard of {candidate.id} failed: {exc.message}", pointer=exc.pointer
-                    )
-                    return False
-                if ok is not True:
-                    if not isinstance(ok, bool):
-                        self.raise_incident(
-                            f"guard of {candidate.id} gave a {type_name(ok)}, not a bool",
-                            pointer=pointer_join(candidate.pointer, "when"),
-                        )
-                        return False
-                    continue
-            self.begin(candidate, None)
-            return True
-        return False
+        taken = self.first_match(state.always, None, retry_input=None)
+        if taken is None:
+            return self.status != "active"
+        self.always_steps += 1
+        if self.always_steps > self.program.max_always_steps:
+            self.raise_incident(
+                f"'always' transitions ran more than {self.program.max_always_steps} "
+                f"times in a row (last in state {self.state!r}); is there a loop?"
+            )
+        else:
+            self.begin(taken, None)
+        return True
 
     def try_deferred(self) -> bool:
         """Re-offer the earliest deferred input the current state no longer defers."""
@@ -417,6 +416,7 @@ class _Run:
                 raise ExprError(str(exc), action.pointer) from None
         for field, value in values:
             self.data[field] = value
+            self.dirty.add(field)
         self.pending = replace(p, action_index=p.action_index + 1)
 
     def start_call(self, action: CallAction, p: Pending) -> None:
@@ -514,6 +514,7 @@ class _Run:
             else:
                 value = progress.results.get(0)
             self.data[action.result] = value
+            self.dirty.add(action.result)
         self.pending = replace(p, call=None, action_index=p.action_index + 1)
 
     # ------------------------------------------------------------ effect results
@@ -533,12 +534,10 @@ class _Run:
         call = next(c for c in progress.outstanding if c.call_id == inp.call_id)
         effect = self.program.effects[progress.effect]
         callback_timeout = effect.callback_timeout_ms
-        if (
-            inp.ok
-            and inp.phase == "call"
-            and callback_timeout is not None
-            and not call.awaiting_callback
-        ):
+        if call.awaiting_callback and inp.phase == "call":
+            self.trace.append(f"ignored {_describe(inp)} (awaiting its callback)")
+            return
+        if inp.ok and inp.phase == "call" and callback_timeout is not None:
             self.trace.append(f"accepted {inp.call_id}")
             timer_id = CALLBACK_TIMER_PREFIX + inp.call_id
             due = self.at_ms + callback_timeout
@@ -631,7 +630,8 @@ class _Run:
         assert p is not None
         self.pending = None
         what = "entering the initial state" if p.transition is None else p.transition
-        problems = self.program.validate_data(self.data)
+        problems = self.program.validate_data(self.data, self.dirty)
+        self.dirty.clear()
         if problems:
             self.status = "active"
             self.raise_incident(
@@ -692,7 +692,7 @@ class _Run:
             return
         self.status = "active"
         if incident is not None and incident.retry_input is not None:
-            self.offer(incident.retry_input)
+            self.offer(incident.retry_input, retried=True)
             return
         problems = self.program.validate_data(self.data)
         if problems:

@@ -1,12 +1,14 @@
 """Checking an instance's data against the schemas of its fields, with messages people can act on.
 
-The validator is built once per program (see `Program.data_validator`); this
-module turns its errors into `DataProblem`s naming the field, the place inside
-it and what is wrong.
+The validators are built once per program, one per field (see
+`Program.field_validators`), so a transition only re-checks the fields it wrote;
+this module turns their errors into `DataProblem`s naming the field, the place
+inside it and what is wrong.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,20 +29,28 @@ class DataProblem:
         return f"data.{self.path}: {self.message}"
 
 
-def data_problems(validator: Draft202012Validator | None, data: Any) -> list[DataProblem]:
-    """Every violation of the data schema, ordered by where it is."""
-    if validator is None:
-        return []
+def data_problems(
+    validators: Mapping[str, Draft202012Validator],
+    data: Mapping[str, Any],
+    fields: Iterable[str] | None = None,
+) -> list[DataProblem]:
+    """Every violation of the field schemas, ordered by where it is.
+
+    `fields` limits the check to the fields a transition wrote (all when None):
+    the others were valid when last written and have not changed.
+    """
     problems = []
-    for err in validator.iter_errors(data):
-        parts = [str(p) for p in err.absolute_path]
-        problems.append(
-            DataProblem(
-                field=parts[0] if parts else None,
-                path=".".join(parts),
-                message=err.message,
-            )
-        )
+    names = validators.keys() if fields is None else fields
+    for name in sorted(set(names)):
+        checker = validators.get(name)
+        if checker is None:
+            continue
+        if name not in data:
+            problems.append(DataProblem(field=name, path=name, message="is missing"))
+            continue
+        for err in checker.iter_errors(data[name]):
+            parts = [name, *(str(p) for p in err.absolute_path)]
+            problems.append(DataProblem(field=name, path=".".join(parts), message=err.message))
     problems.sort(key=lambda p: (p.path, p.message))
     return problems
 

@@ -601,9 +601,13 @@ class Instance:
 class StepResult:
     """What one `step` produced: the new snapshot, the commands for the shell, and a trace.
 
-    The trace names what ran, in order (e.g. `"create new"`, `"transition <id>"`,
-    `"action <id>"`, `"suspend"`, `"ignored"`, `"deferred"`); the journal stores it
-    so that a replay meeting a different step fails loudly.
+    The trace names what ran, in order; the journal stores it (see
+    `replay.trace_to_json`) so that a replay meeting a different step fails loudly.
+    Entries: `create <state>`, `transition <id>`, `action <id>`, `enter <state>`,
+    `result <call_id>`, `accepted <call_id>` (a callback is awaited), `failed
+    <call_id>`, `callback timeout <call_id>`, `catch <transition id>`, `deferred
+    <input>`, `re-offer <input>`, `ignored <input>[ (why)]`, `incident`, `retry`,
+    `completed`, `cancelled`.
     """
 
     instance: Instance

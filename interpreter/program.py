@@ -9,7 +9,7 @@ it is on the hot path of every event.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -183,12 +183,9 @@ class Program:
         self.data_defaults: dict[str, Any] = {
             name: field.get("default") for name, field in definition["data"].items()
         }
-        self.data_validator: Draft202012Validator | None = validator(
-            {
-                "type": "object",
-                "properties": {n: f["schema"] for n, f in definition["data"].items()},
-            }
-        )
+        self.field_validators: dict[str, Draft202012Validator] = {
+            name: validator(field["schema"]) for name, field in definition["data"].items()
+        }
         self.events: dict[str, Event] = {
             name: self._event(name, e) for name, e in definition["events"].items()
         }
@@ -388,9 +385,11 @@ class Program:
         """Schema violations of a signal payload (empty when valid or schemaless)."""
         return schema_errors(self.signals[name].validator, payload)
 
-    def validate_data(self, data: Any) -> list[DataProblem]:
-        """Schema violations of an instance's data object."""
-        return data_problems(self.data_validator, data)
+    def validate_data(
+        self, data: Mapping[str, Any], fields: Iterable[str] | None = None
+    ) -> list[DataProblem]:
+        """Schema violations of an instance's data (only of `fields` when given)."""
+        return data_problems(self.field_validators, data, fields)
 
     def starts_instance(self, name: str) -> bool:
         """Whether an event or signal called `name` is handled or deferred by the initial state."""

@@ -29,7 +29,7 @@ class JournalRecord(Protocol):
     def trace(self) -> Any: ...
 
 
-class ReplayMismatch(Exception):
+class ReplayMismatch(Exception):  # noqa: N818 - the name flowd verify and the brief agreed on
     """Replaying input `seq` did something else than the journal says it did."""
 
     def __init__(self, seq: int, journaled: Sequence[str], replayed: Sequence[str]) -> None:
@@ -70,8 +70,7 @@ def replay(
     and `ValueError` when the seqs are out of order.
     """
     instance: Instance | None = None
-    expected_seq = 0
-    for entry in journal_entries:
+    for expected_seq, entry in enumerate(journal_entries):
         if entry.seq != expected_seq:
             raise ValueError(f"journal of {key!r} jumps from seq {expected_seq} to {entry.seq}")
         result = step(program, instance, input_from_json(dict(entry.input)), key=key, env=env)
@@ -79,5 +78,4 @@ def replay(
         if result.trace != journaled:
             raise ReplayMismatch(entry.seq, journaled, result.trace)
         instance = result.instance
-        expected_seq += 1
     return instance

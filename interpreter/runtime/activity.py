@@ -46,7 +46,7 @@ class Activity:
         finally:
             self.leave()
 
-    async def wait_idle(self, settle_rounds: int = 5) -> None:
+    async def wait_idle(self, settle_rounds: int = 10) -> None:
         """Return once nothing is busy, and stays so for `settle_rounds` loop turns
         (work often hands over to other work through `call_soon`)."""
         while True:

@@ -112,3 +112,35 @@ class VirtualClock:
     def _drop_cancelled(self) -> None:
         while self._sleepers and self._sleepers[0][2].done():
             heapq.heappop(self._sleepers)
+
+
+class ScaledClock:
+    """A wall clock whose time runs `speed` times faster, for demos.
+
+    Time starts at the wall-clock time of construction (or `start_ms`) and then
+    advances `speed` milliseconds per real millisecond, so with `speed=3600` an
+    `after: 1h` timer fires after one real second.
+    """
+
+    def __init__(self, speed: float, start_ms: int | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("the clock speed must be positive")
+        self._speed = speed
+        self._origin_ms = start_ms if start_ms is not None else time.time_ns() // 1_000_000
+        self._origin_real = time.monotonic()
+
+    @property
+    def speed(self) -> float:
+        """How many flow milliseconds pass per real millisecond."""
+        return self._speed
+
+    def now_ms(self) -> int:
+        elapsed = time.monotonic() - self._origin_real
+        return self._origin_ms + int(elapsed * 1000 * self._speed)
+
+    async def sleep_until(self, due_ms: int) -> None:
+        while True:
+            remaining = due_ms - self.now_ms()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(remaining / 1000 / self._speed)

@@ -74,6 +74,8 @@ class Runtime:
     - `rng`: the random source for retry jitter.
     - `outbox_sink`: produce emitted records there (e.g. Kafka) instead of
       appending them to the embedded log.
+    - `effect_clock`: the clock of effect timeouts and retry backoffs, when
+      they should not follow `clock` (e.g. real time under a scaled demo clock).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class Runtime:
         outbox_sink: OutboxSink | None = None,
         steps_per_turn: int = 32,
         cache_size: int = 100_000,
+        effect_clock: Clock | None = None,
     ) -> None:
         self._store = store
         self._irs = list(programs)
@@ -139,7 +142,7 @@ class Runtime:
         )
         self._effects = EffectRunner(
             store=store,
-            clock=self._clock,
+            clock=effect_clock or self._clock,
             activity=self._activity,
             render_http=self._render_http,
             deliver=self._deliver_effect_result,
@@ -182,6 +185,16 @@ class Runtime:
     def version(self, ir_hash: str) -> LoadedVersion:
         """A loaded version by IR hash; raises `UnknownVersionError`."""
         return self._versions.by_hash(ir_hash)
+
+    @property
+    def flows(self) -> frozenset[str]:
+        """The flows loaded (given or found in the store), once started."""
+        return self._versions.flows
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """Every topic some loaded flow reads, once started."""
+        return self._router.topics
 
     async def start(self) -> None:
         """Recover and start working.

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, Self, cast, get_args
 
 import aiosqlite
 
@@ -35,6 +35,7 @@ from .base import (
     OutboxRow,
     SourcePosition,
     StepCommit,
+    Store,
     StoreError,
     StoreStats,
     TimerRow,
@@ -420,3 +421,9 @@ def _filters(*pairs: tuple[str, str | None]) -> tuple[str, list[Any]]:
     if not given:
         return "", []
     return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in given), [v for _, v in given]
+
+
+if TYPE_CHECKING:
+    # mypy proves here that SQLiteStore implements the Store protocol.
+    def _implements_store(store: SQLiteStore) -> Store:
+        return store

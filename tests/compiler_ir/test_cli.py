@@ -93,7 +93,7 @@ def test_stdin_dsl_surface(
 
     monkeypatch.setattr("sys.stdin", io.StringIO("flow x version 1\ninitial a\nstate a final\n"))
     assert main(["validate", "-", "--surface", "dsl"]) == 0
-    assert "ok: <stdin> (flow x v1, 1 states, 0 transitions)" in capsys.readouterr().out
+    assert "ok: <stdin> (flow x v1, 1 state, 0 transitions)" in capsys.readouterr().out
 
 
 def test_colour_only_when_asked(
@@ -133,3 +133,18 @@ def test_version_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip().endswith("[]")
+
+
+def test_invalid_ir_is_reported_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flowyard.compiler import api, ir
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ir.InvalidIRError(["$.definition: boom"])
+
+    monkeypatch.setattr(api, "compile_text", broken)
+    assert main(["compile", str(EXAMPLE)]) == 1
+    err = capsys.readouterr().err
+    assert "internal error" in err and "$.definition: boom" in err
+    assert "Traceback" not in err

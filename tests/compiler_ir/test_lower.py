@@ -299,3 +299,14 @@ def test_generated_flows_lower_to_valid_ir(flow: ast.Flow) -> None:
     ir = lower(flow)
     assert schema_errors(ir) == []
     assert lower(flow)["hash"] == ir["hash"]
+
+
+def test_non_finite_numbers_are_rejected() -> None:
+    flow = sample_flow()
+    new = flow.states[0]
+    nan_set = ast.SetAction(assignments=(("total", ast.Literal(value=float("nan"))),))
+    broken = dataclasses.replace(
+        flow, states=(dataclasses.replace(new, enter=(nan_set,)), flow.states[1])
+    )
+    with pytest.raises(InvalidIRError, match="not a finite number"):
+        validate_ir(lower(broken))

@@ -7,6 +7,8 @@ import json
 from flowyard.compiler.render import render_json, render_lines, render_text, source_lookup, summary
 from flowyard.dsl.diagnostics import Diagnostic, Severity
 from flowyard.dsl.spans import Span
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SOURCE = "flow: order\nstates:\n  new:\n    on:\n      Paid:\n        goto: shiped\n"
 
@@ -133,3 +135,26 @@ def test_json_objects() -> None:
             "hint": "did you mean 'shipped'?",
         }
     ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from("ab \t:é\n"), max_size=40),
+    line=st.integers(0, 8),
+    col=st.integers(0, 12),
+    end_line=st.integers(0, 9),
+    end_col=st.integers(0, 14),
+)
+def test_any_span_renders(text: str, line: int, col: int, end_line: int, end_col: int) -> None:
+    span = Span(file="f.flow", line=line, column=col, end_line=end_line, end_column=end_col)
+    d = Diagnostic(code="FY202", message="m", span=span, hint="h")
+    out = render_text([d], sources=source_lookup({"f.flow": text}))
+    assert out.startswith("f.flow")
+    assert out.endswith("1 error\n")
+    carets = [ln for ln in out.splitlines() if ln.rstrip().endswith("^")]
+    source_lines = text.splitlines()
+    if 1 <= line <= len(source_lines):
+        assert len(carets) == 1
+        assert carets[0].count("^") >= 1
+    else:
+        assert carets == []

@@ -102,8 +102,10 @@ def test_kitchen_sink_fields() -> None:
     assert len(first.catch.actions) == 2
     assert new.on[1] == ast.OnClause(trigger="poke", candidates=(ast.Transition(),))
     # Consecutive `on approve` clauses are one trigger with two candidates.
-    assert [c.trigger for c in new.on] == ["Created", "poke", "approve"]
-    assert len(new.on[2].candidates) == 2
+    assert [c.trigger for c in new.on] == ["Created", "poke", "Closed", "approve"]
+    assert new.on[2].candidates == ()  # `ignore`
+    assert len(new.on[3].candidates) == 2
+    assert active.after[2].candidates == ()
     call = active.at[0].candidates[0].actions[0]
     assert isinstance(call, ast.CallAction)
     assert (call.effect, call.concurrency, call.result) == ("notify", 4, "notes")
@@ -201,7 +203,7 @@ BAD = [
     (
         "flow a version 1\ninitial s\nstate s { on A { set x = 'a\\q' } }\n",
         "FY004",
-        (3, 27),
+        (3, 28),
         "unknown escape",
     ),
 ]

@@ -56,7 +56,7 @@ def run(
 def test_the_valid_flow_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(tmp_path, VALID, capsys)
     assert code == 0, out + err
-    assert "ok:" in out and "(flow orders v1, 2 states, 1 transitions)" in out
+    assert "ok:" in out and "(flow orders v1, 2 states, 1 transition)" in out
 
 
 @pytest.mark.parametrize("mistake", sorted(MISTAKES))

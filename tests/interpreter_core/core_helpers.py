@@ -173,9 +173,7 @@ def make_ir(
             }
             for name in events or ["Go"]
         },
-        "signals": {
-            name: {"schema": None, "topic": None, "key": None} for name in signals or []
-        },
+        "signals": {name: {"schema": None, "topic": None, "key": None} for name in signals or []},
         "effects": effects or {},
         "data": {k: {"schema": s, "default": d} for k, (s, d) in (data or {}).items()},
         "initial": initial or next(iter(states)),

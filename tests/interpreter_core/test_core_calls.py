@@ -1,4 +1,4 @@
-"""Calls: suspension, for_each with concurrency, emit, catch, incidents, retry, cancel, callbacks."""
+"""Calls: suspension, for_each and concurrency, emit, catch, incidents, retry, cancel, callbacks."""
 
 from __future__ import annotations
 
@@ -49,16 +49,16 @@ def one_call_ir(*, catch: dict[str, Any] | None = None, callback_ms: int | None 
                             "a/on/Go/0",
                             "b",
                             actions=[
-                                call("a/on/Go/0/do/0", "fx", mapping(id=path("event.id")),
-                                     result="r"),
+                                call(
+                                    "a/on/Go/0/do/0", "fx", mapping(id=path("event.id")), result="r"
+                                ),
                                 set_("a/on/Go/0/do/1", after=path("data.r.v")),
                             ],
                             catch=catch,
                         )
                     ]
                 },
-                timers=[{"id": "a/after/0", "kind": "after", "delay_ms": 60_000,
-                         "candidates": []}],
+                timers=[{"id": "a/after/0", "kind": "after", "delay_ms": 60_000, "candidates": []}],
             ),
             "b": state(),
             "failed": state(final=True),
@@ -76,8 +76,9 @@ def test_call_suspends_and_the_result_resumes_at_the_next_action() -> None:
     cid = "t/k1/1/a/on/Go/0/do/0"
     assert r.instance.status == "running"
     assert r.instance.state == "a"
-    assert r.commands == (RunEffect(cid, "fx", {"id": "k1"}, idempotency_key(cid),
-                                    "a/on/Go/0/do/0"),)
+    assert r.commands == (
+        RunEffect(cid, "fx", {"id": "k1"}, idempotency_key(cid), "a/on/Go/0/do/0"),
+    )
     assert r.instance.pending is not None and r.instance.pending.call_ids() == {cid}
     assert not r.instance.accepts(EventInput("Other", {}, {}, 1))
     assert not r.instance.accepts(TimerInput("a/after/0", 1))
@@ -174,6 +175,8 @@ def test_callback_effect_waits_for_the_callback() -> None:
     assert r.commands == (ArmTimer(timer, d.now + 5000), AwaitCallback(cid, 5000))
     assert r.instance.timers[timer] == d.now + 5000
     assert r.instance.accepts(TimerInput(timer, d.now))
+    r = d.ok(cid, {"again": True})
+    assert r.trace == (f"ignored result {cid} (awaiting its callback)",)
     r = d.ok(cid, {"v": 3}, phase="callback")
     assert r.instance.state == "b" and r.instance.data["r"] == {"v": 3}
     assert CancelTimer(timer) in r.commands
@@ -272,8 +275,9 @@ def test_for_each_failure_goes_to_catch_and_abandons_the_rest() -> None:
 
 def test_for_each_incident_keeps_other_results_and_retries_only_the_failed() -> None:
     d = Driver(Program.from_ir(fanout_ir(n_catch=False, concurrency=2)))
-    issued = runs(d.event("Go", {"subs": [{"url": "a"}, {"url": "b"}, {"url": "c"}],
-                                 "p": 0}).commands)
+    issued = runs(
+        d.event("Go", {"subs": [{"url": "a"}, {"url": "b"}, {"url": "c"}], "p": 0}).commands
+    )
     d.fail(issued[0].call_id)
     assert d.inst.status == "incident"
     r = d.ok(issued[1].call_id, "B")
@@ -292,10 +296,18 @@ def test_emit_completes_immediately_with_a_dedup_key_from_the_call_id() -> None:
     ir = make_ir(
         {
             "a": state(
-                on={"Go": [trans("a/on/Go/0", "b", actions=[
-                    call("a/on/Go/0/do/0", "pub", mapping(s="paid"), result="sent"),
-                    call("a/on/Go/0/do/1", "pub2", for_each=path("event.xs")),
-                ])]}
+                on={
+                    "Go": [
+                        trans(
+                            "a/on/Go/0",
+                            "b",
+                            actions=[
+                                call("a/on/Go/0/do/0", "pub", mapping(s="paid"), result="sent"),
+                                call("a/on/Go/0/do/1", "pub2", for_each=path("event.xs")),
+                            ],
+                        )
+                    ]
+                }
             ),
             "b": state(),
         },
@@ -309,8 +321,9 @@ def test_emit_completes_immediately_with_a_dedup_key_from_the_call_id() -> None:
     r = d.event("Go", {"xs": [1, 2]})
     assert r.instance.state == "b" and r.instance.status == "active"
     emits = of_type(r.commands, Emit)
-    assert emits[0] == Emit("updates", "k1", {"s": "paid"}, {"x-flow": "t"},
-                            idempotency_key("t/k1/0/a/on/Go/0/do/0"))
+    assert emits[0] == Emit(
+        "updates", "k1", {"s": "paid"}, {"x-flow": "t"}, idempotency_key("t/k1/0/a/on/Go/0/do/0")
+    )
     assert [(e.topic, e.key, e.value) for e in emits[1:]] == [
         ("each", None, {"v": 1}),
         ("each", None, {"v": 2}),
@@ -334,8 +347,14 @@ def test_render_effect_request_for_http_and_python() -> None:
     }
     ir = make_ir({"a": state()}, effects={"h": http, "p": python_effect()})
     program = Program.from_ir(ir)
-    req = render_effect_request(program, "h", {"a": 1}, "k", {"BASE": "http://b"},
-                                callback={"url": "http://cb/t", "token": "t"})
+    req = render_effect_request(
+        program,
+        "h",
+        {"a": 1},
+        "k",
+        {"BASE": "http://b"},
+        callback={"url": "http://cb/t", "token": "t"},
+    )
     assert req == {
         "kind": "http",
         "method": "POST",
@@ -344,7 +363,10 @@ def test_render_effect_request_for_http_and_python() -> None:
         "body": {"id": "k", "a": 1, "cb": "http://cb/t"},
     }
     assert render_effect_request(program, "p", {"a": 1}, "k", {}) == {
-        "kind": "python", "module": "m", "function": "f", "args": {"a": 1}
+        "kind": "python",
+        "module": "m",
+        "function": "f",
+        "args": {"a": 1},
     }
     with pytest.raises(ExprError) as info:
         render_effect_request(program, "h", {"a": 1}, "k", {})
@@ -355,10 +377,20 @@ def test_render_effect_request_for_http_and_python() -> None:
 def test_expression_error_in_an_action_is_an_incident_and_retry_resumes_there() -> None:
     ir = make_ir(
         {
-            "a": state(on={"Go": [trans("a/on/Go/0", "b", actions=[
-                set_("a/on/Go/0/do/0", n=1),
-                set_("a/on/Go/0/do/1", m=binop("/", 10, path("data.d"))),
-            ])]}),
+            "a": state(
+                on={
+                    "Go": [
+                        trans(
+                            "a/on/Go/0",
+                            "b",
+                            actions=[
+                                set_("a/on/Go/0/do/0", n=1),
+                                set_("a/on/Go/0/do/1", m=binop("/", 10, path("data.d"))),
+                            ],
+                        )
+                    ]
+                }
+            ),
             "b": state(),
         },
         data={"n": (ANY, 0), "m": (ANY, 0), "d": (ANY, 0)},
@@ -376,8 +408,10 @@ def test_expression_error_in_an_action_is_an_incident_and_retry_resumes_there() 
 
 def test_guard_error_is_an_incident_and_retry_reapplies_the_input() -> None:
     ir = make_ir(
-        {"a": state(on={"Go": [trans("a/on/Go/0", "b", when=binop(">", path("event.n"), 1))]}),
-         "b": state()},
+        {
+            "a": state(on={"Go": [trans("a/on/Go/0", "b", when=binop(">", path("event.n"), 1))]}),
+            "b": state(),
+        },
         events=["Go", "Start"],
     )
     d = Driver(Program.from_ir(ir))
@@ -395,9 +429,20 @@ def test_guard_error_is_an_incident_and_retry_reapplies_the_input() -> None:
 
 def test_data_schema_violation_is_an_incident_naming_field_and_transition() -> None:
     ir = make_ir(
-        {"a": state(on={"Go": [trans("a/on/Go/0", "b", actions=[
-            set_("a/on/Go/0/do/0", total=path("event.total"))])]}),
-         "b": state()},
+        {
+            "a": state(
+                on={
+                    "Go": [
+                        trans(
+                            "a/on/Go/0",
+                            "b",
+                            actions=[set_("a/on/Go/0/do/0", total=path("event.total"))],
+                        )
+                    ]
+                }
+            ),
+            "b": state(),
+        },
         data={"total": ({"type": "number", "minimum": 0}, 0)},
     )
     d = Driver(Program.from_ir(ir))
@@ -435,8 +480,7 @@ def test_long_running_initial_entry_applies_the_first_input_afterwards() -> None
 def test_enter_call_failure_is_an_incident_even_with_a_catch() -> None:
     ir = make_ir(
         {
-            "a": state(on={"Go": [trans("a/on/Go/0", "b", catch={"actions": [],
-                                                             "target": "a"})]}),
+            "a": state(on={"Go": [trans("a/on/Go/0", "b", catch={"actions": [], "target": "a"})]}),
             "b": state(enter=[call("b/enter/0", "fx")]),
         },
         effects={"fx": python_effect()},
@@ -446,3 +490,52 @@ def test_enter_call_failure_is_an_incident_even_with_a_catch() -> None:
     assert r.instance.state == "b" and r.instance.status == "running"
     r = d.fail(runs(r.commands)[0].call_id)
     assert r.instance.status == "incident"
+
+
+def test_first_input_waits_for_a_long_running_always_transition_of_the_initial_state() -> None:
+    ir = make_ir(
+        {
+            "route": state(
+                always=[trans("route/always/0", "a", actions=[call("route/always/0/do/0", "fx")])]
+            ),
+            "a": state(on={"Go": [trans("a/on/Go/0", "b")]}),
+            "b": state(),
+        },
+        effects={"fx": python_effect()},
+    )
+    d = Driver(Program.from_ir(ir))
+    r = d.event("Go")
+    assert r.instance.status == "running" and r.instance.state == "route"
+    assert [i.kind for i in r.instance.deferred] == ["event"]
+    r = d.ok(runs(r.commands)[0].call_id)
+    assert r.instance.state == "b" and r.instance.deferred == ()
+    assert r.trace[-3:] == ("re-offer event Go", "transition a/on/Go/0", "enter b")
+
+
+def test_data_written_before_a_call_is_checked_when_the_transition_finishes() -> None:
+    ir = make_ir(
+        {
+            "a": state(
+                on={
+                    "Go": [
+                        trans(
+                            "a/on/Go/0",
+                            "b",
+                            actions=[
+                                set_("a/on/Go/0/do/0", n=path("event.n")),
+                                call("a/on/Go/0/do/1", "fx"),
+                            ],
+                        )
+                    ]
+                }
+            ),
+            "b": state(),
+        },
+        effects={"fx": python_effect()},
+        data={"n": ({"type": "integer"}, 0)},
+    )
+    d = Driver(Program.from_ir(ir))
+    r = d.ok(runs(d.event("Go", {"n": "seven"}).commands)[0].call_id)
+    assert r.instance.status == "incident"
+    assert r.instance.incident is not None
+    assert "data.n: 'seven' is not of type 'integer'" in r.instance.incident.reason

@@ -38,14 +38,36 @@ def test_creation_takes_defaults_runs_enter_and_arms_timers() -> None:
     assert r.instance.data == {"n": 11, "tags": []}
     assert r.instance.timers == {"a/after/0": d.now + 5000}
     assert r.commands == (ArmTimer("a/after/0", d.now + 5000),)
-    assert r.trace == ("create a", "action a/enter/0", "ignored Go")
+    assert r.trace == ("create a", "action a/enter/0", "ignored event Go")
 
 
 def test_defaults_are_not_shared_between_instances() -> None:
-    program = Program.from_ir(make_ir({"a": state(
-        on={"Go": [trans("a/on/Go/0", actions=[set_("a/on/Go/0/do/0", tags=binop(
-            "+", path("data.tags"), {"op": "list", "items": [path("key")]}))])]}
-    )}, data={"tags": ({"type": "array"}, [])}))
+    program = Program.from_ir(
+        make_ir(
+            {
+                "a": state(
+                    on={
+                        "Go": [
+                            trans(
+                                "a/on/Go/0",
+                                actions=[
+                                    set_(
+                                        "a/on/Go/0/do/0",
+                                        tags=binop(
+                                            "+",
+                                            path("data.tags"),
+                                            {"op": "list", "items": [path("key")]},
+                                        ),
+                                    )
+                                ],
+                            )
+                        ]
+                    }
+                )
+            },
+            data={"tags": ({"type": "array"}, [])},
+        )
+    )
     first = step(program, None, EventInput("Go", {}, {}, 1), key="x").instance
     second = step(program, None, EventInput("Go", {}, {}, 1), key="y").instance
     assert first.data == {"tags": ["x"]} and second.data == {"tags": ["y"]}
@@ -105,8 +127,15 @@ def test_goto_runs_exit_then_enter_and_moves_timers() -> None:
         {
             "a": state(
                 exit=[set_("a/exit/0", log=binop("+", path("data.log"), "x"))],
-                on={"Go": [trans("a/on/Go/0", "b", actions=[
-                    set_("a/on/Go/0/do/0", log=binop("+", path("data.log"), "d"))])]},
+                on={
+                    "Go": [
+                        trans(
+                            "a/on/Go/0",
+                            "b",
+                            actions=[set_("a/on/Go/0/do/0", log=binop("+", path("data.log"), "d"))],
+                        )
+                    ]
+                },
                 timers=[{"id": "a/after/0", "kind": "after", "delay_ms": 10, "candidates": []}],
             ),
             "b": state(
@@ -187,8 +216,15 @@ def test_at_timer_is_evaluated_at_entry() -> None:
     ir = make_ir(
         {
             "a": state(
-                on={"Go": [trans("a/on/Go/0", "b", actions=[
-                    set_("a/on/Go/0/do/0", due=path("event.due"))])]}
+                on={
+                    "Go": [
+                        trans(
+                            "a/on/Go/0",
+                            "b",
+                            actions=[set_("a/on/Go/0/do/0", due=path("event.due"))],
+                        )
+                    ]
+                }
             ),
             "b": state(
                 timers=[
@@ -256,8 +292,17 @@ def test_final_state_completes_and_later_inputs_are_ignored() -> None:
 def test_always_routes_after_entry() -> None:
     ir = make_ir(
         {
-            "a": state(on={"Go": [trans("a/on/Go/0", "route", actions=[
-                set_("a/on/Go/0/do/0", n=path("event.n"))])]}),
+            "a": state(
+                on={
+                    "Go": [
+                        trans(
+                            "a/on/Go/0",
+                            "route",
+                            actions=[set_("a/on/Go/0/do/0", n=path("event.n"))],
+                        )
+                    ]
+                }
+            ),
             "route": state(
                 always=[
                     trans("route/always/0", "big", when=binop(">", path("data.n"), 10)),
@@ -342,10 +387,25 @@ def test_defer_keeps_inputs_and_reoffers_them_in_order_after_a_state_change() ->
             "a": state(on={"Pay": [trans("a/on/Pay/0", "b")]}, defer=["Addr", "Note"]),
             "b": state(
                 on={
-                    "Addr": [trans("b/on/Addr/0", actions=[set_(
-                        "b/on/Addr/0/do/0", log=binop("+", path("data.log"), path("event.v")))])],
-                    "Note": [trans("b/on/Note/0", actions=[set_(
-                        "b/on/Note/0/do/0", log=binop("+", path("data.log"), "n"))])],
+                    "Addr": [
+                        trans(
+                            "b/on/Addr/0",
+                            actions=[
+                                set_(
+                                    "b/on/Addr/0/do/0",
+                                    log=binop("+", path("data.log"), path("event.v")),
+                                )
+                            ],
+                        )
+                    ],
+                    "Note": [
+                        trans(
+                            "b/on/Note/0",
+                            actions=[
+                                set_("b/on/Note/0/do/0", log=binop("+", path("data.log"), "n"))
+                            ],
+                        )
+                    ],
                 }
             ),
         },
@@ -354,7 +414,7 @@ def test_defer_keeps_inputs_and_reoffers_them_in_order_after_a_state_change() ->
     )
     d = Driver(Program.from_ir(ir))
     d.event("Start")
-    assert d.event("Addr", {"v": "1"}).trace == ("deferred Addr",)
+    assert d.event("Addr", {"v": "1"}).trace == ("deferred event Addr",)
     d.event("Note")
     d.event("Addr", {"v": "2"})
     assert [i.name for i in d.inst.deferred] == ["Addr", "Note", "Addr"]  # type: ignore[union-attr]
@@ -378,13 +438,13 @@ def test_deferred_inputs_not_handled_by_the_new_state_are_dropped_or_kept() -> N
     d.event("Note")
     r = d.event("Pay")
     assert [i.name for i in r.instance.deferred] == ["Note"]  # type: ignore[union-attr]
-    assert "ignored Addr" in r.trace
+    assert "ignored event Addr" in r.trace
 
 
 def test_unknown_inputs_are_ignored() -> None:
     d = Driver(Program.from_ir(make_ir({"a": state()})))
     d.event("Go")
-    assert d.event("Nope").trace == ("ignored Nope",)
+    assert d.event("Nope").trace == ("ignored event Nope",)
     assert d.ok("no/such/call").trace == ("ignored result no/such/call",)
     assert d.retry().trace == ("ignored retry_incident",)
     assert d.send(TimerInput("x", d.tick())).trace == ("ignored timer x",)
@@ -393,10 +453,14 @@ def test_unknown_inputs_are_ignored() -> None:
 def test_signals_trigger_transitions_with_their_payload_as_event() -> None:
     ir = make_ir(
         {
-            "a": state(on={"review": [
-                trans("a/on/review/0", "ok", when=path("event.approved")),
-                trans("a/on/review/1", "no"),
-            ]}),
+            "a": state(
+                on={
+                    "review": [
+                        trans("a/on/review/0", "ok", when=path("event.approved")),
+                        trans("a/on/review/1", "no"),
+                    ]
+                }
+            ),
             "ok": state(),
             "no": state(),
         },
@@ -414,3 +478,34 @@ def test_step_refuses_an_instance_of_another_ir() -> None:
         step(other, inst, EventInput("Go", {}, {}, 2))
     with pytest.raises(ValueError, match="key"):
         step(program, None, EventInput("Go", {}, {}, 2))
+
+
+def test_a_timer_whose_guard_failed_fires_again_on_retry() -> None:
+    ir = make_ir(
+        {
+            "a": state(
+                timers=[
+                    {
+                        "id": "a/after/0",
+                        "kind": "after",
+                        "delay_ms": 10,
+                        "candidates": [
+                            trans("a/after/0/0", "b", when=binop("==", path("env.GO"), "1"))
+                        ],
+                    }
+                ]
+            ),
+            "b": state(),
+        }
+    )
+    d = Driver(Program.from_ir(ir))
+    d.event("Go")
+    r = d.fire("a/after/0")
+    assert r.instance.status == "incident"
+    assert r.instance.incident is not None
+    assert "no field 'GO'" in r.instance.incident.reason
+    assert r.instance.timers == {}
+    d.env["GO"] = "1"
+    r = d.retry()
+    assert r.trace == ("retry", "transition a/after/0/0", "enter b")
+    assert r.instance.status == "active" and r.instance.state == "b"

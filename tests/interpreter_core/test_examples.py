@@ -64,9 +64,11 @@ def test_order_fulfillment_from_placement_to_shipment(order: Program) -> None:
     assert r.instance.data["reservation"] == {"reservation_id": "r-9"}
     assert r.commands == (ArmTimer("awaiting_payment/after/0", d.now + 30 * 60_000),)
 
-    r = d.event("AddressChanged", {"type": "order.address_changed", "order_id": "o-1",
-                                   "address": "1 Main St"})
-    assert r.trace == ("deferred AddressChanged",)
+    r = d.event(
+        "AddressChanged",
+        {"type": "order.address_changed", "order_id": "o-1", "address": "1 Main St"},
+    )
+    assert r.trace == ("deferred event AddressChanged",)
 
     r = d.event("PaymentConfirmed", {"order_id": "o-1", "amount": 1500})
     assert r.instance.state == "in_review"
@@ -80,7 +82,9 @@ def test_order_fulfillment_from_placement_to_shipment(order: Program) -> None:
     assert r.instance.state == "paid"
     (published,) = of_type(r.commands, Emit)
     assert (published.topic, published.key, published.value) == (
-        "order-updates", "o-1", {"order_id": "o-1", "status": "paid"}
+        "order-updates",
+        "o-1",
+        {"order_id": "o-1", "status": "paid"},
     )
     assert r.instance.data["address"] == "1 Main St"
     assert r.instance.deferred == ()
@@ -90,12 +94,18 @@ def test_order_fulfillment_from_placement_to_shipment(order: Program) -> None:
     (book,) = runs(r.commands)
     assert book.effect == "book_shipment" and book.args == {"address": "1 Main St"}
     request = render_effect_request(
-        order, "book_shipment", book.args, "o-1", d.env,
+        order,
+        "book_shipment",
+        book.args,
+        "o-1",
+        d.env,
         callback={"url": "https://flowd/callbacks/tok", "token": "tok"},
     )
     assert request["url"] == "https://carrier.example/shipments"
     assert request["body"] == {
-        "order_id": "o-1", "address": "1 Main St", "callback_url": "https://flowd/callbacks/tok"
+        "order_id": "o-1",
+        "address": "1 Main St",
+        "callback_url": "https://flowd/callbacks/tok",
     }
 
     r = d.ok(book.call_id, {"status": 202})
@@ -143,8 +153,15 @@ def test_order_small_payment_and_timeout_paths(order: Program) -> None:
 def test_subscription_renews_at_its_time_and_dunning_suspends(subscription: Program) -> None:
     d = Driver(subscription, key="acc-1", env={"MAILER_URL": "https://mail"})
     assert subscription.events["PaymentFailed"].delay_ms == 5 * 60_000
-    r = d.event("SubscriptionStarted", {"type": "subscription.started", "account_id": "acc-1",
-                                        "plan": "pro", "renews_at": "2026-01-31T10:00:00Z"})
+    r = d.event(
+        "SubscriptionStarted",
+        {
+            "type": "subscription.started",
+            "account_id": "acc-1",
+            "plan": "pro",
+            "renews_at": "2026-01-31T10:00:00Z",
+        },
+    )
     assert r.instance.state == "active"
     first_due = 1_769_853_600_000
     assert r.instance.timers == {"active/at/0": first_due}
@@ -163,7 +180,10 @@ def test_subscription_renews_at_its_time_and_dunning_suspends(subscription: Prog
     assert r.instance.data["failures"] == 1
     (email,) = runs(r.commands)
     assert render_effect_request(subscription, "send_email", email.args, "acc-1", d.env) == {
-        "kind": "http", "method": "POST", "url": "https://mail", "headers": {},
+        "kind": "http",
+        "method": "POST",
+        "url": "https://mail",
+        "headers": {},
         "body": {"to": "acc-1", "template": "payment_failed"},
     }
     r = d.ok(email.call_id)
@@ -181,8 +201,7 @@ def test_subscription_renews_at_its_time_and_dunning_suspends(subscription: Prog
     r = d.event("PaymentSucceeded", {"type": "payment.succeeded", "account_id": "acc-1"})
     assert r.instance.state == "active"
     assert r.instance.timers == {"active/at/0": first_due + 720 * HOUR}
-    r = d.event("SubscriptionCancelled", {"type": "subscription.cancelled",
-                                          "account_id": "acc-1"})
+    r = d.event("SubscriptionCancelled", {"type": "subscription.cancelled", "account_id": "acc-1"})
     assert r.instance.status == "completed" and r.instance.state == "cancelled"
     assert replay(subscription, d.journal, key="acc-1", env=d.env) == d.instance
 

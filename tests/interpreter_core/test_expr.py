@@ -68,8 +68,10 @@ def err(node: dict[str, Any]) -> ExprError:
         ({"op": "index", "target": path("event.items"), "index": lit(1)}, 2),
         ({"op": "index", "target": path("data.tags"), "index": lit("a")}, 1),
         (mapping(a=1, b=path("key")), {"a": 1, "b": "o-1"}),
-        ({"op": "template", "parts": ["id=", path("key"), " n=", lit(2), " ", lit(True)]},
-         "id=o-1 n=2 true"),
+        (
+            {"op": "template", "parts": ["id=", path("key"), " n=", lit(2), " ", lit(True)]},
+            "id=o-1 n=2 true",
+        ),
         (fn("size", "héllo"), 5),
         (fn("size", path("event.items")), 3),
         (fn("has", path("event.total")), True),
@@ -173,8 +175,11 @@ def test_formatting_round_trips() -> None:
         (fn("size", 3), "size() needs", "/p"),
         (fn("int", "x1"), "cannot parse", "/p"),
         (fn("matches", "a", "("), "bad regular expression", "/p"),
-        ({"op": "cond", "condition": lit(1), "then": lit(1), "otherwise": lit(2)},
-         "must be a bool", "/p"),
+        (
+            {"op": "cond", "condition": lit(1), "then": lit(1), "otherwise": lit(2)},
+            "must be a bool",
+            "/p",
+        ),
     ],
 )
 def test_runtime_errors_carry_the_pointer(node: dict[str, Any], message: str, pointer: str) -> None:

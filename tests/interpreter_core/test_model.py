@@ -86,8 +86,9 @@ def full_instance() -> Instance:
         args=({"url": "a"}, {"url": "b"}, {"url": "c"}),
         concurrency=2,
         next_item=3,
-        outstanding=(OutstandingCall(call_id="f/k/4/x/2", item=2, args={"url": "c"},
-                                     awaiting_callback=True),),
+        outstanding=(
+            OutstandingCall(call_id="f/k/4/x/2", item=2, args={"url": "c"}, awaiting_callback=True),
+        ),
         results={0: {"ok": 1}, 1: None},
         failed=(OutstandingCall(call_id="f/k/4/x/1", item=1, args={"url": "b"}),),
         retries=1,
@@ -115,8 +116,9 @@ def full_instance() -> Instance:
         timers={"callback:f/k/4/x/2": 100, "s/after/0": 200},
         deferred=(INPUTS[0], INPUTS[1]),
         pending=pending,
-        incident=Incident(reason="r", at_ms=3, call_id="f/k/4/x/1", pointer="/data/n",
-                          retry_input=INPUTS[2]),
+        incident=Incident(
+            reason="r", at_ms=3, call_id="f/k/4/x/1", pointer="/data/n", retry_input=INPUTS[2]
+        ),
     )
 
 

@@ -15,10 +15,23 @@ def sample() -> dict[str, Any]:
     ir = make_ir(
         {
             "a": state(
-                on={"Go": [trans("a/on/Go/0", "b", actions=[set_("a/on/Go/0/do/0", n=1),
-                                                            call("a/on/Go/0/do/1", "fx")])]},
-                timers=[{"id": "a/after/0", "kind": "after", "delay_ms": 5,
-                         "candidates": [trans("a/after/0/0", "b")]}],
+                on={
+                    "Go": [
+                        trans(
+                            "a/on/Go/0",
+                            "b",
+                            actions=[set_("a/on/Go/0/do/0", n=1), call("a/on/Go/0/do/1", "fx")],
+                        )
+                    ]
+                },
+                timers=[
+                    {
+                        "id": "a/after/0",
+                        "kind": "after",
+                        "delay_ms": 5,
+                        "candidates": [trans("a/after/0/0", "b")],
+                    }
+                ],
                 defer=["Later"],
             ),
             "b": state(final=True),
@@ -28,7 +41,9 @@ def sample() -> dict[str, Any]:
         data={"n": ({"type": "integer"}, 0)},
     )
     ir["definition"]["events"]["Go"]["schema"] = {
-        "type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}
+        "type": "object",
+        "required": ["id"],
+        "properties": {"id": {"type": "string"}},
     }
     ir["definition"]["events"]["Go"]["match_headers"] = [{"name": "ce-type", "values": ["go"]}]
     ir["source"]["spans"] = {"/states/a/on/Go/0": [3, 5, 3, 20], "/states/a": [2, 3, 9, 1]}

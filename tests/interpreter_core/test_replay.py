@@ -1,8 +1,9 @@
-"""Determinism and replay: the same inputs give identical JSON; the journal rebuilds the instance."""
+"""Determinism and replay: same inputs give identical JSON; the journal rebuilds the instance."""
 
 from __future__ import annotations
 
 import json
+
 import pytest
 from core_helpers import Driver, JournalLine, binop, make_ir, path, set_, state, trans
 from flowyard.interpreter.core import step
@@ -16,11 +17,21 @@ def program() -> Program:
         make_ir(
             {
                 "a": state(
-                    on={"Go": [trans("a/on/Go/0", "b", actions=[
-                        set_("a/on/Go/0/do/0", n=binop("+", path("data.n"), path("event.n")))
-                    ])]},
-                    timers=[{"id": "a/after/0", "kind": "after", "delay_ms": 10,
-                             "candidates": []}],
+                    on={
+                        "Go": [
+                            trans(
+                                "a/on/Go/0",
+                                "b",
+                                actions=[
+                                    set_(
+                                        "a/on/Go/0/do/0",
+                                        n=binop("+", path("data.n"), path("event.n")),
+                                    )
+                                ],
+                            )
+                        ]
+                    },
+                    timers=[{"id": "a/after/0", "kind": "after", "delay_ms": 10, "candidates": []}],
                 ),
                 "b": state(on={"Go": [trans("b/on/Go/0", "a")]}),
             },

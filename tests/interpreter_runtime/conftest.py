@@ -81,3 +81,66 @@ def effects() -> ModuleType:
     module = importlib.import_module("rt_test_effects")
     module.reset()
     return module
+
+
+async def _eventually(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+    import asyncio
+    import inspect
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Any]:
+    """`await eventually(predicate)`: poll (real time) until the predicate holds."""
+    return _eventually
+
+
+class RecordingServer:
+    """A local HTTP server that records requests and answers from a script.
+
+    `script[path]` is a list of statuses answered in turn (the last one
+    repeats); unscripted paths answer 200. Every answer is JSON.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str], Any]] = []
+        self.script: dict[str, list[int]] = {}
+        self.url = ""
+
+    def on(self, path: str) -> list[tuple[str, dict[str, str], Any]]:
+        return [r for r in self.requests if r[0] == path]
+
+    async def handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.json() if request.can_read_body else None
+        self.requests.append((request.path, dict(request.headers), body))
+        statuses = self.script.get(request.path, [200])
+        status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        return web.json_response({"path": request.path, "status": status}, status=status)
+
+
+@pytest.fixture
+async def http_server() -> AsyncIterator[RecordingServer]:
+    """A `RecordingServer` on a free local port."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    recorder = RecordingServer()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", recorder.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    recorder.url = str(server.make_url("")).rstrip("/")
+    yield recorder
+    await server.close()

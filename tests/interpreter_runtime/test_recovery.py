@@ -67,14 +67,18 @@ states:
 
 
 async def test_effect_in_flight_is_reissued_and_completed_one_is_not(
-    open_store: Any, compile_yaml: Any, effects_path: list[str], effects: ModuleType
+    open_store: Any,
+    compile_yaml: Any,
+    effects_path: list[str],
+    effects: ModuleType,
+    eventually: Any,
 ) -> None:
     ir = compile_yaml(TWO_CALLS)
     clock = VirtualClock()
     rt = Runtime(await open_store(), [ir], clock, effect_search_path=effects_path)
     await rt.start()
     await rt.ingest_events("go", [IncomingRecord(value={"id": "k", "gate": "g"})])
-    await rt.wait_idle()  # `second` is blocked on its gate
+    await eventually(lambda: len(effects.CALLS.seen) == 2)  # `second` waits on its gate
     seen = effects.CALLS.seen
     assert [ctx.effect for _, _, ctx in seen] == ["first", "second"]
     second_key = seen[1][2].idempotency_key

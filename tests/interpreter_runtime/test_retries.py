@@ -7,7 +7,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
 from flowyard.interpreter.runtime import IncomingRecord, Runtime, VirtualClock
 from flowyard.interpreter.runtime.effects.retry import AttemptFailure, RetryPolicy
 

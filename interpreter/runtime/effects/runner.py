@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from ...expr import ExprError
 from ...model import EffectResult
 from ...store import EffectAttempt, EffectCallUpdate, InboxItem, Store
 from ..activity import Activity
@@ -93,10 +94,21 @@ class EffectRunner:
             return
         task = asyncio.create_task(self._run(spec), name=f"effect:{spec.call_id}")
         self._tasks[spec.call_id] = task
+        # The task holds one activity unit from now until it is done, except
+        # while it sleeps on the clock (see `_sleep`).
+        self.activity.enter()
         task.add_done_callback(partial(self._forget, spec.call_id))
 
     def _forget(self, call_id: str, _task: asyncio.Task[None]) -> None:
         self._tasks.pop(call_id, None)
+        self.activity.leave()
+
+    async def _sleep(self, due_ms: int) -> None:
+        self.activity.leave()
+        try:
+            await self.clock.sleep_until(due_ms)
+        finally:
+            self.activity.enter()
 
     async def cancel_all(self) -> None:
         """Cancel every running call; they stay pending/running in the store and
@@ -114,8 +126,7 @@ class EffectRunner:
         timeout_ms = int(spec.effect.get("timeout_ms") or 30_000)
         attempt = spec.attempts_done
         if spec.next_attempt_ms is not None:
-            await self.clock.sleep_until(spec.next_attempt_ms)
-        self.activity.enter()
+            await self._sleep(spec.next_attempt_ms)
         try:
             while True:
                 attempt += 1
@@ -167,18 +178,12 @@ class EffectRunner:
                         call_id=spec.call_id, status="pending", at_ms=finished, next_attempt_ms=due
                     ),
                 )
-                self.activity.leave()
-                try:
-                    await self.clock.sleep_until(due)
-                finally:
-                    self.activity.enter()
+                await self._sleep(due)
         except asyncio.CancelledError:
             raise
         except Exception:
             # A store failure: the call stays pending/running and is re-issued on restart.
             log.exception("effect call %s could not be recorded", spec.call_id)
-        finally:
-            self.activity.leave()
 
     async def _finish(self, spec: CallSpec, outcome: CallOutcome) -> None:
         now = self.clock.now_ms()
@@ -256,7 +261,7 @@ def _failure_of(exc: BaseException) -> tuple[Any, AttemptFailure]:
         return exc.response, exc.to_failure()
     if isinstance(exc, EffectError):
         return None, AttemptFailure(kind="error", message=str(exc), retryable=exc.retryable)
-    if isinstance(exc, EffectLoadError):
+    if isinstance(exc, EffectLoadError | ExprError):
         return None, AttemptFailure(kind="error", message=str(exc), retryable=False)
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return None, AttemptFailure(kind="timeout", message=f"timed out: {exc}")

@@ -1,0 +1,399 @@
+"""`flowd`: run flows durably, and look after what they left in the store.
+
+    flowd run FLOW... [--store PATH] [--http HOST:PORT | --no-http] [--events FILE.jsonl]
+                      [--env NAME ...] [--exit-when-idle] [--clock-speed N]
+    flowd verify [--store PATH] [--flow F] [--env NAME ...]
+    flowd incidents [--store PATH] [--flow F]
+    flowd dead-letters [--store PATH] [--limit N]
+    flowd retry FLOW KEY [--store PATH | --url URL]
+    flowd cancel FLOW KEY [--store PATH | --url URL] [--reason TEXT]
+
+Exit codes: 0 success, 1 errors (compile errors, a failed verification, an
+action refused), 2 usage or I/O errors, 130 a second Ctrl-C during a drain.
+Everything beyond argument parsing is imported lazily so that start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import argparse
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+DEFAULT_STORE = "flowd.db"
+DEFAULT_HTTP = "127.0.0.1:8080"
+
+
+class UsageError(Exception):
+    """A usage or I/O problem: message for stderr, exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run flowd with `argv` (default: sys.argv[1:]) and return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.version:
+        sys.stdout.write(f"flowd {_version()}\n")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        return EXIT_USAGE
+    try:
+        code: int = args.run(args)
+    except UsageError as exc:
+        sys.stderr.write(f"flowd: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("flowyard")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """flowd's argument parser (subcommands set `run`, a function of the namespace)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="flowd", description="Run Flowyard flows durably.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def store_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--store",
+            default=DEFAULT_STORE,
+            metavar="PATH",
+            help="SQLite store (default: %(default)s)",
+        )
+
+    def env_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--env",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="an environment variable flows may read as env.NAME (repeatable; only these)",
+        )
+
+    p = sub.add_parser("run", help="run flows: HTTP ingress, events file, live transitions")
+    p.add_argument("flows", nargs="+", metavar="FLOW", help=".flow.yaml, .flow or IR .json files")
+    store_arg(p)
+    web = p.add_mutually_exclusive_group()
+    web.add_argument(
+        "--http",
+        default=DEFAULT_HTTP,
+        metavar="HOST:PORT",
+        help="where the HTTP API listens (default: %(default)s; port 0 picks a free one)",
+    )
+    web.add_argument("--no-http", action="store_true", help="do not serve HTTP")
+    p.add_argument(
+        "--events",
+        action="append",
+        default=[],
+        metavar="FILE.jsonl",
+        help='feed a JSON Lines file ({"topic": ..., "value": {...}} per line; repeatable)',
+    )
+    env_arg(p)
+    p.add_argument(
+        "--exit-when-idle",
+        action="store_true",
+        help="exit once the events are fed and nothing is running, waiting or due",
+    )
+    p.add_argument(
+        "--clock-speed",
+        type=float,
+        metavar="N",
+        help="run flow time N times faster than the wall clock (demos: 3600 makes 1h a second)",
+    )
+    p.add_argument(
+        "--synchronous",
+        choices=["FULL", "NORMAL", "OFF"],
+        default="FULL",
+        help="SQLite durability (default FULL: an acknowledged input survives power loss)",
+    )
+    p.add_argument("--max-concurrent-keys", type=int, default=256, metavar="N")
+    p.add_argument("--quiet", action="store_true", help="no line per transition")
+    p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="error")
+    p.set_defaults(run=_run)
+
+    p = sub.add_parser("verify", help="replay every journal and compare with the snapshots")
+    store_arg(p)
+    p.add_argument("--flow", help="only instances of this flow")
+    env_arg(p)
+    p.set_defaults(run=_verify)
+
+    p = sub.add_parser("incidents", help="list instances waiting for an operator")
+    store_arg(p)
+    p.add_argument("--flow", help="only instances of this flow")
+    p.set_defaults(run=_incidents)
+
+    p = sub.add_parser("dead-letters", help="list inputs that could not be accepted")
+    store_arg(p)
+    p.add_argument("--limit", type=int, default=None, metavar="N")
+    p.set_defaults(run=_dead_letters)
+
+    for action, text in (("retry", "retry an incident"), ("cancel", "cancel an instance")):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("flow", metavar="FLOW")
+        p.add_argument("key", metavar="KEY")
+        target = p.add_mutually_exclusive_group()
+        target.add_argument("--store", default=DEFAULT_STORE, metavar="PATH")
+        target.add_argument(
+            "--url", metavar="URL", help="a running flowd, e.g. http://127.0.0.1:8080"
+        )
+        if action == "cancel":
+            p.add_argument("--reason", default="", help="why (kept with the instance)")
+        p.set_defaults(run=_operator, action=action)
+
+    # Further subcommands register here, each with `p.set_defaults(run=...)`;
+    # `flowd test` (the scenario runner, interpreter/scenario/) is added below.
+    p = sub.add_parser("test", help="run scenario files against the real interpreter")
+    p.add_argument(
+        "scenarios", nargs="+", metavar="SCENARIO", help="*.scenario.yaml files or folders"
+    )
+    p.add_argument("--verbose", "-v", action="store_true", help="print every step as it runs")
+    p.set_defaults(run=_test)
+    return parser
+
+
+# ---------------------------------------------------------------- loading flows
+
+
+def load_flows(paths: Sequence[str], err: TextIO) -> list[dict[str, Any]] | None:
+    """Compile each FLOW (or read an IR .json); prints diagnostics like flowc.
+
+    Returns the IRs, or None when any file has errors.
+    """
+    from ..compiler.api import compile_file
+
+    irs: list[dict[str, Any]] = []
+    failed = False
+    for path in paths:
+        if path.endswith(".json"):
+            ir = _read_ir(path, err)
+            if ir is None:
+                failed = True
+            else:
+                irs.append(ir)
+            continue
+        ir, diagnostics = compile_file(path)
+        if diagnostics:
+            _report(diagnostics, err)
+        if ir is None:
+            failed = True
+        else:
+            irs.append(ir)
+    return None if failed else irs
+
+
+def _read_ir(path: str, err: TextIO) -> dict[str, Any] | None:
+    import json
+
+    from ..compiler.ir import InvalidIRError, validate_ir
+
+    try:
+        ir = json.loads(Path(path).read_text(encoding="utf-8"))
+        validate_ir(ir)
+    except (OSError, UnicodeDecodeError) as exc:
+        err.write(f"{path}: error: cannot read: {exc}\n")
+        return None
+    except ValueError as exc:
+        kind = "not a valid IR" if isinstance(exc, InvalidIRError) else "not JSON"
+        err.write(f"{path}: error: {kind}: {exc}\n")
+        return None
+    if not isinstance(ir, dict):
+        err.write(f"{path}: error: not a valid IR: the top level must be an object\n")
+        return None
+    return ir
+
+
+def _report(diagnostics: Sequence[Any], stream: TextIO) -> None:
+    import os
+
+    from ..compiler.render import render_lines, source_lookup
+
+    lines = render_lines(diagnostics, sources=source_lookup(), with_summary=True)
+    colour = stream.isatty() and not os.environ.get("NO_COLOR")
+    if not colour:
+        stream.write("".join("".join(t for t, _ in line) + "\n" for line in lines))
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    styles = {
+        "error": "bold red",
+        "warning": "bold yellow",
+        "location": "bold",
+        "gutter": "bold blue",
+        "hint": "cyan",
+        "more": "dim",
+        "summary": "bold",
+    }
+    console = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=True)
+    for line in lines:
+        console.print(Text.assemble(*[(t, styles.get(r or "", "")) for t, r in line]))
+
+
+def _env(names: Sequence[str]) -> dict[str, str]:
+    import os
+
+    env: dict[str, str] = {}
+    for entry in names:
+        for part in entry.split(","):
+            name = part.strip()
+            if not name:
+                continue
+            if name not in os.environ:
+                raise UsageError(f"--env {name}: the variable is not set")
+            env[name] = os.environ[name]
+    return env
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from .serve import RunOptions, run
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    http = None
+    if not args.no_http:
+        from .http import parse_address
+
+        try:
+            http = parse_address(args.http)
+        except ValueError as exc:
+            raise UsageError(f"--http: {exc}") from None
+    for events in args.events:
+        if not Path(events).is_file():
+            raise UsageError(f"--events {events}: no such file")
+    if args.clock_speed is not None and args.clock_speed <= 0:
+        raise UsageError("--clock-speed must be positive")
+    env = _env(args.env)
+    irs = load_flows(args.flows, sys.stderr)
+    if irs is None:
+        return EXIT_ERRORS
+    colour = {"auto": None, "always": True, "never": False}[args.color]
+    options = RunOptions(
+        irs=irs,
+        store_path=Path(args.store),
+        http=http,
+        events=[Path(e) for e in args.events],
+        env=env,
+        exit_when_idle=args.exit_when_idle,
+        clock_speed=args.clock_speed,
+        synchronous=args.synchronous,
+        max_concurrent_keys=args.max_concurrent_keys,
+        quiet=args.quiet,
+        colour=colour,
+    )
+    return run(options)
+
+
+def _existing_store(path: str) -> Path:
+    store = Path(path)
+    if not store.is_file():
+        raise UsageError(f"no store at {path} (use --store PATH)")
+    return store
+
+
+def _verify(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .store import SQLiteStore
+    from .verify import verify_store
+
+    store_path = _existing_store(args.store)
+    env = _env(args.env)
+
+    async def check() -> int:
+        store = await SQLiteStore.open(store_path)
+        try:
+            report = await verify_store(store, flow=args.flow, env=env)
+        finally:
+            await store.close()
+        for mismatch in report.mismatches:
+            sys.stdout.write(f"MISMATCH {mismatch.flow} {mismatch.key}: {mismatch.problem}\n")
+        verdict = "ok" if report.ok else f"{len(report.mismatches)} mismatch(es)"
+        sys.stdout.write(
+            f"verified {report.instances} instance(s), {report.journal_entries} journal "
+            f"entries: {verdict}\n"
+        )
+        return EXIT_OK if report.ok else EXIT_ERRORS
+
+    return asyncio.run(check())
+
+
+def _incidents(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .operate import list_incidents
+
+    asyncio.run(list_incidents(_existing_store(args.store), sys.stdout, flow=args.flow))
+    return EXIT_OK
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .operate import list_dead_letters
+
+    asyncio.run(list_dead_letters(_existing_store(args.store), sys.stdout, limit=args.limit))
+    return EXIT_OK
+
+
+def _operator(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .operate import OperatorError, act_on_store, act_over_http
+
+    reason = getattr(args, "reason", "")
+    try:
+        if args.url:
+            outcome = asyncio.run(
+                act_over_http(args.url, args.action, args.flow, args.key, reason=reason)
+            )
+        else:
+            outcome = asyncio.run(
+                act_on_store(
+                    _existing_store(args.store), args.action, args.flow, args.key, reason=reason
+                )
+            )
+    except OperatorError as exc:
+        sys.stderr.write(f"flowd: {exc}\n")
+        return EXIT_ERRORS
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(outcome.message + "\n")
+    return EXIT_OK
+
+
+def _test(args: argparse.Namespace) -> int:
+    from .scenario import run_scenarios
+
+    return run_scenarios(args.scenarios, verbose=args.verbose, out=sys.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""flowd's HTTP ingress: the aiohttp application around a running `Runtime`.
+
+`create_app(runtime)` builds the application; `serve(app, host, port)` binds
+it. Every error is answered as JSON, `{"error": ..., "detail": ...}`, with a
+4xx status for the client's mistakes and 503 while the runtime is not
+running; a failing handler never takes the process down.
+
+Routes (see docs/operations.md for the reference):
+
+    POST /events/{topic}                      events, one or a JSON array
+    POST /signals/{flow}/{key}/{signal}       a signal for one instance
+    POST /callbacks/{token}                   completes an effect awaiting a callback
+    GET  /instances/{flow}/{key}              one instance
+    GET  /instances/{flow}?state=S&status=T   instances of a flow
+    POST /instances/{flow}/{key}/retry        retry an incident
+    POST /instances/{flow}/{key}/cancel       cancel an instance
+    GET  /incidents                           instances that are incidents
+    GET  /dead-letters                        inputs that could not be accepted
+    GET  /healthz                             liveness
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ..runtime import Runtime, RuntimeNotRunningError
+from ..store import StoreError
+from .replies import ReplyCache
+
+log = logging.getLogger("flowyard.http")
+
+DeadLetterHook = Callable[[str, str], None]
+"""Told `(source, reason)` of every input the ingress dead-lettered (for live output)."""
+
+RUNTIME = web.AppKey("runtime", Runtime)
+REPLIES = web.AppKey("replies", ReplyCache)
+ON_DEAD_LETTER: web.AppKey[DeadLetterHook] = web.AppKey("on_dead_letter")
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ClientError(Exception):
+    """A request the client must change: answered with `status` and a JSON reason."""
+
+    def __init__(self, status: int, error: str, detail: Any = None) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+def json_response(status: int, body: Any) -> web.Response:
+    """A JSON answer (UTF-8, not ASCII-escaped)."""
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def error_response(status: int, error: str, detail: Any = None) -> web.Response:
+    """The JSON shape of every error answer."""
+    return json_response(status, {"error": error, "detail": detail})
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+async def read_json(request: web.Request, *, empty: Any) -> tuple[Any, bytes]:
+    """The request body parsed as JSON (`empty` for an empty body) and its raw bytes.
+
+    Raises `ClientError` (400) for a body that is not UTF-8 JSON.
+    """
+    raw = await request.read()
+    if not raw.strip():
+        return empty, raw
+    try:
+        return json.loads(raw.decode("utf-8")), raw
+    except UnicodeDecodeError:
+        raise ClientError(400, "malformed body", "the body is not UTF-8") from None
+    except ValueError as exc:
+        raise ClientError(400, "malformed JSON", str(exc)) from None
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ClientError as exc:
+        return error_response(exc.status, exc.error, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason, exc.text if exc.text != exc.reason else None)
+    except RuntimeNotRunningError as exc:
+        return error_response(503, "not running", str(exc))
+    except StoreError as exc:
+        log.error("store error while serving %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "store unavailable", str(exc))
+    except Exception as exc:
+        log.exception("error while serving %s %s", request.method, request.path)
+        return error_response(500, "internal error", f"{type(exc).__name__}: {exc}")
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    on_dead_letter: DeadLetterHook | None = None,
+    reply_cache_size: int = 10_000,
+) -> web.Application:
+    """The ingress application for a started (or soon started) `runtime`.
+
+    `on_dead_letter` is told about each input a request got dead-lettered.
+    """
+    from .routes_input import add_input_routes
+    from .routes_query import add_query_routes
+
+    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
+    app[RUNTIME] = runtime
+    app[REPLIES] = ReplyCache(reply_cache_size)
+    app[ON_DEAD_LETTER] = on_dead_letter or _ignore
+    add_input_routes(app)
+    add_query_routes(app)
+    return app
+
+
+def _ignore(source: str, reason: str) -> None:
+    del source, reason
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `:PORT`, or `PORT`) -> (host, port); host defaults to 127.0.0.1."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = "", text
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"not an address: {text!r} (expected HOST:PORT)") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range in {text!r}")
+    return host, port
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on `host:port` (port 0 picks a free port).
+
+    Binding before the runtime starts lets flowd announce callback URLs with
+    the real port.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def serve(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    """Start serving `app` on the bound `sock`; `await runner.cleanup()` stops it."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.SockSite(runner, sock, shutdown_timeout=5.0)
+    await site.start()
+    return runner

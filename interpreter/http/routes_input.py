@@ -1,0 +1,224 @@
+"""Routes that bring input in: events, signals and callbacks.
+
+Each answers only once its input is durable in the store. An `Idempotency-Key`
+header turns into the inputs' source ids (`http:<topic>:<key>#<n>` for events,
+the signal id for signals), so the store accepts a retried request once; the
+reply cache hands the retry the first answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ..runtime import IncomingRecord, IngestOutcome, UnknownVersionError
+from .ingress import ON_DEAD_LETTER, REPLIES, RUNTIME, ClientError, json_response, read_json
+from .replies import KeyReuseError, Reply, fingerprint
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+EVENT_HEADER_PREFIX = "X-Event-Header-"
+"""Request headers `X-Event-Header-<name>: v` become event header `<name>` (lower case)."""
+
+_NO_BODY = object()
+
+
+def add_input_routes(app: web.Application) -> None:
+    """Register the input routes on `app`."""
+    app.router.add_post("/events/{topic}", post_events)
+    app.router.add_post("/signals/{flow}/{key}/{signal}", post_signal)
+    app.router.add_post("/callbacks/{token}", post_callback)
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > 255:
+        raise ClientError(400, "bad Idempotency-Key", "use 1 to 255 characters")
+    return key
+
+
+def _cached(request: web.Request, key: str | None, request_fingerprint: str) -> Reply | None:
+    if key is None:
+        return None
+    try:
+        return request.app[REPLIES].get(key, request_fingerprint)
+    except KeyReuseError:
+        raise ClientError(
+            422,
+            "Idempotency-Key reused",
+            f"the key {key!r} was used for a different request; use a new key per request",
+        ) from None
+
+
+def _answer(
+    request: web.Request, key: str | None, request_fingerprint: str, reply: Reply
+) -> web.Response:
+    if key is not None:
+        request.app[REPLIES].put(key, request_fingerprint, reply)
+    return json_response(reply.status, reply.body)
+
+
+def _event_headers(request: web.Request) -> dict[str, str]:
+    prefix = EVENT_HEADER_PREFIX.lower()
+    return {
+        name[len(prefix) :].lower(): value
+        for name, value in request.headers.items()
+        if name.lower().startswith(prefix) and len(name) > len(prefix)
+    }
+
+
+def outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
+    """One event's result as the ingress reports it.
+
+    A duplicate (the request was seen before) reports what it became the first
+    time, flagged `"duplicate": true`: deliveries mean it was accepted, none
+    that it was dead-lettered (only those are remembered by source).
+    """
+    duplicate = outcome.status == "duplicate"
+    status: str = outcome.status
+    reasons = list(outcome.reasons)
+    if duplicate:
+        status = "accepted" if outcome.deliveries else "dead_lettered"
+        if not outcome.deliveries:
+            reasons = ["dead-lettered when first received"]
+    body: dict[str, Any] = {
+        "status": status,
+        "deliveries": [
+            {"flow": d.flow, "key": d.key, "event": d.event} for d in outcome.deliveries
+        ],
+    }
+    if reasons:
+        body["reasons"] = reasons
+    if duplicate:
+        body["duplicate"] = True
+    return body
+
+
+async def post_events(request: web.Request) -> web.StreamResponse:
+    """`POST /events/{topic}`: one JSON event, or a JSON array of events."""
+    runtime = request.app[RUNTIME]
+    topic = request.match_info["topic"]
+    key = _idempotency_key(request)
+    headers = _event_headers(request)
+    body, raw = await read_json(request, empty=_NO_BODY)
+    request_fingerprint = fingerprint("events", topic, raw, json.dumps(headers, sort_keys=True))
+    cached = _cached(request, key, request_fingerprint)
+    if cached is not None:
+        return json_response(cached.status, cached.body)
+    if body is _NO_BODY:
+        raise ClientError(400, "empty body", "send one JSON event or a JSON array of events")
+    events = body if isinstance(body, list) else [body]
+    if not events:
+        raise ClientError(400, "empty array", "send at least one event")
+    if topic not in runtime.topics:
+        known = ", ".join(sorted(runtime.topics)) or "none"
+        raise ClientError(404, "unknown topic", f"no flow reads topic {topic!r} (topics: {known})")
+    now = runtime.clock.now_ms()
+    records = [
+        IncomingRecord(
+            value=event,
+            headers=headers,
+            source=None if key is None else f"http:{topic}:{key}#{index}",
+            timestamp_ms=now,
+        )
+        for index, event in enumerate(events)
+    ]
+    outcomes = await runtime.ingest_events(topic, records)
+    results = [outcome_json(o) for o in outcomes]
+    hook = request.app[ON_DEAD_LETTER]
+    for record, outcome in zip(records, outcomes, strict=True):
+        for reason in outcome.reasons:
+            hook(record.source or f"http:{topic}", reason)
+    rejected = all(r["status"] == "dead_lettered" for r in results)
+    reply_body: dict[str, Any] = {
+        "topic": topic,
+        "accepted": sum(1 for r in results if r["status"] == "accepted"),
+        "dead_lettered": sum(1 for r in results if r["status"] == "dead_lettered"),
+        "ignored": sum(1 for r in results if r["status"] == "ignored"),
+        "results": results,
+    }
+    if rejected:
+        reasons = [reason for r in results for reason in r.get("reasons", [])]
+        reply_body = {
+            "error": "events rejected (dead-lettered)",
+            "detail": "; ".join(reasons),
+            **reply_body,
+        }
+    reply = Reply(422 if rejected else 202, reply_body)
+    return _answer(request, key, request_fingerprint, reply)
+
+
+async def post_signal(request: web.Request) -> web.StreamResponse:
+    """`POST /signals/{flow}/{key}/{signal}`: the body is the signal's payload
+    (an empty body is `{}`)."""
+    runtime = request.app[RUNTIME]
+    flow = request.match_info["flow"]
+    instance_key = request.match_info["key"]
+    name = request.match_info["signal"]
+    key = _idempotency_key(request)
+    payload, raw = await read_json(request, empty={})
+    request_fingerprint = fingerprint("signal", flow, instance_key, name, raw)
+    cached = _cached(request, key, request_fingerprint)
+    if cached is not None:
+        return json_response(cached.status, cached.body)
+    if flow not in runtime.flows:
+        raise ClientError(404, "unknown flow", f"no flow {flow!r} is loaded")
+    instance = await runtime.get_instance(flow, instance_key)
+    if instance is None:
+        # The instance may be about to be created by an input already in its inbox.
+        if not await runtime.store.inbox_for(flow, instance_key, limit=1):
+            raise ClientError(404, "unknown instance", f"no instance {flow}/{instance_key}")
+        current = runtime.current_version(flow)
+        if current is None:
+            raise ClientError(404, "unknown flow", f"no flow {flow!r} is loaded")
+        program = current.program
+    else:
+        if instance.status in ("completed", "cancelled"):
+            raise ClientError(
+                409, "instance finished", f"{flow}/{instance_key} is {instance.status}"
+            )
+        try:
+            program = runtime.version(instance.ir_hash).program
+        except UnknownVersionError as exc:
+            raise ClientError(409, "unknown version", str(exc)) from None
+    if name not in program.signals:
+        known = ", ".join(sorted(program.signals)) or "none"
+        raise ClientError(404, "unknown signal", f"flow {flow!r} has no signal {name!r} ({known})")
+    violations = program.validate_signal(name, payload)
+    if violations:
+        raise ClientError(422, "schema violation", violations)
+    outcome = await runtime.signal(flow, instance_key, name, payload, signal_id=key)
+    if outcome.status == "dead_lettered":
+        for reason in outcome.reasons:
+            request.app[ON_DEAD_LETTER](f"signal:{flow}:{instance_key}", reason)
+        reply = Reply(422, {"error": "signal rejected", "detail": "; ".join(outcome.reasons)})
+    else:
+        body: dict[str, Any] = {
+            "status": "accepted",
+            "flow": flow,
+            "key": instance_key,
+            "signal": name,
+        }
+        if outcome.status == "duplicate":
+            body["duplicate"] = True
+        reply = Reply(202, body)
+    return _answer(request, key, request_fingerprint, reply)
+
+
+async def post_callback(request: web.Request) -> web.StreamResponse:
+    """`POST /callbacks/{token}`: the body (JSON, empty is null) is the call's
+    result; `?error=REASON` fails the call instead."""
+    runtime = request.app[RUNTIME]
+    token = request.match_info["token"]
+    payload, _ = await read_json(request, empty=None)
+    error = request.query.get("error")
+    resolved = await runtime.resolve_callback(token, payload, ok=error is None, error=error)
+    if not resolved:
+        raise ClientError(
+            404, "unknown callback", "no effect call awaits this token (or it already failed)"
+        )
+    return json_response(202, {"status": "failed" if error is not None else "resolved"})

@@ -1,0 +1,200 @@
+"""`flowd run`: a store, a runtime, the HTTP ingress, an events feed and live output.
+
+`run(options)` returns the process exit code. Ctrl-C or SIGTERM drains: the
+ingress stops taking requests, the feed stops, steps in flight commit, effect
+tasks are cancelled (they are re-issued, same idempotency key, on the next
+start) and the store is closed; the exit code is then 0. A second signal
+during the drain exits at once (nothing acknowledged is lost: it is durable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .feed import Feeder
+from .live import LiveView
+from .program import Program, ProgramError
+from .runtime import Runtime, UnknownVersionError
+from .runtime.clock import Clock, ScaledClock, SystemClock
+from .store import SQLiteStore, Store, StoreError, Synchronous
+
+log = logging.getLogger("flowyard.flowd")
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+IDLE_POLL_S = 0.05
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """Everything `flowd run` was asked to do."""
+
+    irs: Sequence[Mapping[str, Any]]
+    store_path: Path
+    http: tuple[str, int] | None = ("127.0.0.1", 8080)
+    events: Sequence[Path] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    exit_when_idle: bool = False
+    clock_speed: float | None = None
+    synchronous: Synchronous = "FULL"
+    max_concurrent_keys: int = 256
+    quiet: bool = False
+    colour: bool | None = None
+
+
+def run(options: RunOptions) -> int:
+    """Run flowd in the foreground until signalled (or idle, if asked); the exit code."""
+    return asyncio.run(_Daemon(options).main())
+
+
+class _Daemon:
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.clock: Clock = (
+            ScaledClock(options.clock_speed) if options.clock_speed else SystemClock()
+        )
+        self.stop = asyncio.Event()
+        self.signals = 0
+        self.runtime: Runtime | None = None
+        self.live = LiveView(self._program, now_ms=self.clock.now_ms, colour=options.colour)
+
+    def _program(self, ir_hash: str) -> Program | None:
+        if self.runtime is None:
+            return None
+        try:
+            return self.runtime.version(ir_hash).program
+        except UnknownVersionError:
+            return None
+
+    def _on_signal(self) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self.stop.set()
+        else:
+            self.live.warning("flowd: second signal, exiting without waiting")
+            os._exit(EXIT_INTERRUPTED)
+
+    async def main(self) -> int:
+        opts = self.options
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._on_signal)
+        sock: socket.socket | None = None
+        if opts.http is not None:
+            from .http import bind_socket
+
+            try:
+                sock = bind_socket(*opts.http)
+            except OSError as exc:
+                self.live.warning(f"flowd: cannot listen on {opts.http[0]}:{opts.http[1]}: {exc}")
+                return EXIT_USAGE
+        try:
+            store = await SQLiteStore.open(opts.store_path, synchronous=opts.synchronous)
+        except (StoreError, OSError) as exc:
+            self.live.warning(f"flowd: cannot open the store {opts.store_path}: {exc}")
+            if sock is not None:
+                sock.close()
+            return EXIT_USAGE
+        base_url = "http://127.0.0.1:8080"
+        if sock is not None:
+            host, port = sock.getsockname()[:2]
+            base_url = f"http://{_url_host(str(host))}:{port}"
+        runtime = Runtime(
+            store,
+            opts.irs,
+            self.clock,
+            opts.env,
+            on_transition=None if opts.quiet else self.live.transition,
+            callback_base_url=base_url,
+            max_concurrent_keys=opts.max_concurrent_keys,
+            # Effect timeouts and backoffs concern the outside world: real time.
+            effect_clock=SystemClock() if opts.clock_speed else None,
+        )
+        self.runtime = runtime
+        try:
+            await runtime.start()
+        except (ProgramError, StoreError) as exc:
+            self.live.warning(f"flowd: cannot start: {exc}")
+            await runtime.drain_and_stop()
+            if sock is not None:
+                sock.close()
+            return EXIT_ERRORS
+        return await self._serve(runtime, store, sock, base_url)
+
+    async def _serve(
+        self, runtime: Runtime, store: Store, sock: socket.socket | None, base_url: str
+    ) -> int:
+        opts = self.options
+        runner = None
+        if sock is not None:
+            from .http import create_app, serve
+
+            runner = await serve(create_app(runtime, on_dead_letter=self.live.dead_letter), sock)
+        flows = ", ".join(sorted(runtime.flows)) or "no flows"
+        where = f"; HTTP on {base_url}" if runner is not None else ""
+        speed = f"; clock x{opts.clock_speed:g}" if opts.clock_speed else ""
+        self.live.info(f"flowd: running {flows} on {opts.store_path}{where}{speed}")
+        work = asyncio.create_task(self._feed_then_maybe_stop(runtime, store))
+        try:
+            await self.stop.wait()
+        finally:
+            self.live.info("flowd: draining")
+            if runner is not None:
+                await runner.cleanup()
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            await runtime.drain_and_stop()
+            self.live.info(f"flowd: stopped after {runtime.steps} steps")
+        return EXIT_OK
+
+    async def _feed_then_maybe_stop(self, runtime: Runtime, store: Store) -> None:
+        try:
+            for path in self.options.events:
+                feeder = Feeder(runtime, path, on_dead_letter=self.live.dead_letter)
+                report = await feeder.run()
+                self.live.info(f"flowd: fed {path}: {report.summary()}")
+            if self.options.exit_when_idle:
+                await wait_settled(runtime, store)
+                self.live.info("flowd: idle, exiting")
+                self.stop.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("the events feed failed")
+            self.live.warning(f"flowd: the events feed failed: {type(exc).__name__}: {exc}")
+            if self.options.exit_when_idle:
+                self.stop.set()
+
+
+async def wait_settled(runtime: Runtime, store: Store) -> None:
+    """Return once nothing is left to happen: the runtime is idle, no effect is
+    in flight or backing off, no instance awaits a call or callback, and no
+    timer or delayed input is waiting (incidents wait for an operator, so they
+    do not count). Checked twice in a row, a poll apart."""
+    quiet = 0
+    while quiet < 2:
+        await runtime.wait_idle()
+        busy = (
+            runtime.effects_in_flight > 0
+            or bool(await store.instances(status="running", limit=1))
+            or await store.next_timer_due() is not None
+            or await store.next_not_before_ms() is not None
+            or bool(await store.pending_outbox(limit=1))
+        )
+        quiet = 0 if busy else quiet + 1
+        await asyncio.sleep(IDLE_POLL_S)
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,73 @@
+"""Live output: one readable line per transition, plain text when not a terminal."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from flowyard.interpreter.live import LiveView, format_ms
+from flowyard.interpreter.runtime import Transition
+from http_helpers import Harness
+
+STAMP = r"\d\d:\d\d:\d\d\.\d\d\d"
+
+
+async def run_story(h: Harness) -> list[str]:
+    out = io.StringIO()
+    view = LiveView(
+        lambda ir_hash: h.runtime.version(ir_hash).program,
+        now_ms=h.runtime.clock.now_ms,
+        stream=out,
+        colour=False,
+    )
+    seen: list[Transition] = []
+
+    def record(t: Transition) -> None:
+        seen.append(t)
+        view.transition(t)
+
+    h.runtime._stepper._hooks = h.runtime._stepper._hooks.__class__(  # type: ignore[attr-defined]
+        run_effects=h.runtime._stepper._hooks.run_effects,  # type: ignore[attr-defined]
+        timers_changed=h.runtime._stepper._hooks.timers_changed,  # type: ignore[attr-defined]
+        emitted=h.runtime._stepper._hooks.emitted,  # type: ignore[attr-defined]
+        on_transition=record,
+    )
+    await h.post("/events/things", {"type": "created", "id": "t-1", "size": 2})
+    await h.settle()
+    await h.post("/signals/things/t-1/approve", {"ok": True})
+    await h.settle()
+    await h.post("/events/things", {"type": "shipped", "id": "t-1"})
+    await h.settle()
+    token = h.effects.callback_tokens["t-1"]
+    await h.post(f"/callbacks/{token}", {"tracking": "T"})
+    await h.settle()
+    view.dead_letter("http:things", "no key: event.id is missing")
+    return out.getvalue().splitlines()
+
+
+async def test_lines_tell_the_story(h: Harness) -> None:
+    lines = await run_story(h)
+    assert not any("\x1b[" in line for line in lines), "no colour codes off a terminal"
+    assert re.fullmatch(STAMP + r" things t-1  new ─Created→ open", lines[0])
+    assert re.fullmatch(
+        STAMP + r" things t-1  open ─signal approve→ approved  call check ✓ \d+ms", lines[1]
+    )
+    assert re.fullmatch(
+        STAMP + r" things t-1  approved ─Shipped→ approved  call confirm ✓ \d+ms"
+        r"  ⧗ awaiting callback",
+        lines[2],
+    )
+    assert re.fullmatch(
+        STAMP + r" things t-1  approved ─Shipped→ done \(final\)  call confirm ✓ \d+ms"
+        r"  callback confirm ✓ \d+m?s",
+        lines[3],
+    )
+    assert re.fullmatch(
+        STAMP + r" dead letter no key: event.id is missing  \(http:things\)", lines[4]
+    )
+
+
+def test_format_ms() -> None:
+    assert format_ms(12.4) == "12ms"
+    assert format_ms(1530) == "1.5s"
+    assert format_ms(185_000) == "3m05s"

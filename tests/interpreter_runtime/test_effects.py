@@ -1,0 +1,150 @@
+"""Effects through the runtime: timeouts, overrides, callbacks that race ahead, and
+failures that become incidents instead of crashing anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from flowyard.interpreter.runtime import (
+    EffectContext,
+    IncomingRecord,
+    Runtime,
+    SystemClock,
+    VirtualClock,
+)
+
+ROOT = str(Path(__file__).resolve().parent.parent.parent)
+
+SLOW = """
+flow: slow
+version: 1
+key: id
+events:
+  Go:
+    topic: go
+    key: event.id
+effects:
+  never:
+    python: rt_test_effects:never
+    timeout: 150ms
+    retry: {attempts: 2, backoff: 50ms, retry_on: [timeout]}
+  remote:
+    http:
+      method: POST
+      url: "${ env.REMOTE_URL + '/x' }"
+initial: idle
+states:
+  idle:
+    on:
+      Go:
+        - when: "has(event.remote)"
+          do:
+            - call: remote
+          goto: done
+        - do:
+            - call: never
+          goto: done
+  done: {final: true}
+"""
+
+
+async def test_attempts_time_out_then_incident(
+    open_store: Any, compile_yaml: Any, effects_path: list[str], effects: ModuleType
+) -> None:
+    rt = Runtime(
+        await open_store(), [compile_yaml(SLOW)], SystemClock(), effect_search_path=effects_path
+    )
+    await rt.start()
+    await rt.ingest_events("go", [IncomingRecord(value={"id": "k"})])
+    await rt.wait_idle()
+    instance = await rt.get_instance("slow", "k")
+    assert instance is not None and instance.status == "incident"
+    assert instance.incident is not None and "timed out after 150ms" in instance.incident.reason
+    calls = effects.CALLS.of("never")
+    assert len(calls) == 2
+    attempts = await rt.store.attempts(calls[0].call_id)
+    assert [a.outcome for a in attempts] == ["timeout", "timeout"]
+    await rt.drain_and_stop()
+
+
+async def test_a_failing_template_is_an_incident_not_a_retry_loop(
+    open_store: Any, compile_yaml: Any, effects_path: list[str]
+) -> None:
+    # REMOTE_URL is not in env: rendering the request fails, which no retry can fix.
+    rt = Runtime(
+        await open_store(), [compile_yaml(SLOW)], VirtualClock(), effect_search_path=effects_path
+    )
+    await rt.start()
+    await rt.ingest_events("go", [IncomingRecord(value={"id": "k", "remote": True})])
+    await rt.wait_idle()
+    instance = await rt.get_instance("slow", "k")
+    assert instance is not None and instance.status == "incident"
+    assert instance.incident is not None and "REMOTE_URL" in instance.incident.reason
+    call = (await rt.store.effect_calls(flow="slow", key="k"))[0]
+    assert (call.status, call.attempts) == ("failed", 1)
+    await rt.drain_and_stop()
+
+
+async def test_a_core_failure_parks_the_instance_as_an_incident(
+    open_store: Any, compile_yaml: Any, effects_path: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowyard.interpreter.runtime import stepper
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr(stepper, "step", broken)
+    rt = Runtime(
+        await open_store(), [compile_yaml(SLOW)], VirtualClock(), effect_search_path=effects_path
+    )
+    await rt.start()
+    await rt.ingest_events("go", [IncomingRecord(value={"id": "k"})])
+    await rt.wait_idle()
+    instance = await rt.get_instance("slow", "k")
+    assert instance is not None and instance.status == "incident"
+    assert instance.incident is not None and "ZeroDivisionError: bug" in instance.incident.reason
+    assert await rt.store.inbox_for("slow", "k") == []
+    await rt.drain_and_stop()
+
+
+async def test_callback_racing_ahead_of_the_call_result(
+    open_store: Any, shared_example: Any
+) -> None:
+    """The carrier calls back before its HTTP answer is processed: nothing is lost."""
+    holder: dict[str, Runtime] = {}
+    seen: list[EffectContext] = []
+
+    async def book_shipment(args: Any, ctx: EffectContext) -> dict[str, Any]:
+        seen.append(ctx)
+        assert ctx.callback_token is not None and ctx.callback_url is not None
+        assert ctx.callback_url.endswith("/callbacks/" + ctx.callback_token)
+        assert await holder["rt"].resolve_callback(ctx.callback_token, {"tracking": "fast"})
+        return {"status": 202, "headers": {}, "body": None}
+
+    rt = Runtime(
+        await open_store(),
+        [shared_example("order_fulfillment")],
+        VirtualClock(),
+        env={"CARRIER_URL": "http://unused.invalid"},
+        effect_search_path=[ROOT],
+        effect_overrides={"book_shipment": book_shipment},
+    )
+    holder["rt"] = rt
+    await rt.start()
+    placed = {"type": "order.placed", "order_id": "o9", "total": 5, "items": []}
+    await rt.ingest_events("orders", [IncomingRecord(value=placed)])
+    await rt.ingest_events("payments", [IncomingRecord(value={"order_id": "o9", "amount": 5})])
+    await rt.advance(3_600_000)
+    order = await rt.get_instance("order_fulfillment", "o9")
+    assert order is not None and (order.state, order.status) == ("shipped", "completed")
+    assert order.data["shipment"] == {"tracking": "fast"}
+    assert len(seen) == 1
+    # The same token again is accepted and changes nothing.
+    assert await rt.resolve_callback(seen[0].callback_token or "", {"tracking": "again"})
+    await rt.wait_idle()
+    order = await rt.get_instance("order_fulfillment", "o9")
+    assert order is not None and order.data["shipment"] == {"tracking": "fast"}
+    await rt.drain_and_stop()
