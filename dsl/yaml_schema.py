@@ -70,12 +70,23 @@ class _Found:
     node: int  # id() of the mapping the problem is in, to relate problems
     missing: tuple[str, ...] = ()  # required keys reported missing
     suggested: str | None = None  # the key an unknown key probably meant
+    wrong_type: bool = False  # then nothing else about this node is worth saying
 
 
 def _drop_echoes(found: list[_Found]) -> list[Diagnostic]:
-    """A misspelt required key is one problem: keep "unknown key" and drop "missing key"."""
+    """One problem, one diagnostic.
+
+    A misspelt required key is reported as an unknown key, not also as a missing
+    one; a value of the wrong type is reported as that, not also as lacking keys.
+    """
     suggested = {(f.node, f.suggested) for f in found if f.suggested}
-    return [f.diagnostic for f in found if not any((f.node, key) in suggested for key in f.missing)]
+    mistyped = {f.node for f in found if f.wrong_type}
+    return [
+        f.diagnostic
+        for f in found
+        if not any((f.node, key) in suggested for key in f.missing)
+        and (f.wrong_type or f.node not in mistyped)
+    ]
 
 
 class _Located:
@@ -166,40 +177,6 @@ def _example(schema: Mapping[str, Any]) -> str | None:
 class _Explainer:
     def __init__(self, root: YNode) -> None:
         self.root = root
-        self.file = root.span.file
-        self.defs: dict[str, Any] = flow_schema()["$defs"]
-
-    def target(self, schema: Mapping[str, Any]) -> Any:
-        return self.defs.get(str(schema["$ref"]).removeprefix("#/$defs/"), {})
-
-    def resolve(self, schema: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Follows a local `$ref`, keeping the referring schema's own annotations on top."""
-        ref = schema.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            target = self.defs.get(ref.removeprefix("#/$defs/"), {})
-            return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-        return schema
-
-    def annotated(self, error: ValidationError) -> Mapping[str, Any]:
-        """The failing schema, with the annotations of the property that `$ref`-ed it.
-
-        `goto` refers to the shared `name` definition; its own title and examples are
-        the ones worth showing.
-        """
-        schema = error.schema if isinstance(error.schema, Mapping) else {}
-        node: Any = flow_schema()
-        # jsonschema leaves `$ref` out of schema paths; follow one wherever a step is missing.
-        for step in list(error.absolute_schema_path)[:-1]:
-            while isinstance(node, Mapping) and "$ref" in node and step not in node:
-                node = self.target(node)
-            try:
-                node = node[step]
-            except (KeyError, IndexError, TypeError):
-                return schema
-        if not isinstance(node, Mapping) or "$ref" not in node:
-            return schema
-        referrer = node
-        return {**schema, **{k: v for k, v in referrer.items() if k != "$ref"}}
 
     def found(
         self,
@@ -213,12 +190,14 @@ class _Explainer:
         suggested: str | None = None,
     ) -> _Found:
         diagnostic = Diagnostic(code=code, message=message, span=span, hint=hint)
-        return _Found(diagnostic, id(node), missing, suggested)
+        return _Found(diagnostic, id(node), missing, suggested, wrong_type=code == "FY102")
 
     def explain(self, error: ValidationError) -> Iterator[_Found]:
         where = _locate(self.root, error.absolute_path)
         kind = error.validator
-        schema = self.annotated(error)
+        # The validator runs on the inlined schema, so `error.schema` already carries the
+        # referring property's title and examples (`goto`'s, not the shared `name`'s).
+        schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
         if "propertyNames" in error.relative_schema_path:
             yield from self.bad_key(error, where, schema)
         elif kind == "additionalProperties" and error.validator_value is False:
@@ -286,7 +265,7 @@ class _Explainer:
             if name in instance:
                 continue
             owner = f" '{where.key}'" if isinstance(where.key, str) else ""
-            prop = self.resolve(properties.get(name, {}))
+            prop = properties.get(name, {})
             example = _example(prop)
             hint = f"add '{name}: {example}'" if example else f"add '{name}'"
             if prop.get("description"):
@@ -327,11 +306,12 @@ class _Explainer:
     ) -> _Found:
         label = f"'{where.key}'" if isinstance(where.key, str) else _noun(schema)
         example = _example(schema)
+        expected = _expected(error.validator_value)
         return self.found(
             "FY102",
-            f"{label} should be {_expected(error.validator_value)}, not {_type_of(error.instance)}",
+            f"{label} should be {expected}, not {_type_of(error.instance)}",
             where.node.span,
-            f"for example: {example}" if example else None,
+            f"for example: {example}" if example else f"write {expected} here",
             where.node,
         )
 
@@ -394,7 +374,7 @@ class _Explainer:
                 "FY102",
                 f"{label} is {_type_of(error.instance)}; {expected}",
                 where.node.span,
-                f"for example: {_example(schema)}" if _example(schema) else None,
+                f"for example: {_example(schema)}" if _example(schema) else "change its type",
                 where.node,
             )
             return

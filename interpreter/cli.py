@@ -7,6 +7,7 @@
     flowd dead-letters [--store PATH] [--limit N]
     flowd retry FLOW KEY [--store PATH | --url URL]
     flowd cancel FLOW KEY [--store PATH | --url URL] [--reason TEXT]
+    flowd test SCENARIO... [--verbose]
 
 Exit codes: 0 success, 1 errors (compile errors, a failed verification, an
 action refused), 2 usage or I/O errors, 130 a second Ctrl-C during a drain.

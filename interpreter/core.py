@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .core_effects import call_id, idempotency_key, render_effect_request
+from . import core_calls as calls
 from .datacheck import DataProblem, describe
 from .expr import ExprError, pointer_join
 from .expr_values import ConversionError, Timestamp, parse_timestamp, to_json_value, type_name
@@ -31,7 +31,6 @@ from .model import (
     Command,
     Completed,
     EffectResult,
-    Emit,
     EventInput,
     Incident,
     IncidentRaised,
@@ -368,14 +367,9 @@ class _Run:
             p = self.pending
             assert p is not None
             if p.call is not None:
-                progress = p.call
-                if (
-                    progress.outstanding
-                    or progress.failed
-                    or progress.next_item < len(progress.args)
-                ):
+                if not calls.done(p.call):
                     return False
-                self.finish_call(progress)
+                self.finish_call(p.call)
                 continue
             actions = self.action_list(p)
             if p.action_index < len(actions):
@@ -420,88 +414,14 @@ class _Run:
         self.pending = replace(p, action_index=p.action_index + 1)
 
     def start_call(self, action: CallAction, p: Pending) -> None:
-        scope = self.scope(p.trigger)
-        if action.for_each is not None:
-            items = action.for_each(scope)
-            if not isinstance(items, list):
-                raise ExprError(
-                    f"for_each needs a list, not a {type_name(items)}",
-                    pointer_join(action.pointer, "for_each"),
-                )
-            args_list = []
-            for item in items:
-                item_scope = {**scope, "item": item}
-                value = item if action.args is None else action.args(item_scope)
-                args_list.append(self.json_arg(value, action))
+        progress = calls.start(action, self.scope(p.trigger), self.seq)
+        if self.program.effects[action.effect].kind == "emit":
+            progress, emits = calls.emit_all(self.program, progress, self.flow, self.key, self.env)
+            self.commands.extend(emits)
         else:
-            value = {} if action.args is None else action.args(scope)
-            args_list = [self.json_arg(value, action)]
-        progress = CallProgress(
-            action_id=action.id,
-            effect=action.effect,
-            seq=self.seq,
-            for_each=action.for_each is not None,
-            args=tuple(args_list),
-            concurrency=action.concurrency if action.for_each is not None else 1,
-        )
-        effect = self.program.effects[action.effect]
-        if effect.kind == "emit":
-            self.pending = replace(p, call=self.emit_all(progress))
-            return
-        self.pending = replace(p, call=self.issue(progress))
-
-    def json_arg(self, value: Any, action: CallAction) -> Any:
-        try:
-            return to_json_value(value)
-        except ConversionError as exc:
-            raise ExprError(str(exc), pointer_join(action.pointer, "args")) from None
-
-    def emit_all(self, progress: CallProgress) -> CallProgress:
-        """Emit effects complete at once: render every record first, then emit them all."""
-        records = []
-        for i, args in enumerate(progress.args):
-            cid = self.call_of(progress, i if progress.for_each else None)
-            request = render_effect_request(self.program, progress.effect, args, self.key, self.env)
-            records.append((cid, request))
-        results: dict[int, Any] = {}
-        for i, (cid, request) in enumerate(records):
-            self.commands.append(
-                Emit(
-                    topic=request["topic"],
-                    key=request["key"],
-                    value=request["value"],
-                    headers=request["headers"],
-                    dedup_key=idempotency_key(cid),
-                )
-            )
-            results[i] = request["value"]
-        return replace(progress, next_item=len(progress.args), results=results)
-
-    def call_of(self, progress: CallProgress, item: int | None, retry: int = 0) -> str:
-        return call_id(
-            self.flow, self.key, progress.seq, progress.action_id, item=item, retry=retry
-        )
-
-    def issue(self, progress: CallProgress) -> CallProgress:
-        """Issue RunEffect for further items while below the concurrency limit."""
-        outstanding = list(progress.outstanding)
-        next_item = progress.next_item
-        while next_item < len(progress.args) and len(outstanding) < progress.concurrency:
-            item = next_item if progress.for_each else None
-            cid = self.call_of(progress, item)
-            args = progress.args[next_item]
-            outstanding.append(OutstandingCall(call_id=cid, item=item, args=args))
-            self.commands.append(
-                RunEffect(
-                    call_id=cid,
-                    effect=progress.effect,
-                    args=args,
-                    idempotency_key=idempotency_key(cid),
-                    action_id=progress.action_id,
-                )
-            )
-            next_item += 1
-        return replace(progress, outstanding=tuple(outstanding), next_item=next_item)
+            progress, runs = calls.issue(progress, self.flow, self.key)
+            self.commands.extend(runs)
+        self.pending = replace(p, call=progress)
 
     def finish_call(self, progress: CallProgress) -> None:
         p = self.pending
@@ -509,11 +429,7 @@ class _Run:
         action = self.program.actions[progress.action_id]
         assert isinstance(action, CallAction)
         if action.result is not None:
-            if progress.for_each:
-                value: Any = [progress.results.get(i) for i in range(len(progress.args))]
-            else:
-                value = progress.results.get(0)
-            self.data[action.result] = value
+            self.data[action.result] = calls.collected(progress)
             self.dirty.add(action.result)
         self.pending = replace(p, call=None, action_index=p.action_index + 1)
 
@@ -558,7 +474,8 @@ class _Run:
         remaining = tuple(c for c in progress.outstanding if c is not call)
         progress = replace(progress, outstanding=remaining, results=results)
         if self.status == "running":
-            progress = self.issue(progress)
+            progress, runs = calls.issue(progress, self.flow, self.key)
+            self.commands.extend(runs)
         self.pending = replace(p, call=progress)
 
     def drop_callback_timer(self, call: OutstandingCall) -> None:
@@ -687,8 +604,12 @@ class _Run:
         if p is not None:
             self.status = "running"
             if p.call is not None:
-                progress = self.reissue(p.call) if p.call.failed else p.call
-                self.pending = replace(p, call=self.issue(progress))
+                progress, runs = p.call, list[RunEffect]()
+                if p.call.failed:
+                    progress, runs = calls.reissue(p.call, self.flow, self.key)
+                progress, more = calls.issue(progress, self.flow, self.key)
+                self.commands.extend((*runs, *more))
+                self.pending = replace(p, call=progress)
             return
         self.status = "active"
         if incident is not None and incident.retry_input is not None:
@@ -699,28 +620,6 @@ class _Run:
             self.raise_incident(
                 describe(problems, "an operator retry"), pointer=_data_pointer(problems)
             )
-
-    def reissue(self, progress: CallProgress) -> CallProgress:
-        retries = progress.retries + 1
-        fresh = []
-        for old in progress.failed:
-            cid = self.call_of(progress, old.item, retries)
-            fresh.append(OutstandingCall(call_id=cid, item=old.item, args=old.args))
-            self.commands.append(
-                RunEffect(
-                    call_id=cid,
-                    effect=progress.effect,
-                    args=old.args,
-                    idempotency_key=idempotency_key(cid),
-                    action_id=progress.action_id,
-                )
-            )
-        return replace(
-            progress,
-            outstanding=(*progress.outstanding, *fresh),
-            failed=(),
-            retries=retries,
-        )
 
     def cancel(self, inp: Cancel) -> None:
         if self.status in ("completed", "cancelled"):

@@ -49,8 +49,9 @@ def trace_to_json(trace: Sequence[str]) -> dict[str, JSON]:
 
 
 def trace_from_json(obj: Any) -> tuple[str, ...]:
-    """A trace as stored: `{"steps": [...]}` (see `trace_to_json`) or a plain list."""
-    steps = obj.get("steps") if isinstance(obj, Mapping) else obj
+    """A trace as stored: `{"steps": [...]}` (see `trace_to_json`), `{"trace": [...]}`
+    (the runtime's journal entry, which also holds the commands) or a plain list."""
+    steps = obj.get("steps", obj.get("trace")) if isinstance(obj, Mapping) else obj
     if not isinstance(steps, list | tuple) or not all(isinstance(s, str) for s in steps):
         raise ValueError(f"not a journaled trace: {obj!r}")
     return tuple(steps)

@@ -168,10 +168,14 @@ async def post_signal(request: web.Request) -> web.StreamResponse:
     if flow not in runtime.flows:
         raise ClientError(404, "unknown flow", f"no flow {flow!r} is loaded")
     instance = await runtime.get_instance(flow, instance_key)
-    if instance is None:
-        # The instance may be about to be created by an input already in its inbox.
-        if not await runtime.store.inbox_for(flow, instance_key, limit=1):
+    # The instance may be about to be created by an input already in its
+    # inbox. A step consumes that input and creates the instance in one
+    # transaction, so an empty inbox means the instance exists now or never.
+    if instance is None and not await runtime.store.inbox_for(flow, instance_key, limit=1):
+        instance = await runtime.get_instance(flow, instance_key)
+        if instance is None:
             raise ClientError(404, "unknown instance", f"no instance {flow}/{instance_key}")
+    if instance is None:
         current = runtime.current_version(flow)
         if current is None:
             raise ClientError(404, "unknown flow", f"no flow {flow!r} is loaded")

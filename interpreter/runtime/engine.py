@@ -149,6 +149,7 @@ class Runtime:
             loader=PythonEffectLoader(effect_search_path),
             overrides=dict(effect_overrides or {}),
             rng=rng or random.Random(),
+            backoff_is_idle=isinstance(self._clock, VirtualClock),
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -252,9 +253,10 @@ class Runtime:
         await self.drain_and_stop()
 
     async def wait_idle(self) -> None:
-        """Return once nothing can happen without time passing: no key runnable,
-        no step committing, no effect attempt running, no relay pending.
-        (Effects backing off and timers waiting for their due time are idle.)"""
+        """Return once no key is runnable, no step is committing, no effect call
+        is in flight and no relay is pending. Timers and delayed events waiting
+        for their time are idle; so are effect calls backing off, under a
+        `VirtualClock` only (there, only `advance` moves them on)."""
         await self._activity.wait_idle()
 
     async def advance(self, ms: int) -> None:

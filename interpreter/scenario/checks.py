@@ -64,7 +64,9 @@ async def check_instance(rt: Runtime, flow: str, step: ExpectInstance) -> str | 
         if armed != sorted(step.timers):
             problems.append(f"timers: expected {sorted(step.timers)}, found {armed}")
     if step.deferred is not None:
-        names = [d.name if isinstance(d, EventInput | SignalInput) else d.kind for d in instance.deferred]
+        names = [
+            d.name if isinstance(d, EventInput | SignalInput) else d.kind for d in instance.deferred
+        ]
         if names != list(step.deferred):
             problems.append(f"deferred: expected {list(step.deferred)}, found {names}")
     if not problems:
@@ -81,7 +83,9 @@ async def check_calls(rt: Runtime, flow: str | None, step: ExpectCalls) -> str |
     ]
     whose = f" for {flow}/{step.key}" if step.key is not None else ""
     name = f"calls to {step.effect!r}{whose}"
-    summary = ", ".join(f"{r.call_id} [{r.status}, {r.attempts} attempt(s)]" for r in rows) or "none"
+    summary = (
+        ", ".join(f"{r.call_id} [{r.status}, {r.attempts} attempt(s)]" for r in rows) or "none"
+    )
     if step.count is not None and len(rows) != step.count:
         return f"{name}: expected {step.count} call(s), found {len(rows)}: {summary}"
     if step.attempts is not None:
@@ -180,7 +184,6 @@ async def check_dead_letters(rt: Runtime, step: ExpectDeadLetters) -> str | None
         for index, (want, got) in enumerate(zip(step.reasons, reasons, strict=True)):
             if want not in got:
                 return (
-                    f"dead letter {index + 1}: expected a reason mentioning {want!r}, "
-                    f"found {got!r}"
+                    f"dead letter {index + 1}: expected a reason mentioning {want!r}, found {got!r}"
                 )
     return None

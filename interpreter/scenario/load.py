@@ -70,9 +70,11 @@ def parse_scenario(text: str, file: Path) -> Scenario:
     if "stubs" in top:
         for effect, node in nodes.mapping(top["stubs"], "stubs").items():
             stubs[effect] = _stub(nodes, effect, node)
-    python_path = (base,)
+    python_path: tuple[Path, ...] = (base, Path.cwd())
     if "python_path" in top:
-        python_path = tuple(_path(nodes, base, n, "python_path") for n in _items(nodes, top["python_path"]))
+        python_path = tuple(
+            _path(nodes, base, n, "python_path") for n in _items(nodes, top["python_path"])
+        )
     steps = tuple(_step(nodes, base, n) for n in nodes.sequence(top["steps"], "steps"))
     if not steps:
         raise nodes.fail(top["steps"], "steps: a scenario needs at least one step")
@@ -85,6 +87,7 @@ def parse_scenario(text: str, file: Path) -> Scenario:
         stubs=stubs,
         steps=steps,
         python_path=python_path,
+        flow_where=nodes.where(top["flow"]),
         verify=nodes.boolean(top["verify"], "verify") if "verify" in top else True,
     )
 
@@ -118,7 +121,9 @@ def _stub(nodes: Nodes, effect: str, node: yaml.Node) -> EffectStub:
         )
     if isinstance(node, yaml.MappingNode):
         return EffectStub(
-            effect=effect, where=where, outcomes=(_outcome(nodes, effect, node, default_times=None),)
+            effect=effect,
+            where=where,
+            outcomes=(_outcome(nodes, effect, node, default_times=None),),
         )
     items = nodes.sequence(node, f"stubs.{effect}")
     if not items:
@@ -127,7 +132,9 @@ def _stub(nodes: Nodes, effect: str, node: yaml.Node) -> EffectStub:
     return EffectStub(effect=effect, where=where, outcomes=outcomes)
 
 
-def _outcome(nodes: Nodes, effect: str, node: yaml.Node, *, default_times: int | None) -> StubOutcome:
+def _outcome(
+    nodes: Nodes, effect: str, node: yaml.Node, *, default_times: int | None
+) -> StubOutcome:
     what = f"stubs.{effect} outcome"
     entries = nodes.mapping(node, what, allowed=_OUTCOME_FIELDS)
     kinds = [k for k in _OUTCOME_KINDS if k in entries]
@@ -141,7 +148,9 @@ def _outcome(nodes: Nodes, effect: str, node: yaml.Node, *, default_times: int |
     times: int | None = default_times
     if "times" in entries:
         raw = nodes.value(entries["times"])
-        times = None if raw == "any" else nodes.integer(entries["times"], f"{what}: times", minimum=1)
+        times = (
+            None if raw == "any" else nodes.integer(entries["times"], f"{what}: times", minimum=1)
+        )
     outcome: dict[str, Any] = {
         "where": nodes.where(node),
         "kind": kind,
@@ -159,10 +168,15 @@ def _outcome(nodes: Nodes, effect: str, node: yaml.Node, *, default_times: int |
     elif not nodes.boolean(entries["timeout"], f"{what}: timeout"):
         raise nodes.fail(entries["timeout"], f"{what}: write `timeout: true` (or leave it out)")
     for field in ("fatal", "body"):
-        if field in entries and not (field == "fatal" and kind == "error") and not (
-            field == "body" and kind == "status"
+        if (
+            field in entries
+            and not (field == "fatal" and kind == "error")
+            and not (field == "body" and kind == "status")
         ):
-            raise nodes.fail(entries[field], f"{what}: {field!r} goes with {'error' if field == 'fatal' else 'status'}")
+            raise nodes.fail(
+                entries[field],
+                f"{what}: {field!r} goes with {'error' if field == 'fatal' else 'status'}",
+            )
     if "callback" in entries or "callback_error" in entries:
         if kind != "result":
             raise nodes.fail(node, f"{what}: a callback follows an accepted request (`result`)")
@@ -312,7 +326,7 @@ def _restart(nodes: Nodes, base: Path, where: Where, node: yaml.Node) -> Restart
             return RestartStep(where=where)
         raise nodes.fail(node, "restart: write `restart: true` or `restart: {load: FILE}`")
     entries = nodes.mapping(node, "restart", allowed=("load",))
-    load = ()
+    load: tuple[Path, ...] = ()
     if "load" in entries:
         load = tuple(_path(nodes, base, n, "restart.load") for n in _items(nodes, entries["load"]))
     return RestartStep(where=where, load=load)

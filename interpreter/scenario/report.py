@@ -1,10 +1,12 @@
 """`flowd test`: run scenario files and print one line per scenario, then a summary.
 
-    PASS  examples/scenarios/order_review.scenario.yaml  big order goes through review  (12 steps, 0.31s)
-    FAIL  tests/scenarios/timers.scenario.yaml  after timer fires
-          tests/scenarios/timers.scenario.yaml:31: expect t-1: t/t-1: state: expected 'done', found 'waiting'
+    PASS  examples/scenarios/order_review_approved.scenario.yaml  a big order ...  (12/12 steps)
+    FAIL  tests/scenarios/timers_after.scenario.yaml  after timers are armed ...  (5/24 steps)
+          tests/scenarios/timers_after.scenario.yaml:9: expect a: timers/a: state: expected
+          'expired', found 'waiting'
     ERROR tests/scenarios/bad.scenario.yaml
-          tests/scenarios/bad.scenario.yaml:4: stubs.charge outcome: unknown field 'reslt' (did you mean 'result'?)
+          tests/scenarios/bad.scenario.yaml:4: stubs.pay outcome: unknown field 'reslt'
+          (did you mean 'result'?)
 
 Exit code: 0 when every scenario passed, 1 when some step failed, 2 when a
 scenario file could not be run at all (and none failed).
@@ -13,6 +15,7 @@ scenario file could not be run at all (and none failed).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +49,9 @@ def run_scenarios(paths: Sequence[str], *, verbose: bool = False, out: TextIO) -
         soft_wrap=True,
         no_color=bool(os.environ.get("NO_COLOR")) or None,
     )
+    # The runtime logs incidents and failed attempts as warnings; scenarios expect
+    # many of them, so only --verbose shows them.
+    logging.getLogger("flowyard").setLevel(logging.WARNING if verbose else logging.ERROR)
     files = expand(paths)
     if not files:
         console.print("no scenario files found", markup=False)
@@ -71,7 +77,9 @@ def _print(console: Console, result: ScenarioResult) -> None:
     detail = f"  ({result.steps_run}/{result.steps_total} steps, {result.seconds:.2f}s)"
     if result.failure is None:
         console.print(
-            Text.assemble(("PASS  ", "bold green"), str(result.path), f"  {result.name}", (detail, "dim"))
+            Text.assemble(
+                ("PASS  ", "bold green"), str(result.path), f"  {result.name}", (detail, "dim")
+            )
         )
         return
     console.print(

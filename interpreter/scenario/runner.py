@@ -86,7 +86,7 @@ class ScenarioResult:
         return self.failure is None and self.error is None
 
 
-class _Failed(Exception):
+class _StepFailedError(Exception):
     def __init__(self, failure: StepFailure) -> None:
         super().__init__(str(failure))
         self.failure = failure
@@ -110,9 +110,7 @@ async def run_scenario(
     scenario: Scenario, *, on_step: Callable[[str], None] | None = None
 ) -> ScenarioResult:
     """Run a loaded scenario on a fresh temporary store."""
-    result = ScenarioResult(
-        path=scenario.path, name=scenario.name, steps_total=len(scenario.steps)
-    )
+    result = ScenarioResult(path=scenario.path, name=scenario.name, steps_total=len(scenario.steps))
     started = time.monotonic()
 
     def note(line: str) -> None:
@@ -121,7 +119,7 @@ async def run_scenario(
             on_step(line)
 
     try:
-        irs = [_compile(path, Where(str(scenario.path), 1)) for path in scenario.flows]
+        irs = [_compile(path, scenario.flow_where) for path in scenario.flows]
     except ScenarioError as exc:
         result.error = exc
         return result
@@ -133,7 +131,7 @@ async def run_scenario(
                 await session.run(step)
                 result.steps_run += 1
             await session.verify()
-        except _Failed as failed:
+        except _StepFailedError as failed:
             result.failure = failed.failure
         except ScenarioError as exc:
             result.error = exc
@@ -229,7 +227,9 @@ class _Session:
             effect = effects.get(name)
             if effect is None:
                 known = ", ".join(sorted(effects)) or "none"
-                raise ScenarioError(stub.where, f"stubs.{name}: no flow declares this effect (effects: {known})")
+                raise ScenarioError(
+                    stub.where, f"stubs.{name}: no flow declares this effect (effects: {known})"
+                )
             if effect.get("kind") == "emit" and not stub.emit_marker:
                 raise ScenarioError(
                     stub.where,
@@ -248,8 +248,10 @@ class _Session:
         flows = self._flows()
         if flow is not None:
             if flow not in flows:
-                raise _Failed(
-                    StepFailure(where, "flow", f"no loaded flow {flow!r} (loaded: {', '.join(flows)})")
+                raise _StepFailedError(
+                    StepFailure(
+                        where, "flow", f"no loaded flow {flow!r} (loaded: {', '.join(flows)})"
+                    )
                 )
             return flow
         if len(flows) == 1:
@@ -262,11 +264,18 @@ class _Session:
         label = _label(step)
         self.note(f"{step.where}: {label}")
         assert self.rt is not None
-        message = await self._apply(self.rt, step)
+        try:
+            message = await self._apply(self.rt, step)
+        except (ScenarioError, _StepFailedError):
+            raise
+        except Exception as exc:
+            # A bug in the interpreter (or a store failure), not in the scenario:
+            # report it at the step that hit it rather than crash the whole run.
+            message = f"the interpreter raised {type(exc).__name__}: {exc}"
         if message is None:
             message = self._stub_problem()
         if message is not None:
-            raise _Failed(StepFailure(step.where, label, message))
+            raise _StepFailedError(StepFailure(step.where, label, message))
 
     async def _apply(self, rt: Runtime, step: Step) -> str | None:
         if isinstance(step, EventStep):
@@ -304,10 +313,10 @@ class _Session:
         if isinstance(step, ExpectInstance):
             return await check_instance(rt, self._flow(step.flow, step.where), step)
         if isinstance(step, ExpectCalls):
-            flow = step.flow
-            if flow is None and step.key is not None:
-                flow = self._flow(None, step.where)
-            return await check_calls(rt, flow, step)
+            calls_flow = step.flow
+            if calls_flow is None and step.key is not None:
+                calls_flow = self._flow(None, step.where)
+            return await check_calls(rt, calls_flow, step)
         if isinstance(step, ExpectEmitted):
             return await check_emitted(rt, step)
         assert isinstance(step, ExpectDeadLetters)
@@ -318,8 +327,7 @@ class _Session:
         if step.to_ms is not None:
             if step.to_ms < now:
                 return (
-                    f"cannot go back in time: it is already {_iso(now)}, "
-                    f"after {_iso(step.to_ms)}"
+                    f"cannot go back in time: it is already {_iso(now)}, after {_iso(step.to_ms)}"
                 )
             ms = step.to_ms - now
         else:
@@ -402,15 +410,17 @@ class _Session:
         if report.mismatches:
             where = self.scenario.steps[-1].where
             text = "; ".join(f"{m.flow}/{m.key}: {m.problem}" for m in report.mismatches)
-            raise _Failed(
-                StepFailure(where, "replay (after the last step)", f"the journal does not rebuild: {text}")
+            raise _StepFailedError(
+                StepFailure(
+                    where, "replay (after the last step)", f"the journal does not rebuild: {text}"
+                )
             )
-        self.note(f"replayed {report.instances} instance(s) from {report.journal_entries} journal entries")
+        self.note(
+            f"replayed {report.instances} instance(s) from {report.journal_entries} journal entries"
+        )
 
 
-def _ingest_problem(
-    what: str, expected: str, status: str, reasons: Sequence[str]
-) -> str | None:
+def _ingest_problem(what: str, expected: str, status: str, reasons: Sequence[str]) -> str | None:
     if status == expected:
         return None
     why = f": {'; '.join(reasons)}" if reasons else ""

@@ -228,4 +228,5 @@ class Scenario:
     stubs: dict[str, EffectStub]
     steps: tuple[Step, ...]
     python_path: tuple[Path, ...]
+    flow_where: Where
     verify: bool = True

@@ -14,7 +14,6 @@ effects without a stub fail the same way: scenarios never send real requests.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -105,7 +104,7 @@ class StubBook:
             status = outcome.status or 500
             raise HttpStatusError(status, {"status": status, "headers": {}, "body": outcome.value})
         if outcome.kind == "timeout":
-            raise asyncio.TimeoutError(f"stubbed timeout of {ctx.effect}")
+            raise TimeoutError(f"stubbed timeout of {ctx.effect}")
         if outcome.has_callback:
             if ctx.callback_token is None:
                 message = f"stubs.{ctx.effect}: the effect has no callback, but the stub gives one"

@@ -90,7 +90,9 @@ class Nodes:
             allowed = list(allowed)
             for key, key_node in keys.items():
                 if key not in allowed:
-                    raise self.fail(key_node, f"{what}: unknown field {key!r}{_suggest(key, allowed)}")
+                    raise self.fail(
+                        key_node, f"{what}: unknown field {key!r}{_suggest(key, allowed)}"
+                    )
         for key in required:
             if key not in entries:
                 raise self.fail(node, f"{what}: missing field {key!r}")
@@ -140,9 +142,7 @@ class Nodes:
         try:
             return parse_timestamp(text).ms
         except ConversionError as exc:
-            raise self.fail(
-                node, f"{what}: {exc} (write e.g. 2026-01-01T00:00:00Z)"
-            ) from None
+            raise self.fail(node, f"{what}: {exc} (write e.g. 2026-01-01T00:00:00Z)") from None
 
     def strings(self, node: yaml.Node, what: str) -> tuple[str, ...]:
         """A string or a list of strings."""

@@ -235,3 +235,19 @@ def test_names_must_be_identifiers() -> None:
     d = _one(text)
     assert d.code == "FY104"
     assert (d.span.line, d.span.column) == _line_col(text, "fail ed")
+
+
+def test_action_written_as_a_bare_name_is_one_type_error() -> None:
+    text = _mutate(
+        '      - call: publish\n        with: {order_id: "${ key }", status: paid}',
+        "      - publish",
+    )
+    d = _one(text)
+    assert d.code == "FY102"
+    assert d.message == "an action should be a mapping, not a string"
+    assert (d.span.line, d.span.column) == _line_col(text, "publish\n    on:")
+
+
+def test_effect_written_as_a_bare_target_is_one_type_error() -> None:
+    d = _one(_mutate("  publish:\n    emit:", "  publish: x\n  publish2:\n    emit:"))
+    assert d.code == "FY102"

@@ -106,6 +106,7 @@ def test_replay_rejects_gaps() -> None:
 def test_trace_json_forms() -> None:
     assert trace_from_json(trace_to_json(("a", "b"))) == ("a", "b")
     assert trace_from_json(["a"]) == ("a",)
+    assert trace_from_json({"trace": ["a"], "commands": []}) == ("a",)
     with pytest.raises(ValueError):
         trace_from_json({"steps": [1]})
 

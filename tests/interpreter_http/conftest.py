@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ if HERE not in sys.path:
 
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from flowyard.interpreter.http import create_app  # noqa: E402
-from flowyard.interpreter.runtime import Runtime  # noqa: E402
+from flowyard.interpreter.runtime import Runtime, Transition  # noqa: E402
 from flowyard.interpreter.store import SQLiteStore  # noqa: E402
 from http_helpers import Effects, Harness, HarnessFactory, compile_things, stop  # noqa: E402
 
@@ -31,12 +31,13 @@ async def make_harness(db_path: Path) -> AsyncIterator[HarnessFactory]:
     started: list[Harness] = []
     effects = Effects()
 
-    async def factory() -> Harness:
+    async def factory(on_transition: Callable[[Transition], None] | None = None) -> Harness:
         store = await SQLiteStore.open(db_path, synchronous="NORMAL")
         runtime = Runtime(
             store,
             [compile_things()],
             effect_overrides={"check": effects.check, "confirm": effects.confirm},
+            on_transition=on_transition,
         )
         await runtime.start()
         letters: list[tuple[str, str]] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ signals:
 effects:
   check:
     python: http_test_effects:check
-    timeout: 5s
+    timeout: 30s
     retry: {attempts: 1}
   confirm:
     python: http_test_effects:confirm
@@ -101,11 +102,13 @@ class Effects:
     """Stand-ins for the flow's python effects, steerable by the tests."""
 
     fail_check: bool = False
+    check_delays: dict[str, float] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
     callback_tokens: dict[str, str] = field(default_factory=dict)
 
     async def check(self, args: Any, ctx: EffectContext) -> Any:
         self.checks.append(dict(args))
+        await asyncio.sleep(self.check_delays.get(ctx.key, 0))
         if self.fail_check:
             raise EffectError("the checker is down", retryable=False)
         return {"ok": True, "size": args["size"]}
@@ -141,7 +144,7 @@ class Harness:
         await self.runtime.wait_idle()
 
 
-HarnessFactory = Callable[[], Awaitable[Harness]]
+HarnessFactory = Callable[..., Awaitable[Harness]]
 
 
 async def stop(harness: Harness) -> None:

@@ -6,31 +6,20 @@ import io
 import re
 
 from flowyard.interpreter.live import LiveView, format_ms
-from flowyard.interpreter.runtime import Transition
-from http_helpers import Harness
+from http_helpers import HarnessFactory
 
 STAMP = r"\d\d:\d\d:\d\d\.\d\d\d"
 
 
-async def run_story(h: Harness) -> list[str]:
+async def run_story(make_harness: HarnessFactory) -> list[str]:
     out = io.StringIO()
+    view: LiveView | None = None
+    h = await make_harness(on_transition=lambda t: view.transition(t) if view else None)
     view = LiveView(
         lambda ir_hash: h.runtime.version(ir_hash).program,
         now_ms=h.runtime.clock.now_ms,
         stream=out,
         colour=False,
-    )
-    seen: list[Transition] = []
-
-    def record(t: Transition) -> None:
-        seen.append(t)
-        view.transition(t)
-
-    h.runtime._stepper._hooks = h.runtime._stepper._hooks.__class__(  # type: ignore[attr-defined]
-        run_effects=h.runtime._stepper._hooks.run_effects,  # type: ignore[attr-defined]
-        timers_changed=h.runtime._stepper._hooks.timers_changed,  # type: ignore[attr-defined]
-        emitted=h.runtime._stepper._hooks.emitted,  # type: ignore[attr-defined]
-        on_transition=record,
     )
     await h.post("/events/things", {"type": "created", "id": "t-1", "size": 2})
     await h.settle()
@@ -45,8 +34,8 @@ async def run_story(h: Harness) -> list[str]:
     return out.getvalue().splitlines()
 
 
-async def test_lines_tell_the_story(h: Harness) -> None:
-    lines = await run_story(h)
+async def test_lines_tell_the_story(make_harness: HarnessFactory) -> None:
+    lines = await run_story(make_harness)
     assert not any("\x1b[" in line for line in lines), "no colour codes off a terminal"
     assert re.fullmatch(STAMP + r" things t-1  new ─Created→ open", lines[0])
     assert re.fullmatch(

@@ -81,6 +81,10 @@ class EffectRunner:
     http: HttpEffectRunner = field(default_factory=HttpEffectRunner)
     overrides: Mapping[str, PythonEffect] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
+    backoff_is_idle: bool = False
+    """Whether a call waiting out its backoff counts as idle: true under a
+    virtual clock (only advancing time moves it on), false under a real one
+    (the call is still in flight)."""
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     @property
@@ -94,8 +98,8 @@ class EffectRunner:
             return
         task = asyncio.create_task(self._run(spec), name=f"effect:{spec.call_id}")
         self._tasks[spec.call_id] = task
-        # The task holds one activity unit from now until it is done, except
-        # while it sleeps on the clock (see `_sleep`).
+        # The task holds one activity unit from now until it is done (except
+        # while it backs off under a virtual clock, see `_sleep`).
         self.activity.enter()
         task.add_done_callback(partial(self._forget, spec.call_id))
 
@@ -104,6 +108,9 @@ class EffectRunner:
         self.activity.leave()
 
     async def _sleep(self, due_ms: int) -> None:
+        if not self.backoff_is_idle:
+            await self.clock.sleep_until(due_ms)
+            return
         self.activity.leave()
         try:
             await self.clock.sleep_until(due_ms)
