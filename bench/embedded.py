@@ -307,7 +307,8 @@ def main() -> None:
     http_rate, raw_rate, memory_rate = n / http.seconds, n / raw_s, n / memory_s
     print(
         f"{n} events over {args.keys} keys; {http.requests} requests of {args.batch} events, "
-        f"{args.concurrency} in flight; {os.cpu_count()} CPUs"
+        f"{args.concurrency} in flight; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} (client, server and baselines share them)"
     )
     print(f"  flowd, POST /events -> durable transitions : {http_rate:10,.0f} events/s")
     print(f"  (a) raw batched SQLite inserts, same rows   : {raw_rate:10,.0f} events/s")

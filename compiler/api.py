@@ -6,6 +6,7 @@ diagnostic is an error.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,14 @@ from ..dsl.load import Surface, load_flow_text, surface_for
 
 CompileResult = tuple[dict[str, Any] | None, list[Diagnostic]]
 
+CHECK_IR_ENV = "FLOWYARD_CHECK_IR"
+"""Set to 1 to check every IR the compiler produces against specs/ir.schema.json."""
+
+
+def check_ir_requested() -> bool:
+    """Whether FLOWYARD_CHECK_IR asks for the IR self-check (the test suite sets it)."""
+    return os.environ.get(CHECK_IR_ENV, "") not in ("", "0")
+
 
 def check(flow: Flow) -> list[Diagnostic]:
     """The semantic checks (names, structure, types) for a parsed flow."""
@@ -23,16 +32,25 @@ def check(flow: Flow) -> list[Diagnostic]:
     return check_flow(flow)
 
 
-def compile_flow(flow: Flow) -> CompileResult:
-    """Check a parsed flow and, when it has no errors, lower it to validated IR."""
-    from .ir import validate_ir
+def compile_flow(flow: Flow, *, check_ir: bool | None = None) -> CompileResult:
+    """Check a parsed flow and, when it has no errors, lower it to IR.
+
+    `check_ir` (default: FLOWYARD_CHECK_IR) also validates the IR against
+    specs/ir.schema.json and raises InvalidIRError when lowering broke the contract.
+    It is off by default: the IR is our own output, the test suite checks every IR
+    it compiles, and on a large flow the schema check costs far more than the
+    compilation. IR read from outside (`flowd run x.json`) is always validated.
+    """
     from .lower import lower
 
     diagnostics = normalise(check(flow))
     if has_errors(diagnostics):
         return None, diagnostics
     ir = lower(flow)
-    validate_ir(ir)
+    if check_ir_requested() if check_ir is None else check_ir:
+        from .ir import validate_ir
+
+        validate_ir(ir)
     return ir, diagnostics
 
 
@@ -42,21 +60,23 @@ def parse_text(text: str, *, file: str, surface: Surface) -> tuple[Flow | None, 
     return flow, list(diagnostics)
 
 
-def compile_text(text: str, *, file: str, surface: Surface) -> CompileResult:
-    """Parse, check and lower source text."""
+def compile_text(
+    text: str, *, file: str, surface: Surface, check_ir: bool | None = None
+) -> CompileResult:
+    """Parse, check and lower source text (`check_ir` as for compile_flow)."""
     flow, diagnostics = parse_text(text, file=file, surface=surface)
     if flow is None or has_errors(diagnostics):
         return None, normalise(diagnostics)
-    ir, more = compile_flow(flow)
+    ir, more = compile_flow(flow, check_ir=check_ir)
     return ir, normalise([*diagnostics, *more])
 
 
-def compile_file(path: str | Path) -> CompileResult:
+def compile_file(path: str | Path, *, check_ir: bool | None = None) -> CompileResult:
     """Read, parse, check and lower a file; the surface follows the file name."""
     text, problem = read_source(path)
     if problem is not None:
         return None, [problem]
-    return compile_text(text, file=str(path), surface=surface_for(path))
+    return compile_text(text, file=str(path), surface=surface_for(path), check_ir=check_ir)
 
 
 def read_source(path: str | Path) -> tuple[str, Diagnostic | None]:

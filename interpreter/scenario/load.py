@@ -37,6 +37,7 @@ DEFAULT_START = "2026-01-01T00:00:00Z"
 _TOP = ("scenario", "flow", "start", "env", "stubs", "steps", "python_path", "verify")
 _OUTCOME_KINDS = ("result", "error", "status", "timeout")
 _OUTCOME_FIELDS = (*_OUTCOME_KINDS, "body", "fatal", "when", "times", "callback", "callback_error")
+_OUTCOME_COMPANIONS = {"fatal": "error", "body": "status"}
 _INGEST: tuple[IngestExpectation, ...] = ("accepted", "dead_lettered", "ignored", "duplicate")
 _STATUSES = ("active", "running", "completed", "incident", "cancelled")
 _CALL_STATUSES = ("pending", "running", "succeeded", "failed", "awaiting_callback")
@@ -167,16 +168,9 @@ def _outcome(
         outcome["value"] = nodes.value(entries["body"]) if "body" in entries else None
     elif not nodes.boolean(entries["timeout"], f"{what}: timeout"):
         raise nodes.fail(entries["timeout"], f"{what}: write `timeout: true` (or leave it out)")
-    for field in ("fatal", "body"):
-        if (
-            field in entries
-            and not (field == "fatal" and kind == "error")
-            and not (field == "body" and kind == "status")
-        ):
-            raise nodes.fail(
-                entries[field],
-                f"{what}: {field!r} goes with {'error' if field == 'fatal' else 'status'}",
-            )
+    for field, owner in _OUTCOME_COMPANIONS.items():
+        if field in entries and kind != owner:
+            raise nodes.fail(entries[field], f"{what}: {field!r} goes with {owner!r}")
     if "callback" in entries or "callback_error" in entries:
         if kind != "result":
             raise nodes.fail(node, f"{what}: a callback follows an accepted request (`result`)")

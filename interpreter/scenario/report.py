@@ -62,7 +62,13 @@ def run_scenarios(paths: Sequence[str], *, verbose: bool = False, out: TextIO) -
         def step_line(line: str) -> None:
             console.print(Text("      " + line, style="dim"))
 
-        result = asyncio.run(run_scenario_file(file, on_step=step_line if verbose else None))
+        result = asyncio.run(
+            run_scenario_file(
+                file,
+                on_step=step_line if verbose else None,
+                transitions=out if verbose else None,
+            )
+        )
         results.append(result)
         _print(console, result)
     return _summary(console, results)

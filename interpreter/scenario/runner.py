@@ -20,9 +20,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from ..runtime import IncomingRecord, Runtime, UnknownInstanceError, VirtualClock
+from ..live import LiveView
+from ..program import Program
+from ..runtime import (
+    IncomingRecord,
+    Runtime,
+    UnknownInstanceError,
+    UnknownVersionError,
+    VirtualClock,
+)
 from ..store import SQLiteStore
 from ..verify import verify_store
 from .checks import check_calls, check_dead_letters, check_emitted, check_instance
@@ -93,23 +101,33 @@ class _StepFailedError(Exception):
 
 
 async def run_scenario_file(
-    path: str | Path, *, on_step: Callable[[str], None] | None = None
+    path: str | Path,
+    *,
+    on_step: Callable[[str], None] | None = None,
+    transitions: TextIO | None = None,
 ) -> ScenarioResult:
-    """Load and run one scenario file; never raises for anything the file says."""
+    """Load and run one scenario file; never raises for anything the file says.
+
+    `on_step` receives a line per step as it starts; with `transitions`, every
+    committed transition is written there as `flowd run` shows it.
+    """
     started = time.monotonic()
     try:
         scenario = load_scenario(path)
     except ScenarioError as exc:
         return ScenarioResult(path=Path(path), name=str(path), error=exc)
-    result = await run_scenario(scenario, on_step=on_step)
+    result = await run_scenario(scenario, on_step=on_step, transitions=transitions)
     result.seconds = time.monotonic() - started
     return result
 
 
 async def run_scenario(
-    scenario: Scenario, *, on_step: Callable[[str], None] | None = None
+    scenario: Scenario,
+    *,
+    on_step: Callable[[str], None] | None = None,
+    transitions: TextIO | None = None,
 ) -> ScenarioResult:
-    """Run a loaded scenario on a fresh temporary store."""
+    """Run a loaded scenario on a fresh temporary store (see `run_scenario_file`)."""
     result = ScenarioResult(path=scenario.path, name=scenario.name, steps_total=len(scenario.steps))
     started = time.monotonic()
 
@@ -124,7 +142,7 @@ async def run_scenario(
         result.error = exc
         return result
     with tempfile.TemporaryDirectory(prefix="flowd-scenario-") as tmp:
-        session = _Session(scenario, irs, Path(tmp) / "scenario.db", note)
+        session = _Session(scenario, irs, Path(tmp) / "scenario.db", note, transitions)
         try:
             await session.open()
             for step in scenario.steps:
@@ -173,6 +191,7 @@ class _Session:
         irs: list[dict[str, Any]],
         db: Path,
         note: Callable[[str], None],
+        transitions: TextIO | None = None,
     ) -> None:
         self.scenario = scenario
         self.irs = irs
@@ -182,6 +201,9 @@ class _Session:
         self.book = StubBook(scenario.stubs)
         self.store: SQLiteStore | None = None
         self.rt: Runtime | None = None
+        self.view: LiveView | None = None
+        if transitions is not None:
+            self.view = LiveView(self._program, now_ms=self.clock.now_ms, stream=transitions)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -203,6 +225,7 @@ class _Session:
             callback_base_url=CALLBACK_BASE_URL,
             rng=random.Random(0),
             effect_search_path=[str(p) for p in self.scenario.python_path],
+            on_transition=None if self.view is None else self.view.transition,
         )
         await self.rt.start()
 
@@ -211,6 +234,14 @@ class _Session:
             await self.rt.drain_and_stop(close_store=False)
         if self.store is not None:
             await self.store.close()
+
+    def _program(self, ir_hash: str) -> Program | None:
+        if self.rt is None:
+            return None
+        try:
+            return self.rt.version(ir_hash).program
+        except UnknownVersionError:
+            return None
 
     def _effects(self) -> dict[str, dict[str, Any]]:
         effects: dict[str, dict[str, Any]] = {}

@@ -290,3 +290,48 @@ def test_operator_commands_against_a_store(
     with sqlite3.connect(db) as conn:
         (status,) = conn.execute("SELECT status FROM instances WHERE key = 't-1'").fetchone()
     assert status == "cancelled"
+
+
+def test_ir_json_versions_and_a_scaled_clock(flow_file: Path, tmp_path: Path) -> None:
+    from flowyard.compiler.api import compile_file
+
+    ir, _ = compile_file(flow_file)
+    assert ir is not None
+    v1 = tmp_path / "tickets.v1.json"
+    v1.write_text(json.dumps(ir), encoding="utf-8")
+    v2 = tmp_path / "tickets.v2.flow.yaml"
+    v2.write_text(
+        flow_file.read_text()
+        .replace("version: 1", "version: 2")
+        .replace(
+            "      Closed: {goto: closed}",
+            "      Closed: {goto: closed}\n    after:\n      1h: {goto: closed}",
+        ),
+        encoding="utf-8",
+    )
+    events = tmp_path / "e.jsonl"
+    lines = [
+        {"topic": "tickets", "value": {"type": "opened", "id": "t-1"}},
+        {"topic": "tickets", "value": {"type": "closed", "id": "t-1"}, "after": "2h"},
+    ]
+    events.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    db = tmp_path / "flowd.db"
+    started = time.monotonic()
+    done = flowd_done(
+        "run", str(v1), str(v2), "--store", str(db), "--no-http", "--events", str(events),
+        "--clock-speed", "7200", "--exit-when-idle", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 30
+    # The instance started on the newest version; its 1h timer fired before the
+    # Closed event, placed two hours into the feed, arrived (and was ignored).
+    assert "tickets t-1  open ─after 1h→ closed (final)" in done.stdout
+    assert "clock x7200" in done.stdout
+    with sqlite3.connect(db) as conn:
+        snapshot = json.loads(conn.execute("SELECT snapshot FROM instances").fetchone()[0])
+    assert snapshot["ir_hash"] != ir["hash"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"flow": "x"}', encoding="utf-8")
+    done = flowd_done("run", str(bad), "--store", str(tmp_path / "y.db"), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "not a valid IR" in done.stderr

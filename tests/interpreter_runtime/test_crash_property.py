@@ -100,8 +100,8 @@ async def _scenario(
                 await rt.advance(arg)
                 continue
             else:
-                seen = len(calls.seen)
                 await rt.drain_and_stop()
+                seen = len(calls.seen)
                 probe = await SQLiteStore.open(path)
                 rows = await probe.effect_calls(["succeeded", "failed"])
                 done_before |= {r.call_id for r in rows}

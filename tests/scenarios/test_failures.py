@@ -225,6 +225,11 @@ async def test_an_interpreter_error_fails_the_step_instead_of_crashing(
             4,
             "a callback follows an accepted request",
         ),
+        (
+            "scenario: x\nflow: f\nstubs:\n  pay: {error: e, body: {}}\nsteps: [{advance: 1s}]\n",
+            4,
+            "'body' goes with 'status'",
+        ),
         ("scenario: x\nflow: f\nsteps: [{expect: {key: k, status: done}}]\n", 3, "must be one of"),
         ("scenario: [x\n", 2, "not valid YAML"),
         ("", 1, "the file is empty"),
@@ -322,6 +327,7 @@ def test_flowd_test_exit_codes_and_report(
     assert main(["test", "--verbose", str(good)]) == 0
     out = capsys.readouterr().out
     assert "good.scenario.yaml:4: event on clock" in out
+    assert "idle ─Start→ waiting" in out
     assert "replayed 1 instance(s)" in out
 
 

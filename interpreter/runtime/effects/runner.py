@@ -220,6 +220,8 @@ class EffectRunner:
                 work.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await work
+            elif not work.cancelled():
+                work.exception()  # retrieved, even when we are being cancelled ourselves
         if work.cancelled():
             timeout_ms = spec.effect.get("timeout_ms")
             return None, AttemptFailure(kind="timeout", message=f"timed out after {timeout_ms}ms")
