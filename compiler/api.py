@@ -81,15 +81,6 @@ def compile_file(path: str | Path, *, check_ir: bool | None = None) -> CompileRe
 
 def read_source(path: str | Path) -> tuple[str, Diagnostic | None]:
     """The file's text, or an FY001 diagnostic saying why it cannot be read."""
-    from ..dsl.spans import Span
+    from ..dsl.load import read_flow_source
 
-    try:
-        return Path(path).read_text(encoding="utf-8"), None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return "", Diagnostic(
-            code="FY001",
-            message=f"cannot read {path}: {reason}",
-            span=Span(file=str(path), line=0, column=0, end_line=0, end_column=0),
-            hint="check the path and that the file is readable UTF-8 text",
-        )
+    return read_flow_source(path)

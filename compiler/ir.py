@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,12 +55,71 @@ def _validator() -> Validator:
 
     schema = load_schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Draft202012Validator(inline_refs(schema))
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with every `#/$defs/` reference to a non-recursive definition written out.
+
+    Validates the same documents; jsonschema then resolves a reference only for the
+    recursive definitions (expressions), which makes validation almost twice as fast.
+    """
+    defs: dict[str, Any] = schema.get("$defs", {})
+    prefix = "#/$defs/"
+
+    def refs(value: Any) -> Iterator[str]:
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str) and ref.startswith(prefix):
+                yield ref.removeprefix(prefix)
+            for item in value.values():
+                yield from refs(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from refs(item)
+
+    direct = {name: set(refs(value)) for name, value in defs.items()}
+
+    def recursive(name: str) -> bool:
+        seen: set[str] = set()
+        todo = list(direct[name])
+        while todo:
+            here = todo.pop()
+            if here == name:
+                return True
+            if here not in seen and here in direct:
+                seen.add(here)
+                todo.extend(direct[here])
+        return False
+
+    kept = {name for name in defs if recursive(name)}
+
+    def inline(value: Any) -> Any:
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str) and ref.startswith(prefix):
+                name = ref.removeprefix(prefix)
+                if name in defs and name not in kept:
+                    rest = {k: v for k, v in value.items() if k != "$ref"}
+                    # Keywords beside a $ref apply as well as the target's, not instead.
+                    return inline({"allOf": [defs[name], rest]} if rest else defs[name])
+            return {k: inline(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [inline(v) for v in value]
+        return value
+
+    inlined: dict[str, Any] = inline({k: v for k, v in schema.items() if k != "$defs"})
+    if kept:
+        inlined["$defs"] = {name: inline(defs[name]) for name in sorted(kept)}
+    return inlined
 
 
 def schema_errors(ir: Any) -> list[str]:
     """Every way `ir` breaks the schema, as `pointer: message` lines (empty when valid)."""
-    errors = sorted(_validator().iter_errors(ir), key=lambda e: e.json_path)
+    validator = _validator()
+    if validator.is_valid(ir):
+        return []
+    errors = sorted(validator.iter_errors(ir), key=lambda e: e.json_path)
     return [f"{e.json_path}: {e.message}" for e in errors]
 
 

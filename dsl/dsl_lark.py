@@ -19,6 +19,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lexer import PatternStr
 
 from .diagnostics import Diagnostic, did_you_mean
+from .durations import suggest_duration
 from .spans import Span
 
 Node = Tree[Token] | Token
@@ -115,7 +116,31 @@ class SyntaxFailureError(Exception):
 
 
 def parse_tree(text: str, start: str, origin: Origin, code: str) -> Tree[Token]:
-    """Parse `text` from rule `start`; raise SyntaxFailureError with a readable diagnostic."""
+    """Parse `text` from rule `start`; raise SyntaxFailureError with a readable diagnostic.
+
+    The returned tree may be shared between calls with the same text: treat it as read-only.
+    """
+    try:
+        if start == "expression":
+            return _expression_tree(text)
+        tree = parser().parse(text, start=start)
+    except (UnexpectedInput, RecursionError):
+        # Parse again token by token, which is what explaining the error needs.
+        return _parse_explained(text, start, origin, code)
+    assert isinstance(tree, Tree)
+    return tree
+
+
+@functools.lru_cache(maxsize=4096)
+def _expression_tree(text: str) -> Tree[Token]:
+    """Expressions repeat (`event.id`, `${ key }`); positions in the tree are relative to
+    the text, so one tree serves every place the same text is written."""
+    tree = parser().parse(text, start="expression")
+    assert isinstance(tree, Tree)
+    return tree
+
+
+def _parse_explained(text: str, start: str, origin: Origin, code: str) -> Tree[Token]:
     interactive = parser().parse_interactive(text, start=start)
     seen: list[Token] = []
     try:
@@ -341,6 +366,9 @@ def _describe(  # noqa: PLR0917
             span=span,
             hint="field names are identifiers such as `event.order_id`",
         )
+    special = _common_mistake(token, before, expected, origin, span, code)
+    if special is not None:
+        return special
     if token.type == "NAME":
         keywords = [t for t in (_text_of(e) for e in expected) if t and t.isidentifier()]
         guess = did_you_mean(str(token.value), keywords)
@@ -360,6 +388,68 @@ def _describe(  # noqa: PLR0917
         span=span,
         hint=f"expected {_describe_expected(expected)}" if expected else _NO_HINT,
     )
+
+
+# Words that start a declaration or a state clause: meeting one inside a block
+# that is still open almost always means that block's '}' is missing.
+_OUTER_WORDS = {
+    "flow", "event", "signal", "effect", "data", "state", "initial",
+    "on", "after", "at", "always", "defer", "enter", "exit",
+}  # fmt: skip
+
+
+def _common_mistake(  # noqa: PLR0917
+    token: Token,
+    before: list[Token],
+    expected: set[str],
+    origin: Origin,
+    span: Span,
+    code: str,
+) -> Diagnostic | None:
+    """A message for mistakes people make often, where the generic one would puzzle them."""
+    value = str(token.value)
+    texts = {_text_of(t) for t in expected}
+    if value == ":" and [str(t.value) for t in before] == ["flow"]:
+        return Diagnostic(
+            code=code,
+            message="this looks like YAML, but the file is read as the .flow DSL",
+            span=span,
+            hint="name the file .flow.yaml (or pass --surface yaml), "
+            "or start the DSL with `flow NAME version 1`",
+        )
+    if value == "=" and "==" in texts:
+        return Diagnostic(
+            code=code,
+            message="'=' is not a comparison",
+            span=span,
+            hint="write '==' to compare ('=' only assigns, in `set field = value`)",
+        )
+    previous = before[-1] if before else None
+    if previous is not None and previous.type == "DURATION" and token.type == "NAME":
+        written = f"{previous.value} {value}"
+        guess = suggest_duration(written)
+        return Diagnostic(
+            code="FY501",
+            message=f"invalid duration '{written}'",
+            span=origin.span_between(previous, token),
+            hint=(f"write '{guess}'" if guess else "write a duration")
+            + " (a number and a unit, no space: 500ms, 30s, 5m, 2h, 1d)",
+        )
+    opener = _unclosed(before)
+    if (
+        opener is not None
+        and opener.value == "{"
+        and "RBRACE" in expected
+        and value in _OUTER_WORDS
+    ):
+        place = origin.span_of(opener)
+        return Diagnostic(
+            code=code,
+            message=f"missing '}}' before '{value}'",
+            span=span,
+            hint=f"close the block opened at line {place.line}, column {place.column} with '}}'",
+        )
+    return None
 
 
 def _bad_character(  # noqa: PLR0917

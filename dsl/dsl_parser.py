@@ -21,6 +21,15 @@ from .spans import Span
 def parse_dsl(text: str, *, file: str) -> tuple[ast.Flow | None, list[Diagnostic]]:
     """Parse a `.flow` file. Returns the flow (None when there are errors) and diagnostics."""
     origin = Origin(file)
+    if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+        return None, [
+            Diagnostic(
+                code="FY103",
+                message="the file is empty",
+                span=Span.point(file, 1, 1),
+                hint="a .flow file starts with `flow NAME version 1`, then `initial` and states",
+            )
+        ]
     try:
         tree = parse_tree(text, "flow", origin, "FY004")
     except SyntaxFailureError as failure:
@@ -49,7 +58,15 @@ class FlowBuilder(Builder):
     def flow(self, tree: Tree[Token]) -> ast.Flow:
         header, *statements = subtrees(tree)
         name, _ = self.name(subtrees(header)[0])
-        version = int(tokens(header)[0])
+        version_token = tokens(header)[0]
+        version = self.integer(version_token)
+        if int(version_token) < 1:
+            self.report(
+                "FY104",
+                f"'version' is {version}, but it must be at least 1",
+                self.span(version_token),
+                "number versions from 1: `flow NAME version 1`",
+            )
         seen: dict[str, Span] = {}
         description: str | None = None
         key: str | None = None
@@ -304,7 +321,7 @@ class FlowBuilder(Builder):
             if not self.once(seen, kind, self.span(option), "a retry policy"):
                 continue
             if kind == "attempts":
-                attempts = int(tokens(option)[0])
+                attempts = self.integer(tokens(option)[0])
             elif kind == "backoff":
                 backoff = self.duration(subtrees(option)[0])
             elif kind == "max_backoff":

@@ -204,7 +204,7 @@ class StateBuilder:
             elif part.data == "for_each":
                 for_each = self.b.expr(part.children[0])
             elif part.data == "concurrency":
-                concurrency = int(tokens(part)[0])
+                concurrency = self.b.integer(tokens(part)[0])
             else:
                 result = self.b.name(subtrees(part)[0])[0]
         return ast.CallAction(

@@ -7,8 +7,9 @@ from lark import Token, Tree
 from . import ast
 from .diagnostics import Diagnostic
 from .dsl_lark import Node, Origin
-from .durations import parse_duration
+from .durations import duration_hint, parse_duration
 from .expressions import ExprBuilder
+from .numbers import number_problem
 from .spans import Span
 
 
@@ -47,6 +48,15 @@ class Builder:
         value = self.string(token) if token.type == "STRING" else str(token.value)
         return value, self.span(tree)
 
+    def integer(self, token: Token) -> int:
+        """An INT token's value; 0, reported, when it does not fit in 64 bits."""
+        value = int(token.value)
+        problem = number_problem(value, str(token.value))
+        if problem is None:
+            return value
+        self.report("FY104", problem[0], self.span(token), problem[1])
+        return 0
+
     def expr(self, node: Node) -> ast.Expr:
         return self.exprs.build(node)
 
@@ -60,7 +70,7 @@ class Builder:
                 "FY501",
                 f"invalid duration '{text}'",
                 span,
-                "write a duration like 500ms, 30s, 5m, 2h, 1d, 1h30m or PT30M",
+                duration_hint(text),
             )
             millis = 0
         return ast.Duration(text=text, millis=millis, span=span)

@@ -66,3 +66,44 @@ def format_duration(millis: int) -> str:
         if amount:
             parts.append(f"{amount}{unit}")
     return "".join(parts)
+
+
+_WORDS = {
+    "ms": "ms", "msec": "ms", "msecs": "ms", "millis": "ms", "millisecond": "ms",
+    "milliseconds": "ms", "s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+    "m": "m", "min": "m", "mins": "m", "minute": "m", "minutes": "m", "h": "h", "hr": "h",
+    "hrs": "h", "hour": "h", "hours": "h", "d": "d", "day": "d", "days": "d",
+}  # fmt: skip
+_SPELLED = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*")
+
+
+def suggest_duration(text: object) -> str | None:
+    """What a mistyped duration probably meant: `5 minutes` -> `5m`, `30` -> `30s`."""
+    if isinstance(text, int | float) and not isinstance(text, bool) and text >= 0:
+        return f"{text}s"
+    if not isinstance(text, str):
+        return None
+    if re.fullmatch(r"\d+(?:\.\d+)?", text.strip()):
+        return f"{text.strip()}s"
+    parts: list[str] = []
+    rest = text.replace(",", " ").replace(" and ", " ")
+    pos = 0
+    while pos < len(rest):
+        m = _SPELLED.match(rest, pos)
+        if m is None or m.group(2).lower() not in _WORDS:
+            return None
+        parts.append(m.group(1) + _WORDS[m.group(2).lower()])
+        pos = m.end()
+    guess = "".join(parts)
+    return guess if parts and parse_duration(guess) is not None else None
+
+
+def duration_hint(text: str) -> str:
+    """The hint for an invalid duration: the likely fix when there is one."""
+    guess = suggest_duration(text)
+    usual = "500ms, 30s, 5m, 2h, 1d, 1h30m or PT30M"
+    return (
+        f"did you mean '{guess}'? (a duration is like {usual})"
+        if guess
+        else f"write a duration like {usual}"
+    )

@@ -9,7 +9,6 @@ expressions inside a flow.
 
 from __future__ import annotations
 
-import math
 from typing import cast
 
 from lark import Token, Tree
@@ -18,6 +17,7 @@ from . import ast
 from .diagnostics import Diagnostic
 from .dsl_lark import Node, Origin, SyntaxFailureError, parse_tree
 from .dsl_template_scan import TemplateError, split_template
+from .numbers import number_problem
 from .spans import Span
 
 _BINARY: dict[str, ast.BinaryOp] = {
@@ -135,9 +135,9 @@ class ExprBuilder:
             operand = children[0]
             if isinstance(operand, Tree) and operand.data in ("int_lit", "float_lit"):
                 # `-1` is a negative literal (as in YAML and CEL); `-(1)` stays a negation.
-                value = self.build(operand)
-                assert isinstance(value, ast.Literal) and isinstance(value.value, int | float)
-                return ast.Literal(value=-value.value, span=span)
+                token = operand.children[0]
+                assert isinstance(token, Token)
+                return self._number(token, span, negative=True)
             return ast.Unary(op="-", operand=self.build(operand), span=span)
         if kind == "not_":
             return ast.Unary(op="!", operand=self.build(children[0]), span=span)
@@ -172,14 +172,8 @@ class ExprBuilder:
     def _token(self, token: Token, span: Span) -> ast.Expr:
         kind = token.type
         text = str(token.value)
-        if kind == "INT":
-            return ast.Literal(value=int(text), span=span)
-        if kind == "FLOAT":
-            value = float(text)
-            if not math.isfinite(value):
-                self.error(f"number {text} is out of range", span, "write a smaller number")
-                value = 0.0
-            return ast.Literal(value=value, span=span)
+        if kind in ("INT", "FLOAT"):
+            return self._number(token, span)
         if kind == "STRING":
             return ast.Literal(value=self.string(token), span=span)
         if kind == "TRUE":
@@ -191,6 +185,17 @@ class ExprBuilder:
         if kind == "TEMPLATE":
             return self._template(token, span)
         return ast.Name(name=text, span=span)
+
+    def _number(self, token: Token, span: Span, *, negative: bool = False) -> ast.Literal:
+        text = ("-" if negative else "") + str(token.value)
+        value: int | float = int(text) if token.type == "INT" else float(text)
+        problem = number_problem(value, text)
+        if problem is not None:
+            # Not a syntax error: the number is well written, just not storable.
+            message, hint = problem
+            self.diagnostics.append(Diagnostic(code="FY104", message=message, span=span, hint=hint))
+            value = 0
+        return ast.Literal(value=value, span=span)
 
     def _args(self, rest: list[Node]) -> tuple[ast.Expr, ...]:
         if not rest:
@@ -261,7 +266,8 @@ def parse_expression(
 ) -> tuple[ast.Expr | None, list[Diagnostic]]:
     """Parse one expression; `line`/`column` say where `text` starts in `file`.
 
-    Returns the expression (None on a syntax error) and its FY005 diagnostics.
+    Returns the expression (None on an error) and its diagnostics: FY005 for syntax,
+    FY104 for a number JSON cannot hold.
     """
     origin = Origin(file, line, column)
     if not text.strip():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from .ast import Flow
 from .diagnostics import Diagnostic, has_errors
 from .spans import Span
-from .yaml_loader import YMap, compose
+from .yaml_loader import YMap, YSeq, compose
 
 Surface = Literal["yaml", "dsl"]
 
@@ -20,20 +21,58 @@ def surface_for(path: str | Path) -> Surface:
 
 def load_flow_file(path: str | Path) -> tuple[Flow | None, list[Diagnostic]]:
     """Reads and parses a flow file; the surface follows the file's extension."""
-    file = str(path)
+    text, problem = read_flow_source(path)
+    if problem is not None:
+        return None, [problem]
+    return load_flow_text(text, file=str(path), surface=surface_for(path))
+
+
+def read_flow_source(path: str | Path) -> tuple[str, Diagnostic | None]:
+    """The file's text, or "" and an FY001 diagnostic saying why it cannot be read."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return None, [
-            Diagnostic(
-                code="FY001",
-                message=f"cannot read {file}: {reason}",
-                span=Span.point(file, 1, 1),
-                hint="check the path exists, is readable and is UTF-8 text",
-            )
-        ]
-    return load_flow_text(text, file=file, surface=surface_for(path))
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return "", Diagnostic(
+            code="FY001",
+            message=f"cannot read {path}: {reason}",
+            span=Span(file=str(path), line=0, column=0, end_line=0, end_column=0),
+            hint="check the path and that the file is readable",
+        )
+    return decode_source(data, file=str(path))
+
+
+def decode_source(data: bytes, *, file: str) -> tuple[str, Diagnostic | None]:
+    """`data` as UTF-8 text, or "" and an FY001 diagnostic pointing at the first bad byte."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        good = data[: exc.start].decode("utf-8")
+        line = good.count("\n") + 1
+        column = len(good) - (good.rfind("\n") + 1) + 1
+        binary = b"\0" in data[:8192]
+        what = "a binary file, not text" if binary else "not UTF-8 text"
+        return "", Diagnostic(
+            code="FY001",
+            message=f"cannot read {file}: it is {what} "
+            f"(byte 0x{data[exc.start]:02X} at line {line}, column {column})",
+            span=Span.point(file, line, column),
+            hint="flows are UTF-8 text; save the file as UTF-8"
+            if not binary
+            else "give the path of a .flow.yaml or .flow file",
+        )
+
+
+def sniff_surface(text: str) -> Surface:
+    """The surface of text with no file name (stdin): the DSL starts `flow NAME`, YAML `flow:`."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return "dsl" if _DSL_START.match(stripped) else "yaml"
+    return "yaml"
+
+
+_DSL_START = re.compile(r"flow\s+[^\s:]")
 
 
 def load_flow_text(
@@ -65,10 +104,21 @@ def load_yaml_text(text: str, *, file: str) -> tuple[Flow | None, list[Diagnosti
                 hint="a flow needs at least 'flow', 'version', 'initial' and 'states'",
             )
         ]
+    if not isinstance(root, YMap):
+        kind = "a list" if isinstance(root, YSeq) else f"the single value {root.value!r}"
+        return None, [
+            Diagnostic(
+                code="FY102",
+                message=f"a flow file holds a mapping of keys, not {kind}",
+                span=Span.point(file, root.span.line, root.span.column),
+                hint="write 'flow: NAME', 'version', 'initial' and 'states' as keys"
+                + (", without '- ' before them" if isinstance(root, YSeq) else ""),
+            )
+        ]
     from .yaml_schema import validate_tree
 
     diagnostics = validate_tree(root)
-    if diagnostics or not isinstance(root, YMap):
+    if diagnostics:
         return None, diagnostics
     from .yaml_surface import build_flow
 

@@ -6,8 +6,9 @@ module turns the composed nodes into `YMap` / `YSeq` / `YScalar`, each with a
 
 Scalars are resolved by the YAML 1.2 core schema, not pyyaml's YAML 1.1 rules:
 plain `on`, `yes`, `off`, `y` and `n` stay strings, and quoted scalars are always
-strings. Duplicate keys, aliases, custom tags and non-string keys are reported
-rather than silently accepted.
+strings. Duplicate keys, anchors, aliases, custom tags, non-string keys and
+numbers JSON cannot carry (NaN, infinities, integers beyond 64 bits) are
+reported rather than silently accepted.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .diagnostics import Diagnostic
+from .numbers import number_problem
 from .spans import Span
 
 Scalar: TypeAlias = bool | int | float | str | None
@@ -207,7 +209,8 @@ def compose(text: str, *, file: str) -> tuple[YNode | None, list[Diagnostic]]:
         ]
     if root is None:
         return None, []
-    builder = _Builder(file)
+    anchors = _anchor_diagnostics(text, file) if _MAY_HAVE_ANCHOR.search(text) else None
+    builder = _Builder(file, report_aliases=anchors is None)
     try:
         tree = builder.node(root)
     except RecursionError:
@@ -219,20 +222,84 @@ def compose(text: str, *, file: str) -> tuple[YNode | None, list[Diagnostic]]:
                 hint="a flow never needs this many levels; check the indentation",
             )
         ]
-    return tree, builder.diagnostics
+    return tree, [*(anchors or ()), *builder.diagnostics]
+
+
+# Where an anchor (`&a`) or alias (`*a`) can start a node: at the start of a line,
+# or after `:`, `-`, `?`, `[`, `{` or `,`. Operators inside values (`a && b`,
+# `n * 2`) do not match, so most files skip the extra parse below.
+_MAY_HAVE_ANCHOR = re.compile(r"(?:^|[:?\-\[{,])[ \t]*[&*]", re.MULTILINE)
+
+
+def _anchor_diagnostics(text: str, file: str) -> list[Diagnostic]:
+    """FY006 for each alias, and for each anchor no alias refers to.
+
+    The composer resolves aliases and forgets anchors, so this reads the parser's
+    events, which carry both with their positions.
+    """
+    loader = yaml.CSafeLoader if _CParser is not None else yaml.SafeLoader
+    anchors: dict[str, Span] = {}
+    aliased: set[str] = set()
+    out: list[Diagnostic] = []
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            name = getattr(event, "anchor", None)
+            if name is None:
+                continue
+            start, end = event.start_mark, event.end_mark
+            if isinstance(event, yaml.AliasEvent):
+                aliased.add(name)
+                first = anchors.get(name)
+                where = f" (the anchor &{name} is on line {first.line})" if first else ""
+                out.append(
+                    Diagnostic(
+                        code="FY006",
+                        message=f"YAML aliases (*{name}) are not supported",
+                        span=Span(
+                            file=file,
+                            line=start.line + 1,
+                            column=start.column + 1,
+                            end_line=end.line + 1,
+                            end_column=end.column + 1,
+                        ),
+                        hint=f"write the value out where it is used{where}",
+                    )
+                )
+            else:
+                anchors.setdefault(
+                    name, Span.point(file, start.line + 1, start.column + 1, len(name) + 1)
+                )
+    except yaml.YAMLError:  # pragma: no cover - the text has just composed without error
+        return out
+    for name, span in anchors.items():
+        if name not in aliased:
+            out.append(
+                Diagnostic(
+                    code="FY006",
+                    message=f"YAML anchors (&{name}) are not supported",
+                    span=span,
+                    hint=f"remove '&{name}'; a flow writes each value out where it is used",
+                )
+            )
+    return out
 
 
 class _Builder:
     """Turns composed pyyaml nodes into located nodes, collecting what it rejects."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, *, report_aliases: bool = True) -> None:
         self.file = file
         self.diagnostics: list[Diagnostic] = []
         self.seen: set[int] = set()
+        self.report_aliases = report_aliases
 
     def node(self, node: Node) -> YNode:
         if id(node) in self.seen:
-            # pyyaml gives an alias the very node its anchor named.
+            # pyyaml gives an alias the very node its anchor named. The anchor pass
+            # has usually reported it already, at the alias; stop here either way,
+            # since an alias may refer to a node that contains it.
+            if not self.report_aliases:
+                return YScalar(None, node, self.file, False)
             return self.unsupported(
                 node,
                 "YAML aliases (*name) are not supported",
@@ -242,7 +309,12 @@ class _Builder:
         tag = node.tag
         if isinstance(node, ScalarNode):
             if tag == _PLAIN:
-                return YScalar(resolve_plain(node.value), node, self.file, True)
+                value = resolve_plain(node.value)
+                if isinstance(value, int | float):
+                    problem = number_problem(value, node.value)
+                    if problem is not None:
+                        return self.invalid_number(node, problem)
+                return YScalar(value, node, self.file, True)
             if tag == _STR:
                 return YScalar(node.value, node, self.file, False)
             return self.unsupported(
@@ -303,6 +375,14 @@ class _Builder:
             result.index[name] = (key, value)
             result.value[name] = value.value
         return result
+
+    def invalid_number(self, node: Node, problem: tuple[str, str]) -> YScalar:
+        scalar = YScalar(None, node, self.file, True)
+        message, hint = problem
+        self.diagnostics.append(
+            Diagnostic(code="FY104", message=message, span=scalar.span, hint=hint)
+        )
+        return scalar
 
     def unsupported(self, node: Node, message: str, hint: str) -> YScalar:
         scalar = YScalar(None, node, self.file, False)
@@ -397,7 +477,68 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
         else:
             message = f"a plain value cannot start with {char!r}"
             hint = "quote the value"
+    elif mark is not None and (opened := _quote_run_on(text, mark.index)) is not None:
+        message = f"the quoted string opened on line {opened.line + 1} is not closed on that line"
+        hint = (
+            f"close it with {_char_at(lines, opened)} on line {opened.line + 1}; "
+            "a quoted string runs on to the next matching quote"
+        )
+        span = Span.point(file, opened.line + 1, opened.column + 1)
+    elif (
+        line <= len(lines)
+        and "${" in lines[line - 1][max(0, column - 3) : column + 1]
+        and lines[line - 1][max(0, column - 4) : column - 1].strip()[-1:] not in ('"', "'")
+    ):
+        # `{a: ${ x }}`: in a flow mapping or list, `{` and `}` end a plain value.
+        source = lines[line - 1]
+        start = source.rfind("${", 0, column + 1)
+        end = source.find("}", start)
+        template = source[start : end + 1] if end > start else source[start:]
+        message = "a '${ ... }' value inside '{ }' or '[ ]' must be quoted"
+        hint = f'write "{template}"'
+        span = Span(
+            file=file,
+            line=line,
+            column=start + 1,
+            end_line=line,
+            end_column=len(template) + start + 1,
+        )
+    elif "unexpected end of stream" in problem and "quoted" in (exc.context or ""):
+        opened = exc.context_mark
+        if opened is not None:
+            message = f"the quoted string opened on line {opened.line + 1} is never closed"
+            hint = f"close it with {_char_at(lines, opened)}"
+            span = Span.point(file, opened.line + 1, opened.column + 1)
     return Diagnostic(code="FY002", message=message, span=span, hint=hint)
+
+
+def _char_at(lines: list[str], mark: Any) -> str:
+    """The character at a mark (the quote that opened a string)."""
+    if mark.line < len(lines):
+        return lines[mark.line][mark.column : mark.column + 1] or "a quote"
+    return "a quote"
+
+
+def _quote_run_on(text: str, error_index: int) -> Any:
+    """The start mark of a quoted string that ran over a line end just before an error.
+
+    A quote left open swallows the next line up to the next quote, and the error
+    shows up after it; multi-line quoted strings are rare in flows, so such a
+    string right before the error is most likely the cause.
+    """
+    loader = yaml.CSafeLoader if _CParser is not None else yaml.SafeLoader
+    last: Any = None
+    try:
+        for token in yaml.scan(text, Loader=loader):
+            if token.start_mark.index >= error_index:
+                break
+            last = token
+    except yaml.YAMLError:
+        pass
+    if not isinstance(last, yaml.ScalarToken) or last.style not in ('"', "'"):
+        return None
+    start, end = last.start_mark, last.end_mark
+    return start if start.line < end.line else None
 
 
 def _unexpected_colon(source: str, file: str, line: int, column: int) -> tuple[str, str, Span]:

@@ -100,12 +100,16 @@ def _effect(effect: ast.EffectDecl) -> dict[str, Any]:
     elif isinstance(kind, ast.HttpEffect):
         http: dict[str, Any] = {"method": kind.method, "url": _value(kind.url)}
         _put(http, "headers", _headers(kind.headers))
-        _put(http, "body", _value(kind.body) if kind.body is not None else None)
+        if kind.body is not None:
+            http["body"] = _value(kind.body)
         out["http"] = http
     else:
         emit: dict[str, Any] = {"topic": kind.topic}
-        _put(emit, "key", _value(kind.key) if kind.key is not None else None)
-        _put(emit, "value", _value(kind.value) if kind.value is not None else None)
+        # Values are kept even when empty or null: `[]` and `null` are values too.
+        if kind.key is not None:
+            emit["key"] = _value(kind.key)
+        if kind.value is not None:
+            emit["value"] = _value(kind.value)
         _put(emit, "headers", _headers(kind.headers))
         out["emit"] = emit
     _put(out, "timeout", effect.timeout.text if effect.timeout else None)
@@ -141,7 +145,8 @@ def _action(action: ast.Action) -> dict[str, Any]:
     if action.args is not None:
         out["with"] = _value(action.args)
     _put(out, "result", action.result)
-    _put(out, "for_each", _value(action.for_each) if action.for_each is not None else None)
+    if action.for_each is not None:
+        out["for_each"] = _value(action.for_each)
     _put(out, "concurrency", action.concurrency)
     return out
 

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from .diagnostics import Diagnostic, did_you_mean
+from .durations import suggest_duration
 from .spans import Span
 from .yaml_loader import YMap, YNode, YSeq
 
@@ -170,7 +171,9 @@ def _show(value: object) -> str:
 def _example(schema: Mapping[str, Any]) -> str | None:
     examples = schema.get("examples")
     if isinstance(examples, list) and examples:
-        return _show(examples[0])
+        shown = _show(examples[0])
+        # A mapping cut short helps nobody; say what is expected instead.
+        return None if shown.endswith("...") and not isinstance(examples[0], str) else shown
     return None
 
 
@@ -230,7 +233,7 @@ class _Explainer:
             "FY501" if is_duration else "FY104",
             f"invalid {what} '{_show(name)}'",
             span,
-            f"{reason}" + (f", e.g. {_example(schema)}" if _example(schema) else ""),
+            _pattern_hint(schema, name, str(reason)),
             node,
         )
 
@@ -307,13 +310,19 @@ class _Explainer:
         label = f"'{where.key}'" if isinstance(where.key, str) else _noun(schema)
         example = _example(schema)
         expected = _expected(error.validator_value)
-        return self.found(
-            "FY102",
-            f"{label} should be {expected}, not {_type_of(error.instance)}",
-            where.node.span,
-            f"for example: {example}" if example else f"write {expected} here",
-            where.node,
-        )
+        message = f"{label} should be {expected}, not {_type_of(error.instance)}"
+        hint = f"for example: {example}" if example else f"write {expected} here"
+        value = error.instance
+        if schema.get("title") == "Duration" and suggest_duration(value):
+            message = f"{label} should be a duration with a unit, not the number {value}"
+            hint = f"write '{suggest_duration(value)}' for seconds, or use ms, m, h or d"
+        elif error.validator_value == "object" and isinstance(value, str):
+            # `final true`: a key whose ':' is missing reads as one string.
+            first, _, rest = value.partition(" ")
+            if rest and first in schema.get("properties", {}):
+                message = f"'{_show(value)}' looks like a key without its ':'"
+                hint = f"write '{first}: {rest.strip()}'"
+        return self.found("FY102", message, where.node.span, hint, where.node)
 
     def bad_value(
         self, error: ValidationError, where: _Located, schema: Mapping[str, Any]
@@ -333,16 +342,30 @@ class _Explainer:
         elif kind == "pattern":
             code = "FY501" if schema.get("title") == "Duration" else "FY104"
             message = f"invalid {str(schema.get('title', 'value')).lower()} '{_show(value)}'"
-            hint = (str(custom) if custom else f"it must match {error.validator_value}") + (
-                f", e.g. {example}" if example else ""
+            hint = _pattern_hint(
+                schema, value, str(custom) if custom else f"it must match {error.validator_value}"
             )
+        elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            bound = {
+                "minimum": "at least",
+                "maximum": "at most",
+                "exclusiveMinimum": "more than",
+                "exclusiveMaximum": "less than",
+            }[kind]
+            message = f"{label} is {_show(value)}, but it must be {bound} {error.validator_value}"
+        elif kind in ("minItems", "minProperties"):
+            what = "list" if kind == "minItems" else "mapping"
+            message = f"{label} is an empty {what}" + (f": {custom}" if custom else "")
+            if not example:
+                hint = "list at least one value" if what == "list" else "add at least one entry"
         elif kind == "not" and custom:
             message = "'candidates' cannot be used together with when, do, goto or catch"
             hint = str(custom)
         else:
             message = f"invalid value for {label}: {error.message}"
         node = where.node
-        span = where.head if isinstance(node, YMap | YSeq) else node.span
+        empty = kind in ("minItems", "minProperties")
+        span = where.head if isinstance(node, YMap | YSeq) and not empty else node.span
         if kind == "not" and isinstance(node, YMap) and "candidates" in node.index:
             span = node.index["candidates"][0].span
         return self.found(code, message, span, hint, node)
@@ -394,6 +417,19 @@ class _Explainer:
         best = min(fitting.values(), key=lambda errs: (_top_level(errs, "required"), len(errs)))
         for sub in best:
             yield from self.explain(sub)
+
+
+def _pattern_hint(schema: Mapping[str, Any], value: object, reason: str) -> str:
+    """How to fix a string that does not match its pattern: a likely fix first, if any."""
+    if schema.get("title") == "Duration":
+        guess = suggest_duration(value)
+        return f"did you mean '{guess}'? ({reason})" if guess else reason
+    options = [e for e in schema.get("examples", ()) if isinstance(e, str)]
+    guess = did_you_mean(str(value), options) if isinstance(value, str) else None
+    if guess:
+        return f"did you mean '{guess}'? ({reason})"
+    example = _example(schema)
+    return reason + (f", e.g. {example}" if example else "")
 
 
 def _spec(error: ValidationError) -> Any:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from . import ast
 from .diagnostics import Diagnostic
-from .durations import parse_duration
+from .durations import duration_hint, parse_duration
 from .expressions import parse_expression
 from .spans import Span
 from .templates import parse_value_string
@@ -122,7 +122,7 @@ class _Surface:
                     code="FY501",
                     message=f"invalid duration '{text}'",
                     span=span,
-                    hint="write a duration like 500ms, 30s, 5m, 2h, 1d or PT30M",
+                    hint=duration_hint(text),
                 )
             )
             millis = 0

@@ -43,9 +43,33 @@ Part = tuple[str, str]
 
 
 @dataclass(slots=True)
+class _Fanout:
+    """A `for_each` call: its many calls are summed up in one note."""
+
+    effect: str
+    started: float
+    issued: int = 0
+    ok: int = 0
+    failed: int = 0
+    finished: float | None = None
+
+    def part(self) -> Part:
+        done = self.ok + self.failed
+        text = f"call {self.effect} x{self.issued}: {self.ok} ✓"
+        if self.failed:
+            text += f" {self.failed} ✗"
+        if done < self.issued:
+            text += f" {self.issued - done} pending"
+        if self.finished is not None:
+            text += " " + format_ms((self.finished - self.started) * 1e3)
+        return text, "red" if self.failed else "green"
+
+
+@dataclass(slots=True)
 class _Call:
     effect: str
     started: float
+    fanout: _Fanout | None = None
 
 
 @dataclass(slots=True)
@@ -55,8 +79,9 @@ class _Segment:
     origin: str
     trigger: str
     target: str | None = None
-    notes: list[Part] = field(default_factory=list)
+    notes: list[Part | _Fanout] = field(default_factory=list)
     calls: dict[str, _Call] = field(default_factory=dict)
+    fanouts: dict[str, _Fanout] = field(default_factory=dict)
     completed: bool = False
 
 
@@ -160,7 +185,8 @@ class LiveView:
             elif word == "deferred":
                 lines.append([(f"{rest.rpartition(' ')[2]} deferred in {state}", "dim")])
                 label = None
-            elif word == "ignored":
+            elif word == "ignored" and not rest.startswith("result "):
+                # (Results of calls a finished transition no longer awaits are noise.)
                 lines.append([(entry, "dim")])
             elif word == "completed" and current is not None:
                 current.completed = True
@@ -176,6 +202,9 @@ class LiveView:
                 lines.append(
                     [("cancelled", "bold yellow"), (f" in {state}", ""), (f"  {reason}", "dim")]
                 )
+        if current is not None:
+            # A `for_each` call issues more calls as earlier ones finish.
+            self._note_calls(current, t)
         self._states[kid] = instance.state
         if incident is not None:
             if current is not None:
@@ -217,6 +246,15 @@ class LiveView:
         inp = t.input
         if isinstance(inp, EffectResult):
             call = segment.calls.get(inp.call_id)
+            if call is not None and call.fanout is not None:
+                if f"accepted {inp.call_id}" not in t.result.trace:
+                    segment.calls.pop(inp.call_id)
+                    call.fanout.finished = time.monotonic()
+                    if inp.ok:
+                        call.fanout.ok += 1
+                    else:
+                        call.fanout.failed += 1
+                return
             name = call.effect if call is not None else inp.call_id
             took = "" if call is None else " " + format_ms((time.monotonic() - call.started) * 1e3)
             accepted = f"accepted {inp.call_id}" in t.result.trace
@@ -245,10 +283,24 @@ class LiveView:
         if effect is not None and effect.kind == "emit":
             segment.notes.append((f"emit {action.effect}", "cyan"))
             return
+        if action.for_each is not None:
+            fanout = _Fanout(action.effect, time.monotonic())
+            segment.fanouts[action_id] = fanout
+            segment.notes.append(fanout)
+        self._note_calls(segment, t, action_id)
+
+    def _note_calls(self, segment: _Segment, t: Transition, action_id: str | None = None) -> None:
+        """Remember the calls a step issued (for one action, or any not yet seen)."""
         started = time.monotonic()
         for command in t.result.commands:
-            if isinstance(command, RunEffect) and command.action_id == action_id:
-                segment.calls[command.call_id] = _Call(command.effect, started)
+            if not isinstance(command, RunEffect) or command.call_id in segment.calls:
+                continue
+            if action_id is not None and command.action_id != action_id:
+                continue
+            fanout = segment.fanouts.get(command.action_id)
+            if fanout is not None:
+                fanout.issued += 1
+            segment.calls[command.call_id] = _Call(command.effect, started, fanout)
 
     def _render(self, segment: _Segment) -> list[Part]:
         target = segment.target if segment.target is not None else segment.origin
@@ -261,9 +313,9 @@ class LiveView:
         ]
         if segment.completed:
             parts.append((" (final)", "green"))
-        for text, style in segment.notes:
+        for note in segment.notes:
             parts.append(("  ", ""))
-            parts.append((text, style))
+            parts.append(note.part() if isinstance(note, _Fanout) else note)
         return parts
 
     # ------------------------------------------------------------ printing

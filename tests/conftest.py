@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from flowyard.compiler.api import CHECK_IR_ENV
+
+# flowc leaves the IR schema self-check off by default (it dominates compile time on
+# large flows); the test suite turns it on, so every IR any test compiles is checked.
+os.environ.setdefault(CHECK_IR_ENV, "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_EXAMPLES = ROOT.parent / "shared" / "examples"

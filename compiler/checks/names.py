@@ -210,6 +210,12 @@ def _unused(flow: Flow) -> list[Diagnostic]:
         used_triggers.update(c.trigger for c in state.on)
         used_triggers.update(r.name for r in state.defer)
     called = {s.action.effect for s in actions(flow) if isinstance(s.action, CallAction)}
+    # A misspelt reference is already an error that suggests the declaration it meant:
+    # count it as a use, so one typo is not reported twice.
+    used_triggers |= _meant(
+        used_triggers, {e.name for e in flow.events} | {s.name for s in flow.signals}
+    )
+    called |= _meant(called, {e.name for e in flow.effects})
     out: list[Diagnostic] = []
     declared: list[tuple[str, str, Span, bool]] = [
         ("event", e.name, span_of(e.name_span, e.span), e.name in used_triggers)
@@ -234,3 +240,9 @@ def _unused(flow: Flow) -> list[Diagnostic]:
                 )
             )
     return out
+
+
+def _meant(references: set[str], declared: set[str]) -> set[str]:
+    """The declarations that unknown references in `references` were probably meant to name."""
+    guesses = (did_you_mean(name, declared) for name in references - declared)
+    return {guess for guess in guesses if guess is not None}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import json
+
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
@@ -35,9 +38,8 @@ def _where(path: object) -> str:
 def _schema(decl: SchemaDecl | None, owner: str, fallback: Span) -> list[Diagnostic]:
     if decl is None:
         return []
-    try:
-        Draft202012Validator.check_schema(decl.schema)
-    except SchemaError as exc:
+    exc = _schema_error(json.dumps(decl.schema, sort_keys=True))
+    if exc is not None:
         return [
             Diagnostic(
                 code="FY105",
@@ -49,6 +51,20 @@ def _schema(decl: SchemaDecl | None, owner: str, fallback: Span) -> list[Diagnos
             )
         ]
     return []
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_error(schema_json: str) -> SchemaError | None:
+    """Why the schema is not a valid 2020-12 schema, if it is not.
+
+    Cached by content: flows often declare the same schema many times over, and
+    checking one against the metaschema costs milliseconds.
+    """
+    try:
+        Draft202012Validator.check_schema(json.loads(schema_json))
+    except SchemaError as exc:
+        return exc
+    return None
 
 
 def _default(field: DataField) -> list[Diagnostic]:

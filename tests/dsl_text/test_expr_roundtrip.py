@@ -20,7 +20,7 @@ literals = st.builds(
     ast.Literal,
     value=st.none()
     | st.booleans()
-    | st.integers(-(10**20), 10**20)
+    | st.integers(-(2**63), 2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | texts,
 )

@@ -108,7 +108,10 @@ def test_nested_duplicate_key() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "column"),
     [
-        ("a: &x 1\nb: *x\n", 1, 4),  # the alias is the anchored node again
+        ("a: &x 1\nb: *x\n", 2, 4),  # reported at the alias, not also at the anchor
+        ("a: &x 1\nb: 2\n", 1, 4),  # an anchor nothing refers to
+        ("a: [&x 1]\n", 1, 5),
+        ("a: &x\n  b: *x\n", 2, 6),  # an alias inside its own anchor
         ("a: !custom 1\n", 1, 4),
         ("a: !!int 1\n", 1, 4),
         ("1: x\n", 1, 1),
@@ -121,6 +124,40 @@ def test_unsupported_yaml_features(text: str, line: int, column: int) -> None:
     assert [d.code for d in diagnostics] == ["FY006"]
     assert (diagnostics[0].span.line, diagnostics[0].span.column) == (line, column)
     assert diagnostics[0].hint
+
+
+def test_operators_are_not_taken_for_anchors_or_aliases() -> None:
+    tree, diagnostics = compose("when: a && b\nv: n * 2\nd: '- *x &y'\n", file="t.yaml")
+    assert diagnostics == []
+    assert isinstance(tree, YMap)
+    assert tree.value == {"when": "a && b", "v": "n * 2", "d": "- *x &y"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: .nan\n", "not a number"),
+        ("a: -.Inf\n", "infinity"),
+        ("a: 1e400\n", "too large"),
+        ("a: [99999999999999999999]\n", "does not fit in 64 bits"),
+        ("a: {b: -9223372036854775809}\n", "does not fit in 64 bits"),
+    ],
+)
+def test_numbers_json_cannot_hold_are_fy104_at_the_value(text: str, message: str) -> None:
+    _, diagnostics = compose(text, file="t.yaml")
+    (d,) = diagnostics
+    assert d.code == "FY104"
+    assert message in d.message
+    assert d.span.line == 1 and d.span.column > 3
+    assert d.hint
+
+
+def test_the_64_bit_bounds_and_quoted_specials_are_accepted() -> None:
+    text = "a: 9223372036854775807\nb: -9223372036854775808\nc: '.nan'\nd: 1.5e300\n"
+    tree, diagnostics = compose(text, file="t.yaml")
+    assert diagnostics == []
+    assert tree is not None
+    assert tree.value == {"a": 2**63 - 1, "b": -(2**63), "c": ".nan", "d": 1.5e300}
 
 
 def test_key_indented_too_far_is_one_clear_diagnostic() -> None:
