@@ -424,6 +424,20 @@ def _common_mistake(  # noqa: PLR0917
             span=span,
             hint="write '==' to compare ('=' only assigns, in `set field = value`)",
         )
+    if token.type == "RBRACE" and _unclosed(before) is None:
+        return Diagnostic(
+            code=code,
+            message="this '}' closes nothing: there is one '}' too many",
+            span=span,
+            hint="remove it, or check that the braces above are paired",
+        )
+    if expected == {"STRING"} and token.type == "NAME":
+        return Diagnostic(
+            code=code,
+            message=f"expected a string, found {_token_text(token)}",
+            span=span,
+            hint=f'quote it: "{value}"',
+        )
     previous = before[-1] if before else None
     if previous is not None and previous.type == "DURATION" and token.type == "NAME":
         written = f"{previous.value} {value}"

@@ -21,6 +21,7 @@ from .spans import Span
 def parse_dsl(text: str, *, file: str) -> tuple[ast.Flow | None, list[Diagnostic]]:
     """Parse a `.flow` file. Returns the flow (None when there are errors) and diagnostics."""
     origin = Origin(file)
+    text = text.removeprefix("\ufeff")
     if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         return None, [
             Diagnostic(

@@ -45,7 +45,8 @@ def read_flow_source(path: str | Path) -> tuple[str, Diagnostic | None]:
 def decode_source(data: bytes, *, file: str) -> tuple[str, Diagnostic | None]:
     """`data` as UTF-8 text, or "" and an FY001 diagnostic pointing at the first bad byte."""
     try:
-        return data.decode("utf-8"), None
+        # A byte order mark says nothing a UTF-8 reader needs; positions start after it.
+        return data.decode("utf-8").removeprefix("\ufeff"), None
     except UnicodeDecodeError as exc:
         good = data[: exc.start].decode("utf-8")
         line = good.count("\n") + 1

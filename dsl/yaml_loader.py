@@ -246,7 +246,8 @@ def _anchor_diagnostics(text: str, file: str) -> list[Diagnostic]:
             name = getattr(event, "anchor", None)
             if name is None:
                 continue
-            start, end = event.start_mark, event.end_mark
+            start: Any = event.start_mark
+            end: Any = event.end_mark
             if isinstance(event, yaml.AliasEvent):
                 aliased.add(name)
                 first = anchors.get(name)

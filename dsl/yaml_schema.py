@@ -228,6 +228,14 @@ class _Explainer:
             span = node.index[name][0].span
         is_duration = schema.get("title") == "Duration"
         what = "duration" if is_duration else "name"
+        misplaced = (
+            _misplaced_key(_Located(node, name, span))
+            if is_duration and isinstance(name, str)
+            else None
+        )
+        if misplaced is not None:
+            yield self.found("FY102", *misplaced, node)
+            return
         reason = schema.get("errorMessage") or error.message
         yield self.found(
             "FY501" if is_duration else "FY104",
@@ -391,6 +399,14 @@ class _Explainer:
             )
             return
         fitting = {i: errs for i, errs in branches.items() if not _top_level(errs, "type")}
+        misplaced = _misplaced_key(where)
+        if not fitting and misplaced is not None:
+            yield self.found("FY102", *misplaced, where.node)
+            return
+        if not fitting and error.instance is None:
+            parent = _locate(self.root, list(error.absolute_path)[:-1]).node
+            if isinstance(parent, YMap) and any(k in parent.index for k in _TRANSITION_KEYS):
+                return  # `2h:` left empty by the under-indented key reported on its own
         if not fitting:
             expected = custom or f"has the wrong type ({error.message})"
             yield self.found(
@@ -419,17 +435,42 @@ class _Explainer:
             yield from self.explain(sub)
 
 
+# Keys of a transition: met where a trigger or a duration belongs (under `on:` or
+# `after:`), they are almost always indented too little.
+_TRANSITION_KEYS = ("when", "do", "goto", "catch")
+
+
+def _misplaced_key(where: _Located) -> tuple[str, Span, str] | None:
+    """(message, span, hint) when a transition's key stands where a trigger or duration goes."""
+    if where.key not in _TRANSITION_KEYS or where.key_span is None:
+        return None
+    return (
+        f"'{where.key}' is indented as if it were an event or a timer, not part of a transition",
+        where.key_span,
+        f"indent '{where.key}' like the other keys of the transition above it",
+    )
+
+
 def _pattern_hint(schema: Mapping[str, Any], value: object, reason: str) -> str:
     """How to fix a string that does not match its pattern: a likely fix first, if any."""
     if schema.get("title") == "Duration":
         guess = suggest_duration(value)
         return f"did you mean '{guess}'? ({reason})" if guess else reason
-    options = [e for e in schema.get("examples", ()) if isinstance(e, str)]
-    guess = did_you_mean(str(value), options) if isinstance(value, str) else None
+    options = _pattern_words(schema.get("pattern"))
+    if options:  # a closed set of words: the examples name the others (5xx, 429)
+        options += [e for e in schema.get("examples", ()) if isinstance(e, str)]
+    guess = did_you_mean(value, options) if isinstance(value, str) and options else None
     if guess:
         return f"did you mean '{guess}'? ({reason})"
     example = _example(schema)
     return reason + (f", e.g. {example}" if example else "")
+
+
+def _pattern_words(pattern: object) -> list[str]:
+    """The literal words of a `^(?:a|b|...)$` pattern; empty for any other pattern."""
+    if not isinstance(pattern, str) or not pattern.startswith("^(?:") or not pattern.endswith(")$"):
+        return []
+    return [w for w in pattern[4:-2].split("|") if w.isidentifier()]
 
 
 def _spec(error: ValidationError) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ...dsl.ast import EffectDecl, EmitEffect, Expr, Flow, HttpEffect, PythonEffect
-from ...dsl.diagnostics import Diagnostic
+from ...dsl.diagnostics import Diagnostic, did_you_mean
 from ..typecheck.infer import check_expression
 from ..typecheck.scopes import effect_scope
 from .walk import span_of
@@ -116,9 +116,11 @@ def _retry(effect: EffectDecl) -> list[Diagnostic]:
                     f"a {kind} effect can retry on `timeout` and `error` only",
                 )
             continue
+        usual = "timeout, error, 5xx, 4xx or a three-digit status code such as '429'"
+        guess = did_you_mean(word, ["timeout", "error", "5xx", "4xx"])
         bad(
             f"unknown retry_on '{word}'",
-            "use timeout, error, 5xx, 4xx or a three-digit status code such as '429'",
+            f"did you mean '{guess}'? (use {usual})" if guess else f"use {usual}",
         )
     return out
 

@@ -18,6 +18,7 @@ All public coroutines may be called from any task of the runtime's loop.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -578,8 +579,6 @@ class Runtime:
 
 
 def _dump(value: Any) -> str:
-    import json
-
     try:
         return json.dumps(value)
     except (TypeError, ValueError):

@@ -9,12 +9,15 @@ highest stored one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..program import Program
+from ..program import Program, ProgramError
 from ..store import IrVersion, Store
+
+log = logging.getLogger("flowyard.runtime.versions")
 
 
 class UnknownVersionError(LookupError):
@@ -104,4 +107,9 @@ class VersionRegistry:
             self.add(ir, current=True)
         passed_flows = {str(ir["flow"]) for ir in passed}
         for stored in await store.load_irs():
-            self.add(stored.ir, current=stored.flow not in passed_flows)
+            try:
+                self.add(stored.ir, current=stored.flow not in passed_flows)
+            except ProgramError as exc:
+                # An IR this interpreter cannot run must not stop the others;
+                # instances pinned to it wait (and say so) until it is fixed.
+                log.error("stored IR %s of %s cannot be run: %s", stored.hash, stored.flow, exc)

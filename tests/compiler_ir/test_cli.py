@@ -96,6 +96,31 @@ def test_stdin_dsl_surface(
     assert "ok: <stdin> (flow x v1, 1 state, 0 transitions)" in capsys.readouterr().out
 
 
+def test_stdin_surface_follows_the_text(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO("# a flow\nflow x version 1\ninitial a\nstate a final\n")
+    )
+    assert main(["validate", "-"]) == 0
+    assert "ok: <stdin>" in capsys.readouterr().out
+
+
+def test_binary_stdin_is_an_io_error_not_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "flowyard.compiler.cli", "validate", "-"],
+        input=bytes(range(256)),
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert b"Traceback" not in result.stderr
+    assert b"FY001" in result.stderr + result.stdout
+    assert b"binary file" in result.stderr + result.stdout
+
+
 def test_colour_only_when_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -145,7 +145,31 @@ BAD = [
     ("flow a version 1\nstate s {\n  goto x\n}\n", "FY004", (3, 3), "unexpected 'goto'"),
     ("flow a version 1\ndescription 'abc\n", "FY004", (2, 13), "unterminated string"),
     ("flow a\n", "FY004", (1, 7), "unexpected end"),
-    ("", "FY004", (1, 1), "unexpected end"),
+    ("", "FY103", (1, 1), "the file is empty"),
+    ("# only a comment\n\n", "FY103", (1, 1), "the file is empty"),
+    ("flow a version 0\n", "FY104", (1, 16), "at least 1"),
+    ("flow a version 1\ninitial s\nstate s final\n}\n", "FY004", (4, 1), "closes nothing"),
+    ("flow a version 1\nevent E { topic orders }\n", "FY004", (2, 17), "expected a string"),
+    ("flow a version 99999999999999999999\n", "FY104", (1, 16), "64 bits"),
+    ("flow: a\nversion: 1\n", "FY004", (1, 5), "looks like YAML"),
+    (
+        "flow a version 1\ninitial s\nstate s { always when 1 = 1 { goto s } }\n",
+        "FY004",
+        (3, 25),
+        "'=' is not a comparison",
+    ),
+    (
+        "flow a version 1\ninitial s\nstate s { after 5 minutes { goto s } }\n",
+        "FY501",
+        (3, 17),
+        "'5 minutes'",
+    ),
+    (
+        "flow a version 1\ninitial s\nstate s {\n  on X { goto s\n  on Y { goto s }\n}\n",
+        "FY004",
+        (5, 3),
+        "missing '}' before 'on'",
+    ),
     ("flow a version 1\nevent X { key event.id }\ninitial s\n", "FY103", (2, 7), "no 'topic'"),
     ("flow a version 1\nevent X { topic 't' }\ninitial s\n", "FY103", (2, 7), "no 'key'"),
     ("flow a version 1\nstate s\n", "FY103", (1, 1), "no 'initial'"),
@@ -262,3 +286,9 @@ def test_mangled_text_never_raises(text: str) -> None:
         assert d.code in CODES
         assert d.hint
         assert 1 <= d.span.line <= text.count("\n") + 2
+
+
+def test_a_byte_order_mark_is_ignored() -> None:
+    flow, diagnostics = parse_dsl("\ufeffflow a version 1\ninitial s\nstate s final\n", file="f")
+    assert diagnostics == []
+    assert flow is not None and flow.name == "a"

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 from flowyard.dsl import ast
-from flowyard.dsl.durations import format_duration, parse_duration
+from flowyard.dsl.durations import (
+    duration_hint,
+    format_duration,
+    parse_duration,
+    suggest_duration,
+)
 from flowyard.dsl.templates import format_value_string, parse_value_string
 
 
@@ -151,3 +156,32 @@ def test_invalid_durations(text: str) -> None:
 def test_format_duration(millis: int, text: str) -> None:
     assert format_duration(millis) == text
     assert parse_duration(text) == millis
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("5 minutes", "5m"),
+        ("1 hour 30 minutes", "1h30m"),
+        ("2 days", "2d"),
+        ("10 sec", "10s"),
+        ("500 millis", "500ms"),
+        ("5 mins and 10 secs", "5m10s"),
+        ("30", "30s"),
+        (30, "30s"),
+        (1.5, "1.5s"),
+    ],
+)
+def test_spelt_out_durations_suggest_the_short_form(written: object, meant: str) -> None:
+    assert suggest_duration(written) == meant
+    assert parse_duration(meant) is not None
+
+
+@pytest.mark.parametrize("written", ["soon", "5 fortnights", "30m 1h", "", None, True, -3])
+def test_no_suggestion_when_nothing_fits(written: object) -> None:
+    assert suggest_duration(written) is None
+
+
+def test_duration_hint_leads_with_the_fix() -> None:
+    assert duration_hint("2 hours").startswith("did you mean '2h'?")
+    assert duration_hint("soon").startswith("write a duration like")

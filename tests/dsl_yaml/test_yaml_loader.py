@@ -203,3 +203,33 @@ def test_two_documents_are_refused() -> None:
 
 def test_empty_document_is_none_without_diagnostics() -> None:
     assert compose("# only a comment\n", file="t.yaml") == (None, [])
+
+
+def test_a_quote_left_open_is_reported_where_it_opened() -> None:
+    text = 'a:\n  url: "http://x\n  body: {order: "${ key }"}\n'
+    _, diagnostics = compose(text, file="t.yaml")
+    (d,) = diagnostics
+    assert d.code == "FY002"
+    assert (d.span.line, d.span.column) == (2, 8)
+    assert "not closed" in d.message
+
+
+def test_a_quote_never_closed_is_reported_where_it_opened() -> None:
+    _, diagnostics = compose('flow: "abc\nversion: 1\n', file="t.yaml")
+    (d,) = diagnostics
+    assert (d.span.line, d.span.column) == (1, 7)
+    assert "never closed" in d.message
+
+
+def test_a_multi_line_quoted_string_is_still_fine() -> None:
+    tree, diagnostics = compose('a: "one\n  two"\nb: 1\n', file="t.yaml")
+    assert diagnostics == []
+    assert tree is not None and tree.value == {"a": "one two", "b": 1}
+
+
+def test_an_unquoted_template_in_braces_says_to_quote_it() -> None:
+    _, diagnostics = compose("with: {amount: ${ event.amount }}\n", file="t.yaml")
+    (d,) = diagnostics
+    assert d.code == "FY002"
+    assert (d.span.line, d.span.column, d.span.end_column) == (1, 16, 33)
+    assert d.hint == 'write "${ event.amount }"'

@@ -112,16 +112,16 @@ def test_non_finite_floats_print_but_do_not_load_back() -> None:
 def test_empty_values_are_kept() -> None:
     for_each = ast.CallAction(effect="e", for_each=ast.ListLit(items=()))
     flow = dataclasses.replace(
-            _flow_with({}),
-            effects=(
-                ast.EffectDecl(
-                    name="e",
-                    kind=ast.HttpEffect(
-                        method="POST", url=ast.Literal(value="u"), body=ast.ListLit(items=())
-                    ),
+        _flow_with({}),
+        effects=(
+            ast.EffectDecl(
+                name="e",
+                kind=ast.HttpEffect(
+                    method="POST", url=ast.Literal(value="u"), body=ast.ListLit(items=())
                 ),
             ),
-            states=(ast.State(name="a", enter=(for_each,), final=True),),
+        ),
+        states=(ast.State(name="a", enter=(for_each,), final=True),),
     )
     printed = format_yaml(flow)
     assert _reload(flow) == flow

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 from flowyard.dsl import ast
-from flowyard.dsl.load import load_flow_file, load_flow_text, load_yaml_text, surface_for
+from flowyard.dsl.load import (
+    decode_source,
+    load_flow_file,
+    load_flow_text,
+    load_yaml_text,
+    sniff_surface,
+    surface_for,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
 
@@ -325,3 +332,44 @@ def test_dsl_conversion_of_the_examples_matches(name: str) -> None:
     again, diagnostics = load_flow_text(format_dsl(flow), file="t.flow", surface="dsl")
     assert diagnostics == []
     assert again == flow
+
+
+@pytest.mark.parametrize(
+    ("text", "surface"),
+    [
+        ("flow x version 1\n", "dsl"),
+        ("# comment\n\n  flow 'x y' version 1\n", "dsl"),
+        ("flow: x\n", "yaml"),
+        ("flow : x\n", "yaml"),
+        ("version: 1\nflow: x\n", "yaml"),
+        ("", "yaml"),
+    ],
+)
+def test_sniff_surface(text: str, surface: str) -> None:
+    assert sniff_surface(text) == surface
+
+
+def test_decode_source_points_at_the_first_bad_byte() -> None:
+    text, problem = decode_source("flow: x\nname: ça\n".encode("latin-1"), file="f")
+    assert text == ""
+    assert problem is not None
+    assert (problem.code, problem.span.line, problem.span.column) == ("FY001", 2, 7)
+    assert "not UTF-8" in problem.message and "0xE7" in problem.message
+    assert decode_source("é".encode(), file="f") == ("é", None)
+    assert decode_source("\ufeffflow: x\n".encode(), file="f") == ("flow: x\n", None)
+
+
+def test_binary_input_says_so() -> None:
+    _, problem = decode_source(bytes(range(256)), file="f")
+    assert problem is not None and "binary" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("- flow: x\n- version: 1\n", "a list"), ("just text\n", "single value")]
+)
+def test_a_file_that_is_not_a_mapping_is_one_fy102(text: str, kind: str) -> None:
+    flow, diagnostics = load_yaml_text(text, file="f.flow.yaml")
+    assert flow is None
+    (d,) = diagnostics
+    assert d.code == "FY102" and kind in d.message
+    assert (d.span.line, d.span.column) == (1, 1)

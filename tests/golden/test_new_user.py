@@ -40,6 +40,37 @@ MISTAKES = {
     "wrong_indentation": ("        goto: big", "       goto: big", "FY002", 18),
     "number_compared_to_string": ("event.total > 100", "event.total > '100'", "FY402", 17),
     "goto_missing_state": ("        goto: big", "        goto: bgi", "FY202", 18),
+    "tab_indentation": ("        goto: big", "\tgoto: big", "FY002", 18),
+    "misspelt_event_in_on": (
+        "      Placed:\n        when",
+        "      Plcaed:\n        when",
+        "FY204",
+        16,
+    ),
+    "trailing_operator": ("event.total > 100", "event.total >", "FY005", 17),
+    "unclosed_template": ("event.total > 100", '"${ event.total > 100"', "FY005", 17),
+    "unclosed_string": ("    topic: orders", '    topic: "orders', "FY002", 5),
+    "duration_in_words": (
+        "    on:\n",
+        "    after:\n      5 minutes: {goto: big}\n    on:\n",
+        "FY501",
+        16,
+    ),
+    "set_undeclared_field": (
+        "        goto: big",
+        "        do: [{set: {totl: 1}}]\n        goto: big",
+        "FY206",
+        18,
+    ),
+    "empty_set": ("        goto: big", "        do: [{set: {}}]\n        goto: big", "FY104", 18),
+    "not_a_number": (
+        "        goto: big",
+        "        do: [{set: {total: .nan}}]\n        goto: big",
+        "FY104",
+        18,
+    ),
+    "huge_version": ("version: 1", "version: 123456789012345678901234567890", "FY104", 2),
+    "anchor_without_alias": ("      Placed:\n", "      Placed: &p\n", "FY006", 16),
 }
 
 
