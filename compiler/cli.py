@@ -70,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+BATCH_GC_THRESHOLDS = (200_000, 30, 30)
+"""The garbage collector's thresholds while flowc compiles (the default is 700, 10, 10)."""
+
+
 @contextlib.contextmanager
 def _batch_gc() -> Iterator[None]:
     """Collect garbage less often while compiling, then restore the thresholds.
@@ -81,7 +85,7 @@ def _batch_gc() -> Iterator[None]:
     import gc
 
     thresholds = gc.get_threshold()
-    gc.set_threshold(200_000, 30, 30)
+    gc.set_threshold(*BATCH_GC_THRESHOLDS)
     try:
         yield
     finally:

@@ -218,6 +218,8 @@ class RetryPolicy:
     jitter: bool | None = None
     retry_on: tuple[RetryOn, ...] | None = None
     span: Span = _span()
+    attempts_span: Span = _span()
+    retry_on_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -282,6 +284,8 @@ class SetAction:
 
     assignments: tuple[tuple[str, Expr], ...]
     span: Span = _span()
+    # Where each assigned field's name is written, in the order of `assignments`.
+    name_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,6 +299,7 @@ class CallAction:
     concurrency: int | None = None
     span: Span = _span()
     effect_span: Span = _span()
+    result_span: Span = _span()
 
 
 Action: TypeAlias = SetAction | CallAction

@@ -317,12 +317,15 @@ class FlowBuilder(Builder):
         backoff = max_backoff = None
         jitter: bool | None = None
         retry_on: tuple[str, ...] | None = None
+        attempts_span = self.span(stmt)
+        retry_on_spans: tuple[Span, ...] = ()
         for option in subtrees(stmt):
             kind = str(option.data)
             if not self.once(seen, kind, self.span(option), "a retry policy"):
                 continue
             if kind == "attempts":
                 attempts = self.integer(tokens(option)[0])
+                attempts_span = self.span(option)
             elif kind == "backoff":
                 backoff = self.duration(subtrees(option)[0])
             elif kind == "max_backoff":
@@ -334,6 +337,7 @@ class FlowBuilder(Builder):
                 retry_on = tuple(
                     self.string(w) if w.type == "STRING" else str(w.value) for w in words
                 )
+                retry_on_spans = tuple(self.span(w) for w in words)
         return ast.RetryPolicy(
             attempts=attempts,
             backoff=backoff,
@@ -341,6 +345,8 @@ class FlowBuilder(Builder):
             jitter=jitter,
             retry_on=retry_on,
             span=self.span(stmt),
+            attempts_span=attempts_span,
+            retry_on_spans=retry_on_spans,
         )
 
     def data_field(self, tree: Tree[Token]) -> ast.DataField:

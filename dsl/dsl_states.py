@@ -183,11 +183,16 @@ class StateBuilder:
 
     def set_action(self, stmt: Tree[Token]) -> ast.SetAction:
         assignments: list[tuple[str, ast.Expr]] = []
+        name_spans: list[Span] = []
         for assign in subtrees(stmt):
             name_tree, value = assign.children
             assert isinstance(name_tree, Tree)
-            assignments.append((self.b.name(name_tree)[0], self.b.expr(value)))
-        return ast.SetAction(assignments=tuple(assignments), span=self.b.span(stmt))
+            name, name_span = self.b.name(name_tree)
+            assignments.append((name, self.b.expr(value)))
+            name_spans.append(name_span)
+        return ast.SetAction(
+            assignments=tuple(assignments), span=self.b.span(stmt), name_spans=tuple(name_spans)
+        )
 
     def call_action(self, stmt: Tree[Token]) -> ast.CallAction:
         parts = subtrees(stmt)
@@ -196,6 +201,7 @@ class StateBuilder:
         for_each: ast.Expr | None = None
         concurrency: int | None = None
         result: str | None = None
+        result_span = self.b.span(stmt)
         for part in parts[1:]:
             if part.data == "map":
                 built = self.b.expr(part)
@@ -206,7 +212,7 @@ class StateBuilder:
             elif part.data == "concurrency":
                 concurrency = self.b.integer(tokens(part)[0])
             else:
-                result = self.b.name(subtrees(part)[0])[0]
+                result, result_span = self.b.name(subtrees(part)[0])
         return ast.CallAction(
             effect=effect,
             args=args,
@@ -215,4 +221,5 @@ class StateBuilder:
             concurrency=concurrency,
             span=self.b.span(stmt),
             effect_span=effect_span,
+            result_span=result_span,
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from .ast import Flow
-from .diagnostics import Diagnostic, has_errors
+from .diagnostics import Diagnostic, did_you_mean, has_errors
 from .spans import Span
 from .yaml_loader import YMap, YSeq, compose
 
@@ -73,6 +73,10 @@ def sniff_surface(text: str) -> Surface:
     return "yaml"
 
 
+_FLOW_KEYS = (
+    "flow", "version", "description", "key", "events", "signals", "effects", "data",
+    "initial", "states",
+)  # fmt: skip
 _DSL_START = re.compile(r"flow\s+[^\s:]")
 
 
@@ -114,6 +118,17 @@ def load_yaml_text(text: str, *, file: str) -> tuple[Flow | None, list[Diagnosti
                 span=Span.point(file, root.span.line, root.span.column),
                 hint="write 'flow: NAME', 'version', 'initial' and 'states' as keys"
                 + (", without '- ' before them" if isinstance(root, YSeq) else ""),
+            )
+        ]
+    if not any(key in _FLOW_KEYS or did_you_mean(key, _FLOW_KEYS) for key in root.index):
+        # Some other YAML file (a compose file, a CI config): one message, not one per key.
+        return None, [
+            Diagnostic(
+                code="FY103",
+                message="this YAML is not a flow: it has none of a flow's keys",
+                span=Span.point(file, root.span.line, root.span.column),
+                hint="a flow has 'flow: NAME', 'version: 1', 'initial' and 'states'; "
+                "check that this is the file you meant",
             )
         ]
     from .yaml_schema import validate_tree

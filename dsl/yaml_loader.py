@@ -504,6 +504,26 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
             end_line=line,
             end_column=len(template) + start + 1,
         )
+    elif (
+        "did not find expected ','" in problem
+        and exc.context_mark is not None
+        and mark is not None
+        and exc.context_mark.line < mark.line
+    ):
+        # `{goto: done` with the `}` forgotten: the next line is read as more of it.
+        opened = exc.context_mark
+        bracket = _char_at(lines, opened)
+        close = {"{": "}", "[": "]"}.get(bracket, "the closing bracket")
+        message = f"the '{bracket}' opened on line {opened.line + 1} is not closed"
+        hint = f"close it with '{close}'"
+        span = Span.point(file, opened.line + 1, opened.column + 1)
+    elif "did not find expected ','" in problem:
+        close = "]" if "']'" in problem else "}"
+        message = f"expected ',' or '{close}' here"
+        hint = (
+            "separate the entries inside '{ }' or '[ ]' with commas; "
+            "quote values that hold spaces and colons"
+        )
     elif "unexpected end of stream" in problem and "quoted" in (exc.context or ""):
         opened = exc.context_mark
         if opened is not None:

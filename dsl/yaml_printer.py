@@ -263,6 +263,18 @@ def _scalar(value: Any, *, in_flow: bool, is_key: bool = False) -> str:
     return _quoted(text)
 
 
+def format_inline(value: Any) -> str:
+    """A JSON value as YAML on one line, in flow style (`{goto: paid}`), for messages."""
+    if isinstance(value, dict):
+        entries = (
+            f"{_scalar(k, in_flow=True, is_key=True)}: {format_inline(v)}" for k, v in value.items()
+        )
+        return "{" + ", ".join(entries) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(format_inline(v) for v in value) + "]"
+    return _scalar(value, in_flow=True)
+
+
 def _inline(value: Any, nested: list[int] | None = None) -> str | None:
     """`value` on one line, or None when it holds too much to read well that way.
 

@@ -159,12 +159,20 @@ def _expected(types: object) -> str:
 
 
 def _noun(schema: Mapping[str, Any]) -> str:
+    if "$id" in schema:  # the root schema: the flow file's top level
+        return "the flow"
     title = str(schema.get("title", "mapping")).lower()
     return ("an " if title[:1] in "aeiou" else "a ") + title
 
 
 def _show(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    """A value as the author would write it in YAML (`{goto: paid}`), cut short if long."""
+    if isinstance(value, str):
+        text = value
+    else:
+        from .yaml_printer import format_inline  # only on the error path
+
+        text = format_inline(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

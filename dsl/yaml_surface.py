@@ -229,6 +229,10 @@ class _Surface:
                 else None
             ),
             span=node.span,
+            attempts_span=attempts.span if attempts is not None else node.span,
+            retry_on_spans=(
+                tuple(item.span for item in _seq(retry_on).items) if retry_on is not None else ()
+            ),
         )
 
     def effect_kind(self, node: YMap) -> ast.EffectKind:
@@ -291,8 +295,13 @@ class _Surface:
         action = _map(node)
         assignments = action.get("set")
         if assignments is not None:
-            return ast.SetAction(assignments=self.values(assignments), span=node.span)
+            return ast.SetAction(
+                assignments=self.values(assignments),
+                span=node.span,
+                name_spans=tuple(key.span for key, _ in _map(assignments).entries),
+            )
         call = action.get("call")
+        result = action.get("result")
         args, for_each, concurrency = (
             action.get("with"),
             action.get("for_each"),
@@ -303,11 +312,12 @@ class _Surface:
             args=(
                 ast.MapLit(entries=self.values(args), span=args.span) if args is not None else None
             ),
-            result=_text(action.get("result")),
+            result=_text(result),
             for_each=self.value(for_each) if for_each is not None else None,
             concurrency=(int(_scalar(concurrency).value or 0) if concurrency is not None else None),
             span=node.span,
             effect_span=call.span if call is not None else node.span,
+            result_span=result.span if result is not None else node.span,
         )
 
     def actions(self, node: YNode | None) -> tuple[ast.Action, ...]:

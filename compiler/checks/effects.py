@@ -6,6 +6,7 @@ import re
 
 from ...dsl.ast import EffectDecl, EmitEffect, Expr, Flow, HttpEffect, PythonEffect
 from ...dsl.diagnostics import Diagnostic, did_you_mean
+from ...dsl.spans import Span
 from ..typecheck.infer import check_expression
 from ..typecheck.scopes import effect_scope
 from .walk import span_of
@@ -84,10 +85,13 @@ def _retry(effect: EffectDecl) -> list[Diagnostic]:
     span = span_of(retry.span, effect.name_span, effect.span)
     out: list[Diagnostic] = []
 
-    def bad(message: str, hint: str) -> None:
+    def bad(message: str, hint: str, at: Span | None = None) -> None:
         out.append(
             Diagnostic(
-                code="FY502", message=f"effect {effect.name}: {message}", span=span, hint=hint
+                code="FY502",
+                message=f"effect {effect.name}: {message}",
+                span=span_of(at, span),
+                hint=hint,
             )
         )
 
@@ -95,6 +99,7 @@ def _retry(effect: EffectDecl) -> list[Diagnostic]:
         bad(
             f"retry attempts is {retry.attempts}, but it counts the first try too",
             "use attempts: 1 for no retries, or more to retry",
+            retry.attempts_span,
         )
     backoff = retry.backoff.millis if retry.backoff else DEFAULT_BACKOFF_MS
     max_backoff = retry.max_backoff.millis if retry.max_backoff else DEFAULT_MAX_BACKOFF_MS
@@ -105,7 +110,9 @@ def _retry(effect: EffectDecl) -> list[Diagnostic]:
             f"backoff {shown_backoff} is longer than max_backoff {shown}",
             "make max_backoff at least as long as backoff",
         )
-    for word in retry.retry_on or ():
+    word_spans = retry.retry_on_spans
+    for i, word in enumerate(retry.retry_on or ()):
+        at = word_spans[i] if i < len(word_spans) else None
         if word in ("timeout", "error"):
             continue
         if word in _HTTP_ONLY or _STATUS.match(word):
@@ -114,6 +121,7 @@ def _retry(effect: EffectDecl) -> list[Diagnostic]:
                 bad(
                     f"retry_on '{word}' is an HTTP status, but this is a {kind} effect",
                     f"a {kind} effect can retry on `timeout` and `error` only",
+                    at,
                 )
             continue
         usual = "timeout, error, 5xx, 4xx or a three-digit status code such as '429'"
@@ -121,6 +129,7 @@ def _retry(effect: EffectDecl) -> list[Diagnostic]:
         bad(
             f"unknown retry_on '{word}'",
             f"did you mean '{guess}'? (use {usual})" if guess else f"use {usual}",
+            at,
         )
     return out
 

@@ -168,13 +168,14 @@ def _references(flow: Flow) -> list[Diagnostic]:
         action = site.action
         span = span_of(getattr(action, "span", None), site.fallback)
         if isinstance(action, SetAction):
-            for name, _ in action.assignments:
+            names = action.name_spans
+            for i, (name, _) in enumerate(action.assignments):
                 if name not in data:
                     out.append(
                         Diagnostic(
                             code="FY206",
                             message=f"`set` of undeclared data field '{name}'",
-                            span=span,
+                            span=span_of(names[i] if i < len(names) else None, span),
                             hint=_suggest(name, data, "data fields", "declare it under `data:`"),
                         )
                     )
@@ -195,7 +196,7 @@ def _references(flow: Flow) -> list[Diagnostic]:
                     Diagnostic(
                         code="FY208",
                         message=f"`result` goes into undeclared data field '{action.result}'",
-                        span=span,
+                        span=span_of(action.result_span, span),
                         hint=_suggest(
                             action.result, data, "data fields", "declare it under `data:`"
                         ),

@@ -262,7 +262,11 @@ class Runtime:
 
     async def advance(self, ms: int) -> None:
         """With a `VirtualClock`: move time forward by `ms`, stopping at every
-        due time on the way and letting the runtime settle there."""
+        due time on the way and letting the runtime settle there.
+
+        Settling waits for running effect attempts to return (in real time);
+        an attempt that never returns is not timed out by virtual time, so
+        bound the call (`asyncio.wait_for`) when effects may hang."""
         clock = self._clock
         if not isinstance(clock, VirtualClock):
             raise TypeError("advance() needs a VirtualClock")
@@ -432,8 +436,7 @@ class Runtime:
                 if delivery.inbox_id is None:
                     continue
                 self._notify(delivery.flow, delivery.key)
-                current = self._versions.current(delivery.flow)
-                if current is not None and current.program.events[delivery.event].delay_ms > 0:
+                if delivery.not_before_ms is not None:
                     delayed = True
         if delayed:
             self._timers.wake()

@@ -3,11 +3,13 @@
 A record on a topic becomes an event of every flow that reads the topic and
 has an event whose `match` (payload paths) and `match_headers` hold; the first
 such event in the flow's declaration order wins. Its key expression gives the
-instance key and its JSON Schema checks the payload. A record no flow can take
-(an unknown topic, no matching event, a payload that is not JSON, a key that
-is missing, a schema violation) becomes a dead letter with the reason, stored
-in the same transaction as the accepted items. A record on a topic that flows
-read but that no event matches is `ignored`: topics carry many kinds of events.
+instance key and its JSON Schema checks the payload. When no event of a flow
+matches, a signal of that flow declared with this `topic` and a `key` takes
+the record instead (signals delivered by Kafka). A record no flow can take (an
+unknown topic, a payload that is not JSON, a key that is missing, a schema
+violation) becomes a dead letter with the reason, stored in the same
+transaction as the accepted items. A record on a topic that flows read but
+that no event matches is `ignored`: topics carry many kinds of events.
 
 Deduplication is per flow: the inbox item of flow F carries the source id
 `"<record source>@F"`, so one record fanning out to several flows is accepted
@@ -17,13 +19,14 @@ once by each of them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
-from ..expr import ExprError
-from ..model import EventInput
-from ..program import Event, Program
+from ..expr import Compiled, ExprError
+from ..model import EventInput, SignalInput
+from ..program import Program
 from ..store import DeadLetter, InboxItem, SourcePosition, Store
 
 
@@ -60,6 +63,8 @@ class Delivery:
     event: str
     inbox_id: int | None
     """The new inbox row, or None when this flow had already taken the record."""
+    not_before_ms: int | None = None
+    """For a delayed event: when it may be applied."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,7 +99,10 @@ class EventRouter:
     def set_programs(self, programs: Sequence[Program]) -> None:
         """Route with these programs (one per flow: its newest version)."""
         self._programs = sorted(programs, key=lambda p: p.flow)
-        self._topics = frozenset(e.topic for p in programs for e in p.events.values())
+        self._topics = frozenset(
+            [e.topic for p in programs for e in p.events.values()]
+            + [s.topic for p in programs for s in p.signals.values() if s.topic and s.key]
+        )
 
     def route(
         self, topic: str, record: IncomingRecord, now_ms: int
@@ -112,39 +120,74 @@ class EventRouter:
         deliveries: list[Delivery] = []
         letters: list[DeadLetter] = []
         for program in self._programs:
-            names = program.events_for(topic, payload, record.headers)
-            if not names:
+            routed = self._match(program, topic, payload, record.headers)
+            if routed is None:
                 continue
-            event = program.events[names[0]]
-            key, problem = self._key(event, payload, meta)
+            name, key_expr, delay_ms, violations_of, make_input = routed
+            key, problem = self._key(key_expr, payload, meta)
             if problem is None:
-                violations = program.validate_event(event.name, payload)
+                violations = violations_of(payload)
                 if violations:
                     problem = "schema violation: " + "; ".join(violations)
             if problem is not None or key is None:
-                reason = f"{program.flow}.{event.name}: {problem}"
+                reason = f"{program.flow}.{name}: {problem}"
                 letters.append(_letter(source, topic, reason, record, now_ms))
                 continue
             items.append(
                 InboxItem(
                     flow=program.flow,
                     key=key,
-                    input=EventInput(event.name, payload, meta, now_ms).to_json(),
+                    input=make_input(payload, meta, now_ms),
                     received_ms=now_ms,
-                    not_before_ms=now_ms + event.delay_ms if event.delay_ms > 0 else None,
+                    not_before_ms=now_ms + delay_ms if delay_ms > 0 else None,
                     source=f"{record.source}@{program.flow}" if record.source else None,
                     position=record.position,
                 )
             )
-            deliveries.append(Delivery(flow=program.flow, key=key, event=event.name, inbox_id=None))
+            deliveries.append(
+                Delivery(
+                    flow=program.flow,
+                    key=key,
+                    event=name,
+                    inbox_id=None,
+                    not_before_ms=items[-1].not_before_ms,
+                )
+            )
         return items, deliveries, letters
 
+    @staticmethod
+    def _match(
+        program: Program, topic: str, payload: Any, headers: Mapping[str, str]
+    ) -> _Route | None:
+        """The first event of `program` the record is; else its first signal read
+        from `topic` (a signal declared with `topic` and `key`)."""
+        names = program.events_for(topic, payload, headers)
+        if names:
+            event = program.events[names[0]]
+            return (
+                event.name,
+                event.key,
+                event.delay_ms,
+                partial(program.validate_event, event.name),
+                partial(_event_input, event.name),
+            )
+        for signal in program.signals.values():
+            if signal.topic == topic and signal.key is not None:
+                return (
+                    signal.name,
+                    signal.key,
+                    0,
+                    partial(program.validate_signal, signal.name),
+                    partial(_signal_input, signal.name),
+                )
+        return None
+
     def _key(
-        self, event: Event, payload: Any, meta: Mapping[str, Any]
+        self, key: Compiled, payload: Any, meta: Mapping[str, Any]
     ) -> tuple[str | None, str | None]:
         scope = {"event": payload, "meta": meta, "env": self._env}
         try:
-            value = event.key(scope)
+            value = key(scope)
         except ExprError as exc:
             return None, f"no key: {exc}"
         if isinstance(value, bool) or not isinstance(value, str | int):
@@ -153,6 +196,24 @@ class EventRouter:
         if not text:
             return None, "no key: the key expression gave an empty string"
         return text, None
+
+
+_Route = tuple[
+    str,
+    Compiled,
+    int,
+    Callable[[Any], list[str]],
+    Callable[[Any, dict[str, Any], int], dict[str, Any]],
+]
+"""How one flow takes a record: name, key expression, delay, schema check, input maker."""
+
+
+def _event_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> dict[str, Any]:
+    return EventInput(name, payload, meta, at_ms).to_json()
+
+
+def _signal_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> dict[str, Any]:
+    return SignalInput(name, payload, at_ms).to_json()
 
 
 def _parse(value: Any) -> tuple[Any, str | None]:
@@ -233,9 +294,7 @@ async def ingest_records(
     outcomes: list[IngestOutcome] = []
     ids = iter(result.inbox_ids)
     for index, (deliveries, dead) in enumerate(routed):
-        done = tuple(
-            Delivery(flow=d.flow, key=d.key, event=d.event, inbox_id=next(ids)) for d in deliveries
-        )
+        done = tuple(replace(d, inbox_id=next(ids)) for d in deliveries)
         reasons = () if index in seen_before else tuple(letter.reason for letter in dead)
         status: IngestStatus
         if any(d.inbox_id is not None for d in done):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flowyard.compiler.cli import main
@@ -173,3 +174,26 @@ def test_invalid_ir_is_reported_without_a_traceback(
     err = capsys.readouterr().err
     assert "internal error" in err and "$.definition: boom" in err
     assert "Traceback" not in err
+
+
+def test_gc_thresholds_are_relaxed_only_while_compiling(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gc
+
+    from flowyard.compiler import api
+    from flowyard.compiler.cli import BATCH_GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    real = api.compile_text
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.get_threshold())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "compile_text", spy)
+    assert main(["validate", str(EXAMPLE)]) == 0
+    assert seen == [BATCH_GC_THRESHOLDS]
+    assert gc.get_threshold() == before
+    capsys.readouterr()

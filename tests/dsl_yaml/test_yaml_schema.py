@@ -205,9 +205,9 @@ def test_not_a_mapping_at_the_top() -> None:
 def test_each_missing_top_level_key_once() -> None:
     diagnostics = _problems("flow: x\n")
     assert sorted(d.message for d in diagnostics) == [
-        "a flowyard flow needs 'initial'",
-        "a flowyard flow needs 'states'",
-        "a flowyard flow needs 'version'",
+        "the flow needs 'initial'",
+        "the flow needs 'states'",
+        "the flow needs 'version'",
     ]
 
 

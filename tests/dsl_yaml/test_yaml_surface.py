@@ -373,3 +373,15 @@ def test_a_file_that_is_not_a_mapping_is_one_fy102(text: str, kind: str) -> None
     (d,) = diagnostics
     assert d.code == "FY102" and kind in d.message
     assert (d.span.line, d.span.column) == (1, 1)
+
+
+def test_some_other_yaml_file_is_one_diagnostic() -> None:
+    flow, diagnostics = load_yaml_text("services:\n  web: {image: x}\n", file="f.yaml")
+    assert flow is None
+    (d,) = diagnostics
+    assert d.code == "FY103" and "not a flow" in d.message
+
+
+def test_misspelt_top_level_keys_still_get_did_you_mean() -> None:
+    _, diagnostics = load_yaml_text("flw: x\nversoin: 1\n", file="f.yaml")
+    assert "did you mean 'flow'?" in [d.hint for d in diagnostics]

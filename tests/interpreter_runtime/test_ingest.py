@@ -223,3 +223,59 @@ async def test_no_input_after_stop(open_store: Any, compile_yaml: Any) -> None:
     await rt.drain_and_stop()
     with pytest.raises(RuntimeNotRunningError):
         await rt.signal("orders", "o1", "approve", {"by": "x"})
+
+
+APPROVALS = """
+flow: approvals
+version: 1
+key: id
+events:
+  Asked:
+    topic: asks
+    key: event.id
+signals:
+  decide:
+    topic: decisions
+    key: event.request_id
+    schema:
+      type: object
+      required: [request_id, ok]
+      properties:
+        ok: {type: boolean}
+data:
+  ok: {type: boolean, default: false}
+initial: new
+states:
+  new:
+    on:
+      Asked: {goto: asked}
+  asked:
+    on:
+      decide:
+        do:
+          - set: {ok: "${ event.ok }"}
+        goto: decided
+  decided: {final: true}
+"""
+
+
+async def test_signals_from_a_topic(open_store: Any, compile_yaml: Any) -> None:
+    rt = Runtime(await open_store(), [compile_yaml(APPROVALS)], VirtualClock())
+    await rt.start()
+    assert "decisions" in rt.topics
+    await rt.ingest_events("asks", [IncomingRecord(value={"id": "r1"})])
+    outcomes = await rt.ingest_events(
+        "decisions",
+        [
+            IncomingRecord(value={"request_id": "r1", "ok": "yes"}),
+            IncomingRecord(value={"request_id": "r1", "ok": True}),
+        ],
+    )
+    assert [o.status for o in outcomes] == ["dead_lettered", "accepted"]
+    assert "approvals.decide: schema violation" in outcomes[0].reasons[0]
+    await rt.wait_idle()
+    instance = await rt.get_instance("approvals", "r1")
+    assert instance is not None and (instance.state, instance.data["ok"]) == ("decided", True)
+    journal = await rt.store.journal("approvals", "r1")
+    assert journal[-1].input["kind"] == "signal"
+    await rt.drain_and_stop()
