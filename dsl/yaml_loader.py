@@ -345,7 +345,7 @@ class _Builder:
     def mapping(self, node: MappingNode) -> YMap:
         result = YMap(node, self.file)
         for key_node, value_node in node.value:
-            key = self.node(key_node)
+            key = self.key(key_node)
             if not isinstance(key, YScalar) or not isinstance(key.value, str):
                 shown = key.value if isinstance(key, YScalar) else "a collection"
                 self.diagnostics.append(
@@ -376,6 +376,13 @@ class _Builder:
             result.index[name] = (key, value)
             result.value[name] = value.value
         return result
+
+    def key(self, node: Node) -> YNode:
+        """A mapping key: a plain number is left for the non-string key check to report."""
+        if isinstance(node, ScalarNode) and node.tag == _PLAIN and id(node) not in self.seen:
+            self.seen.add(id(node))
+            return YScalar(resolve_plain(node.value), node, self.file, True)
+        return self.node(node)
 
     def invalid_number(self, node: Node, problem: tuple[str, str]) -> YScalar:
         scalar = YScalar(None, node, self.file, True)

@@ -195,3 +195,40 @@ def test_one_mistake_one_diagnostic(old: str, new: str, code: str | None) -> Non
     assert old in RICH
     diags = check_text(RICH.replace(old, new))
     assert [d.code for d in diags] == ([code] if code else [])
+
+
+DSL_PRECISE = """\
+flow f version 1
+event E { topic "t" key event.id }
+effect e {
+  python "a.b:c"
+  retry attempts 0 retry_on [timeout, eror]
+}
+data n: {type: "integer"} = 0
+initial s
+state s {
+  on E {
+    set n = 1, totl = 2
+    call e -> reslt
+    goto s
+  }
+}
+"""
+
+
+def test_dsl_diagnostics_point_at_the_word_not_the_whole_clause() -> None:
+    from flowyard.dsl.dsl_parser import parse_dsl
+
+    flow, diagnostics = parse_dsl(DSL_PRECISE, file="t.flow")
+    assert flow is not None, diagnostics
+    found = {
+        (d.code, d.span.line, d.span.column, d.span.end_column)
+        for d in check_flow(flow)
+        if d.is_error
+    }
+    assert found == {
+        ("FY502", 5, 9, 19),  # attempts 0
+        ("FY502", 5, 39, 43),  # eror
+        ("FY206", 11, 16, 20),  # totl
+        ("FY208", 12, 15, 20),  # reslt
+    }

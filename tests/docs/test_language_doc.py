@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from flowyard.dsl.dsl_parser import parse_dsl
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "language.md"

@@ -233,3 +233,8 @@ def test_an_unquoted_template_in_braces_says_to_quote_it() -> None:
     assert d.code == "FY002"
     assert (d.span.line, d.span.column, d.span.end_column) == (1, 16, 33)
     assert d.hint == 'write "${ event.amount }"'
+
+
+def test_a_number_key_out_of_range_is_one_diagnostic() -> None:
+    _, diagnostics = compose("99999999999999999999: x\n.nan: y\n", file="t.yaml")
+    assert [(d.code, d.span.line) for d in diagnostics] == [("FY006", 1), ("FY006", 2)]
