@@ -366,7 +366,11 @@ def _describe(  # noqa: PLR0917
             span=span,
             hint="field names are identifiers such as `event.order_id`",
         )
-    special = _common_mistake(token, before, expected, origin, span, code)
+    special = _common_mistake(token, before, expected, origin, span, code) or _dsl_mistake(
+        token, before, expected, text
+    )
+    if special is not None and special.code == "":
+        special = Diagnostic(code=code, message=special.message, span=span, hint=special.hint)
     if special is not None:
         return special
     if token.type == "NAME":
@@ -398,6 +402,9 @@ _OUTER_WORDS = {
 }  # fmt: skip
 
 
+_WORD_OPERATORS = {"and": "&&", "or": "||"}
+
+
 def _common_mistake(  # noqa: PLR0917
     token: Token,
     before: list[Token],
@@ -417,6 +424,27 @@ def _common_mistake(  # noqa: PLR0917
             hint="name the file .flow.yaml (or pass --surface yaml), "
             "or start the DSL with `flow NAME version 1`",
         )
+    previous = before[-1] if before else None
+    if token.type == "NAME" and value in _WORD_OPERATORS and texts & {"&&", "||"}:
+        return Diagnostic(
+            code=code,
+            message=f"'{value}' is not an operator here",
+            span=span,
+            hint=f"write '{_WORD_OPERATORS[value]}'",
+        )
+    after_dot = len(before) >= 2 and str(before[-2].value) == "."
+    if (
+        previous is not None
+        and previous.type == "NAME"
+        and previous.value == "not"
+        and not after_dot
+    ):
+        return Diagnostic(
+            code=code,
+            message="'not' is not an operator here",
+            span=origin.span_of(previous),
+            hint="write '!' before the value: `!has(event.x)`",
+        )
     if value == "=" and "==" in texts:
         return Diagnostic(
             code=code,
@@ -431,14 +459,6 @@ def _common_mistake(  # noqa: PLR0917
             span=span,
             hint="remove it, or check that the braces above are paired",
         )
-    if expected == {"STRING"} and token.type == "NAME":
-        return Diagnostic(
-            code=code,
-            message=f"expected a string, found {_token_text(token)}",
-            span=span,
-            hint=f'quote it: "{value}"',
-        )
-    previous = before[-1] if before else None
     if previous is not None and previous.type == "DURATION" and token.type == "NAME":
         written = f"{previous.value} {value}"
         guess = suggest_duration(written)
@@ -463,6 +483,48 @@ def _common_mistake(  # noqa: PLR0917
             span=span,
             hint=f"close the block opened at line {place.line}, column {place.column} with '}}'",
         )
+    return None
+
+
+_JSON_TYPES = {"string", "number", "integer", "boolean", "object", "array", "null"}
+_ACTION_WORDS = {"goto", "set", "call"}
+
+
+def _dsl_mistake(
+    token: Token, before: list[Token], expected: set[str], text: str
+) -> Diagnostic | None:
+    """Slips in .flow statements; the caller fills in the code and the span (at `token`)."""
+    value = str(token.value)
+    previous = before[-1] if before else None
+
+    def say(message: str, hint: str) -> Diagnostic:
+        return Diagnostic(code="", message=message, span=Span.point("", 1, 1), hint=hint)
+
+    if expected == {"STRING"} and token.type == "NAME":
+        start = token.start_pos or 0
+        end = start
+        while end < len(text) and not text[end].isspace() and text[end] not in "{}":
+            end += 1
+        return say(
+            f"expected a string, found {_token_text(token)}", f'quote it: "{text[start:end]}"'
+        )
+    if value == ":" and previous is not None and (_text_of(previous.type) or "").isidentifier():
+        return say(
+            f"no ':' after '{previous.value}' in the DSL",
+            f"remove the ':' (write `{previous.value} ...`)",
+        )
+    if expected == {"LBRACE"} and previous is not None and previous.value == ":":
+        example = f'{{type: "{value}"}}' if value in _JSON_TYPES else '{type: "string"}'
+        return say("a data field's schema is a map", f"write it as {example}")
+    if value in _ACTION_WORDS and "LBRACE" in expected and "RBRACE" not in expected:
+        return say("a transition's actions go inside '{ }'", f"write `{{ {value} ... }}`")
+    if value == "else":
+        return say(
+            "'else' belongs inside a transition's braces, after its `when` candidates",
+            "write `on X { when cond { ... } else { ... } }`",
+        )
+    if value == "final" and "RBRACE" in expected:
+        return say("'final' goes after the state's name", "write `state NAME final`")
     return None
 
 

@@ -485,6 +485,14 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
         else:
             message = f"a plain value cannot start with {char!r}"
             hint = "quote the value"
+    elif line <= len(lines) and (quoted := _quoted_start(lines[line - 1], column)) is not None:
+        start, value = quoted
+        other = '"' if value[0] == "'" else "'"
+        message = "this value starts with a quote, so it ends at the closing quote"
+        hint = f"quote the whole value: {other}{value}{other}"
+        span = Span(
+            file=file, line=line, column=start + 1, end_line=line, end_column=start + len(value) + 1
+        )
     elif mark is not None and (opened := _quote_run_on(text, mark.index)) is not None:
         message = f"the quoted string opened on line {opened.line + 1} is not closed on that line"
         hint = (
@@ -538,6 +546,23 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
             hint = f"close it with {_char_at(lines, opened)}"
             span = Span.point(file, opened.line + 1, opened.column + 1)
     return Diagnostic(code="FY002", message=message, span=span, hint=hint)
+
+
+def _quoted_start(source: str, column: int) -> tuple[int, str] | None:
+    """(start, text) of a value like `'x' in y` on this line when the error follows its quote.
+
+    YAML reads `'x'` as the whole value and stumbles on what follows; an
+    expression that begins with a string literal needs the whole of it quoted.
+    """
+    before = source[: column - 1].rstrip()
+    if not before or before[-1] not in "'\"" or column - 1 >= len(source.rstrip()):
+        return None
+    starts = list(re.finditer(r"(?:^\s*|:\s+|-\s+)(['\"])", before))
+    found = starts[-1] if starts else None
+    if found is None or found.group(1) != before[-1] or found.start(1) == len(before) - 1:
+        return None
+    start = found.start(1)
+    return start, source[start:].split(" #", maxsplit=1)[0].rstrip()
 
 
 def _char_at(lines: list[str], mark: Any) -> str:

@@ -137,7 +137,7 @@ class _Inferencer:
                 self.scope.code, f"`{e.name}` is not in scope in {self.scope.where}", e, why
             )
             return DYN
-        guess = did_you_mean(e.name, list(self.scope.names))
+        guess = _OTHER_LANGUAGES.get(e.name) or did_you_mean(e.name, list(self.scope.names))
         known = ", ".join(n for n in ROOT_NAMES if n in self.scope.names)
         self.report(
             self.scope.code,
@@ -337,7 +337,7 @@ class _Inferencer:
         if e.function not in FUNCTIONS:
             for arg in e.args:
                 self.infer(arg)
-            guess = did_you_mean(e.function, FUNCTIONS)
+            guess = _OTHER_LANGUAGES.get(e.function) or did_you_mean(e.function, FUNCTIONS)
             self.report(
                 "FY404",
                 f"unknown function `{e.function}`",
@@ -379,3 +379,10 @@ def _literal_type(value: object) -> Type:
     if isinstance(value, str):
         return STRING
     return DYN
+
+
+# What people write from Python or JavaScript habit, and what this language calls it.
+_OTHER_LANGUAGES = {
+    "True": "true", "False": "false", "None": "null", "nil": "null", "undefined": "null",
+    "len": "size", "str": "string", "float": "double", "match": "matches",
+}  # fmt: skip

@@ -232,3 +232,21 @@ def test_dsl_diagnostics_point_at_the_word_not_the_whole_clause() -> None:
         ("FY206", 11, 16, 20),  # totl
         ("FY208", 12, 15, 20),  # reslt
     }
+
+
+@pytest.mark.parametrize(
+    ("guard", "code", "hint"),
+    [
+        ("data.n > 0 || True", "FY401", "did you mean `true`?"),
+        ("data.n != None", "FY401", "did you mean `null`?"),
+        ("len(data.tags) > 0", "FY404", "did you mean size()?"),
+    ],
+)
+def test_python_habits_get_the_word_this_language_uses(guard: str, code: str, hint: str) -> None:
+    text = (
+        "flow: f\nversion: 1\ndata:\n  n: {type: integer, default: 0}\n"
+        "  tags: {type: array, default: []}\ninitial: a\nstates:\n  a:\n    always:\n"
+        f"      - when: {guard}\n        goto: b\n  b: {{final: true}}\n"
+    )
+    (d,) = [d for d in check_text(text) if d.is_error]
+    assert (d.code, d.hint) == (code, hint)

@@ -207,3 +207,26 @@ def test_expected_tokens_do_not_list_dsl_keywords() -> None:
     assert diagnostics[0].hint is not None
     assert "goto" not in diagnostics[0].hint
     assert "an operator" in diagnostics[0].hint
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint", "column"),
+    [
+        ("a and b", "'and' is not an operator here", "write '&&'", 3),
+        ("a or b", "'or' is not an operator here", "write '||'", 3),
+        ("not has(a.b)", "'not' is not an operator here", "write '!'", 1),
+        ("a = 1", "'=' is not a comparison", "write '=='", 3),
+    ],
+)
+def test_habits_from_other_languages(text: str, message: str, hint: str, column: int) -> None:
+    _, diagnostics = parse_expression(text, file="f")
+    (d,) = diagnostics
+    assert d.message == message
+    assert d.hint is not None and d.hint.startswith(hint)
+    assert d.span.column == column
+
+
+def test_a_field_named_not_is_still_a_field() -> None:
+    expr, diagnostics = parse_expression("event.not == 1", file="f")
+    assert diagnostics == []
+    assert expr is not None

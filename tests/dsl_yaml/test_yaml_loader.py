@@ -238,3 +238,11 @@ def test_an_unquoted_template_in_braces_says_to_quote_it() -> None:
 def test_a_number_key_out_of_range_is_one_diagnostic() -> None:
     _, diagnostics = compose("99999999999999999999: x\n.nan: y\n", file="t.yaml")
     assert [(d.code, d.span.line) for d in diagnostics] == [("FY006", 1), ("FY006", 2)]
+
+
+def test_a_value_starting_with_a_quote_says_to_quote_it_whole() -> None:
+    _, diagnostics = compose("a:\n  when: 'x' in event.tags\n", file="t.yaml")
+    (d,) = diagnostics
+    assert d.code == "FY002"
+    assert (d.span.line, d.span.column) == (2, 9)
+    assert d.hint == "quote the whole value: \"'x' in event.tags\""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from http_helpers import Harness, HarnessFactory, stop
@@ -145,3 +146,19 @@ async def test_a_bad_idempotency_key_is_a_400(h: Harness) -> None:
     status, body = await h.post("/events/things", created("t-1"), headers={"Idempotency-Key": " "})
     assert status == 400
     assert body["error"] == "bad Idempotency-Key"
+
+
+async def test_odd_json_values_are_dead_lettered_not_crashes(h: Harness) -> None:
+    for body in (b"123", b"null", b'"text"', b'[1, "x", null]', b"true"):
+        status, answer = await h.post("/events/things", data=body)
+        assert status in (202, 422), (body, status, answer)
+        assert "results" in answer
+    status, _ = await h.get("/healthz")
+    assert status == 200
+
+
+async def test_a_body_over_the_limit_is_a_json_413(h: Harness) -> None:
+    big = b'{"type": "created", "id": "x", "pad": "' + b"a" * (9 * 1024 * 1024) + b'"}'
+    status, body = await h.post("/events/things", data=io.BytesIO(big))
+    assert status == 413
+    assert body["error"]
