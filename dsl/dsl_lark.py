@@ -366,11 +366,9 @@ def _describe(  # noqa: PLR0917
             span=span,
             hint="field names are identifiers such as `event.order_id`",
         )
-    special = _common_mistake(token, before, expected, origin, span, code) or _dsl_mistake(
-        token, before, expected, text
-    )
-    if special is not None and special.code == "":
-        special = Diagnostic(code=code, message=special.message, span=span, hint=special.hint)
+    special = _common_mistake(token, before, expected, origin, span, code)
+    if special is None and (slip := _dsl_mistake(token, before, expected, text)) is not None:
+        special = Diagnostic(code=code, message=slip[0], span=span, hint=slip[1])
     if special is not None:
         return special
     if token.type == "NAME":
@@ -492,39 +490,34 @@ _ACTION_WORDS = {"goto", "set", "call"}
 
 def _dsl_mistake(
     token: Token, before: list[Token], expected: set[str], text: str
-) -> Diagnostic | None:
-    """Slips in .flow statements; the caller fills in the code and the span (at `token`)."""
+) -> tuple[str, str] | None:
+    """(message, hint) for slips in .flow statements, reported at `token`."""
     value = str(token.value)
     previous = before[-1] if before else None
-
-    def say(message: str, hint: str) -> Diagnostic:
-        return Diagnostic(code="", message=message, span=Span.point("", 1, 1), hint=hint)
 
     if expected == {"STRING"} and token.type == "NAME":
         start = token.start_pos or 0
         end = start
         while end < len(text) and not text[end].isspace() and text[end] not in "{}":
             end += 1
-        return say(
-            f"expected a string, found {_token_text(token)}", f'quote it: "{text[start:end]}"'
-        )
+        return (f"expected a string, found {_token_text(token)}", f'quote it: "{text[start:end]}"')
     if value == ":" and previous is not None and (_text_of(previous.type) or "").isidentifier():
-        return say(
+        return (
             f"no ':' after '{previous.value}' in the DSL",
             f"remove the ':' (write `{previous.value} ...`)",
         )
     if expected == {"LBRACE"} and previous is not None and previous.value == ":":
         example = f'{{type: "{value}"}}' if value in _JSON_TYPES else '{type: "string"}'
-        return say("a data field's schema is a map", f"write it as {example}")
+        return ("a data field's schema is a map", f"write it as {example}")
     if value in _ACTION_WORDS and "LBRACE" in expected and "RBRACE" not in expected:
-        return say("a transition's actions go inside '{ }'", f"write `{{ {value} ... }}`")
+        return ("a transition's actions go inside '{ }'", f"write `{{ {value} ... }}`")
     if value == "else":
-        return say(
+        return (
             "'else' belongs inside a transition's braces, after its `when` candidates",
             "write `on X { when cond { ... } else { ... } }`",
         )
     if value == "final" and "RBRACE" in expected:
-        return say("'final' goes after the state's name", "write `state NAME final`")
+        return ("'final' goes after the state's name", "write `state NAME final`")
     return None
 
 

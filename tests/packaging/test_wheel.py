@@ -53,3 +53,17 @@ def test_wheel_installs_and_validates_outside_the_checkout(tmp_path: Path) -> No
     where = "import flowyard.dsl; print(flowyard.dsl.__file__)"
     located = run([str(python), "-c", where], work, clean_env)
     assert str(env_dir) in located and str(ROOT) not in located
+
+
+def test_every_package_folder_is_listed_in_pyproject() -> None:
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        "flowyard." + ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("dsl", "compiler", "interpreter")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert found == listed
