@@ -80,6 +80,7 @@ CODES: dict[str, Code] = {
         _c("FY506", E, "invalid effect definition"),
         _c("FY507", E, "invalid event delay or match"),
         _c("FY508", W, "value may not match the data field's schema"),
+        _c("FY509", E, "data field's default does not fit its schema"),
     ]
 }
 

@@ -1,4 +1,4 @@
-"""Declared JSON Schemas must be valid 2020-12 schemas (FY105); data defaults must fit (FY508)."""
+"""Declared JSON Schemas must be valid 2020-12 schemas (FY105); data defaults must fit (FY509)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .walk import span_of
 
 
 def check_schemas(flow: Flow) -> list[Diagnostic]:
-    """FY105 for every declared schema; FY508 for data defaults that do not fit."""
+    """FY105 for every declared schema; FY509 for data defaults that do not fit."""
     out: list[Diagnostic] = []
     for event in flow.events:
         out += _schema(event.schema, f"event {event.name}", span_of(event.name_span, event.span))
@@ -68,20 +68,29 @@ def _schema_error(schema_json: str) -> SchemaError | None:
 
 
 def _default(field: DataField) -> list[Diagnostic]:
-    if not field.has_default:
-        return []
-    default: JSON = field.default
+    # A field without a default starts as null, so null must fit its schema too.
+    default: JSON = field.default if field.has_default else None
     error: ValidationError | None = next(
         iter(Draft202012Validator(field.schema.schema).iter_errors(default)), None
     )
     if error is None:
         return []
+    if field.has_default:
+        message = (
+            f"the default of data field '{field.name}' does not match its schema: {error.message}"
+        )
+        hint = "change the default or the schema so that they agree"
+    else:
+        message = (
+            f"data field '{field.name}' has no default, so it starts as null, "
+            "which its schema does not allow"
+        )
+        hint = f"give '{field.name}' a default that fits its schema (`default: ...`)"
     return [
         Diagnostic(
-            code="FY508",
-            message=f"the default of data field '{field.name}' does not match its schema: "
-            f"{error.message}",
+            code="FY509",
+            message=message,
             span=span_of(field.span, field.name_span),
-            hint="change the default or the schema so that they agree",
+            hint=hint,
         )
     ]

@@ -34,11 +34,23 @@ def test_invalid_json_schema(kit: Kit) -> None:
 def test_default_not_matching_schema(kit: Kit) -> None:
     flow = kit.flow()
     data = (dataclasses.replace(flow.data[0], default="zero", span=kit.span(15, 3, 30)),)
-    d = kit.only(kit.check(dataclasses.replace(flow, data=(*data, *flow.data[1:]))), "FY508")
+    d = kit.only(kit.check(dataclasses.replace(flow, data=(*data, *flow.data[1:]))), "FY509")
+    assert d.is_error
     assert d.message == (
         "the default of data field 'total' does not match its schema: "
         "'zero' is not of type 'number'"
     )
+
+
+def test_missing_default_must_allow_null(kit: Kit) -> None:
+    flow = kit.flow()
+    data = (dataclasses.replace(flow.data[0], default=None, has_default=False),)
+    d = kit.only(kit.check(dataclasses.replace(flow, data=(*data, *flow.data[1:]))), "FY509")
+    assert "has no default, so it starts as null" in d.message
+    nullable = kit.flow()
+    schema = dataclasses.replace(nullable.data[0].schema, schema={"type": ["number", "null"]})
+    field = dataclasses.replace(nullable.data[0], schema=schema, default=None, has_default=False)
+    assert not kit.check(dataclasses.replace(nullable, data=(field, *nullable.data[1:])))
 
 
 def test_zero_timeout(kit: Kit) -> None:
