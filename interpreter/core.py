@@ -38,6 +38,7 @@ from .model import (
     Instance,
     OutstandingCall,
     Pending,
+    Phase,
     RetryIncident,
     RunEffect,
     SignalInput,
@@ -89,6 +90,86 @@ def new_data(program: Program) -> dict[str, Any]:
     return {name: _copy(value) for name, value in program.data_defaults.items()}
 
 
+class _PC:
+    """The working, mutable program counter of a step; a `Pending` when the step ends.
+
+    A transition moves through several phases and actions in one step; keeping
+    the counter mutable spares building a frozen `Pending` at each of them.
+    """
+
+    __slots__ = (
+        "action_index",
+        "always_steps",
+        "call",
+        "entered_ms",
+        "origin",
+        "phase",
+        "target",
+        "then_input",
+        "transition",
+        "trigger",
+    )
+
+    def __init__(
+        self,
+        *,
+        transition: str | None,
+        trigger: Input | None,
+        origin: str,
+        target: str | None,
+        phase: Phase,
+        action_index: int,
+        call: CallProgress | None = None,
+        then_input: Input | None = None,
+        always_steps: int = 0,
+        entered_ms: int | None = None,
+    ) -> None:
+        self.transition = transition
+        self.trigger = trigger
+        self.origin = origin
+        self.target = target
+        self.phase: Phase = phase
+        self.action_index = action_index
+        self.call = call
+        self.then_input = then_input
+        self.always_steps = always_steps
+        self.entered_ms = entered_ms
+
+    @classmethod
+    def of(cls, p: Pending) -> _PC:
+        return cls(
+            transition=p.transition,
+            trigger=p.trigger,
+            origin=p.origin,
+            target=p.target,
+            phase=p.phase,
+            action_index=p.action_index,
+            call=p.call,
+            then_input=p.then_input,
+            always_steps=p.always_steps,
+            entered_ms=p.entered_ms,
+        )
+
+    def frozen(self) -> Pending:
+        return Pending(
+            transition=self.transition,
+            trigger=self.trigger,
+            origin=self.origin,
+            target=self.target,
+            phase=self.phase,
+            action_index=self.action_index,
+            call=self.call,
+            then_input=self.then_input,
+            always_steps=self.always_steps,
+            entered_ms=self.entered_ms,
+        )
+
+    def call_ids(self) -> frozenset[str]:
+        if self.call is None:
+            return frozenset()
+        return frozenset(c.call_id for c in self.call.outstanding)
+
+
 def _copy(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
@@ -110,10 +191,13 @@ class _Run:
         self.seq = instance.seq
         self.state = instance.state
         self.status: Status = instance.status
-        self.data: dict[str, Any] = _copy(instance.data)
+        # Top-level fields are replaced, never changed in place, so a shallow copy keeps
+        # the input snapshot intact.
+        self.data: dict[str, Any] = dict(instance.data)
         self.timers = dict(instance.timers)
         self.deferred = list(instance.deferred)
-        self.pending = instance.pending
+        self.pending = None if instance.pending is None else _PC.of(instance.pending)
+        self._scope: tuple[Input | None, str, dict[str, Any]] | None = None
         self.incident = instance.incident
         self.commands: list[Command] = []
         self.trace: list[str] = []
@@ -137,7 +221,7 @@ class _Run:
         run = cls(program, blank, inp, env)
         run.dirty.update(blank.data)
         run.trace.append(f"create {program.initial}")
-        run.pending = Pending(
+        run.pending = _PC(
             transition=None,
             trigger=inp,
             origin=program.initial,
@@ -150,8 +234,10 @@ class _Run:
         return run
 
     def result(self) -> StepResult:
+        pending = None
         if self.pending is not None:
-            self.pending = replace(self.pending, always_steps=self.always_steps)
+            self.pending.always_steps = self.always_steps
+            pending = self.pending.frozen()
         instance = Instance(
             flow=self.flow,
             key=self.key,
@@ -162,7 +248,7 @@ class _Run:
             data=self.data,
             timers=self.timers,
             deferred=tuple(self.deferred),
-            pending=self.pending,
+            pending=pending,
             incident=self.incident,
         )
         return StepResult(instance, tuple(self.commands), tuple(self.trace))
@@ -268,7 +354,7 @@ class _Run:
     def begin(self, transition: Transition, trigger: Input | None) -> None:
         self.trace.append(f"transition {transition.id}")
         self.status = "running"
-        self.pending = Pending(
+        self.pending = _PC(
             transition=transition.id,
             trigger=trigger,
             origin=self.state,
@@ -335,6 +421,11 @@ class _Run:
     # ------------------------------------------------------------ running actions
 
     def scope(self, trigger: Input | None) -> dict[str, Any]:
+        # `data` is the live dict (fields are assigned in place), so one scope
+        # serves a trigger until the state changes.
+        cached = self._scope
+        if cached is not None and cached[0] is trigger and cached[1] == self.state:
+            return cached[2]
         scope: dict[str, Any] = {
             "data": self.data,
             "key": self.key,
@@ -347,9 +438,10 @@ class _Run:
             scope["meta"] = trigger.meta
         elif isinstance(trigger, SignalInput):
             scope["event"] = trigger.payload
+        self._scope = (trigger, self.state, scope)
         return scope
 
-    def action_list(self, p: Pending) -> tuple[Action, ...]:
+    def action_list(self, p: _PC) -> tuple[Action, ...]:
         if p.phase == "enter":
             return self.program.states[self.state].enter
         if p.phase == "exit":
@@ -389,18 +481,18 @@ class _Run:
             if p.phase in ("do", "catch"):
                 if p.target is None:
                     return self.finish_transition()
-                self.pending = replace(p, phase="exit", action_index=0)
+                p.phase, p.action_index = "exit", 0
                 continue
             if p.phase == "exit":
                 self.leave_state()
                 assert p.target is not None
                 self.state = p.target
                 self.trace.append(f"enter {self.state}")
-                self.pending = replace(p, phase="enter", action_index=0, entered_ms=self.at_ms)
+                p.phase, p.action_index, p.entered_ms = "enter", 0, self.at_ms
                 continue
             return self.finish_entry(p)
 
-    def run_set(self, action: SetAction, p: Pending) -> None:
+    def run_set(self, action: SetAction, p: _PC) -> None:
         scope = self.scope(p.trigger)
         values = []
         for field, expr in action.assign:
@@ -411,9 +503,9 @@ class _Run:
         for field, value in values:
             self.data[field] = value
             self.dirty.add(field)
-        self.pending = replace(p, action_index=p.action_index + 1)
+        p.action_index += 1
 
-    def start_call(self, action: CallAction, p: Pending) -> None:
+    def start_call(self, action: CallAction, p: _PC) -> None:
         progress = calls.start(action, self.scope(p.trigger), self.seq)
         if self.program.effects[action.effect].kind == "emit":
             progress, emits = calls.emit_all(self.program, progress, self.flow, self.key, self.env)
@@ -421,7 +513,7 @@ class _Run:
         else:
             progress, runs = calls.issue(progress, self.flow, self.key)
             self.commands.extend(runs)
-        self.pending = replace(p, call=progress)
+        p.call = progress
 
     def finish_call(self, progress: CallProgress) -> None:
         p = self.pending
@@ -431,7 +523,8 @@ class _Run:
         if action.result is not None:
             self.data[action.result] = calls.collected(progress)
             self.dirty.add(action.result)
-        self.pending = replace(p, call=None, action_index=p.action_index + 1)
+        p.call = None
+        p.action_index += 1
 
     # ------------------------------------------------------------ effect results
 
@@ -462,7 +555,7 @@ class _Run:
             self.commands.append(AwaitCallback(inp.call_id, callback_timeout))
             accepted = replace(call, awaiting_callback=True)
             outstanding = tuple(accepted if c is call else c for c in progress.outstanding)
-            self.pending = replace(p, call=replace(progress, outstanding=outstanding))
+            p.call = replace(progress, outstanding=outstanding)
             return
         if not inp.ok:
             self.trace.append(f"failed {inp.call_id}")
@@ -476,7 +569,7 @@ class _Run:
         if self.status == "running":
             progress, runs = calls.issue(progress, self.flow, self.key)
             self.commands.extend(runs)
-        self.pending = replace(p, call=progress)
+        p.call = progress
 
     def drop_callback_timer(self, call: OutstandingCall) -> None:
         timer_id = CALLBACK_TIMER_PREFIX + call.call_id
@@ -498,12 +591,9 @@ class _Run:
             for other in remaining:
                 self.drop_callback_timer(other)
             self.trace.append(f"catch {transition.id}")
-            self.pending = replace(p, phase="catch", action_index=0, call=None, target=catch.target)
+            p.phase, p.action_index, p.call, p.target = "catch", 0, None, catch.target
             return
-        self.pending = replace(
-            p,
-            call=replace(progress, outstanding=remaining, failed=(*progress.failed, call)),
-        )
+        p.call = replace(progress, outstanding=remaining, failed=(*progress.failed, call))
         if self.status != "incident":
             self.raise_incident(
                 f"effect {progress.effect!r} failed in {progress.action_id}: {error}", call_id=cid
@@ -517,7 +607,7 @@ class _Run:
             del self.timers[timer_id]
             self.commands.append(CancelTimer(timer_id))
 
-    def finish_entry(self, p: Pending) -> bool:
+    def finish_entry(self, p: _PC) -> bool:
         """The enter actions are done: complete a final state, or arm the state's timers."""
         state = self.program.states[self.state]
         if state.final:
@@ -609,7 +699,7 @@ class _Run:
                     progress, runs = calls.reissue(p.call, self.flow, self.key)
                 progress, more = calls.issue(progress, self.flow, self.key)
                 self.commands.extend((*runs, *more))
-                self.pending = replace(p, call=progress)
+                p.call = progress
             return
         self.status = "active"
         if incident is not None and incident.retry_input is not None:

@@ -8,7 +8,7 @@ inside it and what is wrong.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,20 +33,27 @@ def data_problems(
     validators: Mapping[str, Draft202012Validator],
     data: Mapping[str, Any],
     fields: Iterable[str] | None = None,
+    quick: Mapping[str, Callable[[Any], bool]] | None = None,
 ) -> list[DataProblem]:
     """Every violation of the field schemas, ordered by where it is.
 
     `fields` limits the check to the fields a transition wrote (all when None):
-    the others were valid when last written and have not changed.
+    the others were valid when last written and have not changed. `quick` holds
+    "surely valid" predicates per field (see `schemaquick`); a field whose
+    predicate holds skips the full validator.
     """
     problems = []
     names = validators.keys() if fields is None else fields
+    quick = quick or {}
     for name in sorted(set(names)):
         checker = validators.get(name)
         if checker is None:
             continue
         if name not in data:
             problems.append(DataProblem(field=name, path=name, message="is missing"))
+            continue
+        surely_valid = quick.get(name)
+        if surely_valid is not None and surely_valid(data[name]):
             continue
         for err in checker.iter_errors(data[name]):
             parts = [name, *(str(p) for p in err.absolute_path)]

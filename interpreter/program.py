@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from .datacheck import DataProblem, data_problems
 from .expr import Compiled, ExprCompileError, compile_expr, pointer_join
 from .expr_values import equal
+from .schemaquick import Quick, quick_check
 
 SUPPORTED_IR_VERSIONS = frozenset({1})
 
@@ -42,9 +43,24 @@ def validator(schema: Any) -> Draft202012Validator:
     return _validator_for(json.dumps(schema, sort_keys=True, separators=(",", ":")))
 
 
-def schema_errors(checker: Draft202012Validator | None, value: Any) -> list[str]:
-    """Readable messages for each violation, prefixed by the JSON path when not the root."""
-    if checker is None:
+@lru_cache(maxsize=512)
+def _quick_for(schema_json: str) -> Quick | None:
+    return quick_check(json.loads(schema_json))
+
+
+def quick(schema: Any) -> Quick | None:
+    """The quick "surely valid" predicate of `schema` (see `schemaquick`), if it has one."""
+    return _quick_for(json.dumps(schema, sort_keys=True, separators=(",", ":")))
+
+
+def schema_errors(
+    checker: Draft202012Validator | None, value: Any, surely_valid: Quick | None = None
+) -> list[str]:
+    """Readable messages for each violation, prefixed by the JSON path when not the root.
+
+    `surely_valid` (the schema's quick predicate) skips the full check when it holds.
+    """
+    if checker is None or (surely_valid is not None and surely_valid(value)):
         return []
     messages = []
     for err in sorted(checker.iter_errors(value), key=lambda e: list(map(str, e.absolute_path))):
@@ -147,6 +163,7 @@ class Event:
     key: Compiled
     validator: Draft202012Validator | None
     delay_ms: int
+    quick: Quick | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +172,7 @@ class Signal:
     topic: str | None
     key: Compiled | None
     validator: Draft202012Validator | None
+    quick: Quick | None = None
 
 
 # ---------------------------------------------------------------- the program
@@ -185,6 +203,11 @@ class Program:
         }
         self.field_validators: dict[str, Draft202012Validator] = {
             name: validator(field["schema"]) for name, field in definition["data"].items()
+        }
+        self.field_quick: dict[str, Quick] = {
+            name: check
+            for name, field in definition["data"].items()
+            if (check := quick(field["schema"])) is not None
         }
         self.events: dict[str, Event] = {
             name: self._event(name, e) for name, e in definition["events"].items()
@@ -235,6 +258,7 @@ class Program:
             key=self._expr(e["key"], p + "/key"),
             validator=None if e.get("schema") is None else validator(e["schema"]),
             delay_ms=e.get("delay_ms", 0),
+            quick=None if e.get("schema") is None else quick(e["schema"]),
         )
 
     def _signal(self, name: str, s: Mapping[str, Any]) -> Signal:
@@ -244,6 +268,7 @@ class Program:
             topic=s.get("topic"),
             key=self._opt_expr(s.get("key"), p + "/key"),
             validator=None if s.get("schema") is None else validator(s["schema"]),
+            quick=None if s.get("schema") is None else quick(s["schema"]),
         )
 
     def _effect(self, name: str, e: Mapping[str, Any]) -> Effect:
@@ -379,17 +404,19 @@ class Program:
 
     def validate_event(self, name: str, payload: Any) -> list[str]:
         """Schema violations of an event payload (empty when valid or schemaless)."""
-        return schema_errors(self.events[name].validator, payload)
+        event = self.events[name]
+        return schema_errors(event.validator, payload, event.quick)
 
     def validate_signal(self, name: str, payload: Any) -> list[str]:
         """Schema violations of a signal payload (empty when valid or schemaless)."""
-        return schema_errors(self.signals[name].validator, payload)
+        signal = self.signals[name]
+        return schema_errors(signal.validator, payload, signal.quick)
 
     def validate_data(
         self, data: Mapping[str, Any], fields: Iterable[str] | None = None
     ) -> list[DataProblem]:
         """Schema violations of an instance's data (only of `fields` when given)."""
-        return data_problems(self.field_validators, data, fields)
+        return data_problems(self.field_validators, data, fields, self.field_quick)
 
     def starts_instance(self, name: str) -> bool:
         """Whether an event or signal called `name` is handled or deferred by the initial state."""

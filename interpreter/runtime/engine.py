@@ -27,7 +27,7 @@ from typing import Any, Literal, Self
 
 from ..core_effects import render_effect_request
 from ..model import Cancel, EffectResult, Input, Instance, RetryIncident, RunEffect, SignalInput
-from ..store import DeadLetter, EffectCallUpdate, InboxItem, SourcePosition, Store
+from ..store import DeadLetter, EffectCallUpdate, InboxItem, IngestResult, SourcePosition, Store
 from .activity import Activity
 from .clock import Clock, SystemClock, VirtualClock
 from .commits import CallRequest
@@ -35,7 +35,15 @@ from .effects.callbacks import callback_token, callback_url, token_matches
 from .effects.http import HttpRequest
 from .effects.python import PythonEffect, PythonEffectLoader
 from .effects.runner import CallSpec, EffectRunner
-from .ingest import Delivery, EventRouter, IncomingRecord, IngestOutcome, ingest_records
+from .inbox import InboxCache, queued
+from .ingest import (
+    Delivery,
+    EventRouter,
+    IncomingRecord,
+    IngestOutcome,
+    ingest_records,
+    stored_rows,
+)
 from .logconsumer import LogConsumer
 from .outbox import OutboxRelay, OutboxSink
 from .scheduler import KeyScheduler
@@ -107,6 +115,7 @@ class Runtime:
         self._versions = VersionRegistry()
         self._router = EventRouter(self._env)
         self._cache = InstanceCache(store, cache_size)
+        self._inbox = InboxCache(store)
         self._stepper = KeyStepper(
             store,
             self._clock,
@@ -118,6 +127,7 @@ class Runtime:
                 emitted=self._emitted,
                 on_transition=on_transition,
             ),
+            inbox=self._inbox,
             env=self._env,
             steps_per_turn=steps_per_turn,
         )
@@ -215,12 +225,14 @@ class Runtime:
             [v.program for flow in self._versions.flows if (v := self._versions.current(flow))]
         )
         self._state = "running"
+        # Before anything can add rows in memory: the rows an earlier run left
+        # are only in the store, and must not be overtaken by newer ones.
+        for flow, key in await self._store.keys_with_ready_inbox(now):
+            self._notify(flow, key)
         await self._resume_effect_calls()
         self._timers.start()
         self._outbox.start()
         self._log.start()
-        for flow, key in await self._store.keys_with_ready_inbox(now):
-            self._notify(flow, key)
         log.info("runtime started with flows %s", sorted(self._versions.flows))
 
     async def drain_and_stop(self, *, close_store: bool = True) -> None:
@@ -346,8 +358,7 @@ class Runtime:
         )
         result = await self._store.ingest([item])
         inbox_id = result.inbox_ids[0]
-        if inbox_id is not None:
-            self._notify(flow, key)
+        self._stored([item], result)
         delivery = Delivery(flow=flow, key=key, event=name, inbox_id=inbox_id)
         status: Literal["accepted", "duplicate"] = "accepted" if inbox_id else "duplicate"
         return IngestOutcome(status=status, deliveries=(delivery,))
@@ -383,8 +394,7 @@ class Runtime:
             error=error,
         )
         stored = await self._store.ingest([item], effect_updates=[update])
-        if stored.inbox_ids[0] is not None:
-            self._notify(call.flow, call.key)
+        self._stored([item], stored)
         return True
 
     async def retry_incident(self, flow: str, key: str) -> int | None:
@@ -408,7 +418,16 @@ class Runtime:
             raise RuntimeNotRunningError(f"the runtime is {self._state}; it takes no input")
 
     def _notify(self, flow: str, key: str) -> None:
+        """`(flow, key)` may have input that only the store knows of."""
+        self._inbox.mark_stale((flow, key))
         self._scheduler.notify((flow, key))
+
+    def _stored(self, items: Sequence[InboxItem], result: IngestResult) -> None:
+        """`items` were ingested with `result`: queue the accepted ones and wake their keys."""
+        for row in stored_rows(items, result.inbox_ids):
+            kid = (row.flow, row.key)
+            self._inbox.add(kid, (queued(row),))
+            self._scheduler.notify(kid)
 
     def _timers_changed(self) -> None:
         self._timers.wake()
@@ -420,7 +439,7 @@ class Runtime:
         self, topic: str, records: Sequence[IncomingRecord], advance: Sequence[SourcePosition]
     ) -> list[IngestOutcome]:
         now = self._clock.now_ms()
-        outcomes = await ingest_records(
+        ingested = await ingest_records(
             self._store,
             router=self._router,
             topic=topic,
@@ -428,19 +447,19 @@ class Runtime:
             now_ms=now,
             advance=advance,
         )
-        delayed = False
-        for outcome in outcomes:
+        for outcome in ingested.outcomes:
             for reason in outcome.reasons:
                 log.warning("record on %s dead-lettered: %s", topic, reason)
-            for delivery in outcome.deliveries:
-                if delivery.inbox_id is None:
-                    continue
-                self._notify(delivery.flow, delivery.key)
-                if delivery.not_before_ms is not None:
-                    delayed = True
+        delayed = False
+        for row in ingested.rows:
+            kid = (row.flow, row.key)
+            self._inbox.add(kid, (queued(row),))
+            self._scheduler.notify(kid)
+            if row.not_before_ms is not None:
+                delayed = True
         if delayed:
             self._timers.wake()
-        return outcomes
+        return ingested.outcomes
 
     async def _ingest_from_log(
         self, topic: str, records: Sequence[IncomingRecord], advance: Sequence[SourcePosition]
@@ -454,7 +473,7 @@ class Runtime:
         now = self._clock.now_ms()
         item = InboxItem(flow=flow, key=key, input=inp.to_json(), received_ms=now)
         result = await self._store.ingest([item])
-        self._notify(flow, key)
+        self._stored([item], result)
         return result.inbox_ids[0]
 
     async def _version_for(self, flow: str, key: str) -> LoadedVersion | None:
@@ -535,8 +554,8 @@ class Runtime:
     async def _deliver_effect_result(
         self, spec: CallSpec, item: InboxItem, update: EffectCallUpdate
     ) -> None:
-        await self._store.ingest([item], effect_updates=[update])
-        self._notify(spec.flow, spec.key)
+        result = await self._store.ingest([item], effect_updates=[update])
+        self._stored([item], result)
 
     async def _resume_effect_calls(self) -> None:
         """Re-issue calls a previous run left pending or running."""

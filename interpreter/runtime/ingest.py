@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
 from ..expr import Compiled, ExprError
 from ..model import EventInput, SignalInput
 from ..program import Program
-from ..store import DeadLetter, InboxItem, SourcePosition, Store
+from ..store import DeadLetter, InboxItem, InboxRow, SourcePosition, Store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -254,6 +254,31 @@ def _letter(
     return DeadLetter(source=source, topic=topic, reason=reason, payload=text, at_ms=now_ms)
 
 
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What `ingest_records` did: one outcome per record, and the inbox rows it stored."""
+
+    outcomes: list[IngestOutcome]
+    rows: list[InboxRow]
+
+
+def stored_rows(items: Sequence[InboxItem], ids: Sequence[int | None]) -> list[InboxRow]:
+    """The inbox rows of the `items` an ingest accepted (`ids` from its result)."""
+    return [
+        InboxRow(
+            id=row_id,
+            flow=item.flow,
+            key=item.key,
+            input=item.input,
+            received_ms=item.received_ms,
+            not_before_ms=item.not_before_ms,
+            source=item.source,
+        )
+        for item, row_id in zip(items, ids, strict=True)
+        if row_id is not None
+    ]
+
+
 async def ingest_records(
     store: Store,
     *,
@@ -262,7 +287,7 @@ async def ingest_records(
     records: Sequence[IncomingRecord],
     now_ms: int,
     advance: Sequence[SourcePosition] = (),
-) -> list[IngestOutcome]:
+) -> Ingested:
     """Route `records` and store the result in one transaction; per-record outcomes.
 
     `advance` moves further source positions in the same transaction (a
@@ -294,7 +319,7 @@ async def ingest_records(
     outcomes: list[IngestOutcome] = []
     ids = iter(result.inbox_ids)
     for index, (deliveries, dead) in enumerate(routed):
-        done = tuple(replace(d, inbox_id=next(ids)) for d in deliveries)
+        done = tuple(_stored(d, next(ids)) for d in deliveries)
         reasons = () if index in seen_before else tuple(letter.reason for letter in dead)
         status: IngestStatus
         if any(d.inbox_id is not None for d in done):
@@ -306,7 +331,17 @@ async def ingest_records(
         else:
             status = "ignored"
         outcomes.append(IngestOutcome(status=status, deliveries=done, reasons=reasons))
-    return outcomes
+    return Ingested(outcomes, stored_rows(all_items, result.inbox_ids))
+
+
+def _stored(delivery: Delivery, inbox_id: int | None) -> Delivery:
+    return Delivery(
+        flow=delivery.flow,
+        key=delivery.key,
+        event=delivery.event,
+        inbox_id=inbox_id,
+        not_before_ms=delivery.not_before_ms,
+    )
 
 
 async def _seen(store: Store, record: IncomingRecord) -> bool:

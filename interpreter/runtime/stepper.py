@@ -1,10 +1,12 @@
 """Running one key: pick the next input its instance accepts, step, commit, act.
 
-The scheduler guarantees one `KeyStepper.run` per key at a time. Each step
-loads the snapshot (cached in memory: this process is the only writer),
-calls the pure `step`, makes the result durable with one `store.commit`
-(group commit batches many keys) and only then performs the commands: start
-effect tasks, wake the timer task and the outbox relay, report the transition.
+The scheduler guarantees one `KeyStepper.run` per key at a time. A turn takes
+the snapshot and the ready inbox rows from memory (this process is the only
+writer; see `InboxCache`), calls the pure `step` for each row the instance
+accepts, makes all those steps durable with one `store.commit_steps` (group
+commit batches many keys' turns into one transaction) and only then performs
+the commands: start effect tasks, wake the timer task and the outbox relay,
+report the transitions.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from ..model import (
     Instance,
     RunEffect,
     StepResult,
-    input_from_json,
 )
-from ..store import ConflictError, InboxRow, Store
+from ..store import ConflictError, InboxRow, StepCommit, Store
 from .clock import Clock
 from .commits import step_commit
+from .inbox import InboxCache, QueuedInput
 from .versions import LoadedVersion, UnknownVersionError, VersionRegistry
 
 log = logging.getLogger("flowyard.runtime.steps")
@@ -90,8 +92,23 @@ class InstanceCache:
         self._items.pop(kid, None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One step of a turn, computed and not yet durable."""
+
+    version: LoadedVersion
+    input: Input
+    result: StepResult
+    commit: StepCommit
+
+
 class KeyStepper:
-    """Applies a key's ready inbox rows, in arrival order, as its instance accepts them."""
+    """Applies a key's ready inbox rows, in arrival order, as its instance accepts them.
+
+    One turn steps through every acceptable row (up to `steps_per_turn`) in
+    memory, makes all those steps durable in one commit, and only then performs
+    their commands, in order.
+    """
 
     def __init__(
         self,
@@ -101,6 +118,7 @@ class KeyStepper:
         cache: InstanceCache,
         hooks: StepHooks,
         *,
+        inbox: InboxCache,
         env: Mapping[str, str],
         steps_per_turn: int,
     ) -> None:
@@ -108,6 +126,7 @@ class KeyStepper:
         self._clock = clock
         self._versions = versions
         self._cache = cache
+        self._inbox = inbox
         self._hooks = hooks
         self._env = env
         self._steps_per_turn = steps_per_turn
@@ -115,53 +134,62 @@ class KeyStepper:
         """Steps committed since start (for tests and benchmarks)."""
 
     async def run(self, kid: KeyId) -> bool:
-        """Step `kid` until nothing in its inbox is acceptable; True if it stopped
-        early to give other keys a turn."""
-        flow, key = kid
+        """Take one turn of `kid`; True if it stopped early, with acceptable input
+        left, to give other keys a turn."""
         try:
             instance = await self._cache.get(kid)
-            rows = await self._store.inbox_for(flow, key, now_ms=self._clock.now_ms())
-            done = 0
-            while rows:
+            rows = await self._inbox.ready(kid, self._clock.now_ms())
+            steps: list[_Step] = []
+            while len(steps) < self._steps_per_turn:
                 found = self._next(instance, rows)
                 if found is None:
-                    return False
-                row, inp = found
-                rows.remove(row)
-                instance = await self._apply(kid, instance, row, inp)
-                done += 1
-                if done >= self._steps_per_turn:
-                    return bool(rows)
-            return False
+                    break
+                rows.remove(found)
+                assert found.input is not None
+                taken = self._step(kid, instance, found.row, found.input)
+                if taken is not None:
+                    steps.append(taken)
+                    instance = taken.result.instance
+            if not steps:
+                return False
+            await self._store.commit_steps([taken.commit for taken in steps])
         except ConflictError:
-            # The store disagrees with our snapshot: reload and look again.
-            log.warning("commit conflict for %s/%s; reloading", flow, key, exc_info=True)
+            # The store disagrees with what is held in memory: reload and look again.
+            log.warning("commit conflict for %s/%s; reloading", *kid, exc_info=True)
             self._cache.drop(kid)
+            self._inbox.forget(kid)
             return True
+        self.steps += len(steps)
+        assert instance is not None
+        self._cache.put(instance)
+        self._inbox.consumed(kid, [i for taken in steps for i in taken.commit.consumed])
+        for taken in steps:
+            self._perform(taken.version, taken.result.instance, taken.input, taken.result)
+        return len(steps) >= self._steps_per_turn and self._next(instance, rows) is not None
 
-    def _next(
-        self, instance: Instance | None, rows: list[InboxRow]
-    ) -> tuple[InboxRow, Input] | None:
-        for row in rows:
-            try:
-                inp = input_from_json(row.input)
-            except (KeyError, TypeError, ValueError):
+    def _next(self, instance: Instance | None, rows: list[QueuedInput]) -> QueuedInput | None:
+        for q in rows:
+            inp = q.input
+            if inp is None:
                 log.error(
-                    "inbox row %d of %s/%s is not an input; skipped", row.id, row.flow, row.key
+                    "inbox row %d of %s/%s is not an input; skipped",
+                    q.row.id,
+                    q.row.flow,
+                    q.row.key,
                 )
                 continue
             if instance is None or instance.accepts(inp):
-                return row, inp
+                return q
         return None
 
-    async def _apply(
+    def _step(
         self, kid: KeyId, instance: Instance | None, row: InboxRow, inp: Input
-    ) -> Instance | None:
+    ) -> _Step | None:
         flow, key = kid
         version = self._version(flow, instance)
         if version is None:
             log.error("no program for %s/%s; inbox row %d waits", flow, key, row.id)
-            return instance
+            return None
         now = self._clock.now_ms()
         # `now` in expressions is when the input is applied: an event that
         # waited in the inbox must not arm timers in the past.
@@ -180,12 +208,7 @@ class KeyStepper:
             program=version.program,
             secret=self._store.callback_secret,
         )
-        await self._store.commit(commit)
-        self.steps += 1
-        after = result.instance
-        self._cache.put(after)
-        self._perform(version, after, inp, result)
-        return after
+        return _Step(version, inp, result, commit)
 
     def _version(self, flow: str, instance: Instance | None) -> LoadedVersion | None:
         if instance is None:

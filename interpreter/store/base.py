@@ -390,6 +390,11 @@ class Store(Protocol):
         journal seq is taken or a consumed inbox row is gone."""
         ...
 
+    async def commit_steps(self, commits: Sequence[StepCommit]) -> None:
+        """Make several steps' results durable together, in order (all or none),
+        e.g. the steps one instance took through its inbox. Raises like `commit`."""
+        ...
+
     async def record_attempt(
         self, attempt: EffectAttempt, update: EffectCallUpdate | None = None
     ) -> None:

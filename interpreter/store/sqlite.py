@@ -187,6 +187,11 @@ class SQLiteStore:
         """See `Store.commit`."""
         await self._committer.submit(lambda conn: writes.commit_step(conn, commit))
 
+    async def commit_steps(self, commits: Sequence[StepCommit]) -> None:
+        """See `Store.commit_steps`."""
+        batch = tuple(commits)
+        await self._committer.submit(lambda conn: writes.commit_steps(conn, batch))
+
     async def record_attempt(
         self, attempt: EffectAttempt, update: EffectCallUpdate | None = None
     ) -> None:

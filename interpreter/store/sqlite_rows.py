@@ -24,9 +24,12 @@ from .base import (
 Row = tuple[Any, ...]
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def dumps(value: Any) -> str:
     """Compact JSON; refuses NaN and infinities, which JSON cannot carry."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODE(value)
 
 
 def loads_object(text: str) -> JsonObject:

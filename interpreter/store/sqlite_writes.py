@@ -142,8 +142,16 @@ def ingest(
 # --- step commit -----------------------------------------------------------------
 
 
-def commit_step(conn: sqlite3.Connection, c: StepCommit) -> None:
-    """See `Store.commit`."""
+def commit_steps(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> None:
+    """See `Store.commit_steps`: each commit in order; of several commits of one
+    instance, only the last one's snapshot is written (each replaces the one before)."""
+    last: dict[tuple[str, str], int] = {(c.flow, c.key): i for i, c in enumerate(commits)}
+    for i, c in enumerate(commits):
+        commit_step(conn, c, snapshot=last[(c.flow, c.key)] == i)
+
+
+def commit_step(conn: sqlite3.Connection, c: StepCommit, *, snapshot: bool = True) -> None:
+    """See `Store.commit`; `snapshot=False` leaves the instance row as it is."""
     if c.journal is not None:
         try:
             conn.execute(
@@ -164,6 +172,33 @@ def commit_step(conn: sqlite3.Connection, c: StepCommit) -> None:
             ) from error
     _consume(conn, c)
     snap = c.instance
+    if snapshot:
+        _write_snapshot(conn, c)
+    if c.timers_cancelled:
+        conn.executemany(
+            "DELETE FROM timers WHERE flow = ? AND key = ? AND timer_id = ?",
+            [(c.flow, c.key, timer_id) for timer_id in c.timers_cancelled],
+        )
+    if c.timers_armed:
+        conn.executemany(
+            "INSERT INTO timers (flow, key, timer_id, due_ms) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (flow, key, timer_id) DO UPDATE SET due_ms = excluded.due_ms",
+            [(t.flow, t.key, t.timer_id, t.due_ms) for t in c.timers_armed],
+        )
+    for message in c.outbox:
+        _insert_outbox(conn, message, snap.updated_ms)
+    for call in c.effect_calls:
+        _insert_effect_call(conn, c.flow, c.key, call, snap.updated_ms)
+    for callback in c.callbacks:
+        _register_callback(conn, c.flow, c.key, callback, snap.updated_ms)
+    if c.effect_updates:
+        update_effect_calls(conn, c.effect_updates)
+    if c.inbox:
+        insert_inbox_items(conn, c.inbox)
+
+
+def _write_snapshot(conn: sqlite3.Connection, c: StepCommit) -> None:
+    snap = c.instance
     conn.execute(
         "INSERT INTO instances (flow, key, ir_hash, seq, state, status, snapshot, updated_ms) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -181,23 +216,6 @@ def commit_step(conn: sqlite3.Connection, c: StepCommit) -> None:
             snap.updated_ms,
         ),
     )
-    conn.executemany(
-        "DELETE FROM timers WHERE flow = ? AND key = ? AND timer_id = ?",
-        [(c.flow, c.key, timer_id) for timer_id in c.timers_cancelled],
-    )
-    conn.executemany(
-        "INSERT INTO timers (flow, key, timer_id, due_ms) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (flow, key, timer_id) DO UPDATE SET due_ms = excluded.due_ms",
-        [(t.flow, t.key, t.timer_id, t.due_ms) for t in c.timers_armed],
-    )
-    for message in c.outbox:
-        _insert_outbox(conn, message, snap.updated_ms)
-    for call in c.effect_calls:
-        _insert_effect_call(conn, c.flow, c.key, call, snap.updated_ms)
-    for callback in c.callbacks:
-        _register_callback(conn, c.flow, c.key, callback, snap.updated_ms)
-    update_effect_calls(conn, c.effect_updates)
-    insert_inbox_items(conn, c.inbox)
 
 
 def _consume(conn: sqlite3.Connection, c: StepCommit) -> None:

@@ -1,0 +1,241 @@
+"""Quick, conservative JSON Schema checks for the hot path.
+
+`quick_check(schema)` compiles the common subset of JSON Schema (types,
+properties, required, items, enum/const of scalars, numeric bounds, string
+lengths and patterns) into a plain predicate that answers "surely valid".
+It never claims an invalid value valid; when it answers False (or a schema
+uses anything outside the subset, and there is no predicate at all) the caller
+asks the full Draft 2020-12 validator, which also writes the messages.
+Validating an event or a data field with jsonschema costs tens of
+microseconds; the predicate costs about one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Quick = Callable[[Any], bool]
+"""True only when the value is valid; False means "ask the full validator"."""
+
+# Keywords that never affect validity.
+_ANNOTATIONS = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+    }
+)
+
+_TYPES: dict[str, Quick] = {
+    "null": lambda v: v is None,
+    "boolean": lambda v: type(v) is bool,
+    # 1.0 is an integer to JSON Schema; the full validator decides those.
+    "integer": lambda v: type(v) is int,
+    "number": lambda v: type(v) is int or type(v) is float,
+    "string": lambda v: type(v) is str,
+    "object": lambda v: type(v) is dict,
+    "array": lambda v: type(v) is list,
+}
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _is_number(v: Any) -> bool:
+    return type(v) is int or type(v) is float
+
+
+def quick_check(schema: Any) -> Quick | None:
+    """A "surely valid" predicate for `schema`, or None when it uses keywords
+    outside the quick subset."""
+    if schema is True or schema == {}:
+        return _always
+    if not isinstance(schema, Mapping):
+        return None
+    checks: list[Quick] = []
+    for keyword, value in schema.items():
+        if keyword in _ANNOTATIONS:
+            continue
+        if keyword in ("properties", "additionalProperties", "items"):
+            continue  # compiled below, together
+        build = _KEYWORDS.get(keyword)
+        if build is None:
+            return None
+        check = build(value)
+        if check is None:
+            return None
+        checks.append(check)
+    structure = _object_check(schema)
+    if structure is None:
+        return None
+    if structure is not _always:
+        checks.append(structure)
+    items = _items_check(schema)
+    if items is None:
+        return None
+    if items is not _always:
+        checks.append(items)
+    return _all(checks)
+
+
+def _always(_: Any) -> bool:
+    return True
+
+
+def _all(checks: list[Quick]) -> Quick:
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+    frozen = tuple(checks)
+    return lambda v: all(check(v) for check in frozen)
+
+
+def _type(value: Any) -> Quick | None:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(n in _TYPES for n in names):
+        return None
+    tests = tuple(_TYPES[n] for n in names)
+    if len(tests) == 1:
+        return tests[0]
+    return lambda v: any(test(v) for test in tests)
+
+
+def _enum(values: Any) -> Quick | None:
+    if not isinstance(values, list) or not all(isinstance(e, _SCALARS) for e in values):
+        return None
+    if any(isinstance(e, float) and not math.isfinite(e) for e in values):
+        return None
+    # Compare type and value, so True never passes for 1 (JSON Schema tells them apart).
+    allowed = frozenset((type(e), e) for e in values)
+    return lambda v: isinstance(v, _SCALARS) and (type(v), v) in allowed
+
+
+def _const(value: Any) -> Quick | None:
+    return _enum([value])
+
+
+def _required(names: Any) -> Quick | None:
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    wanted = tuple(names)
+    return lambda v: type(v) is not dict or all(n in v for n in wanted)
+
+
+def _bound(compare: Callable[[Any, Any], bool]) -> Callable[[Any], Quick | None]:
+    def build(limit: Any) -> Quick | None:
+        if not _is_number(limit):
+            return None
+        return lambda v: not _is_number(v) or compare(v, limit)
+
+    return build
+
+
+def _length(compare: Callable[[int, int], bool]) -> Callable[[Any], Quick | None]:
+    def build(limit: Any) -> Quick | None:
+        if type(limit) is not int:
+            return None
+        return lambda v: type(v) is not str or compare(len(v), limit)
+
+    return build
+
+
+def _count(compare: Callable[[int, int], bool]) -> Callable[[Any], Quick | None]:
+    def build(limit: Any) -> Quick | None:
+        if type(limit) is not int:
+            return None
+        return lambda v: type(v) is not list or compare(len(v), limit)
+
+    return build
+
+
+def _pattern(value: Any) -> Quick | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        compiled = re.compile(value)
+    except re.error:
+        return None
+    return lambda v: type(v) is not str or compiled.search(v) is not None
+
+
+_KEYWORDS: dict[str, Callable[[Any], Quick | None]] = {
+    "type": _type,
+    "enum": _enum,
+    "const": _const,
+    "required": _required,
+    "minimum": _bound(lambda v, limit: v >= limit),
+    "maximum": _bound(lambda v, limit: v <= limit),
+    "exclusiveMinimum": _bound(lambda v, limit: v > limit),
+    "exclusiveMaximum": _bound(lambda v, limit: v < limit),
+    "minLength": _length(lambda n, limit: n >= limit),
+    "maxLength": _length(lambda n, limit: n <= limit),
+    "minItems": _count(lambda n, limit: n >= limit),
+    "maxItems": _count(lambda n, limit: n <= limit),
+    "pattern": _pattern,
+}
+
+
+def _object_check(schema: Mapping[str, Any]) -> Quick | None:
+    properties = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    if not isinstance(properties, Mapping):
+        return None
+    compiled: dict[str, Quick] = {}
+    for name, sub in properties.items():
+        prop_check = quick_check(sub)
+        if prop_check is None:
+            return None
+        if prop_check is not _always:
+            compiled[name] = prop_check
+    extra_check: Quick | None
+    if extra is True:
+        extra_check = None
+    elif extra is False:
+        extra_check = _never
+    else:
+        extra_check = quick_check(extra)
+        if extra_check is None:
+            return None
+    if not compiled and extra_check is None:
+        return _always
+    declared = frozenset(properties)
+    props = tuple(compiled.items())
+
+    def check(v: Any) -> bool:
+        if type(v) is not dict:
+            return True
+        for name, sub in props:
+            if name in v and not sub(v[name]):
+                return False
+        if extra_check is not None:
+            for name, item in v.items():
+                if name not in declared and not extra_check(item):
+                    return False
+        return True
+
+    return check
+
+
+def _never(_: Any) -> bool:
+    return False
+
+
+def _items_check(schema: Mapping[str, Any]) -> Quick | None:
+    if "items" not in schema:
+        return _always
+    sub = quick_check(schema["items"])
+    if sub is None:
+        return None
+    if sub is _always:
+        return _always
+    return lambda v: type(v) is not list or all(sub(item) for item in v)
