@@ -7,7 +7,11 @@ the WAL at `synchronous=FULL`), and then resolves each caller's future.
 
 Each write runs inside its own SAVEPOINT, so a write that fails on its own
 (a constraint it breaks, a value it cannot encode) is rolled back alone and
-only its caller sees the error. When the transaction itself fails (I/O error,
+only its caller sees the error. Writes submitted with `submit_merged` that sit
+next to each other in a batch and share one `Merge` function run as one call
+(one savepoint, bulk statements); if that call fails on a write's account it is
+rolled back and each write runs alone, so the failure still reaches only the
+caller whose write it was. When the transaction itself fails (I/O error,
 disk full, a failing COMMIT) the whole batch is rolled back and every caller in
 it gets a `StoreError`.
 """
@@ -29,6 +33,9 @@ T = TypeVar("T")
 Write = Callable[[sqlite3.Connection], Any]
 """A write: runs on the writer thread inside an open transaction."""
 
+Merge = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+"""Runs several items' writes at once; one result per item, in order."""
+
 # Errors that concern the transaction or the file, not the one write: the
 # transaction may already be gone, so the batch cannot go on.
 _BATCH_ERRORS = (sqlite3.OperationalError, sqlite3.InternalError)
@@ -43,8 +50,17 @@ def _is_batch_error(error: BaseException) -> bool:
 
 
 @dataclass(slots=True)
+class _Job:
+    """A plain write, or one item of a mergeable kind of write."""
+
+    write: Write | None
+    merge: Merge | None = None
+    item: Any = None
+
+
+@dataclass(slots=True)
 class _Queued:
-    write: Write
+    job: _Job
     future: asyncio.Future[Any]
 
 
@@ -89,11 +105,19 @@ class GroupCommitter:
 
     async def submit(self, write: Callable[[sqlite3.Connection], T]) -> T:
         """Queue `write`; return its result once its transaction has committed."""
+        return cast(T, await self._enqueue(_Job(write)))
+
+    async def submit_merged(self, item: Any, merge: Merge) -> Any:
+        """Queue `item` for `merge`, which may run it together with the items
+        queued next to it for the same `merge`; its result once committed."""
+        return await self._enqueue(_Job(None, merge, item))
+
+    async def _enqueue(self, job: _Job) -> Any:
         if self._closed or self._task is None or self._task.done():
             raise StoreError("the store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Queued(write, future))
-        return cast(T, await future)
+        self._queue.put_nowait(_Queued(job, future))
+        return await future
 
     @property
     def stats(self) -> StoreStats:
@@ -142,7 +166,7 @@ class GroupCommitter:
                     stopping = True
                     break
                 batch.append(queued)
-            work = loop.run_in_executor(self._executor, _apply, conn, [q.write for q in batch])
+            work = loop.run_in_executor(self._executor, _apply, conn, [q.job for q in batch])
             try:
                 outcome = await asyncio.shield(work)
             except asyncio.CancelledError:
@@ -208,24 +232,23 @@ def commit_transaction(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
-def _apply(conn: sqlite3.Connection, writes: list[Write]) -> _Outcome:
-    """Run `writes` in one transaction on the writer thread."""
+def _apply(conn: sqlite3.Connection, jobs: list[_Job]) -> _Outcome:
+    """Run `jobs` in one transaction on the writer thread."""
     results: list[tuple[bool, Any]] = []
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for write in writes:
-            conn.execute("SAVEPOINT write")
-            try:
-                value = write(conn)
-            except Exception as error:
-                if _is_batch_error(error) or not conn.in_transaction:
-                    raise
-                conn.execute("ROLLBACK TO write")
-                conn.execute("RELEASE write")
-                results.append((False, _as_store_error(error)))
-            else:
-                conn.execute("RELEASE write")
-                results.append((True, value))
+        start = 0
+        while start < len(jobs):
+            end = start + 1
+            merge = jobs[start].merge
+            if merge is not None:
+                while end < len(jobs) and jobs[end].merge is merge:
+                    end += 1
+            group = jobs[start:end]
+            if len(group) == 1 or not _run_merged(conn, group, results):
+                for job in group:
+                    results.append(_run_alone(conn, job))
+            start = end
         commit_transaction(conn)
     except BaseException as error:
         _rollback(conn)
@@ -233,6 +256,46 @@ def _apply(conn: sqlite3.Connection, writes: list[Write]) -> _Outcome:
             raise
         return _Outcome(results=[], committed=False, error=error)
     return _Outcome(results=results, committed=True, error=None)
+
+
+def _run_alone(conn: sqlite3.Connection, job: _Job) -> tuple[bool, Any]:
+    conn.execute("SAVEPOINT write")
+    try:
+        if job.write is not None:
+            value = job.write(conn)
+        else:
+            assert job.merge is not None
+            (value,) = job.merge(conn, [job.item])
+    except Exception as error:
+        if _is_batch_error(error) or not conn.in_transaction:
+            raise
+        conn.execute("ROLLBACK TO write")
+        conn.execute("RELEASE write")
+        return (False, _as_store_error(error))
+    conn.execute("RELEASE write")
+    return (True, value)
+
+
+def _run_merged(
+    conn: sqlite3.Connection, group: list[_Job], results: list[tuple[bool, Any]]
+) -> bool:
+    """Run `group` as one merged call; False (and nothing done) if one of its
+    writes failed on its own account, so each must run alone to find which."""
+    assert group[0].merge is not None
+    conn.execute("SAVEPOINT merged")
+    try:
+        values = group[0].merge(conn, [job.item for job in group])
+    except Exception as error:
+        if _is_batch_error(error) or not conn.in_transaction:
+            raise
+        conn.execute("ROLLBACK TO merged")
+        conn.execute("RELEASE merged")
+        return False
+    conn.execute("RELEASE merged")
+    if len(values) != len(group):
+        raise RuntimeError(f"a merged write gave {len(values)} results for {len(group)} items")
+    results.extend((True, value) for value in values)
+    return True
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -185,12 +185,11 @@ class SQLiteStore:
 
     async def commit(self, commit: StepCommit) -> None:
         """See `Store.commit`."""
-        await self._committer.submit(lambda conn: writes.commit_step(conn, commit))
+        await self._committer.submit_merged((commit,), writes.commit_turns)
 
     async def commit_steps(self, commits: Sequence[StepCommit]) -> None:
         """See `Store.commit_steps`."""
-        batch = tuple(commits)
-        await self._committer.submit(lambda conn: writes.commit_steps(conn, batch))
+        await self._committer.submit_merged(tuple(commits), writes.commit_turns)
 
     async def record_attempt(
         self, attempt: EffectAttempt, update: EffectCallUpdate | None = None

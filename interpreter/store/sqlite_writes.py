@@ -145,35 +145,58 @@ def ingest(
 def commit_steps(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> None:
     """See `Store.commit_steps`: each commit in order; of several commits of one
     instance, only the last one's snapshot is written (each replaces the one before)."""
-    last: dict[tuple[str, str], int] = {(c.flow, c.key): i for i, c in enumerate(commits)}
-    for i, c in enumerate(commits):
-        commit_step(conn, c, snapshot=last[(c.flow, c.key)] == i)
+    commit_turns(conn, [commits])
 
 
-def commit_step(conn: sqlite3.Connection, c: StepCommit, *, snapshot: bool = True) -> None:
-    """See `Store.commit`; `snapshot=False` leaves the instance row as it is."""
-    if c.journal is not None:
+def commit_turns(conn: sqlite3.Connection, turns: list[Sequence[StepCommit]]) -> list[None]:
+    """`commit_steps` of several turns at once, with one bulk statement per table.
+
+    Raises `ConflictError` if any journal seq is taken or any consumed inbox
+    row is gone; the caller then commits the turns one by one to learn which.
+    """
+    commits = [c for turn in turns for c in turn]
+    journal = [c for c in commits if c.journal is not None]
+    if journal:
         try:
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO journal (flow, key, seq, input, trace, at_ms) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    c.flow,
-                    c.key,
-                    c.journal.seq,
-                    dumps(c.journal.input),
-                    dumps(c.journal.trace),
-                    c.journal.at_ms,
-                ),
+                [
+                    (
+                        c.flow,
+                        c.key,
+                        c.journal.seq,
+                        dumps(c.journal.input),
+                        dumps(c.journal.trace),
+                        c.journal.at_ms,
+                    )
+                    for c in journal
+                    if c.journal is not None
+                ],
             )
         except sqlite3.IntegrityError as error:
-            raise ConflictError(
-                f"journal entry {c.flow}/{c.key}#{c.journal.seq} is already stored"
-            ) from error
-    _consume(conn, c)
-    snap = c.instance
-    if snapshot:
-        _write_snapshot(conn, c)
+            taken = f"a journal entry of {_names(journal)} is already stored"
+            raise ConflictError(taken) from error
+    _consume(conn, commits)
+    for c in commits:
+        _write_effects(conn, c)
+    last = {(c.flow, c.key): c for c in commits}
+    conn.executemany(_UPSERT_SNAPSHOT, [_snapshot_row(c) for c in last.values()])
+    return [None] * len(turns)
+
+
+def commit_step(conn: sqlite3.Connection, c: StepCommit) -> None:
+    """See `Store.commit`."""
+    commit_turns(conn, [(c,)])
+
+
+def _names(commits: Sequence[StepCommit]) -> str:
+    keys = sorted({f"{c.flow}/{c.key}" for c in commits})
+    return ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+
+
+def _write_effects(conn: sqlite3.Connection, c: StepCommit) -> None:
+    """Everything of `c` beyond its journal entry, consumed rows and snapshot."""
     if c.timers_cancelled:
         conn.executemany(
             "DELETE FROM timers WHERE flow = ? AND key = ? AND timer_id = ?",
@@ -185,50 +208,52 @@ def commit_step(conn: sqlite3.Connection, c: StepCommit, *, snapshot: bool = Tru
             "ON CONFLICT (flow, key, timer_id) DO UPDATE SET due_ms = excluded.due_ms",
             [(t.flow, t.key, t.timer_id, t.due_ms) for t in c.timers_armed],
         )
+    at_ms = c.instance.updated_ms
     for message in c.outbox:
-        _insert_outbox(conn, message, snap.updated_ms)
+        _insert_outbox(conn, message, at_ms)
     for call in c.effect_calls:
-        _insert_effect_call(conn, c.flow, c.key, call, snap.updated_ms)
+        _insert_effect_call(conn, c.flow, c.key, call, at_ms)
     for callback in c.callbacks:
-        _register_callback(conn, c.flow, c.key, callback, snap.updated_ms)
+        _register_callback(conn, c.flow, c.key, callback, at_ms)
     if c.effect_updates:
         update_effect_calls(conn, c.effect_updates)
     if c.inbox:
         insert_inbox_items(conn, c.inbox)
 
 
-def _write_snapshot(conn: sqlite3.Connection, c: StepCommit) -> None:
+_UPSERT_SNAPSHOT = (
+    "INSERT INTO instances (flow, key, ir_hash, seq, state, status, snapshot, updated_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (flow, key) DO UPDATE SET ir_hash = excluded.ir_hash, "
+    "seq = excluded.seq, state = excluded.state, status = excluded.status, "
+    "snapshot = excluded.snapshot, updated_ms = excluded.updated_ms"
+)
+
+
+def _snapshot_row(c: StepCommit) -> tuple[object, ...]:
     snap = c.instance
-    conn.execute(
-        "INSERT INTO instances (flow, key, ir_hash, seq, state, status, snapshot, updated_ms) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (flow, key) DO UPDATE SET ir_hash = excluded.ir_hash, "
-        "seq = excluded.seq, state = excluded.state, status = excluded.status, "
-        "snapshot = excluded.snapshot, updated_ms = excluded.updated_ms",
-        (
-            snap.flow,
-            snap.key,
-            snap.ir_hash,
-            snap.seq,
-            snap.state,
-            snap.status,
-            dumps(snap.snapshot),
-            snap.updated_ms,
-        ),
+    return (
+        snap.flow,
+        snap.key,
+        snap.ir_hash,
+        snap.seq,
+        snap.state,
+        snap.status,
+        dumps(snap.snapshot),
+        snap.updated_ms,
     )
 
 
-def _consume(conn: sqlite3.Connection, c: StepCommit) -> None:
-    ids = list(dict.fromkeys(c.consumed))
-    deleted = 0
-    for chunk in _chunks(ids):
-        deleted += conn.execute(
-            f"DELETE FROM inbox WHERE flow = ? AND key = ? AND id IN ({_marks(len(chunk))})",
-            (c.flow, c.key, *chunk),
-        ).rowcount
-    if deleted != len(ids):
+def _consume(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> None:
+    rows = list(dict.fromkeys((i, c.flow, c.key) for c in commits for i in c.consumed))
+    if not rows:
+        return
+    deleted = conn.executemany(
+        "DELETE FROM inbox WHERE id = ? AND flow = ? AND key = ?", rows
+    ).rowcount
+    if deleted != len(rows):
         raise ConflictError(
-            f"{len(ids) - deleted} of the inbox rows {c.flow}/{c.key} consumes "
+            f"{len(rows) - deleted} of the inbox rows {_names(commits)} consume "
             "are gone (consumed already, or another key's)"
         )
 

@@ -204,3 +204,60 @@ async def test_a_cancelled_writer_settles_the_batch_in_flight(
     assert stored(db_path) == [1]
     with pytest.raises(StoreError, match="closed"):
         await committer.submit(insert(3))
+
+
+class Merged:
+    """A merge function that records how many items each call got."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def __call__(self, conn: sqlite3.Connection, items: list[int]) -> list[int]:
+        self.calls.append(len(items))
+        conn.executemany("INSERT INTO t (v) VALUES (?)", [(v,) for v in items])
+        if any(v < 0 for v in items):
+            raise ValueError("negative values are refused")
+        return [v * 10 for v in items]
+
+
+async def test_adjacent_merged_writes_run_as_one_call(
+    committer: GroupCommitter, db_path: Path
+) -> None:
+    merge = Merged()
+
+    def slow(conn: sqlite3.Connection) -> int:
+        time.sleep(0.2)
+        return insert(-100)(conn)
+
+    first = asyncio.ensure_future(committer.submit(slow))
+    await asyncio.sleep(0.05)
+    results = await asyncio.gather(
+        *(committer.submit_merged(v, merge) for v in range(5)),
+        committer.submit(insert(50)),
+        *(committer.submit_merged(v, merge) for v in range(5, 8)),
+    )
+    assert await first == -100
+    assert results == [0, 10, 20, 30, 40, 50, 50, 60, 70]
+    assert merge.calls == [5, 3]  # a plain write in between splits the run
+    assert stored(db_path) == [-100, *range(8), 50]
+
+
+async def test_a_failing_item_of_a_merged_run_fails_alone(
+    committer: GroupCommitter, db_path: Path
+) -> None:
+    merge = Merged()
+
+    def slow(conn: sqlite3.Connection) -> int:
+        time.sleep(0.2)
+        return insert(-100)(conn)
+
+    first = asyncio.ensure_future(committer.submit(slow))
+    await asyncio.sleep(0.05)
+    results = await asyncio.gather(
+        *(committer.submit_merged(v, merge) for v in (1, 2, -3, 4)), return_exceptions=True
+    )
+    await first
+    assert results[:2] == [10, 20] and results[3] == 40
+    assert isinstance(results[2], ValueError)
+    assert merge.calls == [4, 1, 1, 1, 1]  # the merged call, then each alone
+    assert stored(db_path) == [-100, 1, 2, 4]
