@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..runtime import IncomingRecord, IngestOutcome, UnknownVersionError
+from ..runtime import CallbackClosedError, IncomingRecord, IngestOutcome, UnknownVersionError
 from .ingress import ON_DEAD_LETTER, REPLIES, RUNTIME, ClientError, json_response, read_json
 from .replies import KeyReuseError, Reply, fingerprint
 
@@ -220,9 +220,10 @@ async def post_callback(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     payload, _ = await read_json(request, empty=None)
     error = request.query.get("error")
-    resolved = await runtime.resolve_callback(token, payload, ok=error is None, error=error)
+    try:
+        resolved = await runtime.resolve_callback(token, payload, ok=error is None, error=error)
+    except CallbackClosedError as exc:
+        raise ClientError(410, "callback closed", f"{exc}; the result was not applied") from None
     if not resolved:
-        raise ClientError(
-            404, "unknown callback", "no effect call awaits this token (or it already failed)"
-        )
+        raise ClientError(404, "unknown callback", "no effect call awaits this token")
     return json_response(202, {"status": "failed" if error is not None else "resolved"})

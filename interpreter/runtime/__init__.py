@@ -5,12 +5,13 @@
 
 from .clock import Clock, SystemClock, VirtualClock
 from .effects import EffectContext, EffectError
-from .engine import Runtime, RuntimeNotRunningError, UnknownInstanceError
+from .engine import CallbackClosedError, Runtime, RuntimeNotRunningError, UnknownInstanceError
 from .ingest import Delivery, IncomingRecord, IngestOutcome
 from .stepper import Transition
 from .versions import LoadedVersion, UnknownVersionError
 
 __all__ = [
+    "CallbackClosedError",
     "Clock",
     "Delivery",
     "EffectContext",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import (
+    CALLBACK_TIMER_PREFIX,
     ArmTimer,
     AwaitCallback,
     CancelTimer,
@@ -21,10 +22,12 @@ from ..model import (
     Instance,
     RunEffect,
     StepResult,
+    TimerInput,
 )
 from ..program import Program
 from ..store import (
     CallbackRegistration,
+    EffectCallUpdate,
     InstanceRow,
     JournalEntry,
     NewEffectCall,
@@ -132,6 +135,7 @@ def step_commit(
             token = callback_token(secret, command.call_id)
             callbacks.append(CallbackRegistration(call_id=command.call_id, token=token))
     return StepCommit(
+        effect_updates=_callback_expired(inp, now_ms),
         flow=instance.flow,
         key=instance.key,
         instance=instance_row(instance, now_ms),
@@ -151,3 +155,18 @@ def step_commit(
         effect_calls=tuple(calls),
         callbacks=tuple(callbacks),
     )
+
+
+def _callback_expired(inp: Input, now_ms: int) -> tuple[EffectCallUpdate, ...]:
+    """A callback timeout closes its call, so a late callback is refused (a call
+    whose callback won the race has left `awaiting_callback` and stays as it is)."""
+    if not isinstance(inp, TimerInput) or not inp.timer_id.startswith(CALLBACK_TIMER_PREFIX):
+        return ()
+    update = EffectCallUpdate(
+        call_id=inp.timer_id.removeprefix(CALLBACK_TIMER_PREFIX),
+        status="failed",
+        error="callback timed out",
+        at_ms=now_ms,
+        only_from="awaiting_callback",
+    )
+    return (update,)

@@ -60,6 +60,10 @@ class RuntimeNotRunningError(RuntimeError):
     """Input was offered before `start()` or after `drain_and_stop()` began."""
 
 
+class CallbackClosedError(LookupError):
+    """A callback for an effect call that has already failed (timed out, say)."""
+
+
 class UnknownInstanceError(LookupError):
     """An operator action named an instance that does not exist."""
 
@@ -368,15 +372,19 @@ class Runtime:
     ) -> bool:
         """Complete the effect call waiting for `token` with `payload`.
 
-        Returns False when no call has that token (or it has already failed);
-        a second resolution of the same token is accepted and ignored.
+        Returns False when no call has that token; raises `CallbackClosedError`
+        when its call has already failed (its callback timed out, or a callback
+        reported failure). A second success for a token is accepted and ignored.
         """
         self._check_running()
         call = await self._store.call_by_token(token)
         if call is None or not token_matches(self._store.callback_secret, call.call_id, token):
             return False
         if call.status == "failed":
-            return False
+            raise CallbackClosedError(
+                f"the effect call {call.call_id} has already failed"
+                + (f" ({call.error})" if call.error else "")
+            )
         now = self._clock.now_ms()
         result = EffectResult(call.call_id, ok, payload, error, "callback", now)
         item = InboxItem(

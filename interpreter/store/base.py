@@ -199,6 +199,9 @@ class EffectCallUpdate:
     error: str | None = None
     next_attempt_ms: int | None = None
     at_ms: int | None = None
+    only_from: EffectStatus | None = None
+    """Change the call only if its status is this one (and leave it silently
+    otherwise); when None, the call must exist."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -329,13 +329,14 @@ def _register_callback(
 
 
 def update_effect_calls(conn: sqlite3.Connection, updates: Sequence[EffectCallUpdate]) -> None:
-    """See `Store.update_effect_calls`; unknown call ids are a `ConflictError`."""
+    """See `Store.update_effect_calls`; unknown call ids are a `ConflictError`
+    (unless the update is conditional: `only_from`)."""
     for u in updates:
         changed = conn.execute(
             "UPDATE effect_calls SET status = ?, attempts = coalesce(?, attempts), "
             "result = coalesce(?, result), error = coalesce(?, error), "
             "next_attempt_ms = coalesce(?, next_attempt_ms), updated_ms = coalesce(?, updated_ms) "
-            "WHERE call_id = ?",
+            "WHERE call_id = ? AND status = coalesce(?, status)",
             (
                 u.status,
                 u.attempts,
@@ -344,9 +345,10 @@ def update_effect_calls(conn: sqlite3.Connection, updates: Sequence[EffectCallUp
                 u.next_attempt_ms,
                 u.at_ms,
                 u.call_id,
+                u.only_from,
             ),
         ).rowcount
-        if changed != 1:
+        if changed != 1 and u.only_from is None:
             raise ConflictError(f"no effect call {u.call_id} to update")
 
 

@@ -128,6 +128,10 @@ async def test_callback_with_error_fails_the_call(h: Harness) -> None:
     instance = await state_of(h, "t-1")
     assert instance["status"] == "incident"
     assert "refused" in instance["incident"]["reason"]
+    # The call has failed: a later callback is told so, and changes nothing.
+    status, body = await h.post(f"/callbacks/{token}", {"tracking": "late"})
+    assert (status, body["error"]) == (410, "callback closed")
+    assert "refused" in body["detail"]
 
 
 async def test_unknown_callback_token_is_404(h: Harness) -> None:

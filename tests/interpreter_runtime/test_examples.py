@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flowyard.interpreter.runtime import IncomingRecord, Runtime, VirtualClock
+from flowyard.interpreter.runtime import CallbackClosedError, IncomingRecord, Runtime, VirtualClock
 
 ROOT = str(Path(__file__).resolve().parent.parent.parent)
 HOUR = 3_600_000
@@ -112,9 +112,16 @@ async def test_order_callback_timeout_goes_to_failed(
     await rt.advance(HOUR)
     order = await rt.get_instance("order_fulfillment", "o2")
     assert order is not None and order.status == "running"
+    token = http_server.requests[-1][2]["callback_url"].rsplit("/", 1)[1]
     await rt.advance(2 * DAY)
     order = await rt.get_instance("order_fulfillment", "o2")
     assert order is not None and (order.state, order.status) == ("failed", "completed")
+
+    # The timeout closed the call: a late callback is refused, not silently dropped.
+    call = await rt.store.call_by_token(token)
+    assert call is not None and (call.status, call.error) == ("failed", "callback timed out")
+    with pytest.raises(CallbackClosedError, match="callback timed out"):
+        await rt.resolve_callback(token, {"tracking": "late"})
     await rt.drain_and_stop()
 
 
