@@ -127,6 +127,7 @@ class Runtime:
             self._cache,
             StepHooks(
                 run_effects=self._run_effects,
+                stepped=self._abandon_unawaited_calls,
                 timers_changed=self._timers_changed,
                 emitted=self._emitted,
                 on_transition=on_transition,
@@ -510,6 +511,12 @@ class Runtime:
                     idempotency_key=command.idempotency_key,
                 )
             )
+
+    def _abandon_unawaited_calls(self, instance: Instance) -> None:
+        if not self._effects.has_running(instance.flow, instance.key):
+            return
+        awaited = instance.pending.call_ids() if instance.pending is not None else ()
+        self._effects.abandon(instance.flow, instance.key, awaited)
 
     def _call_spec(
         self,

@@ -55,6 +55,8 @@ class StepHooks:
     """What the stepper asks of the rest of the runtime after a commit."""
 
     run_effects: Callable[[LoadedVersion, Instance, list[RunEffect]], None]
+    stepped: Callable[[Instance], None]
+    """After every committed step, with the instance as it now is."""
     timers_changed: Callable[[], None]
     emitted: Callable[[], None]
     on_transition: Callable[[Transition], None] | None = None
@@ -221,6 +223,7 @@ class KeyStepper:
     def _perform(
         self, version: LoadedVersion, instance: Instance, inp: Input, result: StepResult
     ) -> None:
+        self._hooks.stepped(instance)
         effects = [c for c in result.commands if isinstance(c, RunEffect)]
         if effects:
             self._hooks.run_effects(version, instance, effects)

@@ -3,6 +3,7 @@ failures that become incidents instead of crashing anything."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from flowyard.interpreter.runtime import (
     EffectContext,
+    EffectError,
     IncomingRecord,
     Runtime,
     SystemClock,
@@ -147,4 +149,98 @@ async def test_callback_racing_ahead_of_the_call_result(
     await rt.wait_idle()
     order = await rt.get_instance("order_fulfillment", "o9")
     assert order is not None and order.data["shipment"] == {"tracking": "fast"}
+    await rt.drain_and_stop()
+
+
+async def test_cancelling_an_instance_stops_its_running_call(
+    open_store: Any, compile_yaml: Any, effects_path: list[str]
+) -> None:
+    started = asyncio.Event()
+    stopped: list[str] = []
+
+    async def never(args: Any, ctx: EffectContext) -> Any:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            stopped.append(ctx.call_id)
+            raise
+
+    rt = Runtime(
+        await open_store(),
+        [compile_yaml(SLOW.replace("timeout: 150ms", "timeout: 1h"))],
+        SystemClock(),
+        effect_search_path=effects_path,
+        effect_overrides={"never": never},
+    )
+    await rt.start()
+    await rt.ingest_events("go", [IncomingRecord(value={"id": "k"})])
+    await asyncio.wait_for(started.wait(), 10)
+    assert rt.effects_in_flight == 1
+
+    await rt.cancel("slow", "k", reason="operator")
+    await asyncio.wait_for(rt.wait_idle(), 10)
+    instance = await rt.get_instance("slow", "k")
+    assert instance is not None and instance.status == "cancelled"
+    assert rt.effects_in_flight == 0
+    (call,) = await rt.store.effect_calls(flow="slow", key="k")
+    assert stopped == [call.call_id]
+    assert call.status == "failed" and call.error is not None and "abandoned" in call.error
+    await rt.drain_and_stop()
+
+
+FOR_EACH = """
+flow: fanout
+version: 1
+key: id
+events:
+  Go: {topic: go, key: event.id}
+effects:
+  work:
+    python: rt_test_effects:never
+    retry: {attempts: 1}
+initial: idle
+states:
+  idle:
+    on:
+      Go:
+        do:
+          - call: work
+            for_each: "${ [1, 2] }"
+            concurrency: 2
+            with: {n: "${ item }"}
+        catch:
+          goto: failed
+        goto: done
+  done: {final: true}
+  failed: {final: true}
+"""
+
+
+async def test_a_catch_stops_the_other_calls_of_its_for_each(
+    open_store: Any, compile_yaml: Any, effects_path: list[str]
+) -> None:
+    async def work(args: Any, ctx: EffectContext) -> Any:
+        if args["n"] == 1:
+            await asyncio.sleep(0.05)
+            raise EffectError("boom", retryable=False)
+        await asyncio.sleep(3600)
+
+    rt = Runtime(
+        await open_store(),
+        [compile_yaml(FOR_EACH)],
+        SystemClock(),
+        effect_search_path=effects_path,
+        effect_overrides={"work": work},
+    )
+    await rt.start()
+    await rt.ingest_events("go", [IncomingRecord(value={"id": "k"})])
+    await asyncio.wait_for(rt.wait_idle(), 10)
+    instance = await rt.get_instance("fanout", "k")
+    assert instance is not None and (instance.state, instance.status) == ("failed", "completed")
+    calls = await rt.store.effect_calls(flow="fanout", key="k")
+    assert sorted((c.status, c.error) for c in calls) == [
+        ("failed", "abandoned: the instance no longer awaits this call"),
+        ("failed", "boom"),
+    ]
     await rt.drain_and_stop()

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -86,6 +86,8 @@ class EffectRunner:
     virtual clock (only advancing time moves it on), false under a real one
     (the call is still in flight)."""
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _by_key: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    _abandoned: set[str] = field(default_factory=set)
 
     @property
     def in_flight(self) -> int:
@@ -98,14 +100,39 @@ class EffectRunner:
             return
         task = asyncio.create_task(self._run(spec), name=f"effect:{spec.call_id}")
         self._tasks[spec.call_id] = task
+        kid = (spec.flow, spec.key)
+        self._by_key.setdefault(kid, set()).add(spec.call_id)
         # The task holds one activity unit from now until it is done (except
         # while it backs off under a virtual clock, see `_sleep`).
         self.activity.enter()
-        task.add_done_callback(partial(self._forget, spec.call_id))
+        task.add_done_callback(partial(self._forget, kid, spec.call_id))
 
-    def _forget(self, call_id: str, _task: asyncio.Task[None]) -> None:
+    def _forget(self, kid: tuple[str, str], call_id: str, _task: asyncio.Task[None]) -> None:
         self._tasks.pop(call_id, None)
+        self._abandoned.discard(call_id)
+        calls = self._by_key.get(kid)
+        if calls is not None:
+            calls.discard(call_id)
+            if not calls:
+                del self._by_key[kid]
         self.activity.leave()
+
+    def has_running(self, flow: str, key: str) -> bool:
+        """Whether some call of `flow/key` is running (or waiting to retry)."""
+        return (flow, key) in self._by_key
+
+    def abandon(self, flow: str, key: str, awaited: Collection[str]) -> list[str]:
+        """Stop the running calls of `flow/key` that are not in `awaited` (the
+        instance was cancelled, or left the transition that made them); each
+        is recorded as failed. Returns their call ids."""
+        running = self._by_key.get((flow, key))
+        if not running:
+            return []
+        dropped = sorted(c for c in running if c not in awaited and c not in self._abandoned)
+        for call_id in dropped:
+            self._abandoned.add(call_id)
+            self._tasks[call_id].cancel()
+        return dropped
 
     async def _sleep(self, due_ms: int) -> None:
         if not self.backoff_is_idle:
@@ -187,10 +214,28 @@ class EffectRunner:
                 )
                 await self._sleep(due)
         except asyncio.CancelledError:
-            raise
+            if spec.call_id not in self._abandoned:
+                raise
+            await self._record_abandoned(spec)
         except Exception:
             # A store failure: the call stays pending/running and is re-issued on restart.
             log.exception("effect call %s could not be recorded", spec.call_id)
+
+    async def _record_abandoned(self, spec: CallSpec) -> None:
+        log.info("effect %s (%s) abandoned", spec.effect_name, spec.call_id)
+        now = self.clock.now_ms()
+        reason = "abandoned: the instance no longer awaits this call"
+        updates = [
+            EffectCallUpdate(
+                call_id=spec.call_id, status="failed", at_ms=now, error=reason, only_from=status
+            )
+            for status in ("pending", "running")
+        ]
+        try:
+            await self.store.update_effect_calls(updates)
+        except Exception:
+            # Left pending/running: the next start finds it not awaited and abandons it then.
+            log.exception("abandoning effect call %s could not be recorded", spec.call_id)
 
     async def _finish(self, spec: CallSpec, outcome: CallOutcome) -> None:
         now = self.clock.now_ms()
