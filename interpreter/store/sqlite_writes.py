@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 from .base import (
     CallbackRegistration,
@@ -42,15 +43,16 @@ def _marks(n: int) -> str:
 # --- ingest ----------------------------------------------------------------
 
 
-def _is_duplicate(conn: sqlite3.Connection, item: InboxItem) -> bool:
-    assert item.source is not None
-    row = conn.execute("SELECT position FROM sources WHERE source = ?", (item.source,)).fetchone()
-    if row is None:
-        return False
-    stored: int | None = row[0]
-    if item.position is None or stored is None:
-        return True
-    return item.position <= stored
+_MISSING = object()
+
+
+def _merged(stored: int | None, position: int | None) -> int | None:
+    """A source's position after taking `position` (the larger one; None is no position)."""
+    if stored is None:
+        return position
+    if position is None:
+        return stored
+    return max(stored, position)
 
 
 def _advance_source(
@@ -68,21 +70,31 @@ def _advance_source(
     )
 
 
-def _insert_inbox(conn: sqlite3.Connection, item: InboxItem) -> int:
-    cursor = conn.execute(
-        "INSERT INTO inbox (flow, key, input, received_ms, not_before_ms, source) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            item.flow,
-            item.key,
-            dumps(item.input),
-            item.received_ms,
-            item.not_before_ms,
-            item.source,
-        ),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+def insert_rows(
+    conn: sqlite3.Connection, head: str, rows: Sequence[tuple[object, ...]], tail: str = ""
+) -> list[int]:
+    """Run `head` (an INSERT up to its VALUES) for `rows`, many rows per statement.
+
+    Returns the new rowids in the order of `rows`, which holds for a table whose
+    id is AUTOINCREMENT: one statement's rows get consecutive ids. One statement
+    for many rows also means few hand-overs of the GIL between this writer
+    thread and the event loop, which otherwise wait on each other per row.
+    """
+    if not rows:
+        return []
+    columns = len(rows[0])
+    per = max(1, min(_CHUNK, 30_000 // columns))
+    marks = "(" + ", ".join("?" * columns) + ")"
+    ids: list[int] = []
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        cursor = conn.execute(
+            f"{head} VALUES {', '.join([marks] * len(chunk))}{tail}",
+            [value for row in chunk for value in row],
+        )
+        last = cursor.lastrowid or 0
+        ids.extend(range(last - len(chunk) + 1, last + 1))
+    return ids
 
 
 def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> list[int | None]:
@@ -91,19 +103,51 @@ def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> 
     Items of one call that share a `(source, position)` are one record routed
     to several instances: they are accepted or skipped together.
     """
-    ids: list[int | None] = []
+    seen: dict[str, object] = {}  # source -> its position (None: no position), or _MISSING
+    advanced: dict[str, tuple[int | None, int]] = {}
     accepted_here: set[tuple[str, int | None]] = set()
+    taken: list[bool] = []
     for item in items:
-        if item.source is not None:
-            origin = (item.source, item.position)
-            if origin not in accepted_here:
-                if _is_duplicate(conn, item):
-                    ids.append(None)
-                    continue
-                accepted_here.add(origin)
-                _advance_source(conn, item.source, item.position, item.received_ms)
-        ids.append(_insert_inbox(conn, item))
-    return ids
+        source = item.source
+        if source is not None and (source, item.position) not in accepted_here:
+            if source not in seen:
+                row = conn.execute(
+                    "SELECT position FROM sources WHERE source = ?", (source,)
+                ).fetchone()
+                seen[source] = _MISSING if row is None else row[0]
+            stored = seen[source]
+            if stored is not _MISSING and (
+                item.position is None or stored is None or item.position <= cast(int, stored)
+            ):
+                taken.append(False)
+                continue
+            accepted_here.add((source, item.position))
+            before = None if stored is _MISSING else cast("int | None", stored)
+            seen[source] = _merged(before, item.position)
+            so_far = advanced.get(source, (None, 0))[0]
+            advanced[source] = (_merged(so_far, item.position), item.received_ms)
+        taken.append(True)
+    for source, (position, at_ms) in advanced.items():
+        _advance_source(conn, source, position, at_ms)
+    new_ids = iter(
+        insert_rows(
+            conn,
+            "INSERT INTO inbox (flow, key, input, received_ms, not_before_ms, source)",
+            [
+                (
+                    item.flow,
+                    item.key,
+                    dumps(item.input),
+                    item.received_ms,
+                    item.not_before_ms,
+                    item.source,
+                )
+                for item, ok in zip(items, taken, strict=True)
+                if ok
+            ],
+        )
+    )
+    return [next(new_ids) if ok else None for ok in taken]
 
 
 def insert_dead_letter(conn: sqlite3.Connection, letter: DeadLetter) -> int:
@@ -155,33 +199,28 @@ def commit_turns(conn: sqlite3.Connection, turns: list[Sequence[StepCommit]]) ->
     row is gone; the caller then commits the turns one by one to learn which.
     """
     commits = [c for turn in turns for c in turn]
-    journal = [c for c in commits if c.journal is not None]
-    if journal:
-        try:
-            conn.executemany(
-                "INSERT INTO journal (flow, key, seq, input, trace, at_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        c.flow,
-                        c.key,
-                        c.journal.seq,
-                        dumps(c.journal.input),
-                        dumps(c.journal.trace),
-                        c.journal.at_ms,
-                    )
-                    for c in journal
-                    if c.journal is not None
-                ],
-            )
-        except sqlite3.IntegrityError as error:
-            taken = f"a journal entry of {_names(journal)} is already stored"
-            raise ConflictError(taken) from error
+    journal = [(c, c.journal) for c in commits if c.journal is not None]
+    try:
+        insert_rows(
+            conn,
+            "INSERT INTO journal (flow, key, seq, input, trace, at_ms)",
+            [(c.flow, c.key, j.seq, dumps(j.input), dumps(j.trace), j.at_ms) for c, j in journal],
+        )
+    except sqlite3.IntegrityError as error:
+        taken = f"a journal entry of {_names(commits)} is already stored"
+        raise ConflictError(taken) from error
     _consume(conn, commits)
     for c in commits:
         _write_effects(conn, c)
     last = {(c.flow, c.key): c for c in commits}
-    conn.executemany(_UPSERT_SNAPSHOT, [_snapshot_row(c) for c in last.values()])
+    insert_rows(
+        conn,
+        "INSERT INTO instances (flow, key, ir_hash, seq, state, status, snapshot, updated_ms)",
+        [_snapshot_row(c) for c in last.values()],
+        " ON CONFLICT (flow, key) DO UPDATE SET ir_hash = excluded.ir_hash, "
+        "seq = excluded.seq, state = excluded.state, status = excluded.status, "
+        "snapshot = excluded.snapshot, updated_ms = excluded.updated_ms",
+    )
     return [None] * len(turns)
 
 
@@ -221,15 +260,6 @@ def _write_effects(conn: sqlite3.Connection, c: StepCommit) -> None:
         insert_inbox_items(conn, c.inbox)
 
 
-_UPSERT_SNAPSHOT = (
-    "INSERT INTO instances (flow, key, ir_hash, seq, state, status, snapshot, updated_ms) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (flow, key) DO UPDATE SET ir_hash = excluded.ir_hash, "
-    "seq = excluded.seq, state = excluded.state, status = excluded.status, "
-    "snapshot = excluded.snapshot, updated_ms = excluded.updated_ms"
-)
-
-
 def _snapshot_row(c: StepCommit) -> tuple[object, ...]:
     snap = c.instance
     return (
@@ -246,11 +276,18 @@ def _snapshot_row(c: StepCommit) -> tuple[object, ...]:
 
 def _consume(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> None:
     rows = list(dict.fromkeys((i, c.flow, c.key) for c in commits for i in c.consumed))
-    if not rows:
-        return
-    deleted = conn.executemany(
-        "DELETE FROM inbox WHERE id = ? AND flow = ? AND key = ?", rows
-    ).rowcount
+    deleted = 0
+    per = _CHUNK
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        # A join, not `(id, flow, key) IN (VALUES ...)`: SQLite scans the table for that.
+        deleted += conn.execute(
+            "DELETE FROM inbox WHERE id IN (SELECT i.id FROM (VALUES "
+            + ", ".join(["(?, ?, ?)"] * len(chunk))
+            + ") AS v CROSS JOIN inbox AS i "
+            "ON i.id = v.column1 AND i.flow = v.column2 AND i.key = v.column3)",
+            [value for row in chunk for value in row],
+        ).rowcount
     if deleted != len(rows):
         raise ConflictError(
             f"{len(rows) - deleted} of the inbox rows {_names(commits)} consume "
