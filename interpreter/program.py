@@ -419,9 +419,10 @@ class Program:
         return data_problems(self.field_validators, data, fields, self.field_quick)
 
     def starts_instance(self, name: str) -> bool:
-        """Whether an event or signal called `name` is handled or deferred by the initial state."""
+        """Whether an event or signal called `name` may start an instance: the
+        initial state handles or defers it, or moves on by itself (`always`)."""
         initial = self.states[self.initial]
-        return name in initial.on or name in initial.defer
+        return name in initial.on or name in initial.defer or bool(initial.always)
 
     def span_for(self, pointer: str) -> tuple[str, list[int]] | None:
         """`(file, [line, col, end_line, end_col])` of the nearest ancestor with a span.

@@ -11,6 +11,7 @@ report the transitions.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -21,14 +22,16 @@ from ..model import (
     ArmTimer,
     Completed,
     Emit,
+    EventInput,
     Incident,
     IncidentRaised,
     Input,
     Instance,
     RunEffect,
+    SignalInput,
     StepResult,
 )
-from ..store import ConflictError, InboxRow, StepCommit, Store
+from ..store import ConflictError, DeadLetter, InboxRow, StepCommit, Store
 from .clock import Clock
 from .commits import step_commit
 from .inbox import InboxCache, QueuedInput
@@ -147,8 +150,16 @@ class KeyStepper:
                 if found is None:
                     break
                 rows.remove(found)
-                assert found.input is not None
-                taken = self._step(kid, instance, found.row, found.input)
+                inp = found.input
+                assert inp is not None
+                if (
+                    instance is None
+                    and isinstance(inp, EventInput | SignalInput)
+                    and not self._starts(kid, inp)
+                ):
+                    await self._refuse(kid, found.row, inp)
+                    continue
+                taken = self._step(kid, instance, found.row, inp)
                 if taken is not None:
                     steps.append(taken)
                     instance = taken.result.instance
@@ -183,6 +194,34 @@ class KeyStepper:
             if instance is None or instance.accepts(inp):
                 return q
         return None
+
+    def _starts(self, kid: KeyId, inp: EventInput | SignalInput) -> bool:
+        """Whether `inp` may create `kid`'s instance (an event or signal its
+        initial state does not take must not leave an instance behind)."""
+        version = self._versions.current(kid[0])
+        return version is None or version.program.starts_instance(inp.name)
+
+    async def _refuse(self, kid: KeyId, row: InboxRow, inp: EventInput | SignalInput) -> None:
+        flow, key = kid
+        version = self._versions.current(flow)
+        initial = version.program.initial if version is not None else "?"
+        kind = "event" if isinstance(inp, EventInput) else "signal"
+        reason = (
+            f"{flow}/{key} has no instance, and its initial state {initial!r} neither "
+            f"handles nor defers the {kind} {inp.name!r}: no instance was started "
+            f"(send the event that starts {flow} first, or defer {inp.name!r} in {initial!r})"
+        )
+        topic = inp.meta.get("topic") if isinstance(inp, EventInput) else None
+        letter = DeadLetter(
+            source=row.source or f"inbox:{flow}/{key}#{row.id}",
+            topic=topic if isinstance(topic, str) else None,
+            reason=reason,
+            payload=json.dumps(inp.payload, default=str),
+            at_ms=self._clock.now_ms(),
+        )
+        await self._store.refuse_input(flow, key, row.id, letter)
+        self._inbox.consumed(kid, [row.id])
+        log.warning("dead letter: %s", reason)
 
     def _step(
         self, kid: KeyId, instance: Instance | None, row: InboxRow, inp: Input

@@ -388,6 +388,12 @@ class Store(Protocol):
         """Store one dead letter; returns its id."""
         ...
 
+    async def refuse_input(self, flow: str, key: str, inbox_id: int, letter: DeadLetter) -> int:
+        """Take inbox row `inbox_id` of `flow/key` out as the dead letter `letter`, in
+        one transaction; returns the letter's id. Raises `ConflictError` if the row
+        is gone."""
+        ...
+
     async def commit(self, commit: StepCommit) -> None:
         """Make one step's results durable. Raises `ConflictError` if the
         journal seq is taken or a consumed inbox row is gone."""

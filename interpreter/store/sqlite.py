@@ -183,6 +183,12 @@ class SQLiteStore:
         """See `Store.dead_letter`."""
         return await self._committer.submit(lambda conn: writes.insert_dead_letter(conn, letter))
 
+    async def refuse_input(self, flow: str, key: str, inbox_id: int, letter: DeadLetter) -> int:
+        """See `Store.refuse_input`."""
+        return await self._committer.submit(
+            lambda conn: writes.refuse_input(conn, flow, key, inbox_id, letter)
+        )
+
     async def commit(self, commit: StepCommit) -> None:
         """See `Store.commit`."""
         await self._committer.submit_merged((commit,), writes.commit_turns)

@@ -160,6 +160,18 @@ def insert_dead_letter(conn: sqlite3.Connection, letter: DeadLetter) -> int:
     return cursor.lastrowid
 
 
+def refuse_input(
+    conn: sqlite3.Connection, flow: str, key: str, inbox_id: int, letter: DeadLetter
+) -> int:
+    """See `Store.refuse_input`."""
+    deleted = conn.execute(
+        "DELETE FROM inbox WHERE id = ? AND flow = ? AND key = ?", (inbox_id, flow, key)
+    ).rowcount
+    if deleted != 1:
+        raise ConflictError(f"inbox row {flow}/{key}#{inbox_id} is gone")
+    return insert_dead_letter(conn, letter)
+
+
 def ingest(
     conn: sqlite3.Connection,
     items: Sequence[InboxItem],

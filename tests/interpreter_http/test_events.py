@@ -81,10 +81,25 @@ async def test_reusing_a_key_for_another_request_is_refused(h: Harness) -> None:
 
 
 async def test_without_a_key_each_post_is_a_new_event(h: Harness) -> None:
+    await h.post("/events/things", created("t-1"))
     await h.post("/events/things", {"type": "shipped", "id": "t-1"})
     await h.post("/events/things", {"type": "shipped", "id": "t-1"})
     await h.settle()
-    assert await journal_count(h, "t-1") == 2
+    assert await journal_count(h, "t-1") == 3
+
+
+async def test_an_event_that_cannot_start_an_instance_is_a_dead_letter(h: Harness) -> None:
+    status, _ = await h.post("/events/things", {"type": "shipped", "id": "stray"})
+    assert status == 202  # routed and stored; the flow refuses it when it applies it
+    await h.settle()
+    assert await h.runtime.get_instance("things", "stray") is None
+    assert await journal_count(h, "stray") == 0
+    assert await h.store.inbox_for("things", "stray") == []
+    (letter,) = await h.store.dead_letters()
+    assert letter.topic == "things"
+    assert "things/stray has no instance" in letter.reason
+    assert "neither handles nor defers the event 'Shipped'" in letter.reason
+    assert '"id": "stray"' in letter.payload
 
 
 async def test_malformed_json_is_a_400(h: Harness) -> None:
