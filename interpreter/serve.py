@@ -113,6 +113,7 @@ class _Daemon:
             self.clock,
             opts.env,
             on_transition=None if opts.quiet else self.live.transition,
+            on_dead_letter=self.live.dead_letter,
             callback_base_url=base_url,
             max_concurrent_keys=opts.max_concurrent_keys,
             # Effect timeouts and backoffs concern the outside world: real time.

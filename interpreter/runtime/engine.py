@@ -82,6 +82,8 @@ class Runtime:
       the declared implementation (python or http) of that effect.
     - `max_concurrent_keys`: how many keys may be stepping at once.
     - `on_transition`: called (synchronously) after every committed step.
+    - `on_dead_letter`: called with `(source, reason)` when applying a key's
+      inbox turns an input into a dead letter (ingest reports its own).
     - `callback_base_url`: base of the URL announced to callback effects
       (`<base>/callbacks/<token>`).
     - `rng`: the random source for retry jitter.
@@ -101,6 +103,7 @@ class Runtime:
         effect_overrides: Mapping[str, PythonEffect] | None = None,
         max_concurrent_keys: int = 256,
         on_transition: Callable[[Transition], None] | None = None,
+        on_dead_letter: Callable[[str, str], None] | None = None,
         callback_base_url: str = "http://127.0.0.1:8080",
         rng: random.Random | None = None,
         effect_search_path: list[str] | None = None,
@@ -131,6 +134,7 @@ class Runtime:
                 timers_changed=self._timers_changed,
                 emitted=self._emitted,
                 on_transition=on_transition,
+                on_dead_letter=on_dead_letter,
             ),
             inbox=self._inbox,
             env=self._env,

@@ -63,6 +63,8 @@ class StepHooks:
     timers_changed: Callable[[], None]
     emitted: Callable[[], None]
     on_transition: Callable[[Transition], None] | None = None
+    on_dead_letter: Callable[[str, str], None] | None = None
+    """`(source, reason)` of an input a step took out as a dead letter."""
 
 
 class InstanceCache:
@@ -221,7 +223,10 @@ class KeyStepper:
         )
         await self._store.refuse_input(flow, key, row.id, letter)
         self._inbox.consumed(kid, [row.id])
-        log.warning("dead letter: %s", reason)
+        if self._hooks.on_dead_letter is not None:
+            self._hooks.on_dead_letter(letter.source, reason)
+        else:
+            log.warning("dead letter: %s", reason)
 
     def _step(
         self, kid: KeyId, instance: Instance | None, row: InboxRow, inp: Input

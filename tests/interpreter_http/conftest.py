@@ -33,14 +33,15 @@ async def make_harness(db_path: Path) -> AsyncIterator[HarnessFactory]:
 
     async def factory(on_transition: Callable[[Transition], None] | None = None) -> Harness:
         store = await SQLiteStore.open(db_path, synchronous="NORMAL")
+        letters: list[tuple[str, str]] = []
         runtime = Runtime(
             store,
             [compile_things()],
             effect_overrides={"check": effects.check, "confirm": effects.confirm},
             on_transition=on_transition,
+            on_dead_letter=lambda s, r: letters.append((s, r)),
         )
         await runtime.start()
-        letters: list[tuple[str, str]] = []
         app = create_app(runtime, on_dead_letter=lambda s, r: letters.append((s, r)))
         client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
         await client.start_server()

@@ -100,6 +100,7 @@ async def test_an_event_that_cannot_start_an_instance_is_a_dead_letter(h: Harnes
     assert "things/stray has no instance" in letter.reason
     assert "neither handles nor defers the event 'Shipped'" in letter.reason
     assert '"id": "stray"' in letter.payload
+    assert h.dead_letters == [(letter.source, letter.reason)]
 
 
 async def test_malformed_json_is_a_400(h: Harness) -> None:
