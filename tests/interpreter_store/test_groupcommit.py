@@ -137,15 +137,22 @@ def stored(db_path: Path) -> list[int]:
         return [r[0] for r in conn.execute("SELECT v FROM t ORDER BY v")]
 
 
+async def occupy_writer(committer: GroupCommitter, value: int) -> asyncio.Future[int]:
+    """Start a slow write of `value`; what is submitted while it runs forms the next batch."""
+
+    def slow(conn: sqlite3.Connection) -> int:
+        time.sleep(0.2)
+        return insert(value)(conn)
+
+    first = asyncio.ensure_future(committer.submit(slow))
+    await asyncio.sleep(0.05)
+    return first
+
+
 async def test_writes_queued_during_a_transaction_form_the_next_batch(
     committer: GroupCommitter, db_path: Path
 ) -> None:
-    def slow(conn: sqlite3.Connection) -> int:
-        time.sleep(0.2)
-        return insert(-1)(conn)
-
-    first = asyncio.ensure_future(committer.submit(slow))
-    await asyncio.sleep(0.05)  # the slow batch is now being written
+    first = await occupy_writer(committer, -1)
     rest = await asyncio.gather(*(committer.submit(insert(v)) for v in range(50)))
     assert await first == -1
     assert rest == list(range(50))
@@ -224,13 +231,7 @@ async def test_adjacent_merged_writes_run_as_one_call(
     committer: GroupCommitter, db_path: Path
 ) -> None:
     merge = Merged()
-
-    def slow(conn: sqlite3.Connection) -> int:
-        time.sleep(0.2)
-        return insert(-100)(conn)
-
-    first = asyncio.ensure_future(committer.submit(slow))
-    await asyncio.sleep(0.05)
+    first = await occupy_writer(committer, -100)
     results = await asyncio.gather(
         *(committer.submit_merged(v, merge) for v in range(5)),
         committer.submit(insert(50)),
@@ -246,13 +247,7 @@ async def test_a_failing_item_of_a_merged_run_fails_alone(
     committer: GroupCommitter, db_path: Path
 ) -> None:
     merge = Merged()
-
-    def slow(conn: sqlite3.Connection) -> int:
-        time.sleep(0.2)
-        return insert(-100)(conn)
-
-    first = asyncio.ensure_future(committer.submit(slow))
-    await asyncio.sleep(0.05)
+    first = await occupy_writer(committer, -100)
     results = await asyncio.gather(
         *(committer.submit_merged(v, merge) for v in (1, 2, -3, 4)), return_exceptions=True
     )
