@@ -85,6 +85,28 @@ async def test_consuming_a_missing_or_foreign_inbox_row_is_a_conflict(
     assert await store.journal("orders", "a") == []
 
 
+async def test_many_turns_in_one_call_keep_each_keys_last_snapshot(
+    store: SQLiteStore, commit_for: CommitFor
+) -> None:
+    # More rows than one statement carries; each key's two steps in one turn.
+    keys = [f"k{i:04d}" for i in range(700)]
+    ingested = await store.ingest([event(k, n) for k in keys for n in (0, 1)])
+    ids = iter(ingested.inbox_ids)
+    turns = [
+        [
+            commit_for(k, 0, state="one", consumed=(next(ids),)),
+            commit_for(k, 1, state="two", consumed=(next(ids),)),
+        ]
+        for k in keys
+    ]
+    await store.commit_steps([c for turn in turns for c in turn])
+    instances = {i.key: i for i in await store.instances("orders")}
+    assert len(instances) == 700
+    assert {(i.seq, i.state) for i in instances.values()} == {(2, "two")}
+    assert [j.seq for j in await store.journal("orders", "k0699")] == [0, 1]
+    assert await store.keys_with_ready_inbox(now_ms=10**9) == []
+
+
 async def test_timers_by_due_time_cancel_and_rearm(
     store: SQLiteStore, commit_for: CommitFor
 ) -> None:

@@ -179,3 +179,22 @@ def test_offsets_are_accepted_exactly_when_past_the_highest_seen(
                         highest = max(highest, off)
 
     asyncio.run(run())
+
+
+async def test_ids_of_a_large_ingest_name_their_own_rows(store: SQLiteStore) -> None:
+    # More rows than one statement carries, with skipped duplicates in between.
+    await store.ingest([item("a", 0, source="kafka:t:0", position=100)])
+    items = [
+        item(f"k{n % 7}", n, source="kafka:t:0", position=n if n % 300 else 50)
+        for n in range(101, 1401)
+    ]
+    result = await store.ingest(items)
+    skipped = [i for i, inbox_id in enumerate(result.inbox_ids) if inbox_id is None]
+    assert skipped == [n - 101 for n in range(101, 1401) if n % 300 == 0]
+    by_id = {
+        row.id: row for key in range(7) for row in await store.inbox_for("orders", f"k{key}")
+    }
+    assert len(by_id) == len(items) - len(skipped)
+    for sent, inbox_id in zip(items, result.inbox_ids, strict=True):
+        if inbox_id is not None:
+            assert (by_id[inbox_id].key, by_id[inbox_id].input) == (sent.key, sent.input)
