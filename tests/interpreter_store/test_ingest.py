@@ -191,9 +191,7 @@ async def test_ids_of_a_large_ingest_name_their_own_rows(store: SQLiteStore) -> 
     result = await store.ingest(items)
     skipped = [i for i, inbox_id in enumerate(result.inbox_ids) if inbox_id is None]
     assert skipped == [n - 101 for n in range(101, 1401) if n % 300 == 0]
-    by_id = {
-        row.id: row for key in range(7) for row in await store.inbox_for("orders", f"k{key}")
-    }
+    by_id = {row.id: row for key in range(7) for row in await store.inbox_for("orders", f"k{key}")}
     assert len(by_id) == len(items) - len(skipped)
     for sent, inbox_id in zip(items, result.inbox_ids, strict=True):
         if inbox_id is not None:
