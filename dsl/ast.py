@@ -161,12 +161,26 @@ class Duration:
     span: Span = _span()
 
 
+JsonPath: TypeAlias = tuple[str | int, ...]
+"""Keys and list indexes from the top of a JSON value down to one of its parts."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SchemaDecl:
     """A JSON Schema value as written (a plain JSON mapping)."""
 
     schema: dict[str, JSON]
     span: Span = _span()
+    places: dict[JsonPath, Span] = field(default_factory=dict, compare=False, repr=False)
+    """Where each part of `schema` was written, by its path (for diagnostics)."""
+
+    def span_at(self, path: JsonPath) -> Span:
+        """Where the part at `path` was written, else its nearest written ancestor."""
+        for end in range(len(path), 0, -1):
+            found = self.places.get(path[:end])
+            if found is not None:
+                return found
+        return self.span
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

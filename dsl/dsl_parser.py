@@ -355,13 +355,13 @@ class FlowBuilder(Builder):
         name, name_span = self.name(name_tree)
         schema: dict[str, ast.JSON] = {}
         schema_span = name_span
+        schema_places: dict[ast.JsonPath, Span] = {}
         default: ast.JSON = None
         has_default = False
         for part in rest:
             if isinstance(part, Tree) and part.data == "map" and part is rest[0]:
-                value = self.constant(part, "a schema")
-                assert isinstance(value, dict)
-                schema, schema_span = value, self.span(part)
+                written = self.schema(part, "a schema")
+                schema, schema_span, schema_places = written.schema, written.span, written.places
             else:
                 default, has_default = self.constant(part, "a default value"), True
         if "default" in schema:
@@ -377,7 +377,7 @@ class FlowBuilder(Builder):
             schema = {k: v for k, v in schema.items() if k != "default"}
         return ast.DataField(
             name=name,
-            schema=ast.SchemaDecl(schema=schema, span=schema_span),
+            schema=ast.SchemaDecl(schema=schema, span=schema_span, places=schema_places),
             default=default,
             has_default=has_default,
             span=self.span(tree),

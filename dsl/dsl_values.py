@@ -105,9 +105,10 @@ class Builder:
         return None
 
     def schema(self, tree: Tree[Token], what: str) -> ast.SchemaDecl:
-        value = self.constant(tree, what)
+        expr = self.expr(tree)
+        value = self._constant(expr, what)
         assert isinstance(value, dict)  # the grammar only allows a map here
-        return ast.SchemaDecl(schema=value, span=self.span(tree))
+        return ast.SchemaDecl(schema=value, span=self.span(tree), places=places(expr))
 
     def once(self, seen: dict[str, Span], keyword: str, span: Span, where: str) -> bool:
         """Record a clause that may appear once; report and return False on a repeat."""
@@ -125,3 +126,17 @@ class Builder:
 
     def missing(self, what: str, where: str, span: Span, example: str) -> None:
         self.report("FY103", f"{where} has no '{what}'", span, f"add it, for example: {example}")
+
+
+def places(expr: ast.Expr, path: ast.JsonPath = ()) -> dict[ast.JsonPath, Span]:
+    """The span of every part of a constant map or list, by its path below `expr`."""
+    out: dict[ast.JsonPath, Span] = {}
+    if isinstance(expr, ast.MapLit):
+        for key, value in expr.entries:
+            out[(*path, key)] = value.span
+            out.update(places(value, (*path, key)))
+    elif isinstance(expr, ast.ListLit):
+        for index, item in enumerate(expr.items):
+            out[(*path, index)] = item.span
+            out.update(places(item, (*path, index)))
+    return out

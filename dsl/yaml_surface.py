@@ -31,6 +31,21 @@ def _join(start: Span, end: Span) -> Span:
     )
 
 
+def _places(node: YNode, path: ast.JsonPath = ()) -> dict[ast.JsonPath, Span]:
+    """The span of every part of `node`, by its path below `node`."""
+    out: dict[ast.JsonPath, Span] = {}
+    if isinstance(node, YMap):
+        for key, value in node.entries:
+            here = (*path, str(key.value))
+            out[here] = value.span
+            out.update(_places(value, here))
+    elif isinstance(node, YSeq):
+        for index, item in enumerate(node.items):
+            out[(*path, index)] = item.span
+            out.update(_places(item, (*path, index)))
+    return out
+
+
 def _map(node: YNode) -> YMap:
     if not isinstance(node, YMap):  # the schema rules this out
         raise TypeError(f"expected a mapping at {node.span}")
@@ -136,7 +151,7 @@ class _Surface:
     def schema(self, node: YNode | None) -> ast.SchemaDecl | None:
         if node is None:
             return None
-        return ast.SchemaDecl(schema=_map(node).value, span=node.span)
+        return ast.SchemaDecl(schema=_map(node).value, span=node.span, places=_places(node))
 
     def named(
         self, node: YNode | None, build: Callable[[str, YMap, Span, Span], T]
@@ -282,7 +297,7 @@ class _Surface:
         schema: dict[str, Any] = {k: v for k, v in node.value.items() if k != "default"}
         return ast.DataField(
             name=name,
-            schema=ast.SchemaDecl(schema=schema, span=node.span),
+            schema=ast.SchemaDecl(schema=schema, span=node.span, places=_places(node)),
             default=node.value.get("default"),
             has_default="default" in node.value,
             span=span,

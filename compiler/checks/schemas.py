@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.exceptions import ValidationError
 
-from ...dsl.ast import JSON, DataField, Flow, SchemaDecl
+from ...dsl.ast import JSON, DataField, Flow, JsonPath, SchemaDecl
 from ...dsl.diagnostics import Diagnostic
 from ...dsl.spans import Span
 from .walk import span_of
@@ -38,33 +39,53 @@ def _where(path: object) -> str:
 def _schema(decl: SchemaDecl | None, owner: str, fallback: Span) -> list[Diagnostic]:
     if decl is None:
         return []
-    exc = _schema_error(json.dumps(decl.schema, sort_keys=True))
-    if exc is not None:
-        return [
-            Diagnostic(
-                code="FY105",
-                message=f"the schema of {owner} is not a valid JSON Schema: {exc.message} "
-                f"(at {_where(list(exc.path))})",
-                span=span_of(decl.span, fallback),
-                hint="fix it following JSON Schema 2020-12, e.g. `type: object` with "
-                "`properties: {name: {type: string}}`",
-            )
-        ]
-    return []
+    return [
+        Diagnostic(
+            code="FY105",
+            message=f"the schema of {owner} is not a valid JSON Schema: {message} "
+            f"(at {_where(list(path))})",
+            span=span_of(decl.span_at(path), fallback),
+            hint=hint,
+        )
+        for path, message, hint in _schema_errors(json.dumps(decl.schema, sort_keys=True))
+    ]
+
+
+_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
+_GENERAL_HINT = (
+    "fix it following JSON Schema 2020-12, e.g. `type: object` with "
+    "`properties: {name: {type: string}}`"
+)
 
 
 @functools.lru_cache(maxsize=256)
-def _schema_error(schema_json: str) -> SchemaError | None:
-    """Why the schema is not a valid 2020-12 schema, if it is not.
+def _schema_errors(schema_json: str) -> tuple[tuple[JsonPath, str, str], ...]:
+    """Why the schema is not a valid 2020-12 schema: (path, message, hint) per
+    problem, in the order they are written.
 
     Cached by content: flows often declare the same schema many times over, and
     checking one against the metaschema costs milliseconds.
     """
-    try:
-        Draft202012Validator.check_schema(json.loads(schema_json))
-    except SchemaError as exc:
-        return exc
-    return None
+    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+    found = []
+    for error in meta.iter_errors(json.loads(schema_json)):
+        path: JsonPath = tuple(error.path)
+        found.append((path, *_explain(path, error)))
+    return tuple(sorted(found, key=lambda f: [str(p) for p in f[0]]))
+
+
+def _explain(path: JsonPath, error: ValidationError) -> tuple[str, str]:
+    """The message and hint for one metaschema violation."""
+    names = error.instance if isinstance(error.instance, list) else [error.instance]
+    unknown = [n for n in names if isinstance(n, str) and n not in _TYPES]
+    if path and path[-1] == "type" and unknown:
+        guesses = [g for n in unknown for g in difflib.get_close_matches(n, _TYPES, n=1)]
+        guess = f"did you mean {' / '.join(repr(g) for g in guesses)}? " if guesses else ""
+        return (
+            f"{', '.join(repr(n) for n in unknown)} is not a JSON Schema type",
+            f"{guess}the types are {', '.join(_TYPES)}",
+        )
+    return error.message, _GENERAL_HINT
 
 
 def _default(field: DataField) -> list[Diagnostic]:

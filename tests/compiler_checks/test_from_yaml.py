@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from flowyard.compiler.checks import check_flow
 from flowyard.dsl.diagnostics import Diagnostic
-from flowyard.dsl.load import load_flow_file, load_yaml_text
+from flowyard.dsl.load import load_flow_file, load_flow_text, load_yaml_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [
@@ -250,3 +251,69 @@ def test_python_habits_get_the_word_this_language_uses(guard: str, code: str, hi
     )
     (d,) = [d for d in check_text(text) if d.is_error]
     assert (d.code, d.hint) == (code, hint)
+
+
+BAD_SCHEMAS_YAML = """\
+flow: t
+version: 1
+key: id
+events:
+  Go:
+    topic: t
+    key: event.id
+    schema:
+      type: object
+      properties:
+        id: {type: strin}
+        n: {minimum: "x"}
+data:
+  c: {type: intger, default: 0}
+initial: a
+states:
+  a:
+    on:
+      Go: {goto: b}
+  b: {final: true}
+"""
+
+BAD_SCHEMAS_DSL = """\
+flow t version 1
+key id
+
+event Go {
+  topic "t"
+  key event.id
+  schema {type: "object", properties: {id: {type: "strin"}, n: {minimum: "x"}}}
+}
+
+data c: {type: "intger"} = 0
+
+initial a
+
+state a {
+  on Go { goto b }
+}
+
+state b final
+"""
+
+
+@pytest.mark.parametrize(
+    ("surface", "text", "places"),
+    [
+        ("yaml", BAD_SCHEMAS_YAML, [(11, 20), (12, 22), (14, 13)]),
+        ("dsl", BAD_SCHEMAS_DSL, [(7, 51), (7, 74), (10, 16)]),
+    ],
+)
+def test_every_schema_problem_is_reported_where_it_is_written(
+    surface: Literal["yaml", "dsl"], text: str, places: list[tuple[int, int]]
+) -> None:
+    name = "t.flow.yaml" if surface == "yaml" else "t.flow"
+    flow, diagnostics = load_flow_text(text, file=name, surface=surface)
+    assert flow is not None, [str(d) for d in diagnostics]
+    found = [d for d in check_flow(flow) if d.code == "FY105"]
+    assert [(d.span.line, d.span.column) for d in found] == places
+    assert "'strin' is not a JSON Schema type (at properties/id/type)" in found[0].message
+    assert found[0].hint.startswith("did you mean 'string'?")
+    assert "'x' is not of type 'number' (at properties/n/minimum)" in found[1].message
+    assert found[2].hint.startswith("did you mean 'integer'?")
