@@ -15,12 +15,12 @@ read (not JSON, no topic, a bad `after`) becomes a dead letter naming its line.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import jsontext
 from .expr_values import ConversionError, parse_duration, parse_timestamp
 from .runtime import IncomingRecord, IngestOutcome, Runtime
 from .store import DeadLetter, SourcePosition
@@ -107,7 +107,7 @@ class Feeder:
                     continue
                 self.report.lines += 1
                 try:
-                    obj = json.loads(text)
+                    obj = jsontext.loads(text)
                     if not isinstance(obj, dict):
                         raise _BadLineError("a line must be a JSON object")
                     due = self._due(obj)

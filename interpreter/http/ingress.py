@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import jsontext
 from ..runtime import Runtime, RuntimeNotRunningError
 from ..store import StoreError
 from .replies import ReplyCache
@@ -80,7 +81,7 @@ async def read_json(request: web.Request, *, empty: Any) -> tuple[Any, bytes]:
     if not raw.strip():
         return empty, raw
     try:
-        return json.loads(raw.decode("utf-8")), raw
+        return jsontext.loads(raw.decode("utf-8")), raw
     except UnicodeDecodeError:
         raise ClientError(400, "malformed body", "the body is not UTF-8") from None
     except ValueError as exc:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
+from .. import jsontext
 from ..expr import Compiled, ExprError
 from ..model import EventInput, SignalInput
 from ..program import Program
@@ -224,7 +225,7 @@ def _parse(value: Any) -> tuple[Any, str | None]:
             return None, "the payload is not UTF-8"
     if isinstance(value, str):
         try:
-            return json.loads(value), None
+            return jsontext.loads(value), None
         except ValueError as exc:
             return None, f"the payload is not JSON: {exc}"
     return value, None

@@ -110,6 +110,18 @@ async def test_malformed_json_is_a_400(h: Harness) -> None:
     assert body["detail"]
 
 
+async def test_nan_infinity_and_overflowing_numbers_are_malformed_json(h: Harness) -> None:
+    for text, why in [
+        (b'{"type": "created", "id": "n", "extra": NaN}', "NaN is not JSON"),
+        (b'{"type": "created", "id": "n", "extra": -Infinity}', "-Infinity is not JSON"),
+        (b'{"type": "created", "id": "n", "extra": 1e999}', "too large for a double"),
+    ]:
+        status, body = await h.post("/events/things", data=text)
+        assert (status, body["error"]) == (400, "malformed JSON")
+        assert why in body["detail"]
+    assert await h.store.inbox_for("things", "n") == []
+
+
 async def test_empty_body_and_empty_array_are_400(h: Harness) -> None:
     assert (await h.post("/events/things", data=b""))[0] == 400
     assert (await h.post("/events/things", []))[0] == 400

@@ -45,11 +45,12 @@ async def test_bad_lines_are_dead_lettered_with_their_line_number(
             '{"topic": "things"}',
             '{"topic": "things", "value": {}, "after": "soon"}',
             '{"signal": "approve", "flow": "things"}',
+            '{"topic": "things", "value": {"type": "created", "id": "n", "size": NaN}}',
         ],
     )
     seen: list[tuple[str, str]] = []
     report = await feed_file(h.runtime, feed, on_dead_letter=lambda s, r: seen.append((s, r)))
-    assert report.dead_lettered == 7
+    assert report.dead_lettered == 8
     letters = await h.store.dead_letters()
     reasons = {letter.source.rsplit(":", 1)[1]: letter.reason for letter in letters}
     assert "line 5: not JSON" in reasons["5"]
@@ -58,7 +59,8 @@ async def test_bad_lines_are_dead_lettered_with_their_line_number(
     assert '"value"' in reasons["8"]
     assert "not a duration" in reasons["9"]
     assert '"key"' in reasons["10"]
-    assert len(seen) == 7
+    assert "NaN is not JSON" in reasons["11"]
+    assert len(seen) == 8
 
 
 async def test_rerunning_a_file_applies_nothing_twice(

@@ -244,3 +244,27 @@ async def test_a_catch_stops_the_other_calls_of_its_for_each(
         ("failed", "boom"),
     ]
     await rt.drain_and_stop()
+
+
+async def test_an_effect_result_that_is_not_json_fails_the_call(
+    open_store: Any, compile_yaml: Any, effects_path: list[str]
+) -> None:
+    async def never(args: Any, ctx: EffectContext) -> Any:
+        return {"ratio": float("nan")}
+
+    rt = Runtime(
+        await open_store(),
+        [compile_yaml(SLOW)],
+        VirtualClock(),
+        effect_search_path=effects_path,
+        effect_overrides={"never": never},
+    )
+    await rt.start()
+    await rt.ingest_events("go", [IncomingRecord(value={"id": "k"})])
+    await rt.wait_idle()
+    instance = await rt.get_instance("slow", "k")
+    assert instance is not None and instance.status == "incident"
+    assert instance.incident is not None and "not JSON" in instance.incident.reason
+    (call,) = await rt.store.effect_calls(flow="slow", key="k")
+    assert (call.status, call.attempts) == ("failed", 1)  # not retried: it would not change
+    await rt.drain_and_stop()

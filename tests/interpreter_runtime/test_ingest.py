@@ -105,6 +105,7 @@ async def test_dead_letters_for_schema_key_topic_and_json(rt: Runtime) -> None:
             IncomingRecord(value=b"{not json"),
             IncomingRecord(value={"type": "unrelated"}),  # no event matches: ignored
             IncomingRecord(value=placed("o2")),
+            IncomingRecord(value=b'{"type": "placed", "order_id": "o3", "total": NaN}'),
         ],
     )
     assert [o.status for o in outcomes] == [
@@ -113,7 +114,9 @@ async def test_dead_letters_for_schema_key_topic_and_json(rt: Runtime) -> None:
         "dead_lettered",
         "ignored",
         "accepted",
+        "dead_lettered",
     ]
+    assert "not JSON: NaN is not JSON" in outcomes[5].reasons[0]
     assert "schema violation" in outcomes[0].reasons[0] and "minimum" in outcomes[0].reasons[0]
     assert "no key" in outcomes[1].reasons[0]
     assert "not JSON" in outcomes[2].reasons[0]
@@ -124,6 +127,7 @@ async def test_dead_letters_for_schema_key_topic_and_json(rt: Runtime) -> None:
     letters = await rt.store.dead_letters()
     assert [letter.reason for letter in letters] == [
         *(o.reasons[0] for o in outcomes[:3]),
+        outcomes[5].reasons[0],
         unknown[0].reasons[0],
     ]
     assert letters[2].payload == "{not json"

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from ... import jsontext
 from .retry import AttemptFailure
 
 
@@ -68,7 +69,7 @@ class HttpEffectRunner:
             body: Any = text
             if rsp.content_type == "application/json" or rsp.content_type.endswith("+json"):
                 try:
-                    body = json.loads(text) if text else None
+                    body = jsontext.loads(text) if text else None
                 except ValueError:
                     body = text
             response = {"status": rsp.status, "headers": dict(rsp.headers), "body": body}

@@ -302,7 +302,7 @@ class EffectRunner:
 
 def _checked_json(value: Any) -> Any:
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise EffectError(
             f"the effect returned a value that is not JSON: {exc}", retryable=False
