@@ -24,5 +24,9 @@ def _finite(text: str) -> float:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON text; `ValueError` for malformed text, NaN, Infinity and overflowing numbers."""
-    return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    """Parse JSON text; `ValueError` for malformed text, NaN, Infinity, overflowing
+    numbers and nesting deeper than Python's recursion allows."""
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None

@@ -35,7 +35,8 @@ from ..store import DeadLetter, InboxItem, InboxRow, SourcePosition, Store
 class IncomingRecord:
     """One record arriving on a topic (from Kafka, HTTP, a file or the embedded log).
 
-    `value` is the payload: already-parsed JSON, or `bytes`/`str` to parse.
+    `value` is the payload: `bytes` are JSON text to parse (from Kafka, say);
+    anything else is JSON already parsed (a `str` is a JSON string).
     `source` and `position` make redelivery harmless: with a position (an
     offset, a line number) a record is taken only once past the stored
     position of `source`; without one, `source` itself (e.g.
@@ -218,17 +219,14 @@ def _signal_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> 
 
 
 def _parse(value: Any) -> tuple[Any, str | None]:
-    if isinstance(value, bytes | bytearray):
-        try:
-            value = bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            return None, "the payload is not UTF-8"
-    if isinstance(value, str):
-        try:
-            return jsontext.loads(value), None
-        except ValueError as exc:
-            return None, f"the payload is not JSON: {exc}"
-    return value, None
+    if not isinstance(value, bytes | bytearray):
+        return value, None
+    try:
+        return jsontext.loads(bytes(value).decode("utf-8")), None
+    except UnicodeDecodeError:
+        return None, "the payload is not UTF-8"
+    except ValueError as exc:
+        return None, f"the payload is not JSON: {exc}"
 
 
 def _meta(topic: str, record: IncomingRecord) -> dict[str, Any]:
@@ -248,8 +246,6 @@ def _letter(
     value = record.value
     if isinstance(value, bytes | bytearray):
         text = bytes(value).decode("utf-8", errors="replace")
-    elif isinstance(value, str):
-        text = value
     else:
         text = json.dumps(value, default=str)
     return DeadLetter(source=source, topic=topic, reason=reason, payload=text, at_ms=now_ms)

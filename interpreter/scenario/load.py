@@ -250,8 +250,15 @@ def _event(nodes: Nodes, where: Where, node: yaml.Node) -> EventStep:
     entries = nodes.mapping(
         node,
         "event",
-        allowed=("topic", "value", "headers", "record_key", "source", "outcome"),
-        required=("topic", "value"),
+        allowed=("topic", "value", "raw", "headers", "record_key", "source", "outcome"),
+        required=("topic",),
+    )
+    if ("value" in entries) == ("raw" in entries):
+        raise nodes.fail(node, "event: give the payload as `value` (JSON) or `raw` (text)")
+    payload = (
+        nodes.value(entries["value"])
+        if "value" in entries
+        else nodes.string(entries["raw"], "event.raw").encode()
     )
     headers: dict[str, str] = {}
     if "headers" in entries:
@@ -260,7 +267,7 @@ def _event(nodes: Nodes, where: Where, node: yaml.Node) -> EventStep:
     return EventStep(
         where=where,
         topic=nodes.string(entries["topic"], "event.topic"),
-        value=nodes.value(entries["value"]),
+        value=payload,
         headers=headers,
         record_key=_opt_str(nodes, entries, "record_key"),
         source=_opt_str(nodes, entries, "source"),

@@ -87,6 +87,7 @@ class EventStep:
     where: Where
     topic: str
     value: Any
+    """The payload: a JSON value, or `bytes` of raw text (from `raw:`)."""
     headers: dict[str, str] = field(default_factory=dict)
     record_key: str | None = None
     source: str | None = None

@@ -26,3 +26,8 @@ def test_json_values_parse_as_usual() -> None:
 def test_non_finite_numbers_are_refused(text: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         jsontext.loads(text)
+
+
+def test_nesting_beyond_the_recursion_limit_is_malformed() -> None:
+    with pytest.raises(ValueError, match="nested too deeply"):
+        jsontext.loads("[" * 100_000 + "]" * 100_000)

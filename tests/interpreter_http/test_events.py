@@ -115,11 +115,17 @@ async def test_nan_infinity_and_overflowing_numbers_are_malformed_json(h: Harnes
         (b'{"type": "created", "id": "n", "extra": NaN}', "NaN is not JSON"),
         (b'{"type": "created", "id": "n", "extra": -Infinity}', "-Infinity is not JSON"),
         (b'{"type": "created", "id": "n", "extra": 1e999}', "too large for a double"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     ]:
         status, body = await h.post("/events/things", data=text)
         assert (status, body["error"]) == (400, "malformed JSON")
         assert why in body["detail"]
     assert await h.store.inbox_for("things", "n") == []
+
+
+async def test_an_event_that_is_a_json_string_is_not_parsed_again(h: Harness) -> None:
+    status, body = await h.post("/events/things", "created")
+    assert (status, body["ignored"]) == (202, 1)  # a string is no event of `things`
 
 
 async def test_empty_body_and_empty_array_are_400(h: Harness) -> None:

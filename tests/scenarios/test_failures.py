@@ -209,6 +209,12 @@ async def test_an_interpreter_error_fails_the_step_instead_of_crashing(
         ("scenario: x\nflow: f\nsteps:\n  - {advance: 1s, expect: {key: k}}\n", 4, "exactly one"),
         ("scenario: x\nflow: f\nsteps: [{advance: 1s}]\nstart: tomorrow\n", 4, "RFC 3339"),
         ("scenario: x\nflow: f\nsteps: [{expect: {state: s}}]\n", 3, "missing field 'key'"),
+        ("scenario: x\nflow: f\nsteps:\n  - event: {topic: t}\n", 4, "as `value` (JSON) or `raw`"),
+        (
+            "scenario: x\nflow: f\nsteps:\n  - event: {topic: t, value: 1, raw: '1'}\n",
+            4,
+            "as `value` (JSON) or `raw` (text)",
+        ),
         (
             "scenario: x\nflow: f\nstubs:\n  pay: [{reslt: 1}]\nsteps: [{advance: 1s}]\n",
             4,
