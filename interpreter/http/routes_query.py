@@ -174,7 +174,9 @@ async def post_cancel(request: web.Request) -> web.StreamResponse:
     flow, key = request.match_info["flow"], request.match_info["key"]
     _known_flow(runtime, flow)
     body, _ = await read_json(request, empty={})
-    reason = body.get("reason", "") if isinstance(body, dict) else ""
+    if not isinstance(body, dict):
+        raise ClientError(422, "bad body", 'send a JSON object, e.g. {"reason": "duplicate order"}')
+    reason = body.get("reason", "")
     if not isinstance(reason, str):
         raise ClientError(422, "bad reason", "reason must be a string")
     instance = await runtime.get_instance(flow, key)

@@ -175,6 +175,9 @@ async def test_incident_retry_and_cancel(h: Harness) -> None:
     status, body = await h.post("/instances/things/t-1/retry")
     assert (status, body["error"]) == (409, "not an incident")
 
+    for bad, error in (([], "bad body"), ({"reason": 5}, "bad reason")):
+        status, body = await h.post("/instances/things/t-1/cancel", bad)
+        assert (status, body["error"]) == (422, error)
     status, _ = await h.post("/instances/things/t-1/cancel", {"reason": "customer left"})
     assert status == 202
     await h.settle()
