@@ -140,20 +140,15 @@ def _bound(compare: Callable[[Any, Any], bool]) -> Callable[[Any], Quick | None]
     return build
 
 
-def _length(compare: Callable[[int, int], bool]) -> Callable[[Any], Quick | None]:
+def _size(
+    of: type[str] | type[list[Any]], compare: Callable[[int, int], bool]
+) -> Callable[[Any], Quick | None]:
+    """A bound on the length of a string or the item count of a list (`of` says which)."""
+
     def build(limit: Any) -> Quick | None:
         if type(limit) is not int:
             return None
-        return lambda v: type(v) is not str or compare(len(v), limit)
-
-    return build
-
-
-def _count(compare: Callable[[int, int], bool]) -> Callable[[Any], Quick | None]:
-    def build(limit: Any) -> Quick | None:
-        if type(limit) is not int:
-            return None
-        return lambda v: type(v) is not list or compare(len(v), limit)
+        return lambda v: type(v) is not of or compare(len(v), limit)
 
     return build
 
@@ -177,10 +172,10 @@ _KEYWORDS: dict[str, Callable[[Any], Quick | None]] = {
     "maximum": _bound(lambda v, limit: v <= limit),
     "exclusiveMinimum": _bound(lambda v, limit: v > limit),
     "exclusiveMaximum": _bound(lambda v, limit: v < limit),
-    "minLength": _length(lambda n, limit: n >= limit),
-    "maxLength": _length(lambda n, limit: n <= limit),
-    "minItems": _count(lambda n, limit: n >= limit),
-    "maxItems": _count(lambda n, limit: n <= limit),
+    "minLength": _size(str, lambda n, limit: n >= limit),
+    "maxLength": _size(str, lambda n, limit: n <= limit),
+    "minItems": _size(list, lambda n, limit: n >= limit),
+    "maxItems": _size(list, lambda n, limit: n <= limit),
     "pattern": _pattern,
 }
 
