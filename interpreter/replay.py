@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .core import step
-from .model import JSON, Instance, input_from_json
+from .model import JSON, Command, Instance, input_from_json
 from .program import Program
 
 
@@ -43,15 +43,15 @@ class ReplayMismatch(Exception):  # noqa: N818 - the name flowd verify and the b
         )
 
 
-def trace_to_json(trace: Sequence[str]) -> dict[str, JSON]:
-    """The JSON object a journal stores for a step's trace."""
-    return {"steps": list(trace)}
+def trace_to_json(trace: Sequence[str], commands: Sequence[Command] = ()) -> dict[str, JSON]:
+    """The JSON object a journal entry stores for a step: its trace and its commands."""
+    return {"trace": list(trace), "commands": [c.to_json() for c in commands]}
 
 
 def trace_from_json(obj: Any) -> tuple[str, ...]:
-    """A trace as stored: `{"steps": [...]}` (see `trace_to_json`), `{"trace": [...]}`
-    (the runtime's journal entry, which also holds the commands) or a plain list."""
-    steps = obj.get("steps", obj.get("trace")) if isinstance(obj, Mapping) else obj
+    """The trace of a journal entry (see `trace_to_json`); also reads the older
+    `{"steps": [...]}` form and a plain list."""
+    steps = obj.get("trace", obj.get("steps")) if isinstance(obj, Mapping) else obj
     if not isinstance(steps, list | tuple) or not all(isinstance(s, str) for s in steps):
         raise ValueError(f"not a journaled trace: {obj!r}")
     return tuple(steps)

@@ -13,7 +13,7 @@ from typing import Any
 
 from .program import Program, ProgramError
 from .replay import ReplayMismatch, replay
-from .store import JournalEntry, Store
+from .store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +37,6 @@ class VerifyReport:
     def ok(self) -> bool:
         """Whether every instance matched."""
         return not self.mismatches
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    seq: int
-    input: Mapping[str, Any]
-    trace: Any
-
-
-def _as_replayable(entry: JournalEntry) -> _Entry:
-    """The runtime journals `{"trace": [...], "commands": [...]}`; replay reads the steps."""
-    trace = entry.trace
-    if isinstance(trace, Mapping) and "steps" not in trace and "trace" in trace:
-        trace = {"steps": trace["trace"]}
-    return _Entry(entry.seq, entry.input, trace)
 
 
 def _differences(stored: Mapping[str, Any], rebuilt: Mapping[str, Any]) -> list[str]:
@@ -95,7 +80,7 @@ async def verify_store(
         journal = await store.journal(row.flow, row.key)
         entries += len(journal)
         try:
-            rebuilt = replay(program, [_as_replayable(e) for e in journal], key=row.key, env=env)
+            rebuilt = replay(program, journal, key=row.key, env=env)
         except ReplayMismatch as exc:
             mismatches.append(Mismatch(row.flow, row.key, str(exc)))
             continue

@@ -25,6 +25,7 @@ from ..model import (
     TimerInput,
 )
 from ..program import Program
+from ..replay import trace_to_json
 from ..store import (
     CallbackRegistration,
     EffectCallUpdate,
@@ -142,10 +143,7 @@ def step_commit(
         journal=JournalEntry(
             seq=instance.seq - 1,
             input=inp.to_json(),
-            trace={
-                "trace": list(result.trace),
-                "commands": [c.to_json() for c in result.commands],
-            },
+            trace=trace_to_json(result.trace, result.commands),
             at_ms=inp.at_ms,
         ),
         consumed=(inbox_id,),

@@ -104,11 +104,12 @@ def test_replay_rejects_gaps() -> None:
 
 
 def test_trace_json_forms() -> None:
+    assert trace_to_json(("a", "b")) == {"trace": ["a", "b"], "commands": []}
     assert trace_from_json(trace_to_json(("a", "b"))) == ("a", "b")
     assert trace_from_json(["a"]) == ("a",)
-    assert trace_from_json({"trace": ["a"], "commands": []}) == ("a",)
+    assert trace_from_json({"steps": ["a"]}) == ("a",)  # journals of earlier versions
     with pytest.raises(ValueError):
-        trace_from_json({"steps": [1]})
+        trace_from_json({"trace": [1]})
 
 
 def test_journaled_inputs_round_trip_before_replay() -> None:
