@@ -37,6 +37,10 @@ class StoreError(Exception):
     """A write could not be made durable; nothing of it was stored."""
 
 
+class StoreClosedError(StoreError):
+    """The store is closed (or its writer stopped): it takes no more writes."""
+
+
 class ConflictError(StoreError):
     """A commit contradicts what is stored: its journal `seq` is already taken,
     or an inbox row it claims to consume is gone. Retrying it cannot succeed;

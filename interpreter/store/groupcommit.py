@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from .base import StoreError, StoreStats
+from .base import StoreClosedError, StoreError, StoreStats
 
 T = TypeVar("T")
 
@@ -114,7 +114,7 @@ class GroupCommitter:
 
     async def _enqueue(self, job: _Job) -> Any:
         if self._closed or self._task is None or self._task.done():
-            raise StoreError("the store is closed")
+            raise StoreClosedError("the store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Queued(job, future))
         return await future
@@ -173,11 +173,11 @@ class GroupCommitter:
                 # The thread goes on with the batch regardless: wait for it, so
                 # its callers learn what really happened, then stop.
                 await self._settle(batch, work)
-                self._fail_queued(StoreError("the store was shut down"))
+                self._fail_queued(StoreClosedError("the store was shut down"))
                 raise
             except BaseException as error:
                 self._resolve_failed(batch, error)
-                self._fail_queued(StoreError(f"the store writer stopped: {error!r}"))
+                self._fail_queued(StoreClosedError(f"the store writer stopped: {error!r}"))
                 raise
             self._resolve(batch, outcome)
 
@@ -219,7 +219,7 @@ class GroupCommitter:
                 failure.__cause__ = error
                 queued.future.set_exception(failure)
 
-    def _fail_queued(self, error: StoreError) -> None:
+    def _fail_queued(self, error: StoreClosedError) -> None:
         self._closed = True
         while not self._queue.empty():
             queued = self._queue.get_nowait()

@@ -268,3 +268,46 @@ async def test_an_effect_result_that_is_not_json_fails_the_call(
     (call,) = await rt.store.effect_calls(flow="slow", key="k")
     assert (call.status, call.attempts) == ("failed", 1)  # not retried: it would not change
     await rt.drain_and_stop()
+
+
+async def test_a_failing_store_delays_an_effect_result_but_loses_nothing(
+    open_store: Any,
+    compile_yaml: Any,
+    effects_path: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flowyard.interpreter.runtime.effects import runner
+    from flowyard.interpreter.store import StoreError
+
+    monkeypatch.setattr(runner, "STORE_RETRY_FIRST_S", 0.01)
+
+    async def never(args: Any, ctx: EffectContext) -> Any:
+        return {"done": True}
+
+    store = await open_store()
+    rt = Runtime(
+        store,
+        [compile_yaml(SLOW)],
+        SystemClock(),
+        effect_search_path=effects_path,
+        effect_overrides={"never": never},
+    )
+    await rt.start()
+    real_ingest = store.ingest
+    refused: list[int] = []
+
+    async def flaky_ingest(items: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("effect_updates") and len(refused) < 2:
+            refused.append(1)
+            raise StoreError("disk I/O error")
+        return await real_ingest(items, *args, **kwargs)
+
+    monkeypatch.setattr(store, "ingest", flaky_ingest)
+    await rt.ingest_events("go", [IncomingRecord(value={"id": "k"})])
+    await asyncio.wait_for(rt.wait_idle(), 10)
+    assert len(refused) == 2
+    instance = await rt.get_instance("slow", "k")
+    assert instance is not None and (instance.state, instance.status) == ("done", "completed")
+    (call,) = await rt.store.effect_calls(flow="slow", key="k")
+    assert (call.status, call.attempts) == ("succeeded", 1)
+    await rt.drain_and_stop()

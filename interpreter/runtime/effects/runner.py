@@ -24,7 +24,15 @@ import aiohttp
 
 from ...expr import ExprError
 from ...model import EffectResult
-from ...store import EffectAttempt, EffectCallUpdate, InboxItem, Store
+from ...store import (
+    ConflictError,
+    EffectAttempt,
+    EffectCallUpdate,
+    InboxItem,
+    Store,
+    StoreClosedError,
+    StoreError,
+)
 from ..activity import Activity
 from ..clock import Clock
 from .context import EffectContext, EffectError
@@ -33,6 +41,10 @@ from .python import EffectLoadError, PythonEffect, PythonEffectLoader
 from .retry import AttemptFailure, RetryPolicy
 
 log = logging.getLogger("flowyard.runtime.effects")
+
+STORE_RETRY_FIRST_S = 0.2
+STORE_RETRY_MAX_S = 30.0
+"""Real seconds between attempts to record an effect's progress while the store fails."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,7 +177,8 @@ class EffectRunner:
             while True:
                 attempt += 1
                 started = self.clock.now_ms()
-                await self.store.record_attempt(
+                await self._durably(
+                    self.store.record_attempt,
                     EffectAttempt(
                         call_id=spec.call_id,
                         attempt=attempt,
@@ -188,7 +201,7 @@ class EffectRunner:
                     error=None if failure is None else failure.message,
                 )
                 if failure is None:
-                    await self.store.record_attempt(finished_attempt)
+                    await self._durably(self.store.record_attempt, finished_attempt)
                     await self._finish(spec, CallOutcome(ok=True, value=value, attempts=attempt))
                     return
                 log.info(
@@ -199,14 +212,15 @@ class EffectRunner:
                     failure.message,
                 )
                 if attempt >= policy.attempts or not policy.should_retry(failure):
-                    await self.store.record_attempt(finished_attempt)
+                    await self._durably(self.store.record_attempt, finished_attempt)
                     outcome = CallOutcome(
                         ok=False, value=value, error=failure.message, attempts=attempt
                     )
                     await self._finish(spec, outcome)
                     return
                 due = finished + policy.delay_ms(attempt, self.rng)
-                await self.store.record_attempt(
+                await self._durably(
+                    self.store.record_attempt,
                     finished_attempt,
                     EffectCallUpdate(
                         call_id=spec.call_id, status="pending", at_ms=finished, next_attempt_ms=due
@@ -220,6 +234,23 @@ class EffectRunner:
         except Exception:
             # A store failure: the call stays pending/running and is re-issued on restart.
             log.exception("effect call %s could not be recorded", spec.call_id)
+
+    async def _durably(self, write: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """`write(*args)` until the store takes it: a store that fails for a while
+        (a full disk, an I/O error) delays the call's progress but loses nothing,
+        and needs no restart. A conflict or a closed store is no passing trouble
+        and is raised."""
+        delay = STORE_RETRY_FIRST_S
+        while True:
+            try:
+                await write(*args)
+                return
+            except (ConflictError, StoreClosedError):
+                raise
+            except StoreError as exc:
+                log.warning("the store refused an effect write (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
 
     async def _record_abandoned(self, spec: CallSpec) -> None:
         log.info("effect %s (%s) abandoned", spec.effect_name, spec.call_id)
@@ -249,7 +280,7 @@ class EffectRunner:
             result={"value": outcome.value},
             error=outcome.error,
         )
-        await self.deliver(spec, item, update)
+        await self._durably(self.deliver, spec, item, update)
 
     async def _attempt(
         self, spec: CallSpec, attempt: int, deadline_ms: int
