@@ -3,8 +3,9 @@ retry and cancel.
 
 With `--url` the request goes to a running flowd's HTTP API, which applies it
 at once. With only `--store`, retry and cancel are written to the instance's
-inbox and take effect when flowd next runs on that store (a running flowd does
-not watch for inbox rows written by other processes, so use `--url` then).
+inbox and take effect when flowd next runs on that store; they are refused
+while a flowd runs on it (it keeps its inbox in memory and would not see
+them): use `--url` then.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Literal, TextIO
 
 from .model import Cancel, Instance, RetryIncident
 from .store import InboxItem, SQLiteStore
+from .store.ownership import StoreBusyError, StoreOwnership
 
 Action = Literal["retry", "cancel"]
 
@@ -86,16 +88,25 @@ async def act_on_store(
     """Queue `retry` or `cancel` in the instance's inbox (applied on the next run)."""
     import time
 
-    store = await SQLiteStore.open(store_path)
     try:
-        row = await store.load_instance(flow, key)
-        instance = None if row is None else Instance.from_json(row.snapshot)
-        _check(action, flow, key, instance)
-        now = time.time_ns() // 1_000_000
-        inp = RetryIncident(now) if action == "retry" else Cancel(now, reason)
-        await store.ingest([InboxItem(flow=flow, key=key, input=inp.to_json(), received_ms=now)])
+        ownership = StoreOwnership.claim(store_path)
+    except StoreBusyError as exc:
+        # A running flowd keeps its inbox in memory: it would not see the request.
+        raise OperatorError(f"{exc}: send the {action} to it with --url") from None
+    try:
+        store = await SQLiteStore.open(store_path)
+        try:
+            row = await store.load_instance(flow, key)
+            instance = None if row is None else Instance.from_json(row.snapshot)
+            _check(action, flow, key, instance)
+            now = time.time_ns() // 1_000_000
+            inp = RetryIncident(now) if action == "retry" else Cancel(now, reason)
+            item = InboxItem(flow=flow, key=key, input=inp.to_json(), received_ms=now)
+            await store.ingest([item])
+        finally:
+            await store.close()
     finally:
-        await store.close()
+        ownership.release()
     return Outcome(f"{action} of {flow}/{key} queued; it is applied when flowd runs on this store")
 
 

@@ -26,6 +26,7 @@ from .program import Program, ProgramError
 from .runtime import Runtime, UnknownVersionError
 from .runtime.clock import Clock, ScaledClock, SystemClock
 from .store import SQLiteStore, Store, StoreError, Synchronous
+from .store.ownership import StoreBusyError, StoreOwnership
 
 log = logging.getLogger("flowyard.flowd")
 
@@ -52,7 +53,12 @@ class RunOptions:
 
 def run(options: RunOptions) -> int:
     """Run flowd in the foreground until signalled (or idle, if asked); the exit code."""
-    return asyncio.run(_Daemon(options).main())
+    daemon = _Daemon(options)
+    try:
+        return asyncio.run(daemon.main())
+    finally:
+        if daemon.ownership is not None:
+            daemon.ownership.release()
 
 
 class _Daemon:
@@ -64,6 +70,7 @@ class _Daemon:
         self.stop = asyncio.Event()
         self.signals = 0
         self.runtime: Runtime | None = None
+        self.ownership: StoreOwnership | None = None
         self.live = LiveView(self._program, now_ms=self.clock.now_ms, colour=options.colour)
 
     def _program(self, ir_hash: str) -> Program | None:
@@ -96,6 +103,16 @@ class _Daemon:
             except OSError as exc:
                 self.live.warning(f"flowd: cannot listen on {opts.http[0]}:{opts.http[1]}: {exc}")
                 return EXIT_USAGE
+        try:
+            self.ownership = StoreOwnership.claim(opts.store_path)
+        except StoreBusyError as exc:
+            self.live.warning(
+                f"flowd: {exc}; stop it first (one flowd per store), and send it "
+                "operator commands with --url"
+            )
+            if sock is not None:
+                sock.close()
+            return EXIT_USAGE
         try:
             store = await SQLiteStore.open(opts.store_path, synchronous=opts.synchronous)
         except (StoreError, OSError) as exc:

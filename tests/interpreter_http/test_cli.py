@@ -142,6 +142,15 @@ async def test_run_serves_http_and_drains_on_sigterm(flow_file: Path, tmp_path: 
                     acknowledged.append(key)
             async with session.post(f"{base}/events/tickets", data=b"{") as response:
                 assert response.status == 400
+            # One flowd per store: a second one, or a --store operator command, is refused.
+            second = flowd_done(
+                "run", str(flow_file), "--store", str(db), "--no-http", cwd=tmp_path
+            )
+            assert second.returncode == 2
+            assert f"is in use by flowd (pid {proc.pid})" in second.stdout + second.stderr
+            cancel = flowd_done("cancel", "tickets", "k-0", "--store", str(db), cwd=tmp_path)
+            assert cancel.returncode == 1
+            assert "send the cancel to it with --url" in cancel.stderr
             proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
