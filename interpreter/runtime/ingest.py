@@ -108,24 +108,24 @@ class EventRouter:
 
     def route(
         self, topic: str, record: IncomingRecord, now_ms: int
-    ) -> tuple[list[InboxItem], list[Delivery], list[DeadLetter]]:
-        """The inbox items (one per accepting flow) and dead letters for one record."""
+    ) -> tuple[list[Routed], list[DeadLetter]]:
+        """The inbox items (one per accepting flow, with the event's name) and the
+        dead letters for one record."""
         source = record.source or f"topic:{topic}"
         payload, problem = _parse(record.value)
         if problem is not None:
-            return [], [], [_letter(source, topic, problem, record, now_ms)]
+            return [], [_letter(source, topic, problem, record, now_ms)]
         if topic not in self._topics:
             reason = f"no flow reads topic {topic!r}"
-            return [], [], [_letter(source, topic, reason, record, now_ms)]
+            return [], [_letter(source, topic, reason, record, now_ms)]
         meta = _meta(topic, record)
-        items: list[InboxItem] = []
-        deliveries: list[Delivery] = []
+        taken: list[Routed] = []
         letters: list[DeadLetter] = []
         for program in self._programs:
-            routed = self._match(program, topic, payload, record.headers)
-            if routed is None:
+            route = self._match(program, topic, payload, record.headers)
+            if route is None:
                 continue
-            name, key_expr, delay_ms, violations_of, make_input = routed
+            name, key_expr, delay_ms, violations_of, make_input = route
             key, problem = self._key(key_expr, payload, meta)
             if problem is None:
                 violations = violations_of(payload)
@@ -135,27 +135,17 @@ class EventRouter:
                 reason = f"{program.flow}.{name}: {problem}"
                 letters.append(_letter(source, topic, reason, record, now_ms))
                 continue
-            items.append(
-                InboxItem(
-                    flow=program.flow,
-                    key=key,
-                    input=make_input(payload, meta, now_ms),
-                    received_ms=now_ms,
-                    not_before_ms=now_ms + delay_ms if delay_ms > 0 else None,
-                    source=f"{record.source}@{program.flow}" if record.source else None,
-                    position=record.position,
-                )
+            item = InboxItem(
+                flow=program.flow,
+                key=key,
+                input=make_input(payload, meta, now_ms),
+                received_ms=now_ms,
+                not_before_ms=now_ms + delay_ms if delay_ms > 0 else None,
+                source=f"{record.source}@{program.flow}" if record.source else None,
+                position=record.position,
             )
-            deliveries.append(
-                Delivery(
-                    flow=program.flow,
-                    key=key,
-                    event=name,
-                    inbox_id=None,
-                    not_before_ms=items[-1].not_before_ms,
-                )
-            )
-        return items, deliveries, letters
+            taken.append((item, name))
+        return taken, letters
 
     @staticmethod
     def _match(
@@ -199,6 +189,9 @@ class EventRouter:
             return None, "no key: the key expression gave an empty string"
         return text, None
 
+
+Routed = tuple[InboxItem, str]
+"""An inbox item and the name of the event (or signal) it is."""
 
 _Route = tuple[
     str,
@@ -291,15 +284,15 @@ async def ingest_records(
     consumer's own position, say).
     """
     all_items: list[InboxItem] = []
-    routed: list[tuple[list[Delivery], list[DeadLetter]]] = []
+    per_record: list[tuple[list[Routed], list[DeadLetter]]] = []
     for record in records:
-        items, deliveries, dead = router.route(topic, record, now_ms)
-        all_items.extend(items)
-        routed.append((deliveries, dead))
+        routed, dead = router.route(topic, record, now_ms)
+        all_items.extend(item for item, _ in routed)
+        per_record.append((routed, dead))
     sources = list(advance)
     letters: list[DeadLetter] = []
     seen_before: set[int] = set()
-    for index, (record, (_, dead)) in enumerate(zip(records, routed, strict=True)):
+    for index, (record, (_, dead)) in enumerate(zip(records, per_record, strict=True)):
         if not dead:
             continue
         if record.source:
@@ -315,8 +308,17 @@ async def ingest_records(
     result = await store.ingest(all_items, sources, dead_letters=letters)
     outcomes: list[IngestOutcome] = []
     ids = iter(result.inbox_ids)
-    for index, (deliveries, dead) in enumerate(routed):
-        done = tuple(_stored(d, next(ids)) for d in deliveries)
+    for index, (routed, dead) in enumerate(per_record):
+        done = tuple(
+            Delivery(
+                flow=item.flow,
+                key=item.key,
+                event=name,
+                inbox_id=next(ids),
+                not_before_ms=item.not_before_ms,
+            )
+            for item, name in routed
+        )
         reasons = () if index in seen_before else tuple(letter.reason for letter in dead)
         status: IngestStatus
         if any(d.inbox_id is not None for d in done):
@@ -329,16 +331,6 @@ async def ingest_records(
             status = "ignored"
         outcomes.append(IngestOutcome(status=status, deliveries=done, reasons=reasons))
     return Ingested(outcomes, stored_rows(all_items, result.inbox_ids))
-
-
-def _stored(delivery: Delivery, inbox_id: int | None) -> Delivery:
-    return Delivery(
-        flow=delivery.flow,
-        key=delivery.key,
-        event=delivery.event,
-        inbox_id=inbox_id,
-        not_before_ms=delivery.not_before_ms,
-    )
 
 
 async def _seen(store: Store, record: IncomingRecord) -> bool:

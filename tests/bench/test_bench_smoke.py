@@ -26,6 +26,12 @@ def test_embedded_bench_reports_rates_and_latencies() -> None:
     assert re.search(r"flowd / raw inserts : +[\d.]+%", out), out
 
 
+def test_runtime_cpu_bench_reports_each_phase() -> None:
+    out = run_bench("bench/runtime_cpu.py", "--events", "300", "--keys", "30")
+    for label in ("(1) ingest only", "(2) ingest + steps, commits skipped", "(3) ingest + durable"):
+        assert re.search(re.escape(label) + r".*: +[\d,]+ events/s +\d+ us CPU/event", out), out
+
+
 def test_compile_bench_reports_ratios() -> None:
     out = run_bench("bench/compile.py", "--states", "50", "--runs", "1")
     assert re.search(r"flowc validate +[\d.]+ ms", out), out
