@@ -11,6 +11,7 @@ same flow and events, in one process, all at synchronous=FULL:
 
 Each reports events/s and CPU µs per event (process time over wall time shows
 whether it is CPU-bound), beside `step()` in a loop with no persistence. The
+garbage collector is set as `flowd run` sets it (`gcpolicy`). The
 rates are ratios against that loop in the same run; the machine is shared.
 
 Run: python bench/runtime_cpu.py [--events 20000] [--keys 2000] [--batch 20] [--concurrency 16]
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowyard.interpreter.gcpolicy import tune_for_serving
 from flowyard.interpreter.program import Program
 from flowyard.interpreter.runtime import IncomingRecord, Runtime
 from flowyard.interpreter.store import SQLiteStore, StepCommit
@@ -106,6 +108,7 @@ def main() -> None:
     ir = embedded.compile_flow()
     events = embedded.make_events(args.events, args.keys)
     loop_seconds, _ = embedded.in_memory(Program.from_ir(ir), events)
+    tune_for_serving()  # as `flowd run` does once started
     n = len(events)
     plans: list[tuple[str, Prepare, bool]] = [
         ("(1) ingest only", no_stepping, False),

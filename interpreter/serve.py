@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .feed import Feeder
+from .gcpolicy import tune_for_serving
 from .live import LiveView
 from .program import Program, ProgramError
 from .runtime import Runtime, UnknownVersionError
@@ -145,6 +146,7 @@ class _Daemon:
             if sock is not None:
                 sock.close()
             return EXIT_ERRORS
+        tune_for_serving()
         return await self._serve(runtime, store, sock, base_url)
 
     async def _serve(
