@@ -131,3 +131,26 @@ def test_key_expression_errors_point_at_the_event() -> None:
         program.events["Go"].key({"event": {}})
     assert info.value.pointer == "/events/Go/key"
     assert path("event.id") == sample()["definition"]["events"]["Go"]["key"]
+
+
+def test_every_documented_format_is_checked_and_nothing_slow_is_imported() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, flowyard.interpreter.serve\n"
+        "from jsonschema import Draft202012Validator as V\n"
+        "print(' '.join(sorted(V.FORMAT_CHECKER.checkers)))\n"
+        "print('rfc3987_syntax' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split("\n")
+    checked = set(out[0].split())
+    documented = {
+        "date-time", "date", "time", "duration", "email", "hostname", "idn-hostname",
+        "ipv4", "ipv6", "uri", "uri-reference", "uri-template", "uuid", "regex", "json-pointer",
+    }  # fmt: skip
+    assert documented <= checked, documented - checked
+    # rfc3987-syntax (the `iri` checker) builds a parser at import: a second per start.
+    assert out[1] == "False"
