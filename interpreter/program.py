@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator
 from .datacheck import DataProblem, data_problems
 from .expr import Compiled, ExprCompileError, compile_expr, pointer_join
 from .expr_values import equal
+from .formats import FORMAT_CHECKER
 from .schemaquick import Quick, quick_check
 
 SUPPORTED_IR_VERSIONS = frozenset({1})
@@ -35,7 +36,7 @@ class ProgramError(ValueError):
 def _validator_for(schema_json: str) -> Draft202012Validator:
     schema = json.loads(schema_json)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
 
 
 def validator(schema: Any) -> Draft202012Validator:
