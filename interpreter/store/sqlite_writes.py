@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import cast
+from typing import TypeVar, cast
 
 from .base import (
     CallbackRegistration,
@@ -30,10 +30,12 @@ from .sqlite_rows import dumps
 
 _CHUNK = 500
 
+T = TypeVar("T")
 
-def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _marks(n: int) -> str:
@@ -86,8 +88,7 @@ def insert_rows(
     per = max(1, min(_CHUNK, 30_000 // columns))
     marks = "(" + ", ".join("?" * columns) + ")"
     ids: list[int] = []
-    for start in range(0, len(rows), per):
-        chunk = rows[start : start + per]
+    for chunk in _chunks(rows, per):
         cursor = conn.execute(
             f"{head} VALUES {', '.join([marks] * len(chunk))}{tail}",
             [value for row in chunk for value in row],
@@ -104,7 +105,7 @@ def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> 
     to several instances: they are accepted or skipped together.
     """
     seen: dict[str, object] = {}  # source -> its position (None: no position), or _MISSING
-    advanced: dict[str, tuple[int | None, int]] = {}
+    advanced: dict[str, int] = {}  # source -> when its last accepted item arrived
     accepted_here: set[tuple[str, int | None]] = set()
     taken: list[bool] = []
     for item in items:
@@ -124,11 +125,10 @@ def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> 
             accepted_here.add((source, item.position))
             before = None if stored is _MISSING else cast("int | None", stored)
             seen[source] = _merged(before, item.position)
-            so_far = advanced.get(source, (None, 0))[0]
-            advanced[source] = (_merged(so_far, item.position), item.received_ms)
+            advanced[source] = item.received_ms
         taken.append(True)
-    for source, (position, at_ms) in advanced.items():
-        _advance_source(conn, source, position, at_ms)
+    for source, at_ms in advanced.items():
+        _advance_source(conn, source, cast("int | None", seen[source]), at_ms)
     new_ids = iter(
         insert_rows(
             conn,
@@ -198,14 +198,10 @@ def ingest(
 # --- step commit -----------------------------------------------------------------
 
 
-def commit_steps(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> None:
-    """See `Store.commit_steps`: each commit in order; of several commits of one
-    instance, only the last one's snapshot is written (each replaces the one before)."""
-    commit_turns(conn, [commits])
-
-
 def commit_turns(conn: sqlite3.Connection, turns: list[Sequence[StepCommit]]) -> list[None]:
-    """`commit_steps` of several turns at once, with one bulk statement per table.
+    """See `Store.commit_steps`, for several turns at once, with one bulk statement
+    per table: each turn's commits in order; of several commits of one instance,
+    only the last one's snapshot is written (each replaces the one before).
 
     Raises `ConflictError` if any journal seq is taken or any consumed inbox
     row is gone; the caller then commits the turns one by one to learn which.
@@ -234,11 +230,6 @@ def commit_turns(conn: sqlite3.Connection, turns: list[Sequence[StepCommit]]) ->
         "snapshot = excluded.snapshot, updated_ms = excluded.updated_ms",
     )
     return [None] * len(turns)
-
-
-def commit_step(conn: sqlite3.Connection, c: StepCommit) -> None:
-    """See `Store.commit`."""
-    commit_turns(conn, [(c,)])
 
 
 def _names(commits: Sequence[StepCommit]) -> str:
@@ -289,9 +280,7 @@ def _snapshot_row(c: StepCommit) -> tuple[object, ...]:
 def _consume(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> None:
     rows = list(dict.fromkeys((i, c.flow, c.key) for c in commits for i in c.consumed))
     deleted = 0
-    per = _CHUNK
-    for start in range(0, len(rows), per):
-        chunk = rows[start : start + per]
+    for chunk in _chunks(rows):
         # A join, not `(id, flow, key) IN (VALUES ...)`: SQLite scans the table for that.
         deleted += conn.execute(
             "DELETE FROM inbox WHERE id IN (SELECT i.id FROM (VALUES "
