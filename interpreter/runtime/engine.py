@@ -27,7 +27,15 @@ from typing import Any, Literal, Self
 
 from ..core_effects import render_effect_request
 from ..model import Cancel, EffectResult, Input, Instance, RetryIncident, RunEffect, SignalInput
-from ..store import DeadLetter, EffectCallUpdate, InboxItem, IngestResult, SourcePosition, Store
+from ..store import (
+    DeadLetter,
+    EffectCallUpdate,
+    InboxItem,
+    InboxRow,
+    IngestResult,
+    SourcePosition,
+    Store,
+)
 from .activity import Activity
 from .clock import Clock, SystemClock, VirtualClock
 from .commits import CallRequest
@@ -437,10 +445,19 @@ class Runtime:
 
     def _stored(self, items: Sequence[InboxItem], result: IngestResult) -> None:
         """`items` were ingested with `result`: queue the accepted ones and wake their keys."""
-        for row in stored_rows(items, result.inbox_ids):
+        self._queue(stored_rows(items, result.inbox_ids))
+
+    def _queue(self, rows: Sequence[InboxRow]) -> None:
+        """Rows just stored: hand them to their keys' inboxes in memory and wake the keys
+        (and the timer task, which wakes a key again when a delayed row falls due)."""
+        delayed = False
+        for row in rows:
             kid = (row.flow, row.key)
             self._inbox.add(kid, (queued(row),))
             self._scheduler.notify(kid)
+            delayed = delayed or row.not_before_ms is not None
+        if delayed:
+            self._timers.wake()
 
     def _timers_changed(self) -> None:
         self._timers.wake()
@@ -463,15 +480,7 @@ class Runtime:
         for outcome in ingested.outcomes:
             for reason in outcome.reasons:
                 log.warning("record on %s dead-lettered: %s", topic, reason)
-        delayed = False
-        for row in ingested.rows:
-            kid = (row.flow, row.key)
-            self._inbox.add(kid, (queued(row),))
-            self._scheduler.notify(kid)
-            if row.not_before_ms is not None:
-                delayed = True
-        if delayed:
-            self._timers.wake()
+        self._queue(ingested.rows)
         return ingested.outcomes
 
     async def _ingest_from_log(

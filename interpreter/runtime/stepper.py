@@ -154,12 +154,9 @@ class KeyStepper:
                 rows.remove(found)
                 inp = found.input
                 assert inp is not None
-                if (
-                    instance is None
-                    and isinstance(inp, EventInput | SignalInput)
-                    and not self._starts(kid, inp)
-                ):
-                    await self._refuse(kid, found.row, inp)
+                refusal = self._refusal(kid, inp) if instance is None else None
+                if refusal is not None:
+                    await self._refuse(kid, found.row, inp, refusal)
                     continue
                 taken = self._step(kid, instance, found.row, inp)
                 if taken is not None:
@@ -197,22 +194,27 @@ class KeyStepper:
                 return q
         return None
 
-    def _starts(self, kid: KeyId, inp: EventInput | SignalInput) -> bool:
-        """Whether `inp` may create `kid`'s instance (an event or signal its
-        initial state does not take must not leave an instance behind)."""
-        version = self._versions.current(kid[0])
-        return version is None or version.program.starts_instance(inp.name)
-
-    async def _refuse(self, kid: KeyId, row: InboxRow, inp: EventInput | SignalInput) -> None:
+    def _refusal(self, kid: KeyId, inp: Input) -> str | None:
+        """Why `inp` may not create `kid`'s instance, if it may not: an event or
+        signal its initial state does not take must not leave an instance behind."""
         flow, key = kid
         version = self._versions.current(flow)
-        initial = version.program.initial if version is not None else "?"
+        if not isinstance(inp, EventInput | SignalInput) or version is None:
+            return None
+        program = version.program
+        if program.starts_instance(inp.name):
+            return None
         kind = "event" if isinstance(inp, EventInput) else "signal"
-        reason = (
-            f"{flow}/{key} has no instance, and its initial state {initial!r} neither "
+        return (
+            f"{flow}/{key} has no instance, and its initial state {program.initial!r} neither "
             f"handles nor defers the {kind} {inp.name!r}: no instance was started "
-            f"(send the event that starts {flow} first, or defer {inp.name!r} in {initial!r})"
+            f"(send the event that starts {flow} first, or defer {inp.name!r} "
+            f"in {program.initial!r})"
         )
+
+    async def _refuse(self, kid: KeyId, row: InboxRow, inp: Input, reason: str) -> None:
+        assert isinstance(inp, EventInput | SignalInput)
+        flow, key = kid
         topic = inp.meta.get("topic") if isinstance(inp, EventInput) else None
         letter = DeadLetter(
             source=row.source or f"inbox:{flow}/{key}#{row.id}",
