@@ -165,9 +165,7 @@ class _PC:
         )
 
     def call_ids(self) -> frozenset[str]:
-        if self.call is None:
-            return frozenset()
-        return frozenset(c.call_id for c in self.call.outstanding)
+        return frozenset() if self.call is None else self.call.outstanding_ids()
 
 
 def _copy(value: Any) -> Any:

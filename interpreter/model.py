@@ -385,6 +385,10 @@ class CallProgress:
     failed: tuple[OutstandingCall, ...] = ()
     retries: int = 0
 
+    def outstanding_ids(self) -> frozenset[str]:
+        """Ids of the calls whose results are still awaited."""
+        return frozenset(c.call_id for c in self.outstanding)
+
     def to_json(self) -> dict[str, JSON]:
         return {
             "action_id": self.action_id,
@@ -444,9 +448,7 @@ class Pending:
 
     def call_ids(self) -> frozenset[str]:
         """Ids of the calls whose results are awaited."""
-        if self.call is None:
-            return frozenset()
-        return frozenset(c.call_id for c in self.call.outstanding)
+        return frozenset() if self.call is None else self.call.outstanding_ids()
 
     def to_json(self) -> dict[str, JSON]:
         return {
