@@ -5,9 +5,10 @@ same flow and events, in one process, all at synchronous=FULL:
 
 (1) ingest only: `Runtime.ingest_events` (routing, schema checks, inbox
     rows, group commit), with stepping switched off;
-(2) ingest and stepping, with the steps' commits skipped (an upper bound
-    no persistence of transitions could beat);
-(3) the full runtime: ingest, stepping, durable commits.
+(2) the full runtime with every input passing through the inbox
+    (`step_on_arrival=False`): ingest, then a scheduled turn per key;
+(3) the full runtime as `flowd run` runs it: input for idle keys stepped on
+    arrival, its step committed in the ingest transaction.
 
 Each reports events/s and CPU µs per event (process time over wall time shows
 whether it is CPU-bound), beside `step()` in a loop with no persistence. The
@@ -24,7 +25,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from typing import Any
 from flowyard.interpreter.gcpolicy import tune_for_serving
 from flowyard.interpreter.program import Program
 from flowyard.interpreter.runtime import IncomingRecord, Runtime
-from flowyard.interpreter.store import SQLiteStore, StepCommit
+from flowyard.interpreter.store import SQLiteStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import embedded  # the same flow, events and step loop
@@ -57,10 +58,11 @@ async def run_phase(
     batch: int,
     concurrency: int,
     stepping: bool,
+    on_arrival: bool,
 ) -> Phase:
     with tempfile.TemporaryDirectory(prefix="flowyard-cpu-") as tmp:
         store = await SQLiteStore.open(Path(tmp) / "cpu.db", synchronous="FULL")
-        runtime = Runtime(store, [ir])
+        runtime = Runtime(store, [ir], step_on_arrival=on_arrival)
         await runtime.start()
         prepare(runtime, store)
         batches = [events[i : i + batch] for i in range(0, len(events), batch)]
@@ -87,13 +89,6 @@ def no_stepping(runtime: Runtime, store: SQLiteStore) -> None:
     runtime._scheduler.notify = lambda key: None  # type: ignore[method-assign]
 
 
-def no_step_commits(runtime: Runtime, store: SQLiteStore) -> None:
-    async def skip(commits: Sequence[StepCommit]) -> None:
-        return None
-
-    store.commit_steps = skip  # type: ignore[method-assign]
-
-
 def as_is(runtime: Runtime, store: SQLiteStore) -> None:
     return None
 
@@ -110,13 +105,13 @@ def main() -> None:
     loop_seconds, _ = embedded.in_memory(Program.from_ir(ir), events)
     tune_for_serving()  # as `flowd run` does once started
     n = len(events)
-    plans: list[tuple[str, Prepare, bool]] = [
-        ("(1) ingest only", no_stepping, False),
-        ("(2) ingest + steps, commits skipped", no_step_commits, True),
-        ("(3) ingest + durable steps", as_is, True),
+    plans: list[tuple[str, Prepare, bool, bool]] = [
+        ("(1) ingest only", no_stepping, False, False),
+        ("(2) durable steps, all through the inbox", as_is, True, False),
+        ("(3) durable steps, stepped on arrival", as_is, True, True),
     ]
 
-    def measure(name: str, prepare: Prepare, stepping: bool) -> Awaitable[Phase]:
+    def measure(name: str, prepare: Prepare, stepping: bool, on_arrival: bool) -> Awaitable[Phase]:
         return run_phase(
             name,
             ir,
@@ -125,6 +120,7 @@ def main() -> None:
             batch=args.batch,
             concurrency=args.concurrency,
             stepping=stepping,
+            on_arrival=on_arrival,
         )
 
     phases = [asyncio.run(measure(*plan)) for plan in plans]  # type: ignore[arg-type]

@@ -73,12 +73,13 @@ def step_commit(
     result: StepResult,
     inp: Input,
     *,
-    inbox_id: int,
+    inbox_id: int | None,
     now_ms: int,
     program: Program,
     secret: bytes,
 ) -> StepCommit:
-    """The commit for applying `inp` (inbox row `inbox_id`) with outcome `result`.
+    """The commit for applying `inp` (inbox row `inbox_id`, None for an input
+    applied on arrival, which has no row) with outcome `result`.
 
     A call to an effect with a callback stores its token (an HMAC of the call
     id under `secret`) from the start, so a callback that races ahead of the
@@ -146,7 +147,7 @@ def step_commit(
             trace=trace_to_json(result.trace, result.commands),
             at_ms=inp.at_ms,
         ),
-        consumed=(inbox_id,),
+        consumed=() if inbox_id is None else (inbox_id,),
         timers_armed=tuple(armed),
         timers_cancelled=tuple(cancelled),
         outbox=tuple(outbox),

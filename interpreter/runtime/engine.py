@@ -13,6 +13,8 @@ Typical use::
 Every input (event, signal, timer, effect result, callback, operator action)
 is first made durable in its instance's inbox; the per-key scheduler then
 steps instances, one transition in flight per key and many keys at once.
+Records for keys with nothing else to do are stepped as they arrive and their
+steps committed with them instead (`arrivals`).
 All public coroutines may be called from any task of the runtime's loop.
 """
 
@@ -37,6 +39,7 @@ from ..store import (
     Store,
 )
 from .activity import Activity
+from .arrivals import Arrivals
 from .clock import Clock, SystemClock, VirtualClock
 from .commits import CallRequest
 from .effects.callbacks import callback_token, callback_url, token_matches
@@ -99,6 +102,9 @@ class Runtime:
       appending them to the embedded log.
     - `effect_clock`: the clock of effect timeouts and retry backoffs, when
       they should not follow `clock` (e.g. real time under a scaled demo clock).
+    - `step_on_arrival`: step records for idle keys in the transaction that
+      stores them, instead of through the inbox (see `arrivals`); off, every
+      input passes through the inbox.
     """
 
     def __init__(
@@ -119,8 +125,10 @@ class Runtime:
         steps_per_turn: int = 32,
         cache_size: int = 100_000,
         effect_clock: Clock | None = None,
+        step_on_arrival: bool = True,
     ) -> None:
         self._store = store
+        self._step_on_arrival = step_on_arrival
         self._irs = list(programs)
         self._clock: Clock = clock or SystemClock()
         self._env = dict(env or {})
@@ -469,18 +477,24 @@ class Runtime:
         self, topic: str, records: Sequence[IncomingRecord], advance: Sequence[SourcePosition]
     ) -> list[IngestOutcome]:
         now = self._clock.now_ms()
-        ingested = await ingest_records(
-            self._store,
-            router=self._router,
-            topic=topic,
-            records=records,
-            now_ms=now,
-            advance=advance,
-        )
+        arrivals = Arrivals(self._stepper, self._scheduler, self._inbox, self._cache)
+        try:
+            ingested = await ingest_records(
+                self._store,
+                router=self._router,
+                topic=topic,
+                records=records,
+                now_ms=now,
+                advance=advance,
+                on_arrival=arrivals.plan if self._step_on_arrival else None,
+            )
+            arrivals.settle(ingested.applied)
+            self._queue(ingested.rows)
+        finally:
+            arrivals.release()
         for outcome in ingested.outcomes:
             for reason in outcome.reasons:
                 log.warning("record on %s dead-lettered: %s", topic, reason)
-        self._queue(ingested.rows)
         return ingested.outcomes
 
     async def _ingest_from_log(

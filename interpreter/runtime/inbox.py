@@ -59,6 +59,10 @@ class InboxCache:
         """The store may hold rows of `kid` this cache has not seen."""
         self._stale.add(kid)
 
+    def holds(self, kid: KeyId) -> bool:
+        """Whether `kid` may have rows in its inbox (held here, or only in the store)."""
+        return kid in self._rows or kid in self._stale
+
     def forget(self, kid: KeyId) -> None:
         """Drop what is held for `kid`; the next `ready` reads the store."""
         self._rows.pop(kid, None)

@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from .. import jsontext
 from ..expr import Compiled, ExprError
-from ..model import EventInput, SignalInput
+from ..model import EventInput, Input, SignalInput
 from ..program import Program
-from ..store import DeadLetter, InboxItem, InboxRow, SourcePosition, Store
+from ..store import DeadLetter, InboxItem, InboxRow, SourcePosition, StepCommit, Store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,7 +64,10 @@ class Delivery:
     key: str
     event: str
     inbox_id: int | None
-    """The new inbox row, or None when this flow had already taken the record."""
+    """The new inbox row, or None when this flow had already taken the record
+    or applied it on arrival (`applied`)."""
+    applied: bool = False
+    """Whether the record was applied as it arrived, its step committed with it."""
     not_before_ms: int | None = None
     """For a delayed event: when it may be applied."""
 
@@ -135,16 +138,17 @@ class EventRouter:
                 reason = f"{program.flow}.{name}: {problem}"
                 letters.append(_letter(source, topic, reason, record, now_ms))
                 continue
+            inp = make_input(payload, meta, now_ms)
             item = InboxItem(
                 flow=program.flow,
                 key=key,
-                input=make_input(payload, meta, now_ms),
+                input=inp.to_json(),
                 received_ms=now_ms,
                 not_before_ms=now_ms + delay_ms if delay_ms > 0 else None,
                 source=f"{record.source}@{program.flow}" if record.source else None,
                 position=record.position,
             )
-            taken.append((item, name))
+            taken.append((item, name, inp))
         return taken, letters
 
     @staticmethod
@@ -190,25 +194,25 @@ class EventRouter:
         return text, None
 
 
-Routed = tuple[InboxItem, str]
-"""An inbox item and the name of the event (or signal) it is."""
+Routed = tuple[InboxItem, str, EventInput | SignalInput]
+"""An inbox item, the name of the event (or signal) it is, and its input."""
 
 _Route = tuple[
     str,
     Compiled,
     int,
     Callable[[Any], list[str]],
-    Callable[[Any, dict[str, Any], int], dict[str, Any]],
+    Callable[[Any, dict[str, Any], int], EventInput | SignalInput],
 ]
 """How one flow takes a record: name, key expression, delay, schema check, input maker."""
 
 
-def _event_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> dict[str, Any]:
-    return EventInput(name, payload, meta, at_ms).to_json()
+def _event_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> EventInput:
+    return EventInput(name, payload, meta, at_ms)
 
 
-def _signal_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> dict[str, Any]:
-    return SignalInput(name, payload, at_ms).to_json()
+def _signal_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> SignalInput:
+    return SignalInput(name, payload, at_ms)
 
 
 def _parse(value: Any) -> tuple[Any, str | None]:
@@ -246,10 +250,17 @@ def _letter(
 
 @dataclass(frozen=True, slots=True)
 class Ingested:
-    """What `ingest_records` did: one outcome per record, and the inbox rows it stored."""
+    """What `ingest_records` did: one outcome per record, the inbox rows it
+    stored, and which of its items (in routing order) were applied on arrival."""
 
     outcomes: list[IngestOutcome]
     rows: list[InboxRow]
+    applied: tuple[bool, ...] = ()
+
+
+ArrivalPlanner = Callable[[Sequence[InboxItem], Sequence[Input]], Sequence[StepCommit | None]]
+"""Given the items about to be stored and their inputs, the steps to commit in
+their place (one entry per item, None for those to queue); see `Store.ingest`."""
 
 
 def stored_rows(items: Sequence[InboxItem], ids: Sequence[int | None]) -> list[InboxRow]:
@@ -277,17 +288,22 @@ async def ingest_records(
     records: Sequence[IncomingRecord],
     now_ms: int,
     advance: Sequence[SourcePosition] = (),
+    on_arrival: ArrivalPlanner | None = None,
 ) -> Ingested:
     """Route `records` and store the result in one transaction; per-record outcomes.
 
     `advance` moves further source positions in the same transaction (a
-    consumer's own position, say).
+    consumer's own position, say). `on_arrival`, called just before the
+    store write, may offer steps that apply items as they arrive.
     """
     all_items: list[InboxItem] = []
+    all_inputs: list[Input] = []
     per_record: list[tuple[list[Routed], list[DeadLetter]]] = []
     for record in records:
         routed, dead = router.route(topic, record, now_ms)
-        all_items.extend(item for item, _ in routed)
+        for item, _, inp in routed:
+            all_items.append(item)
+            all_inputs.append(inp)
         per_record.append((routed, dead))
     sources = list(advance)
     letters: list[DeadLetter] = []
@@ -305,23 +321,27 @@ async def ingest_records(
                 SourcePosition(source=record.source, position=record.position, updated_ms=now_ms)
             )
         letters.extend(dead)
-    result = await store.ingest(all_items, sources, dead_letters=letters)
+    applied = on_arrival(all_items, all_inputs) if on_arrival is not None and all_items else ()
+    result = await store.ingest(all_items, sources, dead_letters=letters, applied=applied)
     outcomes: list[IngestOutcome] = []
-    ids = iter(result.inbox_ids)
+    position = 0
     for index, (routed, dead) in enumerate(per_record):
-        done = tuple(
-            Delivery(
-                flow=item.flow,
-                key=item.key,
-                event=name,
-                inbox_id=next(ids),
-                not_before_ms=item.not_before_ms,
+        done: list[Delivery] = []
+        for item, name, _ in routed:
+            done.append(
+                Delivery(
+                    flow=item.flow,
+                    key=item.key,
+                    event=name,
+                    inbox_id=result.inbox_ids[position],
+                    applied=result.was_applied(position),
+                    not_before_ms=item.not_before_ms,
+                )
             )
-            for item, name in routed
-        )
+            position += 1
         reasons = () if index in seen_before else tuple(letter.reason for letter in dead)
         status: IngestStatus
-        if any(d.inbox_id is not None for d in done):
+        if any(d.inbox_id is not None or d.applied for d in done):
             status = "accepted"
         elif done or index in seen_before:
             status = "duplicate"
@@ -329,8 +349,8 @@ async def ingest_records(
             status = "dead_lettered"
         else:
             status = "ignored"
-        outcomes.append(IngestOutcome(status=status, deliveries=done, reasons=reasons))
-    return Ingested(outcomes, stored_rows(all_items, result.inbox_ids))
+        outcomes.append(IngestOutcome(status=status, deliveries=tuple(done), reasons=reasons))
+    return Ingested(outcomes, stored_rows(all_items, result.inbox_ids), result.applied)
 
 
 async def _seen(store: Store, record: IncomingRecord) -> bool:

@@ -4,6 +4,11 @@ The scheduler knows nothing about flows; it runs `run_key(key)` for keys that
 have been notified, never two at once for the same key, at most
 `max_concurrent` at once overall, oldest notification first. A key notified
 while it runs is run again afterwards, so no notification is lost.
+
+A key can also be `claim`ed for work done outside the scheduler (stepping an
+input on arrival): while claimed it counts as running, so it is not run and
+cannot be claimed again; `release` hands it back, and runs it if it was
+notified meanwhile.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ class KeyScheduler(Generic[K]):
         self._queue: dict[K, None] = {}  # insertion-ordered set
         self._running: dict[K, asyncio.Task[None]] = {}
         self._again: set[K] = set()
+        self._claimed: set[K] = set()
+        self._unclaimed = asyncio.Event()
+        self._unclaimed.set()
         self._stopping = False
 
     @property
@@ -57,11 +65,31 @@ class KeyScheduler(Generic[K]):
         """Keys waiting for a free slot."""
         return len(self._queue)
 
+    def claim(self, key: K) -> bool:
+        """Take `key` for work outside the scheduler, if it is neither running,
+        waiting nor claimed (and the scheduler is not stopping)."""
+        if self._stopping or key in self._running or key in self._queue or key in self._claimed:
+            return False
+        self._claimed.add(key)
+        self._unclaimed.clear()
+        self._activity.enter()
+        return True
+
+    def release(self, key: K) -> None:
+        """Hand a claimed `key` back; it runs now if it was notified while claimed."""
+        self._claimed.remove(key)
+        if not self._claimed:
+            self._unclaimed.set()
+        self._activity.leave()
+        if key in self._again:
+            self._again.discard(key)
+            self.notify(key)
+
     def notify(self, key: K) -> None:
         """Say that `key` may have work; it runs as soon as a slot is free."""
         if self._stopping:
             return
-        if key in self._running:
+        if key in self._running or key in self._claimed:
             self._again.add(key)
             return
         if key not in self._queue:
@@ -70,7 +98,8 @@ class KeyScheduler(Generic[K]):
         self._pump()
 
     async def stop(self) -> None:
-        """Start nothing new; wait for the keys being run to finish their turn."""
+        """Start nothing new; wait for the keys being run to finish their turn
+        and for the claimed ones to be released."""
         self._stopping = True
         for _ in range(len(self._queue)):
             self._activity.leave()
@@ -79,6 +108,7 @@ class KeyScheduler(Generic[K]):
         running = list(self._running.values())
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+        await self._unclaimed.wait()
 
     def _pump(self) -> None:
         while self._queue and len(self._running) < self._max and not self._stopping:

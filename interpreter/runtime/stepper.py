@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ..core import new_data, step
@@ -88,6 +88,10 @@ class InstanceCache:
         self.put(instance)
         return instance
 
+    def cached(self, kid: KeyId) -> Instance | None:
+        """The snapshot of `kid` if it is in memory (None says nothing about the store)."""
+        return self._items.get(kid)
+
     def put(self, instance: Instance) -> None:
         kid = (instance.flow, instance.key)
         self._items[kid] = instance
@@ -100,8 +104,8 @@ class InstanceCache:
 
 
 @dataclass(frozen=True, slots=True)
-class _Step:
-    """One step of a turn, computed and not yet durable."""
+class PendingStep:
+    """One step, computed and not yet durable."""
 
     version: LoadedVersion
     input: Input
@@ -146,7 +150,7 @@ class KeyStepper:
         try:
             instance = await self._cache.get(kid)
             rows = await self._inbox.ready(kid, self._clock.now_ms())
-            steps: list[_Step] = []
+            steps: list[PendingStep] = []
             while len(steps) < self._steps_per_turn:
                 found = self._next(instance, rows)
                 if found is None:
@@ -158,7 +162,7 @@ class KeyStepper:
                 if refusal is not None:
                     await self._refuse(kid, found.row, inp, refusal)
                     continue
-                taken = self._step(kid, instance, found.row, inp)
+                taken = self._step(kid, instance, found.row.id, inp)
                 if taken is not None:
                     steps.append(taken)
                     instance = taken.result.instance
@@ -171,13 +175,44 @@ class KeyStepper:
             self._cache.drop(kid)
             self._inbox.forget(kid)
             return True
-        self.steps += len(steps)
-        assert instance is not None
-        self._cache.put(instance)
         self._inbox.consumed(kid, [i for taken in steps for i in taken.commit.consumed])
+        self.settle(steps)
+        assert instance is not None
+        return len(steps) >= self._steps_per_turn and self._next(instance, rows) is not None
+
+    def step_arrivals(
+        self, kid: KeyId, instance: Instance | None, inputs: Sequence[Input]
+    ) -> list[PendingStep]:
+        """Step `kid` through `inputs` as they arrive, in order, while its instance
+        accepts them (at most `steps_per_turn`); none of it durable yet.
+
+        For a key with nothing in its inbox and not being stepped, whose
+        snapshot is `instance` (None: none in memory, so the steps start one;
+        the store refuses them if it holds one). An input that would start no
+        instance stops the steps: the inbox path makes it a dead letter.
+        """
+        steps: list[PendingStep] = []
+        for inp in inputs[: self._steps_per_turn]:
+            if instance is None:
+                if self._refusal(kid, inp) is not None:
+                    break
+            elif not instance.accepts(inp):
+                break
+            taken = self._step(kid, instance, None, inp)
+            if taken is None:
+                break
+            steps.append(taken)
+            instance = taken.result.instance
+        return steps
+
+    def settle(self, steps: Sequence[PendingStep]) -> None:
+        """`steps`, one key's in order, are durable: keep the snapshot and act on them."""
+        if not steps:
+            return
+        self.steps += len(steps)
+        self._cache.put(steps[-1].result.instance)
         for taken in steps:
             self._perform(taken.version, taken.result.instance, taken.input, taken.result)
-        return len(steps) >= self._steps_per_turn and self._next(instance, rows) is not None
 
     def _next(self, instance: Instance | None, rows: list[QueuedInput]) -> QueuedInput | None:
         for q in rows:
@@ -231,12 +266,12 @@ class KeyStepper:
             log.warning("dead letter: %s", reason)
 
     def _step(
-        self, kid: KeyId, instance: Instance | None, row: InboxRow, inp: Input
-    ) -> _Step | None:
+        self, kid: KeyId, instance: Instance | None, inbox_id: int | None, inp: Input
+    ) -> PendingStep | None:
         flow, key = kid
         version = self._version(flow, instance)
         if version is None:
-            log.error("no program for %s/%s; inbox row %d waits", flow, key, row.id)
+            log.error("no program for %s/%s; its input waits in the inbox", flow, key)
             return None
         now = self._clock.now_ms()
         # `now` in expressions is when the input is applied: an event that
@@ -251,12 +286,12 @@ class KeyStepper:
         commit = step_commit(
             result,
             inp,
-            inbox_id=row.id,
+            inbox_id=inbox_id,
             now_ms=now,
             program=version.program,
             secret=self._store.callback_secret,
         )
-        return _Step(version, inp, result, commit)
+        return PendingStep(version, inp, result, commit)
 
     def _version(self, flow: str, instance: Instance | None) -> LoadedVersion | None:
         if instance is None:

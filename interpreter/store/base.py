@@ -121,20 +121,28 @@ class DeadLetterRow:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IngestResult:
     """What `Store.ingest` did: `inbox_ids[i]` is the new inbox row id of
-    `items[i]`, or None when that item was a duplicate and was skipped."""
+    `items[i]`, or None when that item was a duplicate and was skipped, or was
+    applied on arrival (`applied[i]`; empty when no steps were offered)."""
 
     inbox_ids: tuple[int | None, ...]
     dead_letter_ids: tuple[int, ...] = ()
+    applied: tuple[bool, ...] = ()
 
     @property
     def accepted(self) -> tuple[int, ...]:
         """The ids of the inbox rows created, in item order."""
         return tuple(i for i in self.inbox_ids if i is not None)
 
+    def was_applied(self, index: int) -> bool:
+        """Whether `items[index]` was applied on arrival (its step committed)."""
+        return bool(self.applied) and self.applied[index]
+
     @property
     def duplicates(self) -> int:
         """How many items were skipped as already seen."""
-        return sum(1 for i in self.inbox_ids if i is None)
+        return sum(
+            1 for index, i in enumerate(self.inbox_ids) if i is None and not self.was_applied(index)
+        )
 
 
 # --- instances, journal, timers -------------------------------------------------
@@ -380,12 +388,21 @@ class Store(Protocol):
         dead_letters: Sequence[DeadLetter] = (),
         effect_updates: Sequence[EffectCallUpdate] = (),
         timers_fired: Sequence[TimerRow] = (),
+        applied: Sequence[StepCommit | None] = (),
     ) -> IngestResult:
         """Append `items` to their instances' inboxes, skipping duplicates by
         source, and advance `sources`, in one transaction. `dead_letters` are
         stored with them; `effect_updates` let an effect result land with the
         call's final status; `timers_fired` are removed (if still due at the
-        same time) as their timer inputs arrive."""
+        same time) as their timer inputs arrive.
+
+        `applied` (empty, or one entry per item) offers steps already computed
+        for items arriving at idle instances: `applied[i]` applies `items[i]`
+        (its `consumed` is empty). Such a step is committed in place of the
+        item's inbox row if the item is not a duplicate and every earlier item
+        of its instance in this call was applied too; otherwise the item goes
+        to the inbox. A step the store refuses (a conflict) sends every item
+        to the inbox instead. `IngestResult.applied` tells which were applied."""
         ...
 
     async def dead_letter(self, letter: DeadLetter) -> int:

@@ -41,7 +41,7 @@ Merge = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 _BATCH_ERRORS = (sqlite3.OperationalError, sqlite3.InternalError)
 
 
-def _is_batch_error(error: BaseException) -> bool:
+def is_batch_error(error: BaseException) -> bool:
     if isinstance(error, _BATCH_ERRORS):
         return True
     # The bare DatabaseError is corruption ("file is not a database"); its
@@ -267,7 +267,7 @@ def _run_alone(conn: sqlite3.Connection, job: _Job) -> tuple[bool, Any]:
             assert job.merge is not None
             (value,) = job.merge(conn, [job.item])
     except Exception as error:
-        if _is_batch_error(error) or not conn.in_transaction:
+        if is_batch_error(error) or not conn.in_transaction:
             raise
         conn.execute("ROLLBACK TO write")
         conn.execute("RELEASE write")
@@ -286,7 +286,7 @@ def _run_merged(
     try:
         values = group[0].merge(conn, [job.item for job in group])
     except Exception as error:
-        if _is_batch_error(error) or not conn.in_transaction:
+        if is_batch_error(error) or not conn.in_transaction:
             raise
         conn.execute("ROLLBACK TO merged")
         conn.execute("RELEASE merged")

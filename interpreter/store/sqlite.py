@@ -164,10 +164,12 @@ class SQLiteStore:
         dead_letters: Sequence[DeadLetter] = (),
         effect_updates: Sequence[EffectCallUpdate] = (),
         timers_fired: Sequence[TimerRow] = (),
+        applied: Sequence[StepCommit | None] = (),
     ) -> IngestResult:
         """See `Store.ingest`."""
         items, sources = tuple(items), tuple(sources)
         letters, updates, fired = tuple(dead_letters), tuple(effect_updates), tuple(timers_fired)
+        steps = tuple(applied)
         return await self._committer.submit(
             lambda conn: writes.ingest(
                 conn,
@@ -176,6 +178,7 @@ class SQLiteStore:
                 dead_letters=letters,
                 effect_updates=updates,
                 timers_fired=fired,
+                applied=steps,
             )
         )
 

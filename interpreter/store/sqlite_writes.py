@@ -26,6 +26,7 @@ from .base import (
     StepCommit,
     TimerRow,
 )
+from .groupcommit import is_batch_error
 from .sqlite_rows import dumps
 
 _CHUNK = 500
@@ -98,11 +99,11 @@ def insert_rows(
     return ids
 
 
-def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> list[int | None]:
-    """Append `items` to the inbox, skipping those their source has seen.
+def _take(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> list[bool]:
+    """Which of `items` their sources have not seen yet; advances those sources.
 
     Items of one call that share a `(source, position)` are one record routed
-    to several instances: they are accepted or skipped together.
+    to several instances: they are taken or skipped together.
     """
     seen: dict[str, object] = {}  # source -> its position (None: no position), or _MISSING
     advanced: dict[str, int] = {}  # source -> when its last accepted item arrived
@@ -129,6 +130,13 @@ def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> 
         taken.append(True)
     for source, at_ms in advanced.items():
         _advance_source(conn, source, cast("int | None", seen[source]), at_ms)
+    return taken
+
+
+def _append_inbox(
+    conn: sqlite3.Connection, items: Sequence[InboxItem], append: Sequence[bool]
+) -> list[int | None]:
+    """Insert the `items` flagged in `append`; their new row ids, None for the others."""
     new_ids = iter(
         insert_rows(
             conn,
@@ -142,12 +150,17 @@ def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> 
                     item.not_before_ms,
                     item.source,
                 )
-                for item, ok in zip(items, taken, strict=True)
+                for item, ok in zip(items, append, strict=True)
                 if ok
             ],
         )
     )
-    return [next(new_ids) if ok else None for ok in taken]
+    return [next(new_ids) if ok else None for ok in append]
+
+
+def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> list[int | None]:
+    """Append `items` to the inbox, skipping those their source has seen."""
+    return _append_inbox(conn, items, _take(conn, items))
 
 
 def insert_dead_letter(conn: sqlite3.Connection, letter: DeadLetter) -> int:
@@ -180,9 +193,27 @@ def ingest(
     dead_letters: Sequence[DeadLetter],
     effect_updates: Sequence[EffectCallUpdate],
     timers_fired: Sequence[TimerRow],
+    applied: Sequence[StepCommit | None] = (),
 ) -> IngestResult:
     """See `Store.ingest`."""
-    inbox_ids = insert_inbox_items(conn, items)
+    taken = _take(conn, items)
+    steps = _applicable(items, taken, applied, _stored_instances(conn, applied))
+    if steps:
+        conn.execute("SAVEPOINT applied")
+        try:
+            commit_turns(conn, [[commit for _, commit in steps]])
+        except Exception as error:
+            if is_batch_error(error) or not conn.in_transaction:
+                raise
+            # A step the store refuses (memory and store disagree about an
+            # instance, say) is not the records' fault: queue every item instead;
+            # the keys' turns then step them, and a conflict there reloads.
+            conn.execute("ROLLBACK TO applied")
+            steps = []
+        conn.execute("RELEASE applied")
+    stepped = {index for index, _ in steps}
+    append = [ok and index not in stepped for index, ok in enumerate(taken)]
+    inbox_ids = _append_inbox(conn, items, append)
     for position in sources:
         _advance_source(conn, position.source, position.position, position.updated_ms)
     letter_ids = tuple(insert_dead_letter(conn, letter) for letter in dead_letters)
@@ -192,7 +223,67 @@ def ingest(
             "DELETE FROM timers WHERE flow = ? AND key = ? AND timer_id = ? AND due_ms = ?",
             (timer.flow, timer.key, timer.timer_id, timer.due_ms),
         )
-    return IngestResult(inbox_ids=tuple(inbox_ids), dead_letter_ids=letter_ids)
+    return IngestResult(
+        inbox_ids=tuple(inbox_ids),
+        dead_letter_ids=letter_ids,
+        applied=tuple(index in stepped for index in range(len(items))) if applied else (),
+    )
+
+
+def _applicable(
+    items: Sequence[InboxItem],
+    taken: Sequence[bool],
+    applied: Sequence[StepCommit | None],
+    stored: set[tuple[str, str]],
+) -> list[tuple[int, StepCommit]]:
+    """The steps of `applied` that may stand in for their items' inbox rows.
+
+    Each key's steps were computed one after another from its snapshot, so a
+    step holds only while every item of its key before it was applied: after a
+    duplicate (an input already taken) or an item left for the inbox, the
+    key's later items go to the inbox as well. A step that starts an instance
+    (journal seq 0) holds only if the key has none in `stored`: the caller
+    may not know every instance the store holds.
+    """
+    if not applied:
+        return []
+    if len(applied) != len(items):
+        raise ValueError(f"{len(applied)} applied steps given for {len(items)} items")
+    steps: list[tuple[int, StepCommit]] = []
+    broken: set[tuple[str, str]] = set()
+    for index, (item, ok, commit) in enumerate(zip(items, taken, applied, strict=True)):
+        kid = (item.flow, item.key)
+        starts = commit is not None and commit.journal is not None and commit.journal.seq == 0
+        if commit is not None and ok and kid not in broken and not (starts and kid in stored):
+            steps.append((index, commit))
+        else:
+            broken.add(kid)
+    return steps
+
+
+def _stored_instances(
+    conn: sqlite3.Connection, applied: Sequence[StepCommit | None]
+) -> set[tuple[str, str]]:
+    """Which of the instances that steps in `applied` would start already exist."""
+    starting = sorted(
+        {
+            (c.flow, c.key)
+            for c in applied
+            if c is not None and c.journal is not None and c.journal.seq == 0
+        }
+    )
+    found: set[tuple[str, str]] = set()
+    for chunk in _chunks(starting, _CHUNK // 2):
+        pairs = ", ".join("(?, ?)" for _ in chunk)
+        found.update(
+            conn.execute(
+                f"WITH wanted (flow, key) AS (VALUES {pairs}) SELECT i.flow, i.key "
+                "FROM wanted CROSS JOIN instances AS i ON i.flow = wanted.flow "
+                "AND i.key = wanted.key",
+                [part for kid in chunk for part in kid],
+            )
+        )
+    return found
 
 
 # --- step commit -----------------------------------------------------------------

@@ -28,7 +28,11 @@ def test_embedded_bench_reports_rates_and_latencies() -> None:
 
 def test_runtime_cpu_bench_reports_each_phase() -> None:
     out = run_bench("bench/runtime_cpu.py", "--events", "300", "--keys", "30")
-    for label in ("(1) ingest only", "(2) ingest + steps, commits skipped", "(3) ingest + durable"):
+    for label in (
+        "(1) ingest only",
+        "(2) durable steps, all through",
+        "(3) durable steps, stepped on",
+    ):
         assert re.search(re.escape(label) + r".*: +[\d,]+ events/s +\d+ us CPU/event", out), out
 
 

@@ -75,6 +75,53 @@ async def test_scheduler_runs_one_task_per_key_and_bounds_concurrency() -> None:
     assert runs == ["a", "b", "c", "d", "e", "a"]
 
 
+async def test_a_claimed_key_is_not_run_until_released_and_then_runs_if_notified() -> None:
+    runs: list[str] = []
+
+    async def run_key(key: str) -> bool:
+        runs.append(key)
+        return False
+
+    activity = Activity()
+    scheduler: KeyScheduler[str] = KeyScheduler(run_key, max_concurrent=2, activity=activity)
+    assert scheduler.claim("a")
+    assert not scheduler.claim("a")
+    scheduler.notify("a")
+    scheduler.notify("b")
+    await asyncio.sleep(0.01)
+    assert runs == ["b"]
+    # Nor can a key whose run has been started and not finished.
+    scheduler.notify("c")
+    assert not scheduler.claim("c")
+    stopping = asyncio.ensure_future(scheduler.stop())
+    await asyncio.sleep(0.01)
+    assert not stopping.done()  # stop waits for the claim to be released
+    scheduler.release("a")
+    await stopping
+    assert not scheduler.claim("d")
+
+
+async def test_a_released_key_notified_while_claimed_runs_once() -> None:
+    runs: list[str] = []
+
+    async def run_key(key: str) -> bool:
+        runs.append(key)
+        return False
+
+    activity = Activity()
+    scheduler: KeyScheduler[str] = KeyScheduler(run_key, max_concurrent=2, activity=activity)
+    assert scheduler.claim("a")
+    scheduler.notify("a")
+    scheduler.notify("a")
+    scheduler.release("a")
+    await activity.wait_idle()
+    assert runs == ["a"]
+    assert scheduler.claim("a")
+    scheduler.release("a")
+    await activity.wait_idle()
+    assert runs == ["a"]
+
+
 async def test_scheduler_retries_a_key_whose_run_failed(monkeypatch: pytest.MonkeyPatch) -> None:
     from flowyard.interpreter.runtime import scheduler as scheduler_module
 

@@ -1,0 +1,95 @@
+"""Stepping input as it arrives, for keys with nothing else to do.
+
+An input for a key that has nothing in its inbox and no turn in progress need
+not wait in the inbox: its step is computed before the ingest transaction and
+committed in it, in place of the inbox row (`Store.ingest(applied=...)`). That
+saves writing the row and deleting it again, a second transaction and a
+scheduled turn, and the input's transition is durable when its sender is
+acknowledged. Nothing else changes: the step is the same `step`, journaled the
+same way, and its commands are carried out once it is durable.
+
+A key whose snapshot is not in memory is stepped as a new instance; if the
+store holds an instance for it after all, the store refuses that step and the
+input goes to the inbox, where the key's turn loads the snapshot. A key being
+stepped on arrival is claimed from the scheduler, so it is never stepped twice
+at once; input for it arriving meanwhile goes to its inbox and is stepped once
+it is released. A key waiting for a scheduler slot cannot be claimed, so under
+a burst more input goes through the inbox, which absorbs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..model import Input
+from ..store import InboxItem, StepCommit
+from .inbox import InboxCache
+from .scheduler import KeyScheduler
+from .stepper import InstanceCache, KeyId, KeyStepper, PendingStep
+
+
+class Arrivals:
+    """The steps taken on arrival for one ingest call: plan, settle, release."""
+
+    def __init__(
+        self,
+        stepper: KeyStepper,
+        scheduler: KeyScheduler[KeyId],
+        inbox: InboxCache,
+        cache: InstanceCache,
+    ) -> None:
+        self._stepper = stepper
+        self._scheduler = scheduler
+        self._inbox = inbox
+        self._cache = cache
+        self._claimed: list[KeyId] = []
+        self._planned: dict[int, PendingStep] = {}
+
+    def plan(self, items: Sequence[InboxItem], inputs: Sequence[Input]) -> list[StepCommit | None]:
+        """Claim the idle keys among `items` and step them; one commit per item
+        (None for items left to the inbox)."""
+        commits: list[StepCommit | None] = [None] * len(items)
+        for kid, indexes in _by_key(items).items():
+            if self._inbox.holds(kid) or not self._scheduler.claim(kid):
+                continue
+            instance = self._cache.cached(kid)
+            self._claimed.append(kid)
+            steps = self._stepper.step_arrivals(kid, instance, [inputs[i] for i in indexes])
+            for index, taken in zip(indexes, steps, strict=False):
+                commits[index] = taken.commit
+                self._planned[index] = taken
+        return commits
+
+    def settle(self, applied: Sequence[bool]) -> None:
+        """The store applied the items flagged in `applied` (as `Store.ingest`
+        reported): keep their snapshots and carry out their commands."""
+        by_key: dict[KeyId, list[PendingStep]] = {}
+        for index, taken in sorted(self._planned.items()):
+            if index < len(applied) and applied[index]:
+                kid = (taken.result.instance.flow, taken.result.instance.key)
+                by_key.setdefault(kid, []).append(taken)
+        for steps in by_key.values():
+            self._stepper.settle(steps)
+
+    def release(self) -> None:
+        """Hand every claimed key back to the scheduler."""
+        for kid in self._claimed:
+            self._scheduler.release(kid)
+        self._claimed.clear()
+        self._planned.clear()
+
+
+def _by_key(items: Sequence[InboxItem]) -> dict[KeyId, list[int]]:
+    """Each key's item indexes, in order, up to its first delayed item (a delayed
+    event waits in the inbox; what follows it for that key goes there too)."""
+    out: dict[KeyId, list[int]] = {}
+    stopped: set[KeyId] = set()
+    for index, item in enumerate(items):
+        kid = (item.flow, item.key)
+        if kid in stopped:
+            continue
+        if item.not_before_ms is not None:
+            stopped.add(kid)
+            continue
+        out.setdefault(kid, []).append(index)
+    return out
