@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,10 +56,20 @@ def run(options: RunOptions) -> int:
     """Run flowd in the foreground until signalled (or idle, if asked); the exit code."""
     daemon = _Daemon(options)
     try:
-        return asyncio.run(daemon.main())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(daemon.main())
     finally:
         if daemon.ownership is not None:
             daemon.ownership.release()
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (not on Windows), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 class _Daemon:

@@ -27,6 +27,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .. import jsontext
@@ -69,7 +70,10 @@ def error_response(status: int, error: str, detail: Any = None) -> web.Response:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:  # integers beyond 64 bits, keys that are not strings
+        return json.dumps(value, ensure_ascii=False, default=str)
 
 
 async def read_json(request: web.Request, *, empty: Any) -> tuple[Any, bytes]:

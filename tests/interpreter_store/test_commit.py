@@ -245,9 +245,18 @@ async def test_a_commit_can_enqueue_inputs_and_bad_json_fails_alone(
 ) -> None:
     await store.commit(commit_for("a", 0, inbox=(event("b", 7, flow="shipping"),)))
     assert [r.input for r in await store.inbox_for("shipping", "b")] == [{"n": 7}]
-    with pytest.raises(ValueError):
-        await store.commit(commit_for("c", 0, data={"x": float("nan")}))
+    with pytest.raises(TypeError):
+        await store.commit(commit_for("c", 0, data={"x": object()}))
     assert await store.load_instance("orders", "c") is None
+
+
+def test_stored_json_is_compact_utf8_and_takes_what_the_standard_encoder_takes() -> None:
+    from flowyard.interpreter.store.sqlite_rows import dumps
+
+    assert (
+        dumps({"s": "héllo/\u2028", "n": [1, 2.5, None]}) == '{"s":"héllo/\u2028","n":[1,2.5,null]}'
+    )
+    assert dumps({"big": 2**70, 1: "int key"}) == '{"big":1180591620717411303424,"1":"int key"}'
 
 
 def test_commit_refuses_an_instance_of_another_key(commit_for: CommitFor) -> None:
