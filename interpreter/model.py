@@ -11,8 +11,10 @@ Inputs and commands carry a `kind` tag in their JSON form; `input_from_json` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar, Literal, TypeAlias
+
+from .immutable import immutable
 
 JSON: TypeAlias = Any
 """A plain JSON value (kept as Any: mypy cannot express recursive JSON usefully here)."""
@@ -31,7 +33,7 @@ CALLBACK_TIMER_PREFIX = "callback:"
 # ---------------------------------------------------------------- inputs
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class EventInput:
     """A domain event (from Kafka, HTTP or an events file), already matched to its name."""
 
@@ -55,7 +57,7 @@ class EventInput:
         return cls(obj["name"], obj["payload"], dict(obj.get("meta") or {}), obj["at_ms"])
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class SignalInput:
     """A named external signal (HTTP, CLI or Kafka)."""
 
@@ -72,7 +74,7 @@ class SignalInput:
         return cls(obj["name"], obj["payload"], obj["at_ms"])
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class TimerInput:
     """A durable timer fell due (a state timer, or `callback:<call_id>`)."""
 
@@ -88,7 +90,7 @@ class TimerInput:
         return cls(obj["timer_id"], obj["at_ms"])
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class EffectResult:
     """The final outcome of one effect call (the shell has exhausted its retries).
 
@@ -128,7 +130,7 @@ class EffectResult:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class RetryIncident:
     """Operator input: retry what failed (re-issue failed calls, resume, or re-apply)."""
 
@@ -143,7 +145,7 @@ class RetryIncident:
         return cls(obj["at_ms"])
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Cancel:
     """Operator input: cancel the instance."""
 
@@ -178,7 +180,7 @@ def input_from_json(obj: dict[str, JSON]) -> Input:
 # ---------------------------------------------------------------- commands
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class RunEffect:
     """Run `effect` with `args` (retrying per its policy); report an EffectResult."""
 
@@ -206,7 +208,7 @@ class RunEffect:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class ArmTimer:
     """Arm (or re-arm) a durable timer."""
 
@@ -222,7 +224,7 @@ class ArmTimer:
         return cls(obj["timer_id"], obj["due_ms"])
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class CancelTimer:
     """Drop a durable timer."""
 
@@ -237,7 +239,7 @@ class CancelTimer:
         return cls(obj["timer_id"])
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Emit:
     """Append a record to the outbox (same transaction as the snapshot)."""
 
@@ -265,7 +267,7 @@ class Emit:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class AwaitCallback:
     """Register the callback token for `call_id`; its timeout timer is armed separately."""
 
@@ -281,7 +283,7 @@ class AwaitCallback:
         return cls(obj["call_id"], obj["timeout_ms"])
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Completed:
     """The instance reached a final state."""
 
@@ -295,7 +297,7 @@ class Completed:
         return cls()
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class IncidentRaised:
     """The instance became an incident; an operator can retry or cancel it."""
 
@@ -332,7 +334,7 @@ def command_from_json(obj: dict[str, JSON]) -> Command:
 # ---------------------------------------------------------------- instance
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class OutstandingCall:
     """One effect call issued and not yet resolved.
 
@@ -363,7 +365,7 @@ class OutstandingCall:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class CallProgress:
     """The `call` action in flight: its items, what is outstanding, what came back.
 
@@ -421,7 +423,7 @@ class CallProgress:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class Pending:
     """The program counter of a transition that is mid-way.
 
@@ -483,7 +485,7 @@ class Pending:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class Incident:
     """Why the instance stopped: a reason for people, when, and what to point at.
 
@@ -519,7 +521,7 @@ class Incident:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class Instance:
     """A snapshot of one flow instance, `(flow, key)`, after `seq` inputs."""
 
@@ -599,7 +601,7 @@ class Instance:
 # ---------------------------------------------------------------- step result
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class StepResult:
     """What one `step` produced: the new snapshot, the commands for the shell, and a trace.
 

@@ -9,9 +9,9 @@ either keeps the whole step or none of it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ..immutable import immutable
 from ..model import (
     CALLBACK_TIMER_PREFIX,
     ArmTimer,
@@ -39,7 +39,7 @@ from ..store import (
 from .effects.callbacks import callback_token
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class CallRequest:
     """What an effect call row stores in `request`: enough to re-issue it."""
 

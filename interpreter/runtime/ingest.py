@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import partial
 from typing import Any, Literal
 
 from .. import jsontext
 from ..expr import Compiled, ExprError
+from ..immutable import immutable
 from ..model import EventInput, Input, SignalInput
 from ..program import Program
 from ..store import DeadLetter, InboxItem, InboxRow, SourcePosition, StepCommit, Store
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class IncomingRecord:
     """One record arriving on a topic (from Kafka, HTTP, a file or the embedded log).
 
@@ -56,7 +57,7 @@ class IncomingRecord:
 IngestStatus = Literal["accepted", "duplicate", "dead_lettered", "ignored"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class Delivery:
     """One flow instance a record was accepted for."""
 
@@ -72,7 +73,7 @@ class Delivery:
     """For a delayed event: when it may be applied."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class IngestOutcome:
     """What became of one record.
 
@@ -248,7 +249,7 @@ def _letter(
     return DeadLetter(source=source, topic=topic, reason=reason, payload=text, at_ms=now_ms)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Ingested:
     """What `ingest_records` did: one outcome per record, the inbox rows it
     stored, and which of its items (in routing order) were applied on arrival."""

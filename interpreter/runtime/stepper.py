@@ -15,9 +15,10 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from ..core import new_data, step
+from ..immutable import immutable
 from ..model import (
     ArmTimer,
     Completed,
@@ -42,7 +43,7 @@ log = logging.getLogger("flowyard.runtime.steps")
 KeyId = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class Transition:
     """One committed step, as reported to `on_transition`."""
 
@@ -53,7 +54,7 @@ class Transition:
     ir_hash: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class StepHooks:
     """What the stepper asks of the rest of the runtime after a commit."""
 
@@ -103,7 +104,7 @@ class InstanceCache:
         self._items.pop(kid, None)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class PendingStep:
     """One step, computed and not yet durable."""
 
@@ -198,7 +199,8 @@ class KeyStepper:
                     break
             elif not instance.accepts(inp):
                 break
-            taken = self._step(kid, instance, None, inp)
+            # Applied as it arrives: `now` is when it arrived.
+            taken = self._step(kid, instance, None, inp, now=inp.at_ms)
             if taken is None:
                 break
             steps.append(taken)
@@ -266,14 +268,20 @@ class KeyStepper:
             log.warning("dead letter: %s", reason)
 
     def _step(
-        self, kid: KeyId, instance: Instance | None, inbox_id: int | None, inp: Input
+        self,
+        kid: KeyId,
+        instance: Instance | None,
+        inbox_id: int | None,
+        inp: Input,
+        now: int | None = None,
     ) -> PendingStep | None:
         flow, key = kid
         version = self._version(flow, instance)
         if version is None:
             log.error("no program for %s/%s; its input waits in the inbox", flow, key)
             return None
-        now = self._clock.now_ms()
+        if now is None:
+            now = self._clock.now_ms()
         # `now` in expressions is when the input is applied: an event that
         # waited in the inbox must not arm timers in the past.
         if inp.at_ms < now:

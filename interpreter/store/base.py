@@ -13,8 +13,9 @@ durable. Everything else is a read.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+
+from ..immutable import immutable
 
 JsonObject = dict[str, Any]
 """A JSON object as `json.loads` returns it."""
@@ -50,7 +51,7 @@ class ConflictError(StoreError):
 # --- ingest ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class InboxItem:
     """An input arriving for one instance, not yet applied.
 
@@ -73,7 +74,7 @@ class InboxItem:
     position: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class InboxRow:
     """An inbox item as stored; `id` is the global arrival order."""
 
@@ -86,7 +87,7 @@ class InboxRow:
     source: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class SourcePosition:
     """How far one source has been stored (`position` None for one-off ids)."""
 
@@ -95,7 +96,7 @@ class SourcePosition:
     updated_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class DeadLetter:
     """An input that could not be accepted (unparseable, no matching flow, ...)."""
 
@@ -106,7 +107,7 @@ class DeadLetter:
     at_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class DeadLetterRow:
     """A stored dead letter."""
 
@@ -118,7 +119,7 @@ class DeadLetterRow:
     at_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class IngestResult:
     """What `Store.ingest` did: `inbox_ids[i]` is the new inbox row id of
     `items[i]`, or None when that item was a duplicate and was skipped, or was
@@ -148,7 +149,7 @@ class IngestResult:
 # --- instances, journal, timers -------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class InstanceRow:
     """An instance snapshot with the columns the store indexes pulled out of it."""
 
@@ -162,7 +163,7 @@ class InstanceRow:
     updated_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class JournalEntry:
     """Input number `seq` of one instance, with the trace of what it did."""
 
@@ -172,7 +173,7 @@ class JournalEntry:
     at_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class TimerRow:
     """A durable timer of one instance."""
 
@@ -185,7 +186,7 @@ class TimerRow:
 # --- effects -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class NewEffectCall:
     """An effect call a step asks for. `call_id` is deterministic
     (`{flow}/{key}/{seq}/{action_id}`), so the store refuses a second one."""
@@ -199,7 +200,7 @@ class NewEffectCall:
     callback_token: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class EffectCallUpdate:
     """A change to a stored effect call; fields left None are kept. `at_ms`
     becomes the call's `updated_ms`."""
@@ -216,7 +217,7 @@ class EffectCallUpdate:
     otherwise); when None, the call must exist."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class CallbackRegistration:
     """`await_callback`: the call completes when its token is posted back. Creates
     the call (as `effect`) if the step did not, and marks it `awaiting_callback`."""
@@ -226,7 +227,7 @@ class CallbackRegistration:
     effect: str = "callback"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class EffectCallRow:
     """A stored effect call."""
 
@@ -246,7 +247,7 @@ class EffectCallRow:
     updated_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class EffectAttempt:
     """One attempt of an effect call. Written when it starts (`finished_ms` and
     `outcome` None) and again, same `(call_id, attempt)`, when it ends."""
@@ -263,7 +264,7 @@ class EffectAttempt:
 # --- outbox and embedded log --------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class OutboxMessage:
     """An event to produce. `dedup_key` is stable across replays; a second
     message with the same key is dropped."""
@@ -275,7 +276,7 @@ class OutboxMessage:
     dedup_key: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class OutboxRow:
     """A stored outbox message; `sent_ms` None until relayed."""
 
@@ -289,7 +290,7 @@ class OutboxRow:
     sent_ms: int | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class LogRecord:
     """A record of the embedded log (the Kafka stand-in); `offset` is global."""
 
@@ -305,7 +306,7 @@ class LogRecord:
 # --- IR --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class IrVersion:
     """A loaded flow IR, kept so running instances keep their IR across restarts."""
 
@@ -319,7 +320,7 @@ class IrVersion:
 # --- the step commit ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class StepCommit:
     """Everything one step of one instance writes, made durable together.
 
@@ -348,7 +349,7 @@ class StepCommit:
             raise ValueError("StepCommit.instance belongs to another (flow, key)")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@immutable(kw_only=True)
 class StoreStats:
     """Write counters since open: `transactions` committed, `operations`
     (ingests, commits, ...) carried by them, and the largest batch."""
