@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from .immutable import immutable
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -23,7 +24,7 @@ class ConversionError(Exception):
     """A value could not be parsed or converted; expr.py turns it into an ExprError."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@immutable(order=True)
 class Timestamp:
     """A point in time, in milliseconds since the Unix epoch (UTC)."""
 
@@ -33,7 +34,7 @@ class Timestamp:
         return format_timestamp(self)
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@immutable(order=True)
 class Duration:
     """A signed span of time in milliseconds."""
 

@@ -21,12 +21,13 @@ T = TypeVar("T")
 @overload
 def immutable(cls: type[T], /) -> type[T]: ...
 @overload
-def immutable(*, kw_only: bool = False) -> Callable[[type[T]], type[T]]: ...
+def immutable(*, kw_only: bool = False, order: bool = False) -> Callable[[type[T]], type[T]]: ...
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def immutable(cls: type[T] | None = None, /, *, kw_only: bool = False) -> Any:
-    """Make `cls` an immutable record: `@immutable` or `@immutable(kw_only=True)`."""
+def immutable(cls: type[T] | None = None, /, *, kw_only: bool = False, order: bool = False) -> Any:
+    """Make `cls` an immutable record: `@immutable`, or `@immutable(kw_only=True)`
+    (and `order=True` for records compared by their fields in order)."""
 
     def build(c: type[T]) -> type[T]:
-        return dataclass(c, slots=True, kw_only=kw_only, unsafe_hash=True)
+        return dataclass(c, slots=True, kw_only=kw_only, order=order, unsafe_hash=True)
 
     return build if cls is None else build(cls)
