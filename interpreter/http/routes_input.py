@@ -105,7 +105,12 @@ async def post_events(request: web.Request) -> web.StreamResponse:
     key = _idempotency_key(request)
     headers = _event_headers(request)
     body, raw = await read_json(request, empty=_NO_BODY)
-    request_fingerprint = fingerprint("events", topic, raw, json.dumps(headers, sort_keys=True))
+    # Only a request with an Idempotency-Key is remembered, so only it needs a fingerprint.
+    request_fingerprint = (
+        ""
+        if key is None
+        else fingerprint("events", topic, raw, json.dumps(headers, sort_keys=True))
+    )
     cached = _cached(request, key, request_fingerprint)
     if cached is not None:
         return json_response(cached.status, cached.body)
@@ -161,7 +166,9 @@ async def post_signal(request: web.Request) -> web.StreamResponse:
     name = request.match_info["signal"]
     key = _idempotency_key(request)
     payload, raw = await read_json(request, empty={})
-    request_fingerprint = fingerprint("signal", flow, instance_key, name, raw)
+    request_fingerprint = (
+        "" if key is None else fingerprint("signal", flow, instance_key, name, raw)
+    )
     cached = _cached(request, key, request_fingerprint)
     if cached is not None:
         return json_response(cached.status, cached.body)
