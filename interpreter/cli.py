@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLite durability (default FULL: an acknowledged input survives power loss)",
     )
     p.add_argument("--max-concurrent-keys", type=int, default=256, metavar="N")
+    p.add_argument(
+        "--no-step-on-arrival",
+        dest="step_on_arrival",
+        action="store_false",
+        help="put every input in its key's inbox first, to acknowledge bursts sooner "
+        "(default: step input for idle keys as it arrives, in the transaction storing it)",
+    )
     p.add_argument("--quiet", action="store_true", help="no line per transition")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="error")
@@ -306,6 +313,7 @@ def _run(args: argparse.Namespace) -> int:
         clock_speed=args.clock_speed,
         synchronous=args.synchronous,
         max_concurrent_keys=args.max_concurrent_keys,
+        step_on_arrival=args.step_on_arrival,
         quiet=args.quiet,
         colour=colour,
     )

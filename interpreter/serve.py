@@ -48,6 +48,7 @@ class RunOptions:
     clock_speed: float | None = None
     synchronous: Synchronous = "FULL"
     max_concurrent_keys: int = 256
+    step_on_arrival: bool = True
     quiet: bool = False
     colour: bool | None = None
 
@@ -144,6 +145,7 @@ class _Daemon:
             on_dead_letter=self.live.dead_letter,
             callback_base_url=base_url,
             max_concurrent_keys=opts.max_concurrent_keys,
+            step_on_arrival=opts.step_on_arrival,
             # Effect timeouts and backoffs concern the outside world: real time.
             effect_clock=SystemClock() if opts.clock_speed else None,
         )

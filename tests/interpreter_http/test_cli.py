@@ -182,6 +182,32 @@ async def test_run_serves_http_and_drains_on_sigterm(flow_file: Path, tmp_path: 
     assert verify.returncode == 0, out + err
 
 
+@pytest.mark.parametrize(("option", "queued"), [((), 0), (("--no-step-on-arrival",), 3)])
+def test_step_on_arrival_can_be_turned_off(
+    flow_file: Path, tmp_path: Path, option: tuple[str, ...], queued: int
+) -> None:
+    events = tmp_path / "tickets.events.jsonl"
+    lines = [
+        {"topic": "tickets", "value": {"type": "opened", "id": "t-1"}},
+        {"topic": "tickets", "value": {"type": "opened", "id": "t-2"}},
+        {"topic": "tickets", "value": {"type": "closed", "id": "t-1"}},
+    ]
+    events.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    db = tmp_path / "flowd.db"
+    done = flowd_done(
+        "run", str(flow_file), "--store", str(db), "--no-http", "--events", str(events),
+        "--exit-when-idle", "--quiet", *option, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert journal_keys(db) == {"t-1": 2, "t-2": 1}
+    with sqlite3.connect(db) as conn:
+        ever = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").fetchone()
+        states = dict(conn.execute("SELECT key, state FROM instances").fetchall())
+    # Idle keys are stepped as their events arrive; queued, every event passed the inbox.
+    assert (0 if ever is None else ever[0]) == queued
+    assert states == {"t-1": "closed", "t-2": "open"}
+
+
 def test_events_file_run_until_idle(flow_file: Path, tmp_path: Path) -> None:
     events = tmp_path / "tickets.events.jsonl"
     lines = [
