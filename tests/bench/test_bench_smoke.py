@@ -24,6 +24,7 @@ def test_embedded_bench_reports_rates_and_latencies() -> None:
         assert re.search(re.escape(label) + r".*: +[\d,]+ events/s", out), out
     assert re.search(r"request ack latency +p50 +[\d.]+ ms +p99 +[\d.]+ ms", out), out
     assert re.search(r"flowd / raw inserts : +[\d.]+%", out), out
+    assert re.search(r"stepped on arrival +[\d.]+% of events", out), out
 
 
 def test_runtime_cpu_bench_reports_each_phase() -> None:

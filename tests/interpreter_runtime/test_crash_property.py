@@ -66,6 +66,8 @@ OPS = st.lists(
     st.one_of(
         st.tuples(st.just("go"), KEYS, st.integers(0, 3)),
         st.tuples(st.just("poke"), KEYS, st.just(0)),
+        # Several pokes in one ingest call: idle keys are stepped on arrival, in order.
+        st.tuples(st.just("pokes"), st.text("abc", min_size=2, max_size=5), st.just(0)),
         st.tuples(st.just("advance"), st.just(""), st.sampled_from([300, 1000, 2500, 600_000])),
         st.tuples(st.just("restart"), st.just(""), st.just(0)),
     ),
@@ -100,6 +102,17 @@ async def _scenario(
             return fresh & done_before
 
         for n, (op, key, arg) in enumerate(ops):
+            if op == "pokes":
+                batch = [
+                    IncomingRecord(
+                        value={"type": "poke", "id": k}, source="file:ops", position=n * 10 + i
+                    )
+                    for i, k in enumerate(key)
+                ]
+                outcomes = await rt.ingest_events("t", batch)
+                assert [o.status for o in outcomes] == ["accepted"] * len(batch)
+                sent.update(("poke", k) for k in key)
+                continue
             if op == "go":
                 value = {"type": "go", "id": key, "fail": arg}
             elif op == "poke":
@@ -117,7 +130,7 @@ async def _scenario(
                 rt = await boot()
                 await rt.wait_idle()
                 continue
-            record = IncomingRecord(value=value, source="file:ops", position=n)
+            record = IncomingRecord(value=value, source="file:ops", position=n * 10)
             (outcome,) = await rt.ingest_events("t", [record])
             assert outcome.status == "accepted"
             sent[(value["type"], key)] += 1
