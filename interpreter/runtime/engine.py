@@ -37,6 +37,7 @@ from ..store import (
     IngestResult,
     SourcePosition,
     Store,
+    TimerRow,
 )
 from .activity import Activity
 from .arrivals import Arrivals
@@ -160,7 +161,11 @@ class Runtime:
             self._stepper.run, max_concurrent=max_concurrent_keys, activity=self._activity
         )
         self._timers = TimerService(
-            store, self._clock, activity=self._activity, notify=self._notify
+            store,
+            self._clock,
+            activity=self._activity,
+            notify=self._notify,
+            store_inputs=self._store_inputs,
         )
         self._log = LogConsumer(
             store,
@@ -381,7 +386,7 @@ class Runtime:
             received_ms=now,
             source=source,
         )
-        result = await self._store.ingest([item])
+        result = await self._store_inputs([item])
         inbox_id = result.inbox_ids[0]
         self._stored([item], result)
         delivery = Delivery(flow=flow, key=key, event=name, inbox_id=inbox_id)
@@ -422,7 +427,7 @@ class Runtime:
             result={"value": payload},
             error=error,
         )
-        stored = await self._store.ingest([item], effect_updates=[update])
+        stored = await self._store_inputs([item], effect_updates=[update])
         self._stored([item], stored)
         return True
 
@@ -450,6 +455,24 @@ class Runtime:
         """`(flow, key)` may have input that only the store knows of."""
         self._inbox.mark_stale((flow, key))
         self._scheduler.notify((flow, key))
+
+    async def _store_inputs(
+        self,
+        items: Sequence[InboxItem],
+        *,
+        effect_updates: Sequence[EffectCallUpdate] = (),
+        timers_fired: Sequence[TimerRow] = (),
+    ) -> IngestResult:
+        """Store inputs for their keys' inboxes; while the write is in flight, no
+        input for those keys is stepped on arrival ahead of them."""
+        kids = [(item.flow, item.key) for item in items]
+        self._inbox.expect(kids)
+        try:
+            return await self._store.ingest(
+                items, effect_updates=effect_updates, timers_fired=timers_fired
+            )
+        finally:
+            self._inbox.arrived(kids)
 
     def _stored(self, items: Sequence[InboxItem], result: IngestResult) -> None:
         """`items` were ingested with `result`: queue the accepted ones and wake their keys."""
@@ -508,7 +531,7 @@ class Runtime:
             raise UnknownInstanceError(f"no instance {flow}/{key}")
         now = self._clock.now_ms()
         item = InboxItem(flow=flow, key=key, input=inp.to_json(), received_ms=now)
-        result = await self._store.ingest([item])
+        result = await self._store_inputs([item])
         self._stored([item], result)
         return result.inbox_ids[0]
 
@@ -596,7 +619,7 @@ class Runtime:
     async def _deliver_effect_result(
         self, spec: CallSpec, item: InboxItem, update: EffectCallUpdate
     ) -> None:
-        result = await self._store.ingest([item], effect_updates=[update])
+        result = await self._store_inputs([item], effect_updates=[update])
         self._stored([item], result)
 
     async def _resume_effect_calls(self) -> None:

@@ -8,11 +8,13 @@ by an earlier run, found at start-up) calls `mark_stale`, and the key's next
 holds every row the store holds. Rows are removed once the commit that
 consumed them is durable. The store stays the truth: a row in memory but gone
 from the store makes the commit fail with a conflict, and the stepper then
-calls `forget` and reloads.
+calls `forget` and reloads. A write of inbox rows in progress is announced
+with `expect`, so no input is stepped on arrival ahead of them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from ..model import Input, input_from_json
@@ -48,6 +50,7 @@ class InboxCache:
         self._store = store
         self._rows: dict[KeyId, dict[int, QueuedInput]] = {}
         self._stale: set[KeyId] = set()
+        self._incoming: Counter[KeyId] = Counter()
 
     def add(self, kid: KeyId, rows: Iterable[QueuedInput]) -> None:
         """Rows just made durable in `kid`'s inbox."""
@@ -60,8 +63,21 @@ class InboxCache:
         self._stale.add(kid)
 
     def holds(self, kid: KeyId) -> bool:
-        """Whether `kid` may have rows in its inbox (held here, or only in the store)."""
-        return kid in self._rows or kid in self._stale
+        """Whether `kid` may have rows in its inbox (held here, only in the store,
+        or on their way there)."""
+        return kid in self._rows or kid in self._stale or kid in self._incoming
+
+    def expect(self, kids: Iterable[KeyId]) -> None:
+        """Rows for `kids` are being written (`arrived` follows, stored or not)."""
+        self._incoming.update(kids)
+
+    def arrived(self, kids: Iterable[KeyId]) -> None:
+        """The write announced by `expect(kids)` is over."""
+        kids = list(kids)
+        self._incoming.subtract(kids)
+        for kid in set(kids):
+            if self._incoming[kid] <= 0:
+                del self._incoming[kid]
 
     def forget(self, kid: KeyId) -> None:
         """Drop what is held for `kid`; the next `ready` reads the store."""

@@ -10,10 +10,11 @@ key just becomes runnable once `not_before_ms` has passed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from ..model import TimerInput
-from ..store import InboxItem, Store
+from ..store import InboxItem, IngestResult, Store, TimerRow
 from .activity import Activity
 from .clock import Clock
 from .wakeloop import WakeLoop
@@ -22,6 +23,14 @@ log = logging.getLogger("flowyard.runtime.timers")
 
 FIRE_BATCH = 1000
 """Timers moved to inboxes per store transaction."""
+
+
+class StoreInputs(Protocol):
+    """Stores inputs for inboxes (`Store.ingest`, as the runtime wraps it)."""
+
+    def __call__(
+        self, items: Sequence[InboxItem], *, timers_fired: Sequence[TimerRow] = ...
+    ) -> Awaitable[IngestResult]: ...
 
 
 class TimerService:
@@ -34,8 +43,10 @@ class TimerService:
         *,
         activity: Activity,
         notify: Callable[[str, str], None],
+        store_inputs: StoreInputs,
     ) -> None:
         self._store = store
+        self._store_inputs = store_inputs
         self._clock = clock
         self._notify = notify
         self._delayed_seen_until: int | None = None
@@ -77,7 +88,7 @@ class TimerService:
                 )
                 for row in rows
             ]
-            await self._store.ingest(items, timers_fired=rows)
+            await self._store_inputs(items, timers_fired=rows)
             for row in rows:
                 log.debug("timer %s of %s/%s fired", row.timer_id, row.flow, row.key)
                 self._notify(row.flow, row.key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import ModuleType
 from typing import Any
 
@@ -199,3 +200,36 @@ async def test_with_step_on_arrival_off_every_input_passes_through_the_inbox(
     instance = await rt.get_instance("counter", "c")
     assert instance is not None and instance.data["n"] == 3
     await rt.drain_and_stop()
+
+
+async def test_input_for_a_key_with_inputs_being_stored_goes_to_its_inbox(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inputs that do not come through ingest (operator actions, signals, timers,
+    # effect results, callbacks) are written to the inbox on their own; while
+    # such a write is in flight, an event for the key must not be stepped ahead
+    # of it, so it goes to the inbox too, behind the write already submitted.
+    await runtime.ingest_events("jobs", [job("a")])
+    await runtime.wait_idle()
+    store = runtime.store
+    ingest = store.ingest
+    gate = asyncio.Event()
+
+    async def held_cancel(items: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(item.input["kind"] == "cancel" for item in items):
+            await gate.wait()
+        return await ingest(items, *args, **kwargs)
+
+    monkeypatch.setattr(store, "ingest", held_cancel)
+    cancelling = asyncio.ensure_future(runtime.cancel("jobs", "a", "no longer needed"))
+    await asyncio.sleep(0.05)
+    (outcome,) = await runtime.ingest_events("extras", [extra("a")])
+    assert outcome.status == "accepted" and not outcome.deliveries[0].applied
+    gate.set()
+    await cancelling
+    await runtime.wait_idle()
+    kinds = [j.input["kind"] for j in await store.journal("jobs", "a")]
+    assert sorted(kinds[-2:]) == ["cancel", "event"]
+    instance = await runtime.get_instance("jobs", "a")
+    assert instance is not None and instance.status == "cancelled"
+    assert await store.inbox_for("jobs", "a") == []
