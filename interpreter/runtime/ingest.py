@@ -96,6 +96,8 @@ class EventRouter:
         self._env = dict(env or {})
         self._programs: list[Program] = []
         self._topics: frozenset[str] = frozenset()
+        self._event_routes: dict[tuple[str, str], _Route] = {}
+        self._signal_routes: dict[tuple[str, str], _Route] = {}
 
     @property
     def topics(self) -> frozenset[str]:
@@ -109,6 +111,31 @@ class EventRouter:
             [e.topic for p in programs for e in p.events.values()]
             + [s.topic for p in programs for s in p.signals.values() if s.topic and s.key]
         )
+        self._event_routes = {
+            (p.flow, e.name): (
+                e.name,
+                e.key,
+                e.delay_ms,
+                partial(p.validate_event, e.name),
+                partial(_event_input, e.name),
+            )
+            for p in programs
+            for e in p.events.values()
+        }
+        self._signal_routes = {}
+        for p in programs:
+            for signal in p.signals.values():
+                if signal.topic and signal.key is not None:
+                    self._signal_routes.setdefault(
+                        (p.flow, signal.topic),
+                        (
+                            signal.name,
+                            signal.key,
+                            0,
+                            partial(p.validate_signal, signal.name),
+                            partial(_signal_input, signal.name),
+                        ),
+                    )
 
     def route(
         self, topic: str, record: IncomingRecord, now_ms: int
@@ -152,32 +179,15 @@ class EventRouter:
             taken.append((item, name, inp))
         return taken, letters
 
-    @staticmethod
     def _match(
-        program: Program, topic: str, payload: Any, headers: Mapping[str, str]
+        self, program: Program, topic: str, payload: Any, headers: Mapping[str, str]
     ) -> _Route | None:
         """The first event of `program` the record is; else its first signal read
         from `topic` (a signal declared with `topic` and `key`)."""
         names = program.events_for(topic, payload, headers)
         if names:
-            event = program.events[names[0]]
-            return (
-                event.name,
-                event.key,
-                event.delay_ms,
-                partial(program.validate_event, event.name),
-                partial(_event_input, event.name),
-            )
-        for signal in program.signals.values():
-            if signal.topic == topic and signal.key is not None:
-                return (
-                    signal.name,
-                    signal.key,
-                    0,
-                    partial(program.validate_signal, signal.name),
-                    partial(_signal_input, signal.name),
-                )
-        return None
+            return self._event_routes[program.flow, names[0]]
+        return self._signal_routes.get((program.flow, topic))
 
     def _key(
         self, key: Compiled, payload: Any, meta: Mapping[str, Any]
