@@ -43,7 +43,7 @@ class Arrivals:
         self._inbox = inbox
         self._cache = cache
         self._claimed: list[KeyId] = []
-        self._planned: dict[int, PendingStep] = {}
+        self._planned: list[tuple[list[int], list[PendingStep]]] = []
 
     def plan(self, items: Sequence[InboxItem], inputs: Sequence[Input]) -> list[StepCommit | None]:
         """Claim the idle keys among `items` and step them; one commit per item
@@ -52,24 +52,27 @@ class Arrivals:
         for kid, indexes in _by_key(items).items():
             if self._inbox.holds(kid) or not self._scheduler.claim(kid):
                 continue
-            instance = self._cache.cached(kid)
             self._claimed.append(kid)
-            steps = self._stepper.step_arrivals(kid, instance, [inputs[i] for i in indexes])
+            steps = self._stepper.step_arrivals(
+                kid, self._cache.cached(kid), [inputs[i] for i in indexes]
+            )
             for index, taken in zip(indexes, steps, strict=False):
                 commits[index] = taken.commit
-                self._planned[index] = taken
+            self._planned.append((indexes, steps))
         return commits
 
     def settle(self, applied: Sequence[bool]) -> None:
         """The store applied the items flagged in `applied` (as `Store.ingest`
         reported): keep their snapshots and carry out their commands."""
-        by_key: dict[KeyId, list[PendingStep]] = {}
-        for index, taken in sorted(self._planned.items()):
-            if index < len(applied) and applied[index]:
-                kid = (taken.result.instance.flow, taken.result.instance.key)
-                by_key.setdefault(kid, []).append(taken)
-        for steps in by_key.values():
-            self._stepper.settle(steps)
+        if not applied:
+            return
+        for indexes, steps in self._planned:
+            # The store applies a prefix of each key's steps.
+            done = 0
+            while done < len(steps) and applied[indexes[done]]:
+                done += 1
+            if done:
+                self._stepper.settle(steps[:done])
 
     def release(self) -> None:
         """Hand every claimed key back to the scheduler."""
