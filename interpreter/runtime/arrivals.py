@@ -14,7 +14,9 @@ input goes to the inbox, where the key's turn loads the snapshot. A key being
 stepped on arrival is claimed from the scheduler, so it is never stepped twice
 at once; input for it arriving meanwhile goes to its inbox and is stepped once
 it is released. A key waiting for a scheduler slot cannot be claimed, so under
-a burst more input goes through the inbox, which absorbs it.
+a burst more input goes through the inbox, which absorbs it. Nor is a key
+stepped on arrival while other input for it (a signal, a timer, an effect
+result) is on its way to its inbox: it would overtake that input.
 """
 
 from __future__ import annotations
