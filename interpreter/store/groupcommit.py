@@ -41,7 +41,7 @@ Merge = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 _BATCH_ERRORS = (sqlite3.OperationalError, sqlite3.InternalError)
 
 
-def is_batch_error(error: BaseException) -> bool:
+def _is_batch_error(error: BaseException) -> bool:
     if isinstance(error, _BATCH_ERRORS):
         return True
     # The bare DatabaseError is corruption ("file is not a database"); its
@@ -258,22 +258,37 @@ def _apply(conn: sqlite3.Connection, jobs: list[_Job]) -> _Outcome:
     return _Outcome(results=results, committed=True, error=None)
 
 
-def _run_alone(conn: sqlite3.Connection, job: _Job) -> tuple[bool, Any]:
-    conn.execute("SAVEPOINT write")
+def in_savepoint(
+    conn: sqlite3.Connection, name: str, run: Callable[[], T]
+) -> tuple[bool, T | Exception]:
+    """Run `run` inside SAVEPOINT `name`: `(True, its value)`, or `(False, the
+    error)` with its writes rolled back when it failed on its own account. An
+    error that concerns the transaction or the file is raised: the batch
+    cannot go on."""
+    conn.execute(f"SAVEPOINT {name}")
     try:
-        if job.write is not None:
-            value = job.write(conn)
-        else:
-            assert job.merge is not None
-            (value,) = job.merge(conn, [job.item])
+        value = run()
     except Exception as error:
-        if is_batch_error(error) or not conn.in_transaction:
+        if _is_batch_error(error) or not conn.in_transaction:
             raise
-        conn.execute("ROLLBACK TO write")
-        conn.execute("RELEASE write")
-        return (False, _as_store_error(error))
-    conn.execute("RELEASE write")
+        conn.execute(f"ROLLBACK TO {name}")
+        conn.execute(f"RELEASE {name}")
+        return (False, error)
+    conn.execute(f"RELEASE {name}")
     return (True, value)
+
+
+def _run_alone(conn: sqlite3.Connection, job: _Job) -> tuple[bool, Any]:
+    ok, value = in_savepoint(conn, "write", lambda: _write_one(conn, job))
+    return (True, value) if ok else (False, _as_store_error(cast(Exception, value)))
+
+
+def _write_one(conn: sqlite3.Connection, job: _Job) -> Any:
+    if job.write is not None:
+        return job.write(conn)
+    assert job.merge is not None
+    (value,) = job.merge(conn, [job.item])
+    return value
 
 
 def _run_merged(
@@ -281,17 +296,12 @@ def _run_merged(
 ) -> bool:
     """Run `group` as one merged call; False (and nothing done) if one of its
     writes failed on its own account, so each must run alone to find which."""
-    assert group[0].merge is not None
-    conn.execute("SAVEPOINT merged")
-    try:
-        values = group[0].merge(conn, [job.item for job in group])
-    except Exception as error:
-        if is_batch_error(error) or not conn.in_transaction:
-            raise
-        conn.execute("ROLLBACK TO merged")
-        conn.execute("RELEASE merged")
+    merge = group[0].merge
+    assert merge is not None
+    ok, values = in_savepoint(conn, "merged", lambda: merge(conn, [job.item for job in group]))
+    if not ok:
         return False
-    conn.execute("RELEASE merged")
+    assert isinstance(values, list)
     if len(values) != len(group):
         raise RuntimeError(f"a merged write gave {len(values)} results for {len(group)} items")
     results.extend((True, value) for value in values)

@@ -26,7 +26,7 @@ from .base import (
     StepCommit,
     TimerRow,
 )
-from .groupcommit import is_batch_error
+from .groupcommit import in_savepoint
 from .sqlite_rows import dumps
 
 _CHUNK = 500
@@ -198,19 +198,12 @@ def ingest(
     """See `Store.ingest`."""
     taken = _take(conn, items)
     steps = _applicable(items, taken, applied, _stored_instances(conn, applied))
-    if steps:
-        conn.execute("SAVEPOINT applied")
-        try:
-            commit_turns(conn, [[commit for _, commit in steps]])
-        except Exception as error:
-            if is_batch_error(error) or not conn.in_transaction:
-                raise
-            # A step the store refuses (memory and store disagree about an
-            # instance, say) is not the records' fault: queue every item instead;
-            # the keys' turns then step them, and a conflict there reloads.
-            conn.execute("ROLLBACK TO applied")
-            steps = []
-        conn.execute("RELEASE applied")
+    commits = [commit for _, commit in steps]
+    if steps and not in_savepoint(conn, "applied", lambda: commit_turns(conn, [commits]))[0]:
+        # A step the store refuses (memory and store disagree about an
+        # instance, say) is not the records' fault: queue every item instead;
+        # the keys' turns then step them, and a conflict there reloads.
+        steps = []
     stepped = {index for index, _ in steps}
     append = [ok and index not in stepped for index, ok in enumerate(taken)]
     inbox_ids = _append_inbox(conn, items, append)
@@ -253,25 +246,28 @@ def _applicable(
     broken: set[tuple[str, str]] = set()
     for index, (item, ok, commit) in enumerate(zip(items, taken, applied, strict=True)):
         kid = (item.flow, item.key)
-        starts = commit is not None and commit.journal is not None and commit.journal.seq == 0
-        if commit is not None and ok and kid not in broken and not (starts and kid in stored):
+        if (
+            commit is not None
+            and ok
+            and kid not in broken
+            and not (_starts(commit) and kid in stored)
+        ):
             steps.append((index, commit))
         else:
             broken.add(kid)
     return steps
 
 
+def _starts(commit: StepCommit) -> bool:
+    """Whether `commit` starts its instance (applies its first input)."""
+    return commit.journal is not None and commit.journal.seq == 0
+
+
 def _stored_instances(
     conn: sqlite3.Connection, applied: Sequence[StepCommit | None]
 ) -> set[tuple[str, str]]:
     """Which of the instances that steps in `applied` would start already exist."""
-    starting = sorted(
-        {
-            (c.flow, c.key)
-            for c in applied
-            if c is not None and c.journal is not None and c.journal.seq == 0
-        }
-    )
+    starting = sorted({(c.flow, c.key) for c in applied if c is not None and _starts(c)})
     found: set[tuple[str, str]] = set()
     for chunk in _chunks(starting, _CHUNK // 2):
         pairs = ", ".join("(?, ?)" for _ in chunk)

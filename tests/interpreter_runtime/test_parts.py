@@ -75,7 +75,8 @@ async def test_scheduler_runs_one_task_per_key_and_bounds_concurrency() -> None:
     assert runs == ["a", "b", "c", "d", "e", "a"]
 
 
-async def test_a_claimed_key_is_not_run_until_released_and_then_runs_if_notified() -> None:
+def recording_scheduler() -> tuple[KeyScheduler[str], list[str], Activity]:
+    """A scheduler of two slots whose runs return at once, recording the keys run."""
     runs: list[str] = []
 
     async def run_key(key: str) -> bool:
@@ -83,7 +84,11 @@ async def test_a_claimed_key_is_not_run_until_released_and_then_runs_if_notified
         return False
 
     activity = Activity()
-    scheduler: KeyScheduler[str] = KeyScheduler(run_key, max_concurrent=2, activity=activity)
+    return KeyScheduler(run_key, max_concurrent=2, activity=activity), runs, activity
+
+
+async def test_a_claimed_key_is_not_run_until_released_and_then_runs_if_notified() -> None:
+    scheduler, runs, _ = recording_scheduler()
     assert scheduler.claim("a")
     assert not scheduler.claim("a")
     scheduler.notify("a")
@@ -102,14 +107,7 @@ async def test_a_claimed_key_is_not_run_until_released_and_then_runs_if_notified
 
 
 async def test_a_released_key_notified_while_claimed_runs_once() -> None:
-    runs: list[str] = []
-
-    async def run_key(key: str) -> bool:
-        runs.append(key)
-        return False
-
-    activity = Activity()
-    scheduler: KeyScheduler[str] = KeyScheduler(run_key, max_concurrent=2, activity=activity)
+    scheduler, runs, activity = recording_scheduler()
     assert scheduler.claim("a")
     scheduler.notify("a")
     scheduler.notify("a")
