@@ -1,9 +1,12 @@
 """Group commit: one writer thread, many writes per SQLite transaction.
 
-Callers `submit` a write (a function of the connection). A single writer task
-takes every write queued while the previous transaction was being written,
-runs them in one transaction on a dedicated thread (one COMMIT, so one fsync of
-the WAL at `synchronous=FULL`), and then resolves each caller's future.
+Callers `submit` a write (a function of the connection). The writer thread
+takes every write queued while its previous transaction was being written, runs
+them in one transaction (one COMMIT, so one fsync of the WAL at
+`synchronous=FULL`), and hands the results back to the event loop, which
+resolves each caller's future. The thread takes its next batch as soon as a
+transaction is done, without waiting for the event loop, so writing one batch
+overlaps with the loop preparing the next.
 
 Each write runs inside its own SAVEPOINT, so a write that fails on its own
 (a constraint it breaks, a value it cannot encode) is rolled back alone and
@@ -20,15 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from .base import StoreClosedError, StoreError, StoreStats
 
 T = TypeVar("T")
+
+log = logging.getLogger("flowyard.store.writer")
 
 Write = Callable[[sqlite3.Connection], Any]
 """A write: runs on the writer thread inside an open transaction."""
@@ -74,7 +81,7 @@ class _Outcome:
 class GroupCommitter:
     """Serialises all writes to one SQLite connection, batching them.
 
-    The connection is created on, and only used from, the writer thread.
+    The connection is created on, used from and closed on the writer thread.
     """
 
     def __init__(
@@ -87,21 +94,32 @@ class GroupCommitter:
             raise ValueError("max_batch must be at least 1")
         self._connect = connect
         self._max_batch = max_batch
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowd-store-writer")
-        self._conn: sqlite3.Connection | None = None
-        self._queue: asyncio.Queue[_Queued | None] = asyncio.Queue()
+        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._finished: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._abandoned = False
         self._transactions = 0
         self._operations = 0
         self._largest_batch = 0
         self._failed = 0
 
     async def start(self) -> None:
-        """Open the connection on the writer thread and start the writer task."""
+        """Open the connection on a new writer thread and start writing."""
         loop = asyncio.get_running_loop()
-        self._conn = await loop.run_in_executor(self._executor, self._connect)
-        self._task = asyncio.create_task(self._run(), name="flowd-store-writer")
+        opened: asyncio.Future[None] = loop.create_future()
+        self._loop = loop
+        self._finished = loop.create_future()
+        # A daemon, so that a process leaving without closing the store does not
+        # hang on it; SQLite rolls back a transaction cut short.
+        self._thread = threading.Thread(
+            target=self._write, args=(opened,), name="flowd-store-writer", daemon=True
+        )
+        self._thread.start()
+        await opened
+        self._task = asyncio.create_task(self._watch(), name="flowd-store-writer")
 
     async def submit(self, write: Callable[[sqlite3.Connection], T]) -> T:
         """Queue `write`; return its result once its transaction has committed."""
@@ -116,7 +134,7 @@ class GroupCommitter:
         if self._closed or self._task is None or self._task.done():
             raise StoreClosedError("the store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Queued(job, future))
+        self._queue.put(_Queued(job, future))
         return await future
 
     @property
@@ -134,60 +152,96 @@ class GroupCommitter:
         if self._closed:
             return
         self._closed = True
-        if self._task is not None:
-            if not self._task.done():
-                self._queue.put_nowait(None)
-            # A writer that died has already failed every write it held.
-            with contextlib.suppress(Exception):
-                await self._task
-        if self._conn is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, self._conn.close)
-            self._conn = None
-        self._executor.shutdown(wait=True)
+        if self._task is None:
+            return
+        self._queue.put(None)
+        # A writer that died has already failed every write it held.
+        with contextlib.suppress(Exception):
+            await self._task
 
-    def _require_conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreError("the store is not open")
-        return self._conn
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        conn = self._require_conn()
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                queued = self._queue.get_nowait()
-                if queued is None:
-                    stopping = True
-                    break
-                batch.append(queued)
-            work = loop.run_in_executor(self._executor, _apply, conn, [q.job for q in batch])
-            try:
-                outcome = await asyncio.shield(work)
-            except asyncio.CancelledError:
-                # The thread goes on with the batch regardless: wait for it, so
-                # its callers learn what really happened, then stop.
-                await self._settle(batch, work)
-                self._fail_queued(StoreClosedError("the store was shut down"))
-                raise
-            except BaseException as error:
-                self._resolve_failed(batch, error)
-                self._fail_queued(StoreClosedError(f"the store writer stopped: {error!r}"))
-                raise
-            self._resolve(batch, outcome)
-
-    async def _settle(self, batch: list[_Queued], work: asyncio.Future[_Outcome]) -> None:
+    async def _watch(self) -> None:
+        """Wait for the writer thread to finish; cancelled (the loop shutting
+        down without closing the store), let it finish the transaction it is
+        writing and fail the writes queued behind it."""
+        assert self._finished is not None
         try:
-            outcome = await work
+            await asyncio.shield(self._finished)
+        except asyncio.CancelledError:
+            self._abandoned = True
+            self._queue.put(None)
+            await self._finished
+            raise
+
+    # --- on the writer thread ----------------------------------------------------
+
+    def _write(self, opened: asyncio.Future[None]) -> None:
+        try:
+            conn = self._connect()
         except BaseException as error:
-            self._resolve_failed(batch, error)
-        else:
-            self._resolve(batch, outcome)
+            self._post(_settle_future, opened, error)
+            self._post(self._writer_done, StoreClosedError("the store could not be opened"))
+            return
+        self._post(_settle_future, opened, None)
+        ended = StoreClosedError("the store is closed")
+        try:
+            self._write_batches(conn)
+        except BaseException as error:
+            # Its writes' callers hear of it; the thread itself just ends.
+            log.error("the store writer stopped", exc_info=True)
+            ended = StoreClosedError(f"the store writer stopped: {error!r}")
+        finally:
+            conn.close()
+            self._post(self._writer_done, ended)
+
+    def _write_batches(self, conn: sqlite3.Connection) -> None:
+        while True:
+            batch, stopping = self._next_batch()
+            if self._abandoned:
+                self._post(self._fail, batch, StoreClosedError("the store was shut down"))
+            elif batch:
+                try:
+                    outcome = _apply(conn, [q.job for q in batch])
+                except BaseException as error:
+                    self._post(self._resolve, batch, _Outcome([], committed=False, error=error))
+                    raise
+                self._post(self._resolve, batch, outcome)
+            if stopping:
+                return
+
+    def _next_batch(self) -> tuple[list[_Queued], bool]:
+        """The writes queued now (waiting for one), and whether the stop mark came."""
+        batch: list[_Queued] = []
+        first = self._queue.get()
+        if first is None:
+            return self._rest(batch)
+        batch.append(first)
+        while len(batch) < self._max_batch:
+            try:
+                queued = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+            if queued is None:
+                return self._rest(batch)
+            batch.append(queued)
+        return batch, False
+
+    def _rest(self, batch: list[_Queued]) -> tuple[list[_Queued], bool]:
+        """After the stop mark: whatever was still queued behind it goes too."""
+        while True:
+            try:
+                queued = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, True
+            if queued is not None:
+                batch.append(queued)
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        # A loop already closed has nobody left to tell.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    # --- back on the event loop --------------------------------------------------
 
     def _resolve(self, batch: list[_Queued], outcome: _Outcome) -> None:
         self._record(outcome, len(batch))
@@ -219,12 +273,33 @@ class GroupCommitter:
                 failure.__cause__ = error
                 queued.future.set_exception(failure)
 
-    def _fail_queued(self, error: StoreClosedError) -> None:
-        self._closed = True
-        while not self._queue.empty():
-            queued = self._queue.get_nowait()
-            if queued is not None and not queued.future.done():
+    @staticmethod
+    def _fail(batch: list[_Queued], error: StoreClosedError) -> None:
+        for queued in batch:
+            if not queued.future.done():
                 queued.future.set_exception(error)
+
+    def _writer_done(self, error: StoreClosedError) -> None:
+        """The writer thread has ended: refuse new writes, fail any that were
+        queued after it took its last batch, and let `_watch` return."""
+        self._closed = True
+        left: list[_Queued] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                queued = self._queue.get_nowait()
+                if queued is not None:
+                    left.append(queued)
+        self._fail(left, error)
+        _settle_future(self._finished, None)
+
+
+def _settle_future(future: asyncio.Future[None] | None, error: BaseException | None) -> None:
+    if future is None or future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def commit_transaction(conn: sqlite3.Connection) -> None:

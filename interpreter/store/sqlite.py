@@ -167,20 +167,15 @@ class SQLiteStore:
         applied: Sequence[StepCommit | None] = (),
     ) -> IngestResult:
         """See `Store.ingest`."""
-        items, sources = tuple(items), tuple(sources)
-        letters, updates, fired = tuple(dead_letters), tuple(effect_updates), tuple(timers_fired)
-        steps = tuple(applied)
-        return await self._committer.submit(
-            lambda conn: writes.ingest(
-                conn,
-                items,
-                sources,
-                dead_letters=letters,
-                effect_updates=updates,
-                timers_fired=fired,
-                applied=steps,
-            )
+        call = writes.IngestCall(
+            items=tuple(items),
+            sources=tuple(sources),
+            dead_letters=tuple(dead_letters),
+            effect_updates=tuple(effect_updates),
+            timers_fired=tuple(timers_fired),
+            applied=tuple(applied),
         )
+        return cast(IngestResult, await self._committer.submit_merged(call, writes.ingest))
 
     async def dead_letter(self, letter: DeadLetter) -> int:
         """See `Store.dead_letter`."""

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import TypeVar, cast
 
+from ..immutable import immutable
 from .base import (
     CallbackRegistration,
     ConflictError,
@@ -185,42 +186,71 @@ def refuse_input(
     return insert_dead_letter(conn, letter)
 
 
-def ingest(
-    conn: sqlite3.Connection,
-    items: Sequence[InboxItem],
-    sources: Sequence[SourcePosition],
-    *,
-    dead_letters: Sequence[DeadLetter],
-    effect_updates: Sequence[EffectCallUpdate],
-    timers_fired: Sequence[TimerRow],
-    applied: Sequence[StepCommit | None] = (),
-) -> IngestResult:
-    """See `Store.ingest`."""
-    taken = _take(conn, items)
-    steps = _applicable(items, taken, applied, _stored_instances(conn, applied))
-    commits = [commit for _, commit in steps]
-    if steps and not in_savepoint(conn, "applied", lambda: commit_turns(conn, [commits]))[0]:
-        # A step the store refuses (memory and store disagree about an
-        # instance, say) is not the records' fault: queue every item instead;
-        # the keys' turns then step them, and a conflict there reloads.
-        steps = []
-    stepped = {index for index, _ in steps}
-    append = [ok and index not in stepped for index, ok in enumerate(taken)]
-    inbox_ids = _append_inbox(conn, items, append)
-    for position in sources:
-        _advance_source(conn, position.source, position.position, position.updated_ms)
-    letter_ids = tuple(insert_dead_letter(conn, letter) for letter in dead_letters)
-    update_effect_calls(conn, effect_updates)
-    for timer in timers_fired:
-        conn.execute(
-            "DELETE FROM timers WHERE flow = ? AND key = ? AND timer_id = ? AND due_ms = ?",
-            (timer.flow, timer.key, timer.timer_id, timer.due_ms),
+@immutable
+class IngestCall:
+    """The arguments of one `Store.ingest` call, queued for the writer."""
+
+    items: Sequence[InboxItem]
+    sources: Sequence[SourcePosition]
+    dead_letters: Sequence[DeadLetter]
+    effect_updates: Sequence[EffectCallUpdate]
+    timers_fired: Sequence[TimerRow]
+    applied: Sequence[StepCommit | None]
+
+
+def ingest(conn: sqlite3.Connection, calls: list[IngestCall]) -> list[IngestResult]:
+    """See `Store.ingest`, for several calls at once, as if made one after another,
+    with one bulk statement per table.
+
+    A step the store refuses (memory and store disagree about an instance,
+    say) is not the records' fault: a lone call then queues every item instead,
+    and the keys' turns step them (a conflict there reloads). Several calls
+    raise `ConflictError` instead, so that the caller runs them one by one.
+    """
+    stored = _stored_instances(conn, [c for call in calls for c in call.applied])
+    planned: list[tuple[list[bool], list[tuple[int, StepCommit]]]] = []
+    for call in calls:
+        taken = _take(conn, call.items)
+        steps = _applicable(call.items, taken, call.applied, stored)
+        # A later call must not start an instance an earlier one started.
+        stored.update((c.flow, c.key) for _, c in steps if _starts(c))
+        for position in call.sources:
+            _advance_source(conn, position.source, position.position, position.updated_ms)
+        planned.append((taken, steps))
+    commits = [commit for _, steps in planned for _, commit in steps]
+    if len(calls) > 1:
+        commit_turns(conn, [commits])
+    elif commits and not in_savepoint(conn, "applied", lambda: commit_turns(conn, [commits]))[0]:
+        planned = [(taken, []) for taken, _ in planned]
+    appends = [
+        [ok and index not in stepped for index, ok in enumerate(taken)]
+        for taken, stepped in ((t, {i for i, _ in s}) for t, s in planned)
+    ]
+    inbox_ids = iter(
+        _append_inbox(
+            conn,
+            [item for call in calls for item in call.items],
+            [flag for flags in appends for flag in flags],
         )
-    return IngestResult(
-        inbox_ids=tuple(inbox_ids),
-        dead_letter_ids=letter_ids,
-        applied=tuple(index in stepped for index in range(len(items))) if applied else (),
     )
+    results: list[IngestResult] = []
+    for call, (_, steps), flags in zip(calls, planned, appends, strict=True):
+        letter_ids = tuple(insert_dead_letter(conn, letter) for letter in call.dead_letters)
+        update_effect_calls(conn, call.effect_updates)
+        for timer in call.timers_fired:
+            conn.execute(
+                "DELETE FROM timers WHERE flow = ? AND key = ? AND timer_id = ? AND due_ms = ?",
+                (timer.flow, timer.key, timer.timer_id, timer.due_ms),
+            )
+        stepped = {index for index, _ in steps}
+        results.append(
+            IngestResult(
+                inbox_ids=tuple(next(inbox_ids) for _ in flags),
+                dead_letter_ids=letter_ids,
+                applied=tuple(i in stepped for i in range(len(flags))) if call.applied else (),
+            )
+        )
+    return results
 
 
 def _applicable(

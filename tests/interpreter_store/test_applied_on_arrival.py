@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -99,4 +101,53 @@ async def test_a_step_starting_an_instance_the_store_holds_is_refused_for_that_k
     assert [r.input["n"] for r in await store.inbox_for("orders", "a")] == [1, 2]
     instance = await store.load_instance("orders", "a")
     assert instance is not None and (instance.seq, instance.state) == (1, "paid")
+    assert [j.seq for j in await store.journal("orders", "b")] == [0]
+
+
+async def hold_writer(store: SQLiteStore) -> asyncio.Future[None]:
+    """Keep the writer busy for a moment: what is submitted meanwhile is one batch."""
+    held = asyncio.ensure_future(store._committer.submit(lambda conn: time.sleep(0.2)))
+    await asyncio.sleep(0.05)
+    return held
+
+
+async def test_ingests_in_one_transaction_act_as_if_made_one_after_another(
+    store: SQLiteStore, commit_for: CommitFor
+) -> None:
+    held = await hold_writer(store)
+    first, again, started, restarted = await asyncio.gather(
+        store.ingest([event("a", 1, source="http:k1")], applied=[commit_for("a", 0)]),
+        store.ingest([event("a", 1, source="http:k1")], applied=[commit_for("a", 0)]),
+        store.ingest([event("b", 2)], applied=[commit_for("b", 0)]),
+        store.ingest([event("b", 3)], applied=[commit_for("b", 0)]),
+    )
+    await held
+
+    assert store.stats.transactions == 2 and store.stats.largest_batch == 4
+    assert first.applied == (True,)
+    assert (again.applied, again.duplicates) == ((False,), 1)
+    assert started.applied == (True,)
+    # The call before it started `b`: this one's step would start it again.
+    assert restarted.applied == (False,) and restarted.inbox_ids[0] is not None
+    assert [j.seq for j in await store.journal("orders", "a")] == [0]
+    assert [j.seq for j in await store.journal("orders", "b")] == [0]
+    assert [r.input["n"] for r in await store.inbox_for("orders", "b")] == [3]
+
+
+async def test_a_refused_step_in_a_shared_transaction_queues_only_its_own_call(
+    store: SQLiteStore, commit_for: CommitFor
+) -> None:
+    await store.commit_steps([commit_for("a", 0, state="paid"), commit_for("a", 1)])
+    held = await hold_writer(store)
+    stale, fresh = await asyncio.gather(
+        # Memory held an old snapshot of `a`: its step takes a journal seq already stored.
+        store.ingest([event("a", 1)], applied=[commit_for("a", 1)]),
+        store.ingest([event("b", 2)], applied=[commit_for("b", 0)]),
+    )
+    await held
+
+    assert store.stats.largest_batch == 2
+    assert stale.applied == (False,) and stale.inbox_ids[0] is not None
+    assert fresh.applied == (True,)
+    assert [j.seq for j in await store.journal("orders", "a")] == [0, 1]
     assert [j.seq for j in await store.journal("orders", "b")] == [0]

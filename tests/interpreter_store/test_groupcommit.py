@@ -161,6 +161,36 @@ async def test_writes_queued_during_a_transaction_form_the_next_batch(
     assert stored(db_path) == [-1, *range(50)]
 
 
+async def test_the_writer_takes_its_next_batch_while_the_event_loop_is_busy(
+    committer: GroupCommitter, db_path: Path
+) -> None:
+    first = await occupy_writer(committer, -1)
+    second = asyncio.ensure_future(committer.submit(insert(1)))
+    await asyncio.sleep(0)  # queued behind the slow write
+    time.sleep(0.6)  # the loop does other work; the writer goes on regardless
+    assert stored(db_path) == [-1, 1]
+    assert (await first, await second) == (-1, 1)
+
+
+async def test_a_writer_that_dies_fails_its_batch_and_every_write_after_it(
+    committer: GroupCommitter, db_path: Path
+) -> None:
+    def fatal(conn: sqlite3.Connection) -> None:
+        time.sleep(0.1)
+        raise SystemExit("the writer thread is told to stop")
+
+    dying = asyncio.ensure_future(committer.submit(fatal))
+    await asyncio.sleep(0.02)
+    behind = asyncio.ensure_future(committer.submit(insert(1)))
+    with pytest.raises(StoreError, match="rolled back"):
+        await dying
+    with pytest.raises(StoreError, match="writer stopped"):
+        await behind
+    with pytest.raises(StoreError, match="closed"):
+        await committer.submit(insert(2))
+    assert stored(db_path) == []
+
+
 async def test_a_transaction_level_error_in_a_write_fails_its_batch(
     committer: GroupCommitter, db_path: Path
 ) -> None:
