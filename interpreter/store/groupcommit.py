@@ -96,7 +96,6 @@ class GroupCommitter:
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._finished: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -114,10 +113,9 @@ class GroupCommitter:
         self._finished = loop.create_future()
         # A daemon, so that a process leaving without closing the store does not
         # hang on it; SQLite rolls back a transaction cut short.
-        self._thread = threading.Thread(
+        threading.Thread(
             target=self._write, args=(opened,), name="flowd-store-writer", daemon=True
-        )
-        self._thread.start()
+        ).start()
         await opened
         self._task = asyncio.create_task(self._watch(), name="flowd-store-writer")
 
@@ -209,11 +207,12 @@ class GroupCommitter:
                 return
 
     def _next_batch(self) -> tuple[list[_Queued], bool]:
-        """The writes queued now (waiting for one), and whether the stop mark came."""
+        """The writes queued now (waiting for one), and whether the stop mark came;
+        after the stop mark, whatever was still queued behind it goes too."""
         batch: list[_Queued] = []
         first = self._queue.get()
         if first is None:
-            return self._rest(batch)
+            return [*batch, *self._drain()], True
         batch.append(first)
         while len(batch) < self._max_batch:
             try:
@@ -221,19 +220,19 @@ class GroupCommitter:
             except queue.Empty:
                 return batch, False
             if queued is None:
-                return self._rest(batch)
+                return [*batch, *self._drain()], True
             batch.append(queued)
         return batch, False
 
-    def _rest(self, batch: list[_Queued]) -> tuple[list[_Queued], bool]:
-        """After the stop mark: whatever was still queued behind it goes too."""
-        while True:
-            try:
+    def _drain(self) -> list[_Queued]:
+        """Every write still queued (stop marks left out); the queue is then empty."""
+        left: list[_Queued] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
                 queued = self._queue.get_nowait()
-            except queue.Empty:
-                return batch, True
-            if queued is not None:
-                batch.append(queued)
+                if queued is not None:
+                    left.append(queued)
+        return left
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         assert self._loop is not None
@@ -283,13 +282,7 @@ class GroupCommitter:
         """The writer thread has ended: refuse new writes, fail any that were
         queued after it took its last batch, and let `_watch` return."""
         self._closed = True
-        left: list[_Queued] = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                queued = self._queue.get_nowait()
-                if queued is not None:
-                    left.append(queued)
-        self._fail(left, error)
+        self._fail(self._drain(), error)
         _settle_future(self._finished, None)
 
 

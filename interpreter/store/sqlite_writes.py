@@ -222,9 +222,10 @@ def ingest(conn: sqlite3.Connection, calls: list[IngestCall]) -> list[IngestResu
         commit_turns(conn, [commits])
     elif commits and not in_savepoint(conn, "applied", lambda: commit_turns(conn, [commits]))[0]:
         planned = [(taken, []) for taken, _ in planned]
+    stepped = [{index for index, _ in steps} for _, steps in planned]
     appends = [
-        [ok and index not in stepped for index, ok in enumerate(taken)]
-        for taken, stepped in ((t, {i for i, _ in s}) for t, s in planned)
+        [ok and index not in done for index, ok in enumerate(taken)]
+        for (taken, _), done in zip(planned, stepped, strict=True)
     ]
     inbox_ids = iter(
         _append_inbox(
@@ -234,7 +235,7 @@ def ingest(conn: sqlite3.Connection, calls: list[IngestCall]) -> list[IngestResu
         )
     )
     results: list[IngestResult] = []
-    for call, (_, steps), flags in zip(calls, planned, appends, strict=True):
+    for call, done, flags in zip(calls, stepped, appends, strict=True):
         letter_ids = tuple(insert_dead_letter(conn, letter) for letter in call.dead_letters)
         update_effect_calls(conn, call.effect_updates)
         for timer in call.timers_fired:
@@ -242,12 +243,11 @@ def ingest(conn: sqlite3.Connection, calls: list[IngestCall]) -> list[IngestResu
                 "DELETE FROM timers WHERE flow = ? AND key = ? AND timer_id = ? AND due_ms = ?",
                 (timer.flow, timer.key, timer.timer_id, timer.due_ms),
             )
-        stepped = {index for index, _ in steps}
         results.append(
             IngestResult(
                 inbox_ids=tuple(next(inbox_ids) for _ in flags),
                 dead_letter_ids=letter_ids,
-                applied=tuple(i in stepped for i in range(len(flags))) if call.applied else (),
+                applied=tuple(i in done for i in range(len(flags))) if call.applied else (),
             )
         )
     return results
