@@ -12,8 +12,9 @@ same flow and events, in one process, all at synchronous=FULL:
 
 Each reports events/s and CPU µs per event (process time over wall time shows
 whether it is CPU-bound), beside `step()` in a loop with no persistence. The
-garbage collector is set as `flowd run` sets it (`gcpolicy`). The
-rates are ratios against that loop in the same run; the machine is shared.
+garbage collector and the GIL's switch interval are set as `flowd run` sets
+them (`tuning`). The rates are ratios against that loop in the same run; the
+machine is shared.
 
 Run: python bench/runtime_cpu.py [--events 20000] [--keys 2000] [--batch 20] [--concurrency 16]
 """
@@ -30,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowyard.interpreter.gcpolicy import tune_for_serving
 from flowyard.interpreter.program import Program
 from flowyard.interpreter.runtime import IncomingRecord, Runtime
 from flowyard.interpreter.store import SQLiteStore
+from flowyard.interpreter.tuning import tune_for_serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import embedded  # the same flow, events and step loop

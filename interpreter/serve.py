@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from .feed import Feeder
-from .gcpolicy import tune_for_serving
 from .live import LiveView
 from .program import Program, ProgramError
 from .runtime import Runtime, UnknownVersionError
 from .runtime.clock import Clock, ScaledClock, SystemClock
 from .store import SQLiteStore, Store, StoreError, Synchronous
 from .store.ownership import StoreBusyError, StoreOwnership
+from .tuning import tune_for_serving
 
 log = logging.getLogger("flowyard.flowd")
 
