@@ -179,6 +179,29 @@ def _copy(value: Any) -> Any:
 class _Run:
     """The working copy of one step: a mutable snapshot plus the commands and trace so far."""
 
+    __slots__ = (
+        "_scope",
+        "always_steps",
+        "at_ms",
+        "commands",
+        "data",
+        "deferred",
+        "dirty",
+        "env",
+        "flow",
+        "incident",
+        "ir_hash",
+        "key",
+        "pending",
+        "program",
+        "queued",
+        "seq",
+        "state",
+        "status",
+        "timers",
+        "trace",
+    )
+
     def __init__(self, program: Program, instance: Instance, inp: Input, env: Mapping[str, str]):
         self.program = program
         self.env = env
@@ -301,7 +324,7 @@ class _Run:
                 else:
                     self.trace.append(f"ignored {_describe(inp)}")
                 return
-            self.choose(candidates, inp, _describe(inp))
+            self.choose(candidates, inp)
         elif isinstance(inp, TimerInput):
             timer = self.program.timers.get(inp.timer_id)
             armed = retried or inp.timer_id in self.timers
@@ -309,17 +332,17 @@ class _Run:
                 self.trace.append(f"ignored {_describe(inp)}")
                 return
             self.timers.pop(inp.timer_id, None)
-            self.choose(timer.candidates, inp, _describe(inp))
+            self.choose(timer.candidates, inp)
         else:
             self.trace.append(f"ignored {_describe(inp)}")
 
-    def choose(self, candidates: tuple[Transition, ...], trigger: Input, what: str) -> None:
+    def choose(self, candidates: tuple[Transition, ...], trigger: Input) -> None:
         """Take the first candidate whose guard holds, or note that none did."""
         taken = self.first_match(candidates, trigger, retry_input=trigger)
         if taken is not None:
             self.begin(taken, trigger)
         elif self.status == "active":
-            self.trace.append(f"ignored {what} (no guard held)")
+            self.trace.append(f"ignored {_describe(trigger)} (no guard held)")
 
     def first_match(
         self, candidates: tuple[Transition, ...], trigger: Input | None, retry_input: Input | None
@@ -610,7 +633,6 @@ class _Run:
         state = self.program.states[self.state]
         if state.final:
             return self.finish_transition(final=True)
-        scope = self.scope(p.trigger)
         entered = self.at_ms if p.entered_ms is None else p.entered_ms
         dues: list[tuple[str, int]] = []
         for timer in state.timers:
@@ -618,7 +640,8 @@ class _Run:
                 dues.append((timer.id, entered + timer.delay_ms))
                 continue
             try:
-                dues.append((timer.id, _due_ms(timer.time(scope), timer.pointer + "/time")))
+                due = _due_ms(timer.time(self.scope(p.trigger)), timer.pointer + "/time")
+                dues.append((timer.id, due))
             except ExprError as exc:
                 self.raise_incident(
                     f"timer {timer.id} time failed: {exc.message}", pointer=exc.pointer

@@ -21,6 +21,7 @@ from ..core import new_data, step
 from ..immutable import immutable
 from ..model import (
     ArmTimer,
+    Command,
     Completed,
     Emit,
     EventInput,
@@ -313,18 +314,8 @@ class KeyStepper:
         self, version: LoadedVersion, instance: Instance, inp: Input, result: StepResult
     ) -> None:
         self._hooks.stepped(instance)
-        effects = [c for c in result.commands if isinstance(c, RunEffect)]
-        if effects:
-            self._hooks.run_effects(version, instance, effects)
-        if any(isinstance(c, ArmTimer) for c in result.commands):
-            self._hooks.timers_changed()
-        if any(isinstance(c, Emit) for c in result.commands):
-            self._hooks.emitted()
-        for command in result.commands:
-            if isinstance(command, IncidentRaised):
-                log.warning("%s/%s is an incident: %s", instance.flow, instance.key, command.reason)
-            elif isinstance(command, Completed):
-                log.info("%s/%s completed in %s", instance.flow, instance.key, instance.state)
+        if result.commands:
+            self._command(version, instance, result.commands)
         if self._hooks.on_transition is not None:
             try:
                 self._hooks.on_transition(
@@ -338,6 +329,23 @@ class KeyStepper:
                 )
             except Exception:
                 log.exception("on_transition callback failed")
+
+    def _command(
+        self, version: LoadedVersion, instance: Instance, commands: Sequence[Command]
+    ) -> None:
+        """Carry out a durable step's commands (most steps have none)."""
+        effects = [c for c in commands if isinstance(c, RunEffect)]
+        if effects:
+            self._hooks.run_effects(version, instance, effects)
+        if any(isinstance(c, ArmTimer) for c in commands):
+            self._hooks.timers_changed()
+        if any(isinstance(c, Emit) for c in commands):
+            self._hooks.emitted()
+        for command in commands:
+            if isinstance(command, IncidentRaised):
+                log.warning("%s/%s is an incident: %s", instance.flow, instance.key, command.reason)
+            elif isinstance(command, Completed):
+                log.info("%s/%s completed in %s", instance.flow, instance.key, instance.state)
 
 
 def _failed_step(
