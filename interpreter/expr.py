@@ -122,11 +122,37 @@ def _name(node: dict[str, Any], ptr: str) -> Compiled:
 
 
 def _field(node: dict[str, Any], ptr: str) -> Compiled:
-    target = _compile(node["target"], pointer_join(ptr, "target"))
+    target_node = node["target"]
     name: str = node["name"]
+    if (
+        isinstance(target_node, dict)
+        and target_node.get("op") == "name"
+        and target_node.get("name") in ROOT_NAMES
+    ):
+        return _root_field(target_node["name"], name, ptr)
+    target = _compile(target_node, pointer_join(ptr, "target"))
 
     def get(scope: Scope) -> Any:
         obj = target(scope)
+        if isinstance(obj, dict):
+            try:
+                return obj[name]
+            except KeyError:
+                raise ExprError(f"no field '{name}'", ptr) from None
+        raise ExprError(f"cannot read field '{name}' of a {type_name(obj)}", ptr)
+
+    return get
+
+
+def _root_field(root_name: str, name: str, ptr: str) -> Compiled:
+    """`data.count`, `event.id`: a field of a root name, read by one closure."""
+    root_ptr = pointer_join(ptr, "target")
+
+    def get(scope: Scope) -> Any:
+        try:
+            obj = scope[root_name]
+        except KeyError:
+            raise ExprError(f"'{root_name}' is not available here", root_ptr) from None
         if isinstance(obj, dict):
             try:
                 return obj[name]
@@ -195,6 +221,10 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+_PLAIN_NUMBERS = (int, float)
+"""Exact types checked first: `type(True)` is `bool`, so no bool passes."""
+
+
 def _unary(node: dict[str, Any], ptr: str) -> Compiled:
     operator = node["operator"]
     operand = _compile(node["operand"], pointer_join(ptr, "operand"))
@@ -239,6 +269,8 @@ def _logic(operator: str, left: Compiled, right: Compiled, ptr: str) -> Compiled
 
 
 def _add(a: Any, b: Any) -> Any:
+    if type(a) in _PLAIN_NUMBERS and type(b) in _PLAIN_NUMBERS:
+        return a + b
     if _is_num(a) and _is_num(b):
         return a + b
     if isinstance(a, str) and isinstance(b, str):
@@ -255,6 +287,8 @@ def _add(a: Any, b: Any) -> Any:
 
 
 def _sub(a: Any, b: Any) -> Any:
+    if type(a) in _PLAIN_NUMBERS and type(b) in _PLAIN_NUMBERS:
+        return a - b
     if _is_num(a) and _is_num(b):
         return a - b
     if isinstance(a, Timestamp) and isinstance(b, Duration):

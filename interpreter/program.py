@@ -399,9 +399,13 @@ class Program:
 
     # ------------------------------------------------------------ queries for the shell
 
-    def events_for(self, topic: str, payload: Any, headers: Mapping[str, str]) -> list[str]:
-        """Names of the events a record on `topic` is (every match entry holds)."""
-        return [e.name for e in self._by_topic.get(topic, ()) if _matches(e, payload, headers)]
+    def event_for(self, topic: str, payload: Any, headers: Mapping[str, str]) -> str | None:
+        """The name of the first event (in declaration order) a record on `topic`
+        is (every match entry holds), if any."""
+        for event in self._by_topic.get(topic, ()):
+            if _matches(event, payload, headers):
+                return event.name
+        return None
 
     def validate_event(self, name: str, payload: Any) -> list[str]:
         """Schema violations of an event payload (empty when valid or schemaless)."""
@@ -450,7 +454,7 @@ def _matches(event: Event, payload: Any, headers: Mapping[str, str]) -> bool:
             node = node[part]
         if not any(equal(node, v) for v in values):
             return False
-    return all(
-        name in headers and any(equal(headers[name], v) for v in values)
-        for name, values in event.match_headers
-    )
+    for name, values in event.match_headers:
+        if name not in headers or not any(equal(headers[name], v) for v in values):
+            return False
+    return True

@@ -142,13 +142,12 @@ class EventRouter:
     ) -> tuple[list[Routed], list[DeadLetter]]:
         """The inbox items (one per accepting flow, with the event's name) and the
         dead letters for one record."""
-        source = record.source or f"topic:{topic}"
         payload, problem = _parse(record.value)
         if problem is not None:
-            return [], [_letter(source, topic, problem, record, now_ms)]
+            return [], [_letter(topic, problem, record, now_ms)]
         if topic not in self._topics:
             reason = f"no flow reads topic {topic!r}"
-            return [], [_letter(source, topic, reason, record, now_ms)]
+            return [], [_letter(topic, reason, record, now_ms)]
         meta = _meta(topic, record)
         taken: list[Routed] = []
         letters: list[DeadLetter] = []
@@ -164,7 +163,7 @@ class EventRouter:
                     problem = "schema violation: " + "; ".join(violations)
             if problem is not None or key is None:
                 reason = f"{program.flow}.{name}: {problem}"
-                letters.append(_letter(source, topic, reason, record, now_ms))
+                letters.append(_letter(topic, reason, record, now_ms))
                 continue
             inp = make_input(payload, meta, now_ms)
             item = InboxItem(
@@ -184,9 +183,9 @@ class EventRouter:
     ) -> _Route | None:
         """The first event of `program` the record is; else its first signal read
         from `topic` (a signal declared with `topic` and `key`)."""
-        names = program.events_for(topic, payload, headers)
-        if names:
-            return self._event_routes[program.flow, names[0]]
+        name = program.event_for(topic, payload, headers)
+        if name is not None:
+            return self._event_routes[program.flow, name]
         return self._signal_routes.get((program.flow, topic))
 
     def _key(
@@ -248,14 +247,13 @@ def _meta(topic: str, record: IncomingRecord) -> dict[str, Any]:
     }
 
 
-def _letter(
-    source: str, topic: str | None, reason: str, record: IncomingRecord, now_ms: int
-) -> DeadLetter:
+def _letter(topic: str, reason: str, record: IncomingRecord, now_ms: int) -> DeadLetter:
     value = record.value
     if isinstance(value, bytes | bytearray):
         text = bytes(value).decode("utf-8", errors="replace")
     else:
         text = json.dumps(value, default=str)
+    source = record.source or f"topic:{topic}"
     return DeadLetter(source=source, topic=topic, reason=reason, payload=text, at_ms=now_ms)
 
 
@@ -335,24 +333,29 @@ async def ingest_records(
     applied = on_arrival(all_items, all_inputs) if on_arrival is not None and all_items else ()
     result = await store.ingest(all_items, sources, dead_letters=letters, applied=applied)
     outcomes: list[IngestOutcome] = []
+    inbox_ids = result.inbox_ids
+    was_applied = result.applied or (False,) * len(inbox_ids)
     position = 0
     for index, (routed, dead) in enumerate(per_record):
         done: list[Delivery] = []
+        taken = False
         for item, name, _ in routed:
+            inbox_id, applied_here = inbox_ids[position], was_applied[position]
             done.append(
                 Delivery(
                     flow=item.flow,
                     key=item.key,
                     event=name,
-                    inbox_id=result.inbox_ids[position],
-                    applied=result.was_applied(position),
+                    inbox_id=inbox_id,
+                    applied=applied_here,
                     not_before_ms=item.not_before_ms,
                 )
             )
+            taken = taken or applied_here or inbox_id is not None
             position += 1
         reasons = () if index in seen_before else tuple(letter.reason for letter in dead)
         status: IngestStatus
-        if any(d.inbox_id is not None or d.applied for d in done):
+        if taken:
             status = "accepted"
         elif done or index in seen_before:
             status = "duplicate"

@@ -172,6 +172,9 @@ def test_formatting_round_trips() -> None:
         (binop("+", 1, path("data.missing")), "no field", "/p/right"),
         ({"op": "index", "target": path("event.items"), "index": lit(9)}, "out of range", "/p"),
         ({"op": "name", "name": "item"}, "'item' is not available here", "/p"),
+        (path("item.x"), "'item' is not available here", "/p/target"),
+        (path("key.x"), "cannot read field 'x' of a string", "/p"),
+        (path("item.x.y"), "'item' is not available here", "/p/target/target"),
         (fn("size", 3), "size() needs", "/p"),
         (fn("int", "x1"), "cannot parse", "/p"),
         (fn("matches", "a", "("), "bad regular expression", "/p"),
@@ -199,6 +202,8 @@ def test_runtime_errors_carry_the_pointer(node: dict[str, Any], message: str, po
         {"op": "binary", "operator": "**", "left": lit(1), "right": lit(2)},
         {"op": "lit", "value": [1]},
         {"op": "field", "name": "x"},
+        {"op": "field", "target": {"op": "name", "name": "os"}, "name": "x"},
+        {"op": "field", "target": {"op": "name"}, "name": "x"},
         "event",
     ],
 )

@@ -91,11 +91,17 @@ def test_does_not_modify_the_ir() -> None:
 
 def test_event_routing_and_validation() -> None:
     program = Program.from_ir(sample())
-    assert program.events_for("in", {"type": "Go", "id": "1"}, {"ce-type": "go"}) == ["Go"]
-    assert program.events_for("in", {"type": "Go", "id": "1"}, {}) == []
-    assert program.events_for("in", {"type": "Later"}, {}) == ["Later"]
-    assert program.events_for("other", {"type": "Go"}, {"ce-type": "go"}) == []
-    assert program.events_for("in", "not an object", {}) == []
+    assert program.event_for("in", {"type": "Go", "id": "1"}, {"ce-type": "go"}) == "Go"
+    assert program.event_for("in", {"type": "Go", "id": "1"}, {}) is None
+    assert program.event_for("in", {"type": "Later"}, {}) == "Later"
+    assert program.event_for("other", {"type": "Go"}, {"ce-type": "go"}) is None
+    assert program.event_for("in", "not an object", {}) is None
+    # Every record is a Later now too: the first event declared that matches wins.
+    catch_all = sample()
+    catch_all["definition"]["events"]["Later"]["match"] = []
+    either = Program.from_ir(catch_all)
+    assert either.event_for("in", {"type": "Go", "id": "1"}, {"ce-type": "go"}) == "Go"
+    assert either.event_for("in", {"type": "Go", "id": "1"}, {}) == "Later"
     assert program.validate_event("Go", {"id": "x"}) == []
     assert program.validate_event("Go", {"id": 3}) == ["id: 3 is not of type 'string'"]
     assert program.validate_event("Later", 3) == []
