@@ -86,6 +86,22 @@ def step_commit(
     step accepting the request still finds its call.
     """
     instance = result.instance
+    journal = JournalEntry(
+        seq=instance.seq - 1,
+        input=inp.to_json(),
+        trace=trace_to_json(result.trace, result.commands),
+        at_ms=inp.at_ms,
+    )
+    consumed = () if inbox_id is None else (inbox_id,)
+    if not result.commands and not isinstance(inp, TimerInput):
+        # Most steps: a snapshot and a journal entry, nothing more to remember.
+        return StepCommit(
+            flow=instance.flow,
+            key=instance.key,
+            instance=instance_row(instance, now_ms),
+            journal=journal,
+            consumed=consumed,
+        )
     armed: list[TimerRow] = []
     cancelled: list[str] = []
     outbox: list[OutboxMessage] = []
@@ -141,13 +157,8 @@ def step_commit(
         flow=instance.flow,
         key=instance.key,
         instance=instance_row(instance, now_ms),
-        journal=JournalEntry(
-            seq=instance.seq - 1,
-            input=inp.to_json(),
-            trace=trace_to_json(result.trace, result.commands),
-            at_ms=inp.at_ms,
-        ),
-        consumed=() if inbox_id is None else (inbox_id,),
+        journal=journal,
+        consumed=consumed,
         timers_armed=tuple(armed),
         timers_cancelled=tuple(cancelled),
         outbox=tuple(outbox),
