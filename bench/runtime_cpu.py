@@ -8,10 +8,17 @@ same flow and events, in one process, all at synchronous=FULL:
 (2) the full runtime with every input passing through the inbox
     (`step_on_arrival=False`): ingest, then a scheduled turn per key;
 (3) the full runtime as `flowd run` runs it: input for idle keys stepped on
-    arrival, its step committed in the ingest transaction.
+    arrival, its step committed in the ingest transaction;
+(4) a diagnostic bound, not a result: (3) with the store's ingest replaced by
+    a wait of the same length as a transaction (5 ms) and nothing written, so
+    no writer thread shares the GIL with the event loop. The gap between (3)
+    and (4) is what the writer thread costs the loop, beyond its latency.
+    Input that (3) would queue in the inbox is dropped here; at the default
+    sizes every input is stepped on arrival (the report gives the share).
 
-Each reports events/s and CPU µs per event (process time over wall time shows
-whether it is CPU-bound), beside `step()` in a loop with no persistence. The
+Each reports events/s, CPU µs per event (process time over wall time shows
+whether it is CPU-bound) and how busy the event loop's thread was, beside
+`step()` in a loop with no persistence. The
 garbage collector and the GIL's switch interval are set as `flowd run` sets
 them (`tuning`). The rates are ratios against that loop in the same run; the
 machine is shared.
@@ -26,14 +33,14 @@ import asyncio
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flowyard.interpreter.program import Program
 from flowyard.interpreter.runtime import IncomingRecord, Runtime
-from flowyard.interpreter.store import SQLiteStore
+from flowyard.interpreter.store import InboxItem, IngestResult, SQLiteStore
 from flowyard.interpreter.tuning import tune_for_serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,6 +52,9 @@ class Phase:
     name: str
     seconds: float
     cpu_seconds: float
+    loop_cpu_seconds: float
+    """CPU time of the event loop's thread alone."""
+    steps: int
 
 
 Prepare = Callable[[Runtime, SQLiteStore], None]
@@ -77,12 +87,15 @@ async def run_phase(
                 )
 
         started, cpu_started = time.perf_counter(), time.process_time()
+        loop_cpu_started = time.thread_time()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         while stepping and runtime.steps < len(events):
             await asyncio.sleep(0.005)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        loop_cpu = time.thread_time() - loop_cpu_started
+        steps = runtime.steps
         await runtime.drain_and_stop()
-    return Phase(name, seconds, cpu)
+    return Phase(name, seconds, cpu, loop_cpu, steps)
 
 
 def no_stepping(runtime: Runtime, store: SQLiteStore) -> None:
@@ -92,6 +105,24 @@ def no_stepping(runtime: Runtime, store: SQLiteStore) -> None:
 
 def as_is(runtime: Runtime, store: SQLiteStore) -> None:
     return None
+
+
+WAIT_INSTEAD_OF_WRITE_S = 0.005
+"""About one group-commit transaction of this benchmark (see `flowd run`'s writer)."""
+
+
+def writes_as_waits(runtime: Runtime, store: SQLiteStore) -> None:
+    """(4): every ingest answers after a wait, as if its steps were stored; nothing is."""
+
+    async def waiting_ingest(
+        items: Sequence[InboxItem], *args: Any, applied: Sequence[Any] = (), **kwargs: Any
+    ) -> IngestResult:
+        await asyncio.sleep(WAIT_INSTEAD_OF_WRITE_S)
+        return IngestResult(
+            inbox_ids=tuple(None for _ in items), applied=tuple(a is not None for a in applied)
+        )
+
+    store.ingest = waiting_ingest  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -110,6 +141,7 @@ def main() -> None:
         ("(1) ingest only", no_stepping, False, False),
         ("(2) durable steps, all through the inbox", as_is, True, False),
         ("(3) durable steps, stepped on arrival", as_is, True, True),
+        ("(4) = (3), writes replaced by 5 ms waits", writes_as_waits, False, True),
     ]
 
     def measure(name: str, prepare: Prepare, stepping: bool, on_arrival: bool) -> Awaitable[Phase]:
@@ -132,7 +164,8 @@ def main() -> None:
             f"  {phase.name:<40} : {n / phase.seconds:10,.0f} events/s"
             f"  {phase.cpu_seconds / n * 1e6:6.0f} us CPU/event"
             f"  (CPU/wall {phase.cpu_seconds / phase.seconds:4.2f},"
-            f" {loop_seconds / phase.seconds:5.1%} of the loop)"
+            f" event loop thread busy {phase.loop_cpu_seconds / phase.seconds:4.0%},"
+            f" {loop_seconds / phase.seconds:5.1%} of the loop, {phase.steps / n:4.0%} stepped)"
         )
 
 

@@ -33,8 +33,11 @@ def test_runtime_cpu_bench_reports_each_phase() -> None:
         "(1) ingest only",
         "(2) durable steps, all through",
         "(3) durable steps, stepped on",
+        "(4) = (3), writes replaced by",
     ):
-        assert re.search(re.escape(label) + r".*: +[\d,]+ events/s +\d+ us CPU/event", out), out
+        assert re.search(
+            re.escape(label) + r".*: +[\d,]+ events/s +\d+ us CPU/event .*thread busy +\d+%", out
+        ), out
 
 
 def test_compile_bench_reports_ratios() -> None:
