@@ -94,7 +94,8 @@ def step_commit(
     )
     consumed = () if inbox_id is None else (inbox_id,)
     if not result.commands and not isinstance(inp, TimerInput):
-        # Most steps: a snapshot and a journal entry, nothing more to remember.
+        # Most steps: a snapshot and a journal entry, nothing more to remember
+        # (a timer input may close a callback's call: `_callback_expired`).
         return StepCommit(
             flow=instance.flow,
             key=instance.key,
