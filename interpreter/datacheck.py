@@ -43,10 +43,13 @@ def data_problems(
     predicate holds skips the full validator.
     """
     problems = []
-    names = validators.keys() if fields is None else fields
+    if fields is None:
+        names: Iterable[str] = validators.keys()
+    else:
+        names = fields if isinstance(fields, set | frozenset) else set(fields)
     quick = quick or {}
     # The problems are sorted at the end, so the fields may be checked in any order.
-    for name in set(names):
+    for name in names:
         checker = validators.get(name)
         if checker is None:
             continue
@@ -59,7 +62,8 @@ def data_problems(
         for err in checker.iter_errors(data[name]):
             parts = [name, *(str(p) for p in err.absolute_path)]
             problems.append(DataProblem(field=name, path=".".join(parts), message=err.message))
-    problems.sort(key=lambda p: (p.path, p.message))
+    if problems:
+        problems.sort(key=lambda p: (p.path, p.message))
     return problems
 
 

@@ -25,14 +25,14 @@ class Activity:
         """How many units of work are in progress."""
         return self._busy
 
-    def enter(self) -> None:
-        """One more unit of work is in progress."""
-        self._busy += 1
+    def enter(self, units: int = 1) -> None:
+        """More units of work (one by default) are in progress."""
+        self._busy += units
         self._idle.clear()
 
-    def leave(self) -> None:
-        """One unit of work finished."""
-        self._busy -= 1
+    def leave(self, units: int = 1) -> None:
+        """Units of work (one by default) finished."""
+        self._busy -= units
         if self._busy <= 0:
             self._busy = 0
             self._idle.set()

@@ -51,10 +51,11 @@ class Arrivals:
         """Claim the idle keys among `items` and step them; one commit per item
         (None for items left to the inbox)."""
         commits: list[StepCommit | None] = [None] * len(items)
-        for kid, indexes in _by_key(items).items():
-            if self._inbox.holds(kid) or not self._scheduler.claim(kid):
-                continue
-            self._claimed.append(kid)
+        by_key = _by_key(items)
+        claimed = self._scheduler.claim(kid for kid in by_key if not self._inbox.holds(kid))
+        self._claimed.extend(claimed)
+        for kid in claimed:
+            indexes = by_key[kid]
             steps = self._stepper.step_arrivals(
                 kid, self._cache.cached(kid), [inputs[i] for i in indexes]
             )
@@ -78,8 +79,7 @@ class Arrivals:
 
     def release(self) -> None:
         """Hand every claimed key back to the scheduler."""
-        for kid in self._claimed:
-            self._scheduler.release(kid)
+        self._scheduler.release(self._claimed)
         self._claimed.clear()
         self._planned.clear()
 

@@ -5,9 +5,9 @@ have been notified, never two at once for the same key, at most
 `max_concurrent` at once overall, oldest notification first. A key notified
 while it runs is run again afterwards, so no notification is lost.
 
-A key can also be `claim`ed for work done outside the scheduler (stepping an
-input on arrival): while claimed it counts as running, so it is not run and
-cannot be claimed again; `release` hands it back, and runs it if it was
+Keys can also be `claim`ed for work done outside the scheduler (stepping
+input on arrival): while claimed a key counts as running, so it is not run and
+cannot be claimed again; `release` hands keys back, and runs each that was
 notified meanwhile.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from .activity import Activity
@@ -65,25 +65,36 @@ class KeyScheduler(Generic[K]):
         """Keys waiting for a free slot."""
         return len(self._queue)
 
-    def claim(self, key: K) -> bool:
-        """Take `key` for work outside the scheduler, if it is neither running,
-        waiting nor claimed (and the scheduler is not stopping)."""
-        if self._stopping or key in self._running or key in self._queue or key in self._claimed:
-            return False
-        self._claimed.add(key)
-        self._unclaimed.clear()
-        self._activity.enter()
-        return True
+    def claim(self, keys: Iterable[K]) -> list[K]:
+        """Take those of `keys` that are neither running, waiting nor claimed
+        (none while the scheduler is stopping) for work outside the scheduler;
+        the keys taken, in order."""
+        if self._stopping:
+            return []
+        taken: list[K] = []
+        for key in keys:
+            if key in self._running or key in self._queue or key in self._claimed:
+                continue
+            self._claimed.add(key)
+            taken.append(key)
+        if taken:
+            self._unclaimed.clear()
+            self._activity.enter(len(taken))
+        return taken
 
-    def release(self, key: K) -> None:
-        """Hand a claimed `key` back; it runs now if it was notified while claimed."""
-        self._claimed.remove(key)
+    def release(self, keys: Collection[K]) -> None:
+        """Hand claimed `keys` back; each runs now if it was notified while claimed."""
+        if not self._claimed.issuperset(keys):
+            raise ValueError(f"releasing keys that are not claimed: {set(keys) - self._claimed}")
+        self._claimed.difference_update(keys)
         if not self._claimed:
             self._unclaimed.set()
-        self._activity.leave()
-        if key in self._again:
-            self._again.discard(key)
-            self.notify(key)
+        self._activity.leave(len(keys))
+        if self._again:
+            for key in keys:
+                if key in self._again:
+                    self._again.discard(key)
+                    self.notify(key)
 
     def notify(self, key: K) -> None:
         """Say that `key` may have work; it runs as soon as a slot is free."""

@@ -89,33 +89,36 @@ def recording_scheduler() -> tuple[KeyScheduler[str], list[str], Activity]:
 
 async def test_a_claimed_key_is_not_run_until_released_and_then_runs_if_notified() -> None:
     scheduler, runs, _ = recording_scheduler()
-    assert scheduler.claim("a")
-    assert not scheduler.claim("a")
+    assert scheduler.claim(["a"]) == ["a"]
+    assert scheduler.claim(["a"]) == []
     scheduler.notify("a")
     scheduler.notify("b")
     await asyncio.sleep(0.01)
     assert runs == ["b"]
     # Nor can a key whose run has been started and not finished.
     scheduler.notify("c")
-    assert not scheduler.claim("c")
+    assert scheduler.claim(["c", "e"]) == ["e"]
+    scheduler.release(["e"])
     stopping = asyncio.ensure_future(scheduler.stop())
     await asyncio.sleep(0.01)
     assert not stopping.done()  # stop waits for the claim to be released
-    scheduler.release("a")
+    scheduler.release(["a"])
     await stopping
-    assert not scheduler.claim("d")
+    assert scheduler.claim(["d"]) == []
 
 
 async def test_a_released_key_notified_while_claimed_runs_once() -> None:
     scheduler, runs, activity = recording_scheduler()
-    assert scheduler.claim("a")
+    assert scheduler.claim(["a"]) == ["a"]
     scheduler.notify("a")
     scheduler.notify("a")
-    scheduler.release("a")
+    scheduler.release(["a"])
     await activity.wait_idle()
     assert runs == ["a"]
-    assert scheduler.claim("a")
-    scheduler.release("a")
+    assert scheduler.claim(["a"]) == ["a"]
+    scheduler.release(["a"])
+    with pytest.raises(ValueError, match="not claimed"):
+        scheduler.release(["a"])
     await activity.wait_idle()
     assert runs == ["a"]
 
