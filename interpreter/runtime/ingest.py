@@ -116,8 +116,8 @@ class EventRouter:
                 e.name,
                 e.key,
                 e.delay_ms,
-                partial(p.validate_event, e.name),
-                partial(_event_input, e.name),
+                p.event_checker(e.name),
+                partial(EventInput, e.name),
             )
             for p in programs
             for e in p.events.values()
@@ -132,7 +132,7 @@ class EventRouter:
                             signal.name,
                             signal.key,
                             0,
-                            partial(p.validate_signal, signal.name),
+                            p.signal_checker(signal.name),
                             partial(_signal_input, signal.name),
                         ),
                     )
@@ -215,10 +215,6 @@ _Route = tuple[
     Callable[[Any, dict[str, Any], int], EventInput | SignalInput],
 ]
 """How one flow takes a record: name, key expression, delay, schema check, input maker."""
-
-
-def _event_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> EventInput:
-    return EventInput(name, payload, meta, at_ms)
 
 
 def _signal_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> SignalInput:
