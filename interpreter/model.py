@@ -571,7 +571,7 @@ class Instance:
             "status": self.status,
             "data": self.data,
             "timers": dict(self.timers),
-            "deferred": [d.to_json() for d in self.deferred],
+            "deferred": [d.to_json() for d in self.deferred] if self.deferred else [],
             "pending": None if self.pending is None else self.pending.to_json(),
             "incident": None if self.incident is None else self.incident.to_json(),
         }

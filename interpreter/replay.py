@@ -45,7 +45,7 @@ class ReplayMismatch(Exception):  # noqa: N818 - the name flowd verify and the b
 
 def trace_to_json(trace: Sequence[str], commands: Sequence[Command] = ()) -> dict[str, JSON]:
     """The JSON object a journal entry stores for a step: its trace and its commands."""
-    return {"trace": list(trace), "commands": [c.to_json() for c in commands]}
+    return {"trace": list(trace), "commands": [c.to_json() for c in commands] if commands else []}
 
 
 def trace_from_json(obj: Any) -> tuple[str, ...]:

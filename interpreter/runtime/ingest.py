@@ -198,7 +198,7 @@ class EventRouter:
             return None, f"no key: {exc}"
         if isinstance(value, bool) or not isinstance(value, str | int):
             return None, f"no key: the key expression gave {json.dumps(value, default=str)}"
-        text = str(value)
+        text = value if isinstance(value, str) else str(value)
         if not text:
             return None, "no key: the key expression gave an empty string"
         return text, None

@@ -345,7 +345,7 @@ class StepCommit:
     inbox: tuple[InboxItem, ...] = ()
 
     def __post_init__(self) -> None:
-        if (self.instance.flow, self.instance.key) != (self.flow, self.key):
+        if self.instance.flow != self.flow or self.instance.key != self.key:
             raise ValueError("StepCommit.instance belongs to another (flow, key)")
 
 
