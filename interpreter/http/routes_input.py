@@ -80,11 +80,11 @@ def outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
     """
     duplicate = outcome.status == "duplicate"
     status: str = outcome.status
-    reasons = list(outcome.reasons)
+    reasons = outcome.reasons
     if duplicate:
         status = "accepted" if outcome.deliveries else "dead_lettered"
         if not outcome.deliveries:
-            reasons = ["dead-lettered when first received"]
+            reasons = ("dead-lettered when first received",)
     body: dict[str, Any] = {
         "status": status,
         "deliveries": [
@@ -92,7 +92,7 @@ def outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
         ],
     }
     if reasons:
-        body["reasons"] = reasons
+        body["reasons"] = list(reasons)
     if duplicate:
         body["duplicate"] = True
     return body
@@ -133,19 +133,17 @@ async def post_events(request: web.Request) -> web.StreamResponse:
         for index, event in enumerate(events)
     ]
     outcomes = await runtime.ingest_events(topic, records)
-    results = [outcome_json(o) for o in outcomes]
     hook = request.app[ON_DEAD_LETTER]
+    results: list[dict[str, Any]] = []
+    counts = {"accepted": 0, "dead_lettered": 0, "ignored": 0}
     for record, outcome in zip(records, outcomes, strict=True):
+        result = outcome_json(outcome)
+        results.append(result)
+        counts[result["status"]] += 1
         for reason in outcome.reasons:
             hook(record.source or f"http:{topic}", reason)
-    rejected = all(r["status"] == "dead_lettered" for r in results)
-    reply_body: dict[str, Any] = {
-        "topic": topic,
-        "accepted": sum(1 for r in results if r["status"] == "accepted"),
-        "dead_lettered": sum(1 for r in results if r["status"] == "dead_lettered"),
-        "ignored": sum(1 for r in results if r["status"] == "ignored"),
-        "results": results,
-    }
+    rejected = counts["dead_lettered"] == len(results)
+    reply_body: dict[str, Any] = {"topic": topic, **counts, "results": results}
     if rejected:
         reasons = [reason for r in results for reason in r.get("reasons", [])]
         reply_body = {
