@@ -51,14 +51,12 @@ class Arrivals:
         """Claim the idle keys among `items` and step them; one commit per item
         (None for items left to the inbox)."""
         commits: list[StepCommit | None] = [None] * len(items)
-        by_key = _by_key(items)
+        by_key = _by_key(items, inputs)
         claimed = self._scheduler.claim(kid for kid in by_key if not self._inbox.holds(kid))
         self._claimed.extend(claimed)
         for kid in claimed:
-            indexes = by_key[kid]
-            steps = self._stepper.step_arrivals(
-                kid, self._cache.cached(kid), [inputs[i] for i in indexes]
-            )
+            indexes, key_inputs = by_key[kid]
+            steps = self._stepper.step_arrivals(kid, self._cache.cached(kid), key_inputs)
             for index, taken in zip(indexes, steps, strict=False):
                 commits[index] = taken.commit
             self._planned.append((indexes, steps))
@@ -84,10 +82,13 @@ class Arrivals:
         self._planned.clear()
 
 
-def _by_key(items: Sequence[InboxItem]) -> dict[KeyId, list[int]]:
-    """Each key's item indexes, in order, up to its first delayed item (a delayed
-    event waits in the inbox; what follows it for that key goes there too)."""
-    out: dict[KeyId, list[int]] = {}
+def _by_key(
+    items: Sequence[InboxItem], inputs: Sequence[Input]
+) -> dict[KeyId, tuple[list[int], list[Input]]]:
+    """Each key's item indexes and inputs, in order, up to its first delayed item
+    (a delayed event waits in the inbox; what follows it for that key goes
+    there too)."""
+    out: dict[KeyId, tuple[list[int], list[Input]]] = {}
     stopped: set[KeyId] = set()
     for index, item in enumerate(items):
         kid = (item.flow, item.key)
@@ -96,5 +97,10 @@ def _by_key(items: Sequence[InboxItem]) -> dict[KeyId, list[int]]:
         if item.not_before_ms is not None:
             stopped.add(kid)
             continue
-        out.setdefault(kid, []).append(index)
+        found = out.get(kid)
+        if found is None:
+            out[kid] = ([index], [inputs[index]])
+        else:
+            found[0].append(index)
+            found[1].append(inputs[index])
     return out

@@ -304,18 +304,20 @@ async def ingest_records(
     all_items: list[InboxItem] = []
     all_inputs: list[Input] = []
     per_record: list[tuple[list[Routed], list[DeadLetter]]] = []
-    for record in records:
+    with_letters: list[int] = []
+    for index, record in enumerate(records):
         routed, dead = router.route(topic, record, now_ms)
         for item, _, inp in routed:
             all_items.append(item)
             all_inputs.append(inp)
         per_record.append((routed, dead))
+        if dead:
+            with_letters.append(index)
     sources = list(advance)
     letters: list[DeadLetter] = []
     seen_before: set[int] = set()
-    for index, (record, (_, dead)) in enumerate(zip(records, per_record, strict=True)):
-        if not dead:
-            continue
+    for index in with_letters:
+        record, (_, dead) = records[index], per_record[index]
         if record.source:
             if await _seen(store, record):
                 seen_before.add(index)
