@@ -24,10 +24,12 @@ SERVING_THRESHOLDS = (50_000, 20, 20)
 """Young collections every 50,000 allocations instead of 700: about 10% more
 events/s through `bench/embedded.py` (flowc does likewise while compiling)."""
 
-SERVING_SWITCH_INTERVAL = 0.001
-"""Seconds a thread waits for the GIL before it asks for it: 1 ms instead of
-5 ms gave about 10% more events/s through `bench/embedded.py`. Shorter still
-makes the writer's transactions smaller, not the throughput higher."""
+SERVING_SWITCH_INTERVAL = 0.0005
+"""Seconds a thread waits for the GIL before it asks for it. Over HTTP
+(`bench/embedded.py`'s setup, interleaved runs): 1 ms instead of 5 ms gave
+about 10% more events/s, and 0.5 ms about 4% more again once the event loop's
+own work per event had shrunk; 0.25 ms was no better than 0.5 ms and varied
+more (the writer's transactions get smaller, not the throughput higher)."""
 
 
 def tune_for_serving() -> None:
