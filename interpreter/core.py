@@ -260,17 +260,17 @@ class _Run:
             self.pending.always_steps = self.always_steps
             pending = self.pending.frozen()
         instance = Instance(
-            flow=self.flow,
-            key=self.key,
-            ir_hash=self.ir_hash,
-            seq=self.seq + 1,
-            state=self.state,
-            status=self.status,
-            data=self.data,
-            timers=self.timers,
-            deferred=tuple(self.deferred),
-            pending=pending,
-            incident=self.incident,
+            self.flow,
+            self.key,
+            self.ir_hash,
+            self.seq + 1,
+            self.state,
+            self.status,
+            self.data,
+            self.timers,
+            tuple(self.deferred),
+            pending,
+            self.incident,
         )
         return StepResult(instance, tuple(self.commands), tuple(self.trace))
 

@@ -7,6 +7,12 @@ snapshots, step results, store rows, commits) added up to a tenth of flowd's
 time per event. An `@immutable` class is a slotted dataclass that the type checker
 treats as frozen (PEP 681 `frozen_default`): assigning to a field is a mypy
 error, not a runtime one. It hashes by its fields, as a frozen dataclass does.
+
+The records built for every event are built with positional arguments where
+the code builds them per event: calling a class with keywords first packs the
+keywords into a dict, which makes building an eight-field record take about
+2.5 times as long (460 ns against 175 ns here). Their classes are therefore
+not `kw_only`; everywhere else they are built with keywords.
 """
 
 from __future__ import annotations

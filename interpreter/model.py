@@ -521,7 +521,7 @@ class Incident:
         )
 
 
-@immutable(kw_only=True)
+@immutable
 class Instance:
     """A snapshot of one flow instance, `(flow, key)`, after `seq` inputs."""
 

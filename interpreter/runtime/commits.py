@@ -58,14 +58,14 @@ class CallRequest:
 def instance_row(instance: Instance, now_ms: int) -> InstanceRow:
     """The store row of a snapshot."""
     return InstanceRow(
-        flow=instance.flow,
-        key=instance.key,
-        ir_hash=instance.ir_hash,
-        seq=instance.seq,
-        state=instance.state,
-        status=instance.status,
-        snapshot=instance.to_json(),
-        updated_ms=now_ms,
+        instance.flow,
+        instance.key,
+        instance.ir_hash,
+        instance.seq,
+        instance.state,
+        instance.status,
+        instance.to_json(),  # the snapshot
+        now_ms,  # updated_ms
     )
 
 
@@ -87,21 +87,14 @@ def step_commit(
     """
     instance = result.instance
     journal = JournalEntry(
-        seq=instance.seq - 1,
-        input=inp.to_json(),
-        trace=trace_to_json(result.trace, result.commands),
-        at_ms=inp.at_ms,
+        instance.seq - 1, inp.to_json(), trace_to_json(result.trace, result.commands), inp.at_ms
     )
     consumed = () if inbox_id is None else (inbox_id,)
     if not result.commands and not isinstance(inp, TimerInput):
         # Most steps: a snapshot and a journal entry, nothing more to remember
         # (a timer input may close a callback's call: `_callback_expired`).
         return StepCommit(
-            flow=instance.flow,
-            key=instance.key,
-            instance=instance_row(instance, now_ms),
-            journal=journal,
-            consumed=consumed,
+            instance.flow, instance.key, instance_row(instance, now_ms), journal, consumed
         )
     armed: list[TimerRow] = []
     cancelled: list[str] = []

@@ -57,7 +57,7 @@ class IncomingRecord:
 IngestStatus = Literal["accepted", "duplicate", "dead_lettered", "ignored"]
 
 
-@immutable(kw_only=True)
+@immutable
 class Delivery:
     """One flow instance a record was accepted for."""
 
@@ -73,7 +73,7 @@ class Delivery:
     """For a delayed event: when it may be applied."""
 
 
-@immutable(kw_only=True)
+@immutable
 class IngestOutcome:
     """What became of one record.
 
@@ -167,13 +167,13 @@ class EventRouter:
                 continue
             inp = make_input(payload, meta, now_ms)
             item = InboxItem(
-                flow=program.flow,
-                key=key,
-                input=inp.to_json(),
-                received_ms=now_ms,
-                not_before_ms=now_ms + delay_ms if delay_ms > 0 else None,
-                source=f"{record.source}@{program.flow}" if record.source else None,
-                position=record.position,
+                program.flow,
+                key,
+                inp.to_json(),
+                now_ms,  # received_ms
+                now_ms + delay_ms if delay_ms > 0 else None,  # not_before_ms
+                f"{record.source}@{program.flow}" if record.source else None,  # source
+                record.position,
             )
             taken.append((item, name, inp))
         return taken, letters
@@ -340,14 +340,7 @@ async def ingest_records(
         for item, name, _ in routed:
             inbox_id, applied_here = inbox_ids[position], was_applied[position]
             done.append(
-                Delivery(
-                    flow=item.flow,
-                    key=item.key,
-                    event=name,
-                    inbox_id=inbox_id,
-                    applied=applied_here,
-                    not_before_ms=item.not_before_ms,
-                )
+                Delivery(item.flow, item.key, name, inbox_id, applied_here, item.not_before_ms)
             )
             taken = taken or applied_here or inbox_id is not None
             position += 1
@@ -361,7 +354,7 @@ async def ingest_records(
             status = "dead_lettered"
         else:
             status = "ignored"
-        outcomes.append(IngestOutcome(status=status, deliveries=tuple(done), reasons=reasons))
+        outcomes.append(IngestOutcome(status, tuple(done), reasons))
     return Ingested(outcomes, stored_rows(all_items, result.inbox_ids), result.applied)
 
 

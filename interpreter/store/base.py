@@ -51,7 +51,7 @@ class ConflictError(StoreError):
 # --- ingest ------------------------------------------------------------------
 
 
-@immutable(kw_only=True)
+@immutable
 class InboxItem:
     """An input arriving for one instance, not yet applied.
 
@@ -149,7 +149,7 @@ class IngestResult:
 # --- instances, journal, timers -------------------------------------------------
 
 
-@immutable(kw_only=True)
+@immutable
 class InstanceRow:
     """An instance snapshot with the columns the store indexes pulled out of it."""
 
@@ -163,7 +163,7 @@ class InstanceRow:
     updated_ms: int
 
 
-@immutable(kw_only=True)
+@immutable
 class JournalEntry:
     """Input number `seq` of one instance, with the trace of what it did."""
 
@@ -320,7 +320,7 @@ class IrVersion:
 # --- the step commit ------------------------------------------------------------
 
 
-@immutable(kw_only=True)
+@immutable
 class StepCommit:
     """Everything one step of one instance writes, made durable together.
 
