@@ -14,7 +14,7 @@ checked, `always` candidates are tried and deferred inputs are re-offered.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import core_calls as calls
@@ -90,6 +90,7 @@ def new_data(program: Program) -> dict[str, Any]:
     return {name: _copy(value) for name, value in program.data_defaults.items()}
 
 
+@dataclass(slots=True, eq=False)
 class _PC:
     """The working, mutable program counter of a step; a `Pending` when the step ends.
 
@@ -97,43 +98,16 @@ class _PC:
     the counter mutable spares building a frozen `Pending` at each of them.
     """
 
-    __slots__ = (
-        "action_index",
-        "always_steps",
-        "call",
-        "entered_ms",
-        "origin",
-        "phase",
-        "target",
-        "then_input",
-        "transition",
-        "trigger",
-    )
-
-    def __init__(
-        self,
-        *,
-        transition: str | None,
-        trigger: Input | None,
-        origin: str,
-        target: str | None,
-        phase: Phase,
-        action_index: int,
-        call: CallProgress | None = None,
-        then_input: Input | None = None,
-        always_steps: int = 0,
-        entered_ms: int | None = None,
-    ) -> None:
-        self.transition = transition
-        self.trigger = trigger
-        self.origin = origin
-        self.target = target
-        self.phase: Phase = phase
-        self.action_index = action_index
-        self.call = call
-        self.then_input = then_input
-        self.always_steps = always_steps
-        self.entered_ms = entered_ms
+    transition: str | None
+    trigger: Input | None
+    origin: str
+    target: str | None
+    phase: Phase
+    action_index: int
+    call: CallProgress | None = None
+    then_input: Input | None = None
+    always_steps: int = 0
+    entered_ms: int | None = None
 
     @classmethod
     def of(cls, p: Pending) -> _PC:
@@ -375,14 +349,8 @@ class _Run:
     def begin(self, transition: Transition, trigger: Input | None) -> None:
         self.trace.append(f"transition {transition.id}")
         self.status = "running"
-        self.pending = _PC(
-            transition=transition.id,
-            trigger=trigger,
-            origin=self.state,
-            target=transition.target,
-            phase="do",
-            action_index=0,
-        )
+        # Positional, as this runs for every transition (see `immutable`).
+        self.pending = _PC(transition.id, trigger, self.state, transition.target, "do", 0)
 
     # ------------------------------------------------------------ the main loop
 
