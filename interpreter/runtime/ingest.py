@@ -331,14 +331,12 @@ async def ingest_records(
     applied = on_arrival(all_items, all_inputs) if on_arrival is not None and all_items else ()
     result = await store.ingest(all_items, sources, dead_letters=letters, applied=applied)
     outcomes: list[IngestOutcome] = []
-    inbox_ids = result.inbox_ids
-    was_applied = result.applied or (False,) * len(inbox_ids)
     position = 0
     for index, (routed, dead) in enumerate(per_record):
         done: list[Delivery] = []
         taken = False
         for item, name, _ in routed:
-            inbox_id, applied_here = inbox_ids[position], was_applied[position]
+            inbox_id, applied_here = result.inbox_ids[position], result.was_applied(position)
             done.append(
                 Delivery(item.flow, item.key, name, inbox_id, applied_here, item.not_before_ms)
             )
