@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the project's and the shared examples."""
+"""Fixtures and paths every test folder uses."""
 
 from __future__ import annotations
 
@@ -13,14 +13,9 @@ from flowyard.compiler.api import CHECK_IR_ENV
 os.environ.setdefault(CHECK_IR_ENV, "1")
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_EXAMPLES = ROOT.parent / "shared" / "examples"
 EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture
 def root() -> Path:
     return ROOT
-
-
-def shared_examples() -> list[Path]:
-    return sorted(SHARED_EXAMPLES.glob("*.flow.yaml"))

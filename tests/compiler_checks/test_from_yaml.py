@@ -12,7 +12,6 @@ from flowyard.dsl.load import load_flow_file, load_flow_text, load_yaml_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [
-    *sorted((ROOT.parent / "shared" / "examples").glob("*.flow.yaml")),
     *sorted((ROOT / "examples").glob("*.flow.yaml")),
     *sorted((ROOT / "examples").glob("*.flow")),  # the DSL surface
 ]
@@ -31,8 +30,10 @@ def test_examples_are_clean(path: Path) -> None:
     assert [f"{d.code} {d.span.line}:{d.span.column} {d.message}" for d in check_flow(flow)] == []
 
 
-def test_shared_examples_exist() -> None:
-    assert len([p for p in EXAMPLES if "shared" in p.parts]) == 3
+def test_the_normative_examples_are_present() -> None:
+    names = {p.name for p in EXAMPLES}
+    for name in ("order_fulfillment", "subscription", "webhook_fanout"):
+        assert f"{name}.flow.yaml" in names
 
 
 FLOW = """\

@@ -12,8 +12,8 @@ import pytest
 from flowyard.compiler.api import compile_file
 from flowyard.compiler.graph import render_graph
 
-SHARED_EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
-EXAMPLES = sorted(SHARED_EXAMPLES.glob("*.flow.yaml"))
+EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = sorted(EXAMPLE_DIR.glob("*.flow.yaml"))
 
 
 def compiled(path: Path) -> dict[str, Any]:
@@ -61,14 +61,14 @@ def test_example_drawn_completely(path: Path) -> None:
 
 
 def test_order_fulfillment_compiled_matches_the_fixture(order_ir: dict[str, Any]) -> None:
-    ir = compiled(SHARED_EXAMPLES / "order_fulfillment.flow.yaml")
+    ir = compiled(EXAMPLE_DIR / "order_fulfillment.flow.yaml")
     assert ir["hash"] == order_ir["hash"]
     assert render_graph(ir, "mermaid") == render_graph(order_ir, "mermaid")
     assert render_graph(ir, "dot") == render_graph(order_ir, "dot")
 
 
 def test_subscription_shows_at_timer_always_and_reentry() -> None:
-    ir = compiled(SHARED_EXAMPLES / "subscription.flow.yaml")
+    ir = compiled(EXAMPLE_DIR / "subscription.flow.yaml")
     doc = json.loads(render_graph(ir, "json"))
     at = next(e for e in doc["edges"] if e["timer"] and e["timer"]["kind"] == "at")
     assert at["trigger"] == "◷ at timestamp(data.renews_at)"
@@ -80,7 +80,7 @@ def test_subscription_shows_at_timer_always_and_reentry() -> None:
 
 
 def test_webhook_fanout_shows_for_each() -> None:
-    ir = compiled(SHARED_EXAMPLES / "webhook_fanout.flow.yaml")
+    ir = compiled(EXAMPLE_DIR / "webhook_fanout.flow.yaml")
     text = render_graph(ir, "mermaid")
     assert "call deliver for each data.subscribers" in text
     assert "for each data.subscribers (50 at a time), 8 attempts, timeout 5s" in text

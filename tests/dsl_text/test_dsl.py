@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-SHARED = ROOT.parent / "shared" / "examples"
+SHARED = ROOT / "examples"
 EXAMPLES = ["order_fulfillment", "subscription", "webhook_fanout"]
 KITCHEN_SINK = HERE / "kitchen_sink.flow"
 

@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 EXAMPLES = [
-    p.read_text()
-    for p in sorted((Path(__file__).resolve().parents[3] / "shared" / "examples").glob("*.yaml"))
+    p.read_text() for p in sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 ]
 SNIPPETS = [
     ":", ": ", "-", "- ", " ", "  ", "\n", "\t", "#", "[", "]", "{", "}", ",", "'", '"', "&a ",

@@ -13,7 +13,7 @@ from flowyard.dsl.yaml_printer import format_yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "shared" / "examples").glob("*.flow.yaml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.flow.yaml"))
 
 
 def _reload(flow: ast.Flow) -> ast.Flow:

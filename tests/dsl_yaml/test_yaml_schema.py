@@ -12,7 +12,7 @@ from flowyard.dsl.yaml_schema import flow_schema
 from jsonschema import Draft202012Validator
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = (ROOT.parent / "shared" / "examples" / "order_fulfillment.flow.yaml").read_text()
+ORDER = (ROOT / "examples" / "order_fulfillment.flow.yaml").read_text()
 
 
 def _problems(text: str) -> list[Diagnostic]:

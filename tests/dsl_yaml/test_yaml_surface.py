@@ -15,7 +15,7 @@ from flowyard.dsl.load import (
     surface_for,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _example(name: str) -> ast.Flow:

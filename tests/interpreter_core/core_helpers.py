@@ -25,7 +25,7 @@ from flowyard.interpreter.model import (
 from flowyard.interpreter.program import Program
 from flowyard.interpreter.replay import trace_to_json
 
-SHARED_EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
+EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "examples"
 
 # ---------------------------------------------------------------- expressions
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from core_helpers import SHARED_EXAMPLES, Driver, of_type, runs
+from core_helpers import EXAMPLE_DIR, Driver, of_type, runs
 from flowyard.compiler.api import compile_file
 from flowyard.interpreter.core_effects import render_effect_request
 from flowyard.interpreter.model import (
@@ -25,7 +25,7 @@ DAY = 24 * HOUR
 
 
 def program(name: str) -> Program:
-    ir, diagnostics = compile_file(SHARED_EXAMPLES / f"{name}.flow.yaml")
+    ir, diagnostics = compile_file(EXAMPLE_DIR / f"{name}.flow.yaml")
     assert ir is not None, diagnostics
     return Program.from_ir(ir)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from core_helpers import (
-    SHARED_EXAMPLES,
+    EXAMPLE_DIR,
     Driver,
     binop,
     call,
@@ -46,7 +46,7 @@ def program(name: str) -> Program:
         if name == "kitchen_sink":
             PROGRAMS[name] = Program.from_ir(kitchen_sink())
         else:
-            ir, diagnostics = compile_file(SHARED_EXAMPLES / f"{name}.flow.yaml")
+            ir, diagnostics = compile_file(EXAMPLE_DIR / f"{name}.flow.yaml")
             assert ir is not None, diagnostics
             PROGRAMS[name] = Program.from_ir(ir)
     return PROGRAMS[name]

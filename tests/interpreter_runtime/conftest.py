@@ -15,7 +15,7 @@ from flowyard.interpreter.store.sqlite import SQLiteStore
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
-SHARED_EXAMPLES = HERE.parent.parent.parent / "shared" / "examples"
+EXAMPLE_DIR = HERE.parent.parent / "examples"
 ROOT = HERE.parent.parent
 
 
@@ -26,7 +26,7 @@ def _compile_yaml(text: str) -> dict[str, Any]:
 
 
 def _shared_example(name: str) -> dict[str, Any]:
-    ir, diagnostics = compile_file(SHARED_EXAMPLES / f"{name}.flow.yaml")
+    ir, diagnostics = compile_file(EXAMPLE_DIR / f"{name}.flow.yaml")
     assert ir is not None, "\n".join(str(d) for d in diagnostics)
     return ir
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT.parent / "shared" / "examples" / "order_fulfillment.flow.yaml"
+EXAMPLE = ROOT / "examples" / "order_fulfillment.flow.yaml"
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:

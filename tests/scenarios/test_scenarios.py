@@ -55,15 +55,6 @@ async def test_example_scenario_passes_on_the_dsl_twin(path: Path) -> None:
     assert result.passed, _explain(result)
 
 
-def test_example_flows_are_the_shared_ones() -> None:
-    shared = ROOT.parent / "shared" / "examples"
-    if not shared.is_dir():
-        pytest.skip("the shared examples are not next to this checkout")
-    for original in sorted(shared.glob("*.flow.yaml")):
-        copy = ROOT / "examples" / original.name
-        assert copy.read_text(encoding="utf-8") == original.read_text(encoding="utf-8")
-
-
 def _doc_scenarios() -> list[str]:
     text = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
