@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,10 @@ from flowyard.compiler.api import CHECK_IR_ENV
 os.environ.setdefault(CHECK_IR_ENV, "1")
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# `from support.services import ...` works from every test folder.
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
 EXAMPLES = ROOT / "examples"
 
 
