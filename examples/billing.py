@@ -1,7 +1,7 @@
 """Python effects of the subscription example (`examples.billing:charge`).
 
 Effects are `async def name(args, ctx)`: `args` is the call's `with` map, `ctx`
-a `flowyard.interpreter.runtime.effects.EffectContext`. They return JSON and
+a `flowyard.interpreter.effects.EffectContext`. They return JSON and
 raise to fail an attempt.
 
 The payment provider is simulated, deterministically: plan prices are fixed
@@ -16,7 +16,7 @@ import hashlib
 import os
 from typing import Any
 
-from flowyard.interpreter.runtime.effects import EffectContext, EffectError
+from flowyard.interpreter.effects import EffectContext, EffectError
 
 PRICES_CENTS = {"basic": 900, "pro": 2900, "team": 9900}
 

@@ -1,7 +1,7 @@
 """Python effects of the order_fulfillment example (`examples.shop:reserve_stock`).
 
 Effects are `async def name(args, ctx)`: `args` is the call's `with` map, `ctx`
-a `flowyard.interpreter.runtime.effects.EffectContext` (idempotency key,
+a `flowyard.interpreter.effects.EffectContext` (idempotency key,
 attempt, flow, key, call id). They return JSON and raise to fail an attempt.
 
 The warehouse is self-contained and deterministic: stock levels come from the
@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flowyard.interpreter.runtime.effects import EffectContext, EffectError
+from flowyard.interpreter.effects import EffectContext, EffectError
 
 _reservations: dict[str, dict[str, Any]] = {}
 _reserved: dict[str, int] = {}

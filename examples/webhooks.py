@@ -1,7 +1,7 @@
 """Python effects of the webhook_delivery example (`examples.webhooks:subscribers_for`).
 
 Effects are `async def name(args, ctx)`: `args` is the call's `with` map, `ctx`
-a `flowyard.interpreter.runtime.effects.EffectContext`. They return JSON and
+a `flowyard.interpreter.effects.EffectContext`. They return JSON and
 raise to fail an attempt.
 
 Subscribers are read from JSON, `{"<kind>": [{"url": ...}, ...], "*": [...]}`
@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flowyard.interpreter.runtime.effects import EffectContext, EffectError
+from flowyard.interpreter.effects import EffectContext, EffectError
 
 
 def _registry() -> dict[str, Any]:

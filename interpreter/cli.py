@@ -302,6 +302,12 @@ def _run(args: argparse.Namespace) -> int:
     irs = load_flows(args.flows, sys.stderr)
     if irs is None:
         return EXIT_ERRORS
+    from .startup_checks import startup_problems
+
+    problems = startup_problems(irs, env)
+    if problems:
+        sys.stderr.write("".join(f"flowd: error: {problem}\n" for problem in problems))
+        return EXIT_USAGE
     colour = {"auto": None, "always": True, "never": False}[args.color]
     options = RunOptions(
         irs=irs,

@@ -5,11 +5,8 @@ cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
-# Graphviz lets the `flowc graph --format svg` tests run for real.
-if ! command -v dot >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
-        || echo "note: graphviz could not be installed; svg tests will be skipped" >&2
-fi
+# Graphviz lets the `flowc graph --format svg` tests run; the script says what it does first.
+scripts/install_graphviz.sh
 
 python3 -m ruff check .
 python3 -m ruff format --check .

@@ -13,7 +13,13 @@ from typing import Any
 
 from aiohttp import web
 
-from ..runtime import CallbackClosedError, IncomingRecord, IngestOutcome, UnknownVersionError
+from ..runtime import (
+    CallbackClosedError,
+    IncomingRecord,
+    IngestOutcome,
+    UnknownVersionError,
+    signal_source,
+)
 from .ingress import ON_DEAD_LETTER, REPLIES, RUNTIME, ClientError, json_response, read_json
 from .replies import KeyReuseError, Reply, fingerprint
 
@@ -129,6 +135,7 @@ async def post_events(request: web.Request) -> web.StreamResponse:
             headers=headers,
             source=None if key is None else f"http:{topic}:{key}#{index}",
             timestamp_ms=now,
+            origin="http",
         )
         for index, event in enumerate(events)
     ]
@@ -141,7 +148,7 @@ async def post_events(request: web.Request) -> web.StreamResponse:
         results.append(result)
         counts[result["status"]] += 1
         for reason in outcome.reasons:
-            hook(record.source or f"http:{topic}", reason)
+            hook(record.dead_letter_source(topic), reason)
     rejected = counts["dead_lettered"] == len(results)
     reply_body: dict[str, Any] = {"topic": topic, **counts, "results": results}
     if rejected:
@@ -197,13 +204,14 @@ async def post_signal(request: web.Request) -> web.StreamResponse:
     if name not in program.signals:
         known = ", ".join(sorted(program.signals)) or "none"
         raise ClientError(404, "unknown signal", f"flow {flow!r} has no signal {name!r} ({known})")
-    violations = program.validate_signal(name, payload)
-    if violations:
-        raise ClientError(422, "schema violation", violations)
+    # A payload failing the schema is dead-lettered by the runtime, with the reason.
     outcome = await runtime.signal(flow, instance_key, name, payload, signal_id=key)
     if outcome.status == "dead_lettered":
         for reason in outcome.reasons:
-            request.app[ON_DEAD_LETTER](f"signal:{flow}:{instance_key}", reason)
+            request.app[ON_DEAD_LETTER](signal_source(flow, instance_key, key), reason)
+        violations = program.validate_signal(name, payload)
+        if violations:
+            raise ClientError(422, "schema violation", violations)
         reply = Reply(422, {"error": "signal rejected", "detail": "; ".join(outcome.reasons)})
     else:
         body: dict[str, Any] = {

@@ -6,7 +6,7 @@
 from .clock import Clock, SystemClock, VirtualClock
 from .effects import EffectContext, EffectError
 from .engine import CallbackClosedError, Runtime, RuntimeNotRunningError, UnknownInstanceError
-from .ingest import Delivery, IncomingRecord, IngestOutcome
+from .ingest import Delivery, IncomingRecord, IngestOutcome, signal_source
 from .stepper import Transition
 from .versions import LoadedVersion, UnknownVersionError
 
@@ -26,4 +26,5 @@ __all__ = [
     "UnknownInstanceError",
     "UnknownVersionError",
     "VirtualClock",
+    "signal_source",
 ]

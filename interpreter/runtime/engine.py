@@ -54,6 +54,7 @@ from .ingest import (
     IncomingRecord,
     IngestOutcome,
     ingest_records,
+    signal_source,
     stored_rows,
 )
 from .logconsumer import LogConsumer
@@ -357,7 +358,7 @@ class Runtime:
         """
         self._check_running()
         now = self._clock.now_ms()
-        source = f"signal:{flow}:{key}:{signal_id}" if signal_id is not None else None
+        source = signal_source(flow, key, signal_id) if signal_id is not None else None
         version = await self._version_for(flow, key)
         problem: str | None = None
         if version is None:
@@ -370,7 +371,7 @@ class Runtime:
                 problem = f"{flow}.{name}: schema violation: " + "; ".join(violations)
         if problem is not None:
             letter = DeadLetter(
-                source=source or f"signal:{flow}:{key}",
+                source=signal_source(flow, key, signal_id),
                 topic=None,
                 reason=problem,
                 payload=_dump(payload),

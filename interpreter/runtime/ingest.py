@@ -41,7 +41,8 @@ class IncomingRecord:
     `source` and `position` make redelivery harmless: with a position (an
     offset, a line number) a record is taken only once past the stored
     position of `source`; without one, `source` itself (e.g.
-    `"http:<Idempotency-Key>"`) is taken once.
+    `"http:<Idempotency-Key>"`) is taken once. `origin` names where a record
+    without a source came from (`"http"`, `"topic"`), for its dead letter.
     """
 
     value: Any
@@ -52,6 +53,19 @@ class IncomingRecord:
     partition: int | None = None
     offset: int | None = None
     timestamp_ms: int | None = None
+    origin: str = "topic"
+
+    def dead_letter_source(self, topic: str) -> str:
+        """The source a dead letter of this record is stored and shown with."""
+        return self.source or f"{self.origin}:{topic}"
+
+
+def signal_source(flow: str, key: str, signal_id: str | None) -> str:
+    """The source id of a signal (one with an id is accepted once), as its
+    inbox item and any dead letter of it carry it."""
+    if signal_id is None:
+        return f"signal:{flow}:{key}"
+    return f"signal:{flow}:{key}:{signal_id}"
 
 
 IngestStatus = Literal["accepted", "duplicate", "dead_lettered", "ignored"]
@@ -249,8 +263,13 @@ def _letter(topic: str, reason: str, record: IncomingRecord, now_ms: int) -> Dea
         text = bytes(value).decode("utf-8", errors="replace")
     else:
         text = json.dumps(value, default=str)
-    source = record.source or f"topic:{topic}"
-    return DeadLetter(source=source, topic=topic, reason=reason, payload=text, at_ms=now_ms)
+    return DeadLetter(
+        source=record.dead_letter_source(topic),
+        topic=topic,
+        reason=reason,
+        payload=text,
+        at_ms=now_ms,
+    )
 
 
 @immutable

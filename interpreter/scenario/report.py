@@ -50,8 +50,30 @@ def run_scenarios(paths: Sequence[str], *, verbose: bool = False, out: TextIO) -
         no_color=bool(os.environ.get("NO_COLOR")) or None,
     )
     # The runtime logs incidents and failed attempts as warnings; scenarios expect
-    # many of them, so only --verbose shows them.
-    logging.getLogger("flowyard").setLevel(logging.WARNING if verbose else logging.ERROR)
+    # many of them, so only --verbose shows them, among the steps and transitions.
+    logger = logging.getLogger("flowyard")
+    logger.setLevel(logging.WARNING if verbose else logging.ERROR)
+    handler = _ConsoleHandler(console)
+    if verbose:
+        logger.addHandler(handler)
+    try:
+        return _run_files(console, paths, verbose=verbose, out=out)
+    finally:
+        logger.removeHandler(handler)
+
+
+class _ConsoleHandler(logging.Handler):
+    """Prints the runtime's warnings on the report's console, indented like steps."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self._console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._console.print(Text("      warning: " + record.getMessage(), style="yellow"))
+
+
+def _run_files(console: Console, paths: Sequence[str], *, verbose: bool, out: TextIO) -> int:
     files = expand(paths)
     if not files:
         console.print("no scenario files found", markup=False)

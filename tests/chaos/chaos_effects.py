@@ -13,7 +13,7 @@ import os
 import random
 from typing import Any
 
-from flowyard.interpreter.runtime.effects import EffectContext, EffectError
+from flowyard.interpreter.effects import EffectContext, EffectError
 
 
 def _record(ctx: EffectContext, phase: str) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from .context import EffectContext
 
 PythonEffect = Callable[[Any, EffectContext], Awaitable[Any]]
+"""The type of a python effect: `async def f(args, ctx) -> JSON`."""
 
 
 class EffectLoadError(Exception):

@@ -204,14 +204,18 @@ class EffectRunner:
                     await self._durably(self.store.record_attempt, finished_attempt)
                     await self._finish(spec, CallOutcome(ok=True, value=value, attempts=attempt))
                     return
-                log.info(
-                    "effect %s (%s) attempt %d failed: %s",
+                final = attempt >= policy.attempts or not policy.should_retry(failure)
+                log.warning(
+                    "effect %s (%s) attempt %d of %d failed (%s): %s%s",
                     spec.effect_name,
                     spec.call_id,
                     attempt,
+                    policy.attempts,
+                    failure.kind,
                     failure.message,
+                    "" if final else "; retrying",
                 )
-                if attempt >= policy.attempts or not policy.should_retry(failure):
+                if final:
                     await self._durably(self.store.record_attempt, finished_attempt)
                     outcome = CallOutcome(
                         ok=False, value=value, error=failure.message, attempts=attempt
