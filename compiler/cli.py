@@ -141,8 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_validate)
 
     p = sub.add_parser("compile", help="write the IR as JSON")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="flow files ('-' for stdin)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file (default: stdout); with several files, or a name ending in '/' "
+        "or an existing folder, the folder to write each NAME.ir.json into",
+    )
     surface_arg(p)
     check_ir_arg(p)
     p.set_defaults(run=_compile)
@@ -314,16 +320,49 @@ def _validate(session: _Session, args: argparse.Namespace) -> int:
 
 def _compile(session: _Session, args: argparse.Namespace) -> int:
     from .api import compile_text
+    from .compile_outputs import UnclearOutputsError, is_folder_output, output_paths
     from .ir import dumps
 
-    name, text, surface = session.read(args.file, args.surface)
-    ir, diagnostics = compile_text(text, file=name, surface=surface, check_ir=args.check_ir)
-    if diagnostics:
-        session.report(diagnostics, sys.stderr)
-    if ir is None:
+    targets: dict[str, str] | None = None
+    if is_folder_output(args.files, args.output):
+        try:
+            targets = output_paths(args.files, args.output)
+        except UnclearOutputsError as exc:
+            raise _UsageError(str(exc)) from exc
+    everything: list[Diagnostic] = []
+    irs: list[tuple[str, dict[str, Any]]] = []
+    for file in args.files:
+        name, text, surface = session.read(file, args.surface)
+        ir, diagnostics = compile_text(text, file=name, surface=surface, check_ir=args.check_ir)
+        if diagnostics:
+            session.report(diagnostics, sys.stderr, with_summary=targets is None)
+        everything.extend(diagnostics)
+        if ir is not None:
+            irs.append((file, ir))
+    if len(irs) < len(args.files):
+        # A build step gets every output or none: no IR next to a flow that failed.
+        if targets is not None:
+            from .render import summary
+
+            sys.stderr.write(f"\n{summary(everything)}; nothing written\n")
         return EXIT_ERRORS
-    _write(args.output, dumps(ir))
-    return _exit_code(diagnostics)
+    if targets is None:
+        _write(args.output, dumps(irs[0][1]))
+        return _exit_code(everything)
+    _make_folder(args.output)
+    for file, ir in irs:
+        _write(targets[file], dumps(ir))
+        sys.stdout.write(f"wrote {targets[file]} (flow {ir['flow']} v{ir['version']})\n")
+    return _exit_code(everything)
+
+
+def _make_folder(path: str) -> None:
+    from pathlib import Path
+
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"cannot create the folder {path}: {exc.strerror or exc}") from exc
 
 
 def _parse(session: _Session, args: argparse.Namespace) -> tuple[Flow | None, int]:
