@@ -136,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check flows and report diagnostics")
     p.add_argument("files", nargs="+", metavar="FILE", help="flow files ('-' for stdin)")
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--no-machine-checks",
+        dest="machine_checks",
+        action="store_false",
+        help="do not warn about env names unset here or python effects not found here "
+        "(for flows that run on another machine)",
+    )
     surface_arg(p)
     check_ir_arg(p)
     p.set_defaults(run=_validate)
@@ -283,7 +290,6 @@ def _count_transitions(ir: dict[str, Any]) -> int:
 
 
 def _validate(session: _Session, args: argparse.Namespace) -> int:
-    from .api import compile_text
     from .render import render_json, summary
 
     everything: list[Diagnostic] = []
@@ -296,7 +302,7 @@ def _validate(session: _Session, args: argparse.Namespace) -> int:
             io_failed = True
             ir, diagnostics = None, [exc.diagnostic]
         else:
-            ir, diagnostics = compile_text(text, file=name, surface=surface, check_ir=args.check_ir)
+            ir, diagnostics = _checked(name, text, surface, args)
         everything.extend(diagnostics)
         if args.format == "text":
             # Files with diagnostics are set apart by blank lines; clean ones stay compact.
@@ -316,6 +322,30 @@ def _validate(session: _Session, args: argparse.Namespace) -> int:
     elif everything:
         sys.stdout.write(f"\n{summary(everything)}\n")
     return EXIT_USAGE if io_failed else _exit_code(everything)
+
+
+def _checked(
+    name: str, text: str, surface: Surface, args: argparse.Namespace
+) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
+    """What validate reports for one file: the compiler's diagnostics and the machine's."""
+    from .api import compile_text_keeping_ast
+
+    flow, ir, diagnostics = compile_text_keeping_ast(
+        text, file=name, surface=surface, check_ir=args.check_ir
+    )
+    if flow is None or not args.machine_checks:
+        return ir, diagnostics
+    import os
+    from pathlib import Path
+
+    from ..dsl.diagnostics import normalise
+    from .machine_checks import machine_diagnostics
+
+    search = [os.getcwd()]
+    if name != STDIN_NAME:
+        search.append(str(Path(name).resolve().parent))
+    found = machine_diagnostics(flow, environ=os.environ, search=search)
+    return ir, normalise([*diagnostics, *found]) if found else diagnostics
 
 
 def _compile(session: _Session, args: argparse.Namespace) -> int:

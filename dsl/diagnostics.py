@@ -72,6 +72,7 @@ CODES: dict[str, Code] = {
         _c("FY405", E, "invalid regular expression"),
         _c("FY406", E, "guard is not a boolean"),
         _c("FY407", E, "misspelt field: close to a declared field"),
+        _c("FY408", W, "env name not set where flowc runs"),
         # FY5xx: actions, effects, time
         _c("FY501", E, "invalid duration"),
         _c("FY502", E, "invalid retry policy"),
@@ -82,6 +83,7 @@ CODES: dict[str, Code] = {
         _c("FY507", E, "invalid event delay or match"),
         _c("FY508", W, "value may not match the data field's schema"),
         _c("FY509", E, "data field's default does not fit its schema"),
+        _c("FY510", W, "python effect not found where flowc runs"),
     ]
 }
 
