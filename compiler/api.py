@@ -64,11 +64,21 @@ def compile_text(
     text: str, *, file: str, surface: Surface, check_ir: bool | None = None
 ) -> CompileResult:
     """Parse, check and lower source text (`check_ir` as for compile_flow)."""
+    _, ir, diagnostics = compile_text_keeping_ast(
+        text, file=file, surface=surface, check_ir=check_ir
+    )
+    return ir, diagnostics
+
+
+def compile_text_keeping_ast(
+    text: str, *, file: str, surface: Surface, check_ir: bool | None = None
+) -> tuple[Flow | None, dict[str, Any] | None, list[Diagnostic]]:
+    """compile_text, also giving the parsed flow (None when it did not parse)."""
     flow, diagnostics = parse_text(text, file=file, surface=surface)
     if flow is None or has_errors(diagnostics):
-        return None, normalise(diagnostics)
+        return flow, None, normalise(diagnostics)
     ir, more = compile_flow(flow, check_ir=check_ir)
-    return ir, normalise([*diagnostics, *more])
+    return flow, ir, normalise([*diagnostics, *more])
 
 
 def compile_file(path: str | Path, *, check_ir: bool | None = None) -> CompileResult:

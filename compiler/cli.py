@@ -136,13 +136,26 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check flows and report diagnostics")
     p.add_argument("files", nargs="+", metavar="FILE", help="flow files ('-' for stdin)")
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--no-machine-checks",
+        dest="machine_checks",
+        action="store_false",
+        help="do not warn about env names unset here or python effects not found here "
+        "(for flows that run on another machine)",
+    )
     surface_arg(p)
     check_ir_arg(p)
     p.set_defaults(run=_validate)
 
     p = sub.add_parser("compile", help="write the IR as JSON")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="flow files ('-' for stdin)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file (default: stdout); with several files, or a name ending in '/' "
+        "or an existing folder, the folder to write each NAME.ir.json into",
+    )
     surface_arg(p)
     check_ir_arg(p)
     p.set_defaults(run=_compile)
@@ -277,7 +290,6 @@ def _count_transitions(ir: dict[str, Any]) -> int:
 
 
 def _validate(session: _Session, args: argparse.Namespace) -> int:
-    from .api import compile_text
     from .render import render_json, summary
 
     everything: list[Diagnostic] = []
@@ -290,7 +302,7 @@ def _validate(session: _Session, args: argparse.Namespace) -> int:
             io_failed = True
             ir, diagnostics = None, [exc.diagnostic]
         else:
-            ir, diagnostics = compile_text(text, file=name, surface=surface, check_ir=args.check_ir)
+            ir, diagnostics = _checked(name, text, surface, args)
         everything.extend(diagnostics)
         if args.format == "text":
             # Files with diagnostics are set apart by blank lines; clean ones stay compact.
@@ -312,18 +324,75 @@ def _validate(session: _Session, args: argparse.Namespace) -> int:
     return EXIT_USAGE if io_failed else _exit_code(everything)
 
 
+def _checked(
+    name: str, text: str, surface: Surface, args: argparse.Namespace
+) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
+    """What validate reports for one file: the compiler's diagnostics and the machine's."""
+    from .api import compile_text_keeping_ast
+
+    flow, ir, diagnostics = compile_text_keeping_ast(
+        text, file=name, surface=surface, check_ir=args.check_ir
+    )
+    if flow is None or not args.machine_checks:
+        return ir, diagnostics
+    import os
+    from pathlib import Path
+
+    from ..dsl.diagnostics import normalise
+    from .machine_checks import machine_diagnostics
+
+    search = [os.getcwd()]
+    if name != STDIN_NAME:
+        search.append(str(Path(name).resolve().parent))
+    found = machine_diagnostics(flow, environ=os.environ, search=search)
+    return ir, normalise([*diagnostics, *found]) if found else diagnostics
+
+
 def _compile(session: _Session, args: argparse.Namespace) -> int:
     from .api import compile_text
+    from .compile_outputs import UnclearOutputsError, is_folder_output, output_paths
     from .ir import dumps
 
-    name, text, surface = session.read(args.file, args.surface)
-    ir, diagnostics = compile_text(text, file=name, surface=surface, check_ir=args.check_ir)
-    if diagnostics:
-        session.report(diagnostics, sys.stderr)
-    if ir is None:
+    targets: dict[str, str] | None = None
+    if is_folder_output(args.files, args.output):
+        try:
+            targets = output_paths(args.files, args.output)
+        except UnclearOutputsError as exc:
+            raise _UsageError(str(exc)) from exc
+    everything: list[Diagnostic] = []
+    irs: list[tuple[str, dict[str, Any]]] = []
+    for file in args.files:
+        name, text, surface = session.read(file, args.surface)
+        ir, diagnostics = compile_text(text, file=name, surface=surface, check_ir=args.check_ir)
+        if diagnostics:
+            session.report(diagnostics, sys.stderr, with_summary=targets is None)
+        everything.extend(diagnostics)
+        if ir is not None:
+            irs.append((file, ir))
+    if len(irs) < len(args.files):
+        # A build step gets every output or none: no IR next to a flow that failed.
+        if targets is not None:
+            from .render import summary
+
+            sys.stderr.write(f"\n{summary(everything)}; nothing written\n")
         return EXIT_ERRORS
-    _write(args.output, dumps(ir))
-    return _exit_code(diagnostics)
+    if targets is None:
+        _write(args.output, dumps(irs[0][1]))
+        return _exit_code(everything)
+    _make_folder(args.output)
+    for file, ir in irs:
+        _write(targets[file], dumps(ir))
+        sys.stdout.write(f"wrote {targets[file]} (flow {ir['flow']} v{ir['version']})\n")
+    return _exit_code(everything)
+
+
+def _make_folder(path: str) -> None:
+    from pathlib import Path
+
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _UsageError(f"cannot create the folder {path}: {exc.strerror or exc}") from exc
 
 
 def _parse(session: _Session, args: argparse.Namespace) -> tuple[Flow | None, int]:

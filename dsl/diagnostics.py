@@ -71,6 +71,8 @@ CODES: dict[str, Code] = {
         _c("FY404", E, "unknown function or wrong arguments"),
         _c("FY405", E, "invalid regular expression"),
         _c("FY406", E, "guard is not a boolean"),
+        _c("FY407", E, "misspelt field: close to a declared field"),
+        _c("FY408", W, "env name not set where flowc runs"),
         # FY5xx: actions, effects, time
         _c("FY501", E, "invalid duration"),
         _c("FY502", E, "invalid retry policy"),
@@ -81,6 +83,7 @@ CODES: dict[str, Code] = {
         _c("FY507", E, "invalid event delay or match"),
         _c("FY508", W, "value may not match the data field's schema"),
         _c("FY509", E, "data field's default does not fit its schema"),
+        _c("FY510", W, "python effect not found where flowc runs"),
     ]
 }
 
@@ -140,3 +143,33 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return match[0] if match else None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            best = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                best = min(best, previous2[j - 2] + 1)
+            current.append(best)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def misspelling_of(name: str, candidates: Iterable[str]) -> str | None:
+    """The declared name `name` is almost certainly a misspelling of, if any.
+
+    Close means at most two edits, and fewer than half the shorter name's length,
+    so short names (`id`, `n`) are never taken for each other.
+    """
+    best: tuple[int, str] | None = None
+    for candidate in candidates:
+        distance = edit_distance(name, candidate)
+        close = distance <= 2 and 2 * distance < min(len(name), len(candidate))
+        if close and (best is None or distance < best[0]):
+            best = (distance, candidate)
+    return best[1] if best else None

@@ -14,6 +14,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from ..compiler.schema_messages import violation_message
+
 
 @dataclass(frozen=True, slots=True)
 class DataProblem:
@@ -61,7 +63,9 @@ def data_problems(
             continue
         for err in checker.iter_errors(data[name]):
             parts = [name, *(str(p) for p in err.absolute_path)]
-            problems.append(DataProblem(field=name, path=".".join(parts), message=err.message))
+            problems.append(
+                DataProblem(field=name, path=".".join(parts), message=violation_message(err))
+            )
     if problems:
         problems.sort(key=lambda p: (p.path, p.message))
     return problems

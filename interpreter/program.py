@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 
+from ..compiler.schema_messages import violation_message
 from .datacheck import DataProblem, data_problems
 from .expr import Compiled, ExprCompileError, compile_expr, pointer_join
 from .expr_values import equal
@@ -66,7 +67,8 @@ def schema_errors(
     messages = []
     for err in sorted(checker.iter_errors(value), key=lambda e: list(map(str, e.absolute_path))):
         where = "/".join(str(p) for p in err.absolute_path)
-        messages.append(f"{where}: {err.message}" if where else err.message)
+        text = violation_message(err)
+        messages.append(f"{where}: {text}" if where else text)
     return messages
 
 

@@ -20,7 +20,7 @@ from ...dsl.ast import (
     Template,
     Unary,
 )
-from ...dsl.diagnostics import Diagnostic, did_you_mean
+from ...dsl.diagnostics import Diagnostic, did_you_mean, misspelling_of
 from ...dsl.spans import NO_SPAN, Span
 from .functions import FUNCTIONS, accepts_in, check_call
 from .render import render
@@ -168,6 +168,16 @@ class _Inferencer:
         return target.additional if target.additional is not None else DYN
 
     def unknown_field(self, e: Field, target: ObjectType) -> None:
+        if target.unknown_code == "FY403" and (close := misspelling_of(e.name, target.names())):
+            self.report(
+                "FY407",
+                f"`{e.name}` is not declared in {target.origin}, which declares `{close}`: "
+                "reading an absent field fails at run time",
+                e,
+                f"did you mean `{close}`? If `{e.name}` is another field, "
+                "declare it in the schema's properties",
+            )
+            return
         guess = did_you_mean(e.name, target.names())
         declared = ", ".join(target.names())
         hint = f"did you mean `{guess}`?" if guess else f"declared fields: {declared}"

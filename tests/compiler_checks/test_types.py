@@ -72,14 +72,24 @@ def test_unknown_root_name(kit: Kit) -> None:
 
 
 def test_field_missing_from_schema(kit: Kit) -> None:
-    guard = ast.Binary(op=">", left=kit.expr_field("event", "amout"), right=lit(1))
+    guard = ast.Binary(op=">", left=kit.expr_field("event", "discount"), right=lit(1))
     d = kit.only(kit.check(kit.on_go(ast.Transition(when=guard, goto="done"))), "FY403")
     assert d.message == (
-        "`amout` is not declared in the payload schema of event Go: it may be absent at run time"
+        "`discount` is not declared in the payload schema of event Go: it may be absent at run time"
     )
-    assert d.hint == "did you mean `amount`?"
     assert (d.span.line, d.span.column) == (50, 1)
     assert not d.is_error
+
+
+def test_field_two_edits_from_a_declared_one_is_an_error(kit: Kit) -> None:
+    guard = ast.Binary(op=">", left=kit.expr_field("event", "amout"), right=lit(1))
+    d = kit.only(kit.check(kit.on_go(ast.Transition(when=guard, goto="done"))), "FY407")
+    assert d.message == (
+        "`amout` is not declared in the payload schema of event Go, which declares `amount`: "
+        "reading an absent field fails at run time"
+    )
+    assert d.hint is not None and d.hint.startswith("did you mean `amount`?")
+    assert d.is_error
 
 
 def test_signal_payload_types_event_in_its_handler(kit: Kit) -> None:
@@ -282,3 +292,21 @@ def test_schema_types() -> None:
     assert display(t) == "{n: int, tags: list[string], kind: string, any: dyn}"
     assert schema_type({"type": "object"}) == ObjectType((), DYN, "the schema")
     assert schema_type(True) == DYN
+
+
+@pytest.mark.parametrize(
+    ("name", "declared", "expected"),
+    [
+        ("risk_scor", ["risk_score", "order_id"], "risk_score"),
+        ("totla", ["total"], "total"),  # two neighbours swapped: one edit
+        ("risk_scr", ["risk_score"], "risk_score"),  # two edits
+        ("amnt", ["amount"], None),  # two edits in a short name
+        ("amt", ["amount"], None),  # three edits
+        ("ib", ["id"], None),  # short names are not taken for each other
+        ("discount", ["order_id", "total"], None),
+    ],
+)
+def test_misspelling_of(name: str, declared: list[str], expected: str | None) -> None:
+    from flowyard.dsl.diagnostics import misspelling_of
+
+    assert misspelling_of(name, declared) == expected

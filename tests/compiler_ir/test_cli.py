@@ -67,7 +67,8 @@ def test_errors_exit_1_and_compile_writes_nothing(
 def test_validate_several_files_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "broken.flow.yaml"
     src.write_text(BROKEN, encoding="utf-8")
-    assert main(["validate", str(EXAMPLE), str(src), "--format", "json"]) == 1
+    argv = ["validate", str(EXAMPLE), str(src), "--format", "json", "--no-machine-checks"]
+    assert main(argv) == 1
     data = json.loads(capsys.readouterr().out)
     assert {d["file"] for d in data} == {str(src)}
     assert all(
@@ -186,14 +187,62 @@ def test_gc_thresholds_are_relaxed_only_while_compiling(
 
     before = gc.get_threshold()
     seen: list[tuple[int, int, int]] = []
-    real = api.compile_text
+    real = api.compile_text_keeping_ast
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         seen.append(gc.get_threshold())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(api, "compile_text", spy)
+    monkeypatch.setattr(api, "compile_text_keeping_ast", spy)
     assert main(["validate", str(EXAMPLE)]) == 0
     assert seen == [BATCH_GC_THRESHOLDS]
     assert gc.get_threshold() == before
     capsys.readouterr()
+
+
+def test_compile_several_files_into_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dsl = ROOT / "examples" / "order_fulfillment.flow"
+    out = tmp_path / "build" / "ir"
+    assert main(["compile", str(EXAMPLE), str(dsl), "-o", str(out)]) == 2  # same name twice
+    assert "would both be written to" in capsys.readouterr().err and not out.exists()
+    other = tmp_path / "other.flow"
+    other.write_text(dsl.read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["compile", str(EXAMPLE), str(other), "-o", str(out)]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["order_fulfillment.ir.json", "other.ir.json"]
+    first = json.loads((out / "order_fulfillment.ir.json").read_text(encoding="utf-8"))
+    assert first["flow"] == "order_fulfillment"
+    assert f"wrote {out / 'other.ir.json'}" in capsys.readouterr().out
+
+
+def test_compile_into_a_folder_writes_nothing_when_one_flow_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.flow.yaml"
+    broken.write_text(BROKEN, encoding="utf-8")
+    out = tmp_path / "ir"
+    assert main(["compile", str(EXAMPLE), str(broken), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "error[FY202]" in err and err.endswith("1 error; nothing written\n")
+    assert not out.exists()
+
+
+def test_compile_one_file_into_a_named_folder(tmp_path: Path) -> None:
+    assert main(["compile", str(EXAMPLE), "-o", f"{tmp_path / 'ir'}/"]) == 0
+    assert (tmp_path / "ir" / "order_fulfillment.ir.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["compile", "a.flow.yaml", "b.flow.yaml"], "give the folder to write them into"),
+        (["compile", "-", "b.flow.yaml", "-o", "out"], "standard input has no file name"),
+    ],
+)
+def test_compile_several_files_needs_a_folder(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err

@@ -7,6 +7,7 @@ import re
 from contextlib import redirect_stdout
 from pathlib import Path
 
+import pytest
 from flowyard.compiler.cli import main as flowc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,12 @@ def test_readme_mermaid_is_the_current_graph() -> None:
     assert shown.group(1).strip() == drawn.strip()
 
 
-def test_readme_error_example_is_what_flowc_prints(tmp_path: Path) -> None:
+def test_readme_error_example_is_what_flowc_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in the quickstart: run from the repository, with the carrier's URL set.
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("CARRIER_URL", "http://127.0.0.1:9")
     source = (ROOT / "examples" / "order_fulfillment.flow.yaml").read_text()
     broken = tmp_path / "order.flow.yaml"
     broken.write_text(source.replace("goto: shipped", "goto: shiped"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flowyard.interpreter.formats import FORMAT_CHECKER, is_duration
-from flowyard.interpreter.program import validator
+from flowyard.interpreter.program import schema_errors, validator
 
 
 @pytest.mark.parametrize(
@@ -32,3 +32,14 @@ def test_validators_use_it_with_the_standard_formats() -> None:
     assert check.is_valid("PT5M") and not check.is_valid("5 minutes")
     assert not validator({"format": "date-time"}).is_valid("yesterday")
     assert {"date-time", "email", "uri", "uuid"} <= set(FORMAT_CHECKER.checkers)
+
+
+def test_a_failed_format_is_said_in_our_words() -> None:
+    from flowyard.interpreter.datacheck import data_problems
+
+    check = validator({"type": "string", "format": "email"})
+    assert schema_errors(check, "nobody") == ["'nobody' is not a valid email"]
+    nested = validator({"type": "object", "properties": {"at": {"format": "date-time"}}})
+    assert schema_errors(nested, {"at": "soon"}) == ["at: 'soon' is not a valid date-time"]
+    (problem,) = data_problems({"mail": check}, {"mail": "x"})
+    assert str(problem) == "data.mail: 'x' is not a valid email"
