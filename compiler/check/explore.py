@@ -41,7 +41,7 @@ class Graph:
     index: dict[Config, int] = field(default_factory=dict)
     edges: list[list[tuple[int, Step]]] = field(default_factory=list)
     sightings: dict[tuple[str, tuple[object, ...]], Sighting] = field(default_factory=dict)
-    taken: dict[str, tuple[int, Step]] = field(default_factory=dict)
+    taken: dict[str, tuple[int, Step, int]] = field(default_factory=dict)
     complete: bool = True
 
     def trace(self, node: int) -> list[tuple[Step, Node]]:
@@ -70,8 +70,6 @@ def explore(model: Model, budget: int = DEFAULT_BUDGET) -> Graph:
         for step, config, witness, raws in successors(model, node.config, node.witness):
             for raw in raws:
                 graph.sightings.setdefault((raw.rule, raw.key), Sighting(raw, current, step))
-            for transition in step.taken:
-                graph.taken.setdefault(transition, (current, step))
             target = graph.index.get(config)
             if target is None:
                 if len(graph.nodes) >= budget:
@@ -83,6 +81,8 @@ def explore(model: Model, budget: int = DEFAULT_BUDGET) -> Graph:
                 graph.edges.append([])
                 queue.append(target)
             graph.edges[current].append((target, step))
+            for transition in step.taken:
+                graph.taken.setdefault(transition, (current, step, target))
     return graph
 
 
