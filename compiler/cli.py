@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..dsl.ast import Flow
     from ..dsl.diagnostics import Diagnostic
     from ..dsl.load import Surface
+    from .render import Line
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 STDIN = "-"
@@ -173,6 +174,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
     surface_arg(p)
     p.set_defaults(run=_graph)
+
+    p = sub.add_parser(
+        "check", help="explore what can happen to flows and report what can go wrong"
+    )
+    surface_arg(p)
+    from .check.cli import configure
+
+    configure(p)
+    p.set_defaults(run=_check)
     return parser
 
 
@@ -231,6 +241,10 @@ class _Session:
         lines = render_lines(
             diagnostics, sources=source_lookup(self.sources), with_summary=with_summary
         )
+        self.write_lines(lines, stream)
+
+    def write_lines(self, lines: Sequence[Line], stream: TextIO) -> None:
+        """Print rendered lines, coloured by role when the stream wants colour."""
         if not self.use_colour(stream):
             stream.write("".join("".join(t for t, _ in line) + "\n" for line in lines))
             return
@@ -437,6 +451,12 @@ def _graph(session: _Session, args: argparse.Namespace) -> int:
         raise _UsageError(str(exc)) from exc
     _write(args.output, drawing)
     return EXIT_OK
+
+
+def _check(session: _Session, args: argparse.Namespace) -> int:
+    from .check.cli import run
+
+    return run(session, args)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,19 @@ CODES: dict[str, Code] = {
         _c("FY508", W, "value may not match the data field's schema"),
         _c("FY509", E, "data field's default does not fit its schema"),
         _c("FY510", W, "python effect not found where flowc runs"),
+        # FY6xx: `flowc check`, findings of the exploration (docs/check.md)
+        _c("FY601", W, "event arrives where it is neither handled nor deferred"),
+        _c("FY602", E, "no final state can be reached (dead end or livelock)"),
+        _c("FY603", W, "a wait on signals with no timeout and no other exit"),
+        _c("FY604", W, "no guard holds for an input that arrives"),
+        _c("FY605", W, "guards of two candidates can hold together"),
+        _c("FY606", W, "candidate shadowed by earlier ones"),
+        _c("FY607", W, "transition never taken"),
+        _c("FY608", W, "state never entered"),
+        _c("FY609", E, "'always' transitions can loop"),
+        _c("FY610", W, "instance completes with work left"),
+        _c("FY611", W, "deferred event never consumed"),
+        _c("FY612", E, "a 'set' can leave its field's schema"),
     ]
 }
 
