@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TextIO
 
-from .live_output import LiveOutput, Part, open_output
+from .live_output import Line, LiveOutput, Part, open_output
 from .model import (
     CALLBACK_TIMER_PREFIX,
     Cancel,
@@ -39,8 +39,8 @@ from .runtime import Transition
 ProgramLookup = Callable[[str], Program | None]
 """The program of an IR hash (None when unknown)."""
 
-Line = tuple[list[Part], str]
-"""A line's parts, and the kind of line it is (for summaries: no key, no times)."""
+MEMO_SIZE = 4096
+"""Simple steps' lines remembered (see `_memo_key`)."""
 
 
 @dataclass(slots=True)
@@ -125,6 +125,7 @@ class LiveView:
         self._open: dict[tuple[str, str], _Segment] = {}
         self._states: dict[tuple[str, str], str] = {}
         self._origins: dict[tuple[int, str], str | None] = {}
+        self._memo: dict[tuple[object, ...], list[Line]] = {}
 
     # ------------------------------------------------------------ public
 
@@ -134,23 +135,23 @@ class LiveView:
         if not lines:
             return
         stamp = self._stamp()
-        head: list[Part] = [(t.flow, "cyan"), (" ", ""), (t.key, "bold"), ("  ", "")]
-        for parts, kind in lines:
-            self._out.line(stamp, head + parts, group=f"{t.flow} {kind}", sample=t.key)
+        subject = (t.flow, t.key)
+        for line in lines:
+            self._out.line(stamp, line, subject)
 
     def dead_letter(self, source: str, reason: str) -> None:
         """Report an input that was dead-lettered."""
         parts = [("dead letter ", "bold red"), (reason, "red"), (f"  ({source})", "dim")]
         kind = "dead letter " + ": ".join(reason.split(": ")[:2])
-        self._out.line(self._stamp(), parts, group=kind, sample=source)
+        self._out.line(self._stamp(), Line(parts, kind), sample=source)
 
     def info(self, message: str) -> None:
         """A line about flowd itself (listening, draining, stopped)."""
-        self._out.notice(self._stamp(), [(message, "bold")])
+        self._out.notice(self._stamp(), Line([(message, "bold")], message))
 
     def warning(self, message: str) -> None:
         """A line about something an operator should look at."""
-        self._out.notice(self._stamp(), [(message, "bold yellow")])
+        self._out.notice(self._stamp(), Line([(message, "bold yellow")], message))
 
     def close(self) -> None:
         """Write out whatever is held back (a summary, a buffer)."""
@@ -161,6 +162,21 @@ class LiveView:
     def lines_for(self, t: Transition) -> list[Line]:
         """The lines describing step `t`: each its styled parts and its kind."""
         kid = (t.flow, t.key)
+        state = self._states.get(kid)
+        memo_key = None if state is None else _memo_key(t, state)
+        if memo_key is not None and kid not in self._open:
+            lines = self._memo.get(memo_key)
+            if lines is None:
+                lines = self._describe(t, kid)
+                if len(self._memo) >= MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[memo_key] = lines
+            else:
+                self._states[kid] = t.result.instance.state
+            return lines
+        return self._describe(t, kid)
+
+    def _describe(self, t: Transition, kid: tuple[str, str]) -> list[Line]:
         instance = t.result.instance
         program = self._programs(t.ir_hash)
         state = self._states.get(kid)
@@ -199,17 +215,17 @@ class LiveView:
                 label = rest.rpartition(" ")[2]
             elif word == "deferred":
                 name = rest.rpartition(" ")[2]
-                lines.append(([(f"{name} deferred in {state}", "dim")], f"{name} deferred"))
+                lines.append(Line([(f"{name} deferred in {state}", "dim")], f"{name} deferred"))
                 label = None
             elif word == "ignored" and not rest.startswith("result "):
                 # (Results of calls a finished transition no longer awaits are noise.)
-                lines.append(([(entry, "dim")], entry))
+                lines.append(Line([(entry, "dim")], entry))
             elif word == "completed" and current is not None:
                 current.completed = True
             elif word == "catch" and current is not None:
                 current.notes.append(("caught", "yellow"))
             elif word == "retry":
-                lines.append(([("retry requested by an operator", "yellow")], "retry"))
+                lines.append(Line([("retry requested by an operator", "yellow")], "retry"))
                 if instance.pending is not None and current is None:
                     # The transition resumes: its line comes when it settles.
                     current = _Segment(origin=instance.pending.origin, trigger="retry")
@@ -219,23 +235,15 @@ class LiveView:
                     lines.append(self._render(current))
                     current = None
                 reason = t.input.reason if isinstance(t.input, Cancel) else ""
-                lines.append(
-                    (
-                        [
-                            ("cancelled", "bold yellow"),
-                            (f" in {state}", ""),
-                            (f"  {reason}", "dim"),
-                        ],
-                        "cancelled",
-                    )
-                )
+                parts = [("cancelled", "bold yellow"), (f" in {state}", ""), (f"  {reason}", "dim")]
+                lines.append(Line(parts, "cancelled"))
         if current is not None:
             # A `for_each` call issues more calls as earlier ones finish.
             self._note_calls(current, t)
         self._states[kid] = instance.state
         if incident is not None:
             if current is None:
-                lines.append(([("incident ", "bold red"), (incident, "red")], "incident"))
+                lines.append(Line([("incident ", "bold red"), (incident, "red")], "incident"))
                 return lines
             current.incident = incident
             lines.append(self._render(current))
@@ -245,8 +253,9 @@ class LiveView:
         if instance.status == "running":
             self._open[kid] = current
             if "accepted" in (e.partition(" ")[0] for e in t.result.trace):
-                parts, kind = self._render(current)
-                lines.append(([*parts, ("  ⧗ awaiting callback", "yellow")], kind + " ⧗"))
+                line = self._render(current)
+                awaiting = ("  ⧗ awaiting callback", "yellow")
+                lines.append(Line([*line.parts, awaiting], line.kind + " ⧗"))
             return lines
         lines.append(self._render(current))
         return lines
@@ -380,7 +389,7 @@ class LiveView:
             parts.append(note.part() if isinstance(note, _Fanout) else note)
         if segment.incident is not None:
             parts.append((f"  {segment.incident}", "red"))
-        return parts, kind
+        return Line(parts, kind)
 
     # ------------------------------------------------------------ printing
 
@@ -391,6 +400,29 @@ class LiveView:
             text = moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
             self._stamped_ms, self._stamp_text = now, "flow " + text if self._flow_time else text
         return self._stamp_text
+
+
+_SIMPLE_INPUTS = (EventInput, SignalInput, TimerInput)
+_DESCRIBED_COMMANDS = (RunEffect, IncidentRaised)
+
+
+def _memo_key(t: Transition, state: str) -> tuple[object, ...] | None:
+    """What a simple step's lines depend on, or None for a step that is not simple.
+
+    A step from a known state, on an event, signal or timer, that calls no
+    effect, raises no incident and leaves its instance settled is described
+    by its version, that state, its input's name and its trace alone: most
+    steps under load are such, and their lines are remembered, not rebuilt.
+    """
+    inp = t.input
+    result = t.result
+    if type(inp) not in _SIMPLE_INPUTS or result.instance.status == "running":
+        return None
+    for command in result.commands:
+        if isinstance(command, _DESCRIBED_COMMANDS):
+            return None
+    name = inp.timer_id if isinstance(inp, TimerInput) else getattr(inp, "name", "")
+    return (t.ir_hash, state, type(inp), name, result.trace)
 
 
 def _state_of_pointer(pointer: str) -> str | None:

@@ -25,6 +25,32 @@ from rich.text import Text
 Part = tuple[str, str]
 """A piece of a line and its rich style ("" for none)."""
 
+Subject = tuple[str, str]
+"""The flow and key a line is about."""
+
+
+class Line:
+    """A line's styled parts, and its kind: what it says without key or time,
+    by which a busy terminal sums lines up. Its plain text is joined once."""
+
+    __slots__ = ("_text", "kind", "parts")
+
+    def __init__(self, parts: list[Part], kind: str) -> None:
+        self.parts = parts
+        self.kind = kind
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The line without styles."""
+        if self._text is None:
+            self._text = "".join([text for text, _ in self.parts])
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"Line({self.text!r})"
+
+
 FLUSH_AFTER_S = 0.5
 LINES_PER_SECOND = 20
 SUMMARY_GROUPS = 8
@@ -34,11 +60,13 @@ SAMPLES_PER_GROUP = 3
 class LiveOutput(Protocol):
     """Takes the live output's lines."""
 
-    def line(self, stamp: str, parts: Sequence[Part], *, group: str = "", sample: str = "") -> None:
-        """A line about one instance (`group` names its kind: flow and transition;
-        `sample` the instance's key); it may be summed up under load."""
+    def line(
+        self, stamp: str, line: Line, subject: Subject | None = None, sample: str = ""
+    ) -> None:
+        """A line about one instance (`subject`) or input (`sample` names it);
+        it may be summed up under load."""
 
-    def notice(self, stamp: str, parts: Sequence[Part]) -> None:
+    def notice(self, stamp: str, line: Line) -> None:
         """A line about flowd itself; always shown, at once."""
 
     def close(self) -> None:
@@ -80,15 +108,20 @@ class PlainOutput:
         self._stream = stream
         self._flush_due = False
 
-    def line(self, stamp: str, parts: Sequence[Part], *, group: str = "", sample: str = "") -> None:
-        self._stream.write(f"{stamp} {''.join([text for text, _ in parts])}\n")
+    def line(
+        self, stamp: str, line: Line, subject: Subject | None = None, sample: str = ""
+    ) -> None:
+        if subject is None:
+            self._stream.write(f"{stamp} {line.text}\n")
+        else:
+            self._stream.write(f"{stamp} {subject[0]} {subject[1]}  {line.text}\n")
         if not self._flush_due:
             self._flush_due = _call_later(FLUSH_AFTER_S, self._flush)
             if not self._flush_due:
                 self._stream.flush()
 
-    def notice(self, stamp: str, parts: Sequence[Part]) -> None:
-        self._stream.write(f"{stamp} {''.join([text for text, _ in parts])}\n")
+    def notice(self, stamp: str, line: Line) -> None:
+        self._stream.write(f"{stamp} {line.text}\n")
         self._stream.flush()
 
     def close(self) -> None:
@@ -135,9 +168,11 @@ class TerminalOutput:
         self._last_stamp = ""
         self._summary_due = False
 
-    def line(self, stamp: str, parts: Sequence[Part], *, group: str = "", sample: str = "") -> None:
+    def line(
+        self, stamp: str, line: Line, subject: Subject | None = None, sample: str = ""
+    ) -> None:
         if not self._rate_limited:
-            self._print(stamp, parts)
+            self._print(stamp, _styled(line, subject))
             return
         second = int(self._clock())
         if second != self._second:
@@ -145,22 +180,23 @@ class TerminalOutput:
             self._second, self._shown = second, 0
         if self._shown < LINES_PER_SECOND:
             self._shown += 1
-            self._print(stamp, parts)
+            self._print(stamp, _styled(line, subject))
             return
+        group = line.kind if subject is None else f"{subject[0]} {line.kind}"
         held = self._held.get(group)
         if held is None:
             held = self._held[group] = _Group()
         held.count += 1
         if len(held.samples) < SAMPLES_PER_GROUP:
-            held.samples.append(sample)
+            held.samples.append(sample if subject is None else subject[1])
         self._held_count += 1
         self._last_stamp = stamp
         if not self._summary_due:
             self._summary_due = _call_later(second + 1 - self._clock(), self._on_second_over)
 
-    def notice(self, stamp: str, parts: Sequence[Part]) -> None:
+    def notice(self, stamp: str, line: Line) -> None:
         self._summarise()
-        self._print(stamp, parts)
+        self._print(stamp, line.parts)
 
     def close(self) -> None:
         self._summarise()
@@ -194,3 +230,9 @@ class TerminalOutput:
 
     def _print(self, stamp: str, parts: Sequence[Part]) -> None:
         self._console.print(Text.assemble((stamp, "dim"), (" ", ""), *parts))
+
+
+def _styled(line: Line, subject: Subject | None) -> Sequence[Part]:
+    if subject is None:
+        return line.parts
+    return [(subject[0], "cyan"), (" ", ""), (subject[1], "bold"), ("  ", ""), *line.parts]

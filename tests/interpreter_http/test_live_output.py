@@ -11,6 +11,7 @@ import pty
 from flowyard.interpreter import live_output
 from flowyard.interpreter.live_output import (
     LINES_PER_SECOND,
+    Line,
     PlainOutput,
     TerminalOutput,
     open_output,
@@ -50,12 +51,12 @@ async def test_plain_lines_are_buffered_and_flushed_soon_after() -> None:
     stream = CountingStream()
     out = PlainOutput(stream)
     for i in range(1000):
-        out.line("12:00:00.000", [("flow ", "cyan"), (f"k-{i}", "bold")])
+        out.line("12:00:00.000", Line([("pong", "bold")], "ping ─Ping→ pong"), ("flow", f"k-{i}"))
     assert stream.flushes == 0
-    assert stream.getvalue().splitlines()[999] == "12:00:00.000 flow k-999"
+    assert stream.getvalue().splitlines()[999] == "12:00:00.000 flow k-999  pong"
     await asyncio.sleep(live_output.FLUSH_AFTER_S + 0.2)
     assert stream.flushes == 1
-    out.notice("12:00:01.000", [("flowd: stopped", "bold")])
+    out.notice("12:00:01.000", Line([("flowd: stopped", "bold")], "stopped"))
     assert stream.flushes == 2
 
 
@@ -72,13 +73,14 @@ def test_a_busy_terminal_shows_a_summary_per_second() -> None:
     clock = FakeClock()
     out = TerminalOutput(stream, colour=False, rate_limited=True, clock=clock)
     for i in range(500):
-        group = "bench ping ─Ping→ pong" if i % 5 else "bench pong ─Ping→ ping"
-        out.line("12:00:00.000", [(f"line {i}", "")], group=group, sample=f"k-{i}")
+        kind = "ping ─Ping→ pong" if i % 5 else "pong ─Ping→ ping"
+        out.line("12:00:00.000", Line([(f"line {i}", "")], kind), ("bench", f"k-{i}"))
     clock.now = 101.2
-    out.line("12:00:01.000", [("next second", "")], group="g", sample="k")
+    out.line("12:00:01.000", Line([("next second", "")], "next"))
     lines = stream.getvalue().splitlines()
     assert len(lines) == LINES_PER_SECOND + 4
-    assert lines[LINES_PER_SECOND - 1] == f"12:00:00.000 line {LINES_PER_SECOND - 1}"
+    last_shown = LINES_PER_SECOND - 1
+    assert lines[last_shown] == f"12:00:00.000 bench k-{last_shown}  line {last_shown}"
     held = 500 - LINES_PER_SECOND
     assert lines[LINES_PER_SECOND] == (
         f"12:00:00.000 … {held} more lines in that second, by flow and transition:"
@@ -96,6 +98,6 @@ def test_a_quiet_terminal_shows_every_line() -> None:
     out = TerminalOutput(stream, colour=False, rate_limited=True, clock=clock)
     for i in range(3 * LINES_PER_SECOND):
         clock.now += 1 / LINES_PER_SECOND
-        out.line("12:00:00.000", [(f"line {i}", "")], group="g", sample="k")
+        out.line("12:00:00.000", Line([(f"line {i}", "")], "g"), ("flow", "k"))
     out.close()
     assert len(stream.getvalue().splitlines()) == 3 * LINES_PER_SECOND
