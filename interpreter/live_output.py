@@ -163,7 +163,8 @@ class TerminalOutput:
         self._clock = clock
         self._second = -1
         self._shown = 0
-        self._held: dict[str, _Group] = {}
+        self._held: dict[tuple[str | None, str], _Group] = {}
+        """Lines held back this second, by flow (None for no flow) and kind."""
         self._held_count = 0
         self._last_stamp = ""
         self._summary_due = False
@@ -182,7 +183,7 @@ class TerminalOutput:
             self._shown += 1
             self._print(stamp, _styled(line, subject))
             return
-        group = line.kind if subject is None else f"{subject[0]} {line.kind}"
+        group = (None if subject is None else subject[0], line.kind)
         held = self._held.get(group)
         if held is None:
             held = self._held[group] = _Group()
@@ -215,11 +216,14 @@ class TerminalOutput:
             [(f"… {count:,} more lines in that second, by flow and transition:", "bold")],
         )
         ranked = sorted(held.items(), key=lambda item: -item[1].count)
-        for group, entry in ranked[:SUMMARY_GROUPS]:
+        for (flow, kind), entry in ranked[:SUMMARY_GROUPS]:
             samples = ", ".join(entry.samples)
             self._console.print(
                 Text.assemble(
-                    (f"    {entry.count:>8,}  ", "bold"), group, (f"  e.g. {samples}", "dim")
+                    (f"    {entry.count:>8,}  ", "bold"),
+                    (f"{flow} " if flow is not None else "", "cyan"),
+                    kind,
+                    (f"  e.g. {samples}", "dim"),
                 )
             )
         if len(ranked) > SUMMARY_GROUPS:
