@@ -12,11 +12,13 @@ journaled. Reported beside, in the same run:
     the machine's speed drifts;
 (b) the same state machine with no persistence at all: `step()` in a loop.
 
-With --live-output, the same HTTP phase runs twice more with flowd's default
-live output (a line per transition) instead of --quiet: once into a file (as
-under systemd, a container or CI) and once into a pseudo-terminal drained by
-a reader (a person watching); each rate is reported as a share of --quiet's.
-Target: both at least 80%.
+With --live-output, the HTTP phase runs in rounds (--rounds, default 3) of
+three outputs, each round in another order: --quiet, flowd's default live
+output (a line per transition) into a file (as under systemd, a container or
+CI), and into a pseudo-terminal drained by a reader (a person watching). Each
+output's median rate is reported as a share of --quiet's, beside the CPU
+flowd used per event (steadier than rates on a shared machine).
+Target: both at least 80% of --quiet.
 
 Latencies: p50/p99 of a request's acknowledgement (its events durable: their
 transitions journaled, or their inbox rows stored) and of an event's
@@ -25,7 +27,7 @@ were stepped on arrival rather than passing through the inbox.
 Target: the HTTP rate at least 25% of (a).
 
 Run: python bench/embedded.py [--events 20000] [--keys 2000] [--batch 20] [--concurrency 16]
-                              [--live-output]
+                              [--live-output [--rounds 3]]
 """
 
 from __future__ import annotations
@@ -102,6 +104,9 @@ class HttpResult:
     applied_ms: list[float]
     inbox_rows: int
     """Inbox rows ever written: events that were not stepped on arrival."""
+    cpu_s: float | None = None
+    """CPU time flowd used (user + system) while the events went through
+    (Linux only): steadier than a rate on a shared machine."""
 
 
 def compile_flow() -> dict[str, Any]:
@@ -265,6 +270,7 @@ async def through_http(
     try:
         await _wait_healthy(base, proc)
         deadline = time.monotonic() + max_seconds
+        cpu_before = _cpu_seconds(proc.pid)
         started = time.perf_counter()
         acks = await _post_all(base, events, batch, concurrency, deadline)
         while _journal_count(db) < len(events):
@@ -272,6 +278,7 @@ async def through_http(
                 raise SystemExit("time bound reached while waiting for transitions")
             await asyncio.sleep(0.01)
         seconds = time.perf_counter() - started
+        cpu_after = _cpu_seconds(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -281,7 +288,17 @@ async def through_http(
             proc.wait()
         if terminal is not None:
             terminal.close()
-    return HttpResult(seconds, len(acks), acks, _applied_latencies(db), _inbox_rows(db))
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return HttpResult(seconds, len(acks), acks, _applied_latencies(db), _inbox_rows(db), cpu)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process `pid` so far (None where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- baselines
@@ -353,6 +370,9 @@ def main() -> None:
         action="store_true",
         help="also run the HTTP phase with the default live output into a file and a terminal",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="with --live-output: rounds of the three outputs"
+    )
     args = parser.parse_args()
     ir = compile_flow()
     program = Program.from_ir(ir)
@@ -361,8 +381,11 @@ def main() -> None:
         workdir = Path(tmp)
         memory_s, rows = in_memory(program, events)
         raw_before = raw_inserts(workdir, str(ir["hash"]), rows, "raw-before.db")
-        # With live output: quiet, file, terminal, quiet again (the machine drifts).
-        order = ("quiet", "file", "pty", "quiet") if args.live_output else ("quiet",)
+        # With live output, rounds of quiet, file and terminal, each round in a
+        # different order, as the machine's speed drifts while they run.
+        order: list[str] = ["quiet"]
+        if args.live_output:
+            order = [OUTPUTS[(r + i) % 3] for r in range(args.rounds) for i in range(3)]
         phases: dict[str, list[HttpResult]] = {}
         for output in order:
             result = asyncio.run(
@@ -381,8 +404,7 @@ def main() -> None:
         raw_after = raw_inserts(workdir, str(ir["hash"]), rows, "raw-after.db")
     n = len(events)
     raw_rates = (n / raw_before, n / raw_after)
-    quiet_rates = [n / r.seconds for r in phases["quiet"]]
-    http_rate = sum(quiet_rates) / len(quiet_rates)
+    http_rate = statistics.median(n / r.seconds for r in phases["quiet"])
     raw_rate, memory_rate = sum(raw_rates) / 2, n / memory_s
     print(
         f"{n} events over {args.keys} keys; {http.requests} requests of {args.batch} events, "
@@ -413,24 +435,32 @@ def main() -> None:
     if ratio < 0.25:
         print("  below target")
     if args.live_output:
-        _report_live_output(n, quiet_rates, phases)
+        _report_live_output(n, phases)
 
 
-def _report_live_output(
-    n: int, quiet_rates: list[float], phases: dict[str, list[HttpResult]]
-) -> None:
-    quiet = sum(quiet_rates) / len(quiet_rates)
-    print(
-        f"  live output (the default, not --quiet), beside --quiet at {quiet:,.0f} events/s"
-        f" (mean of {quiet_rates[0]:,.0f} before and {quiet_rates[-1]:,.0f} after):"
-    )
-    for output, label in (("file", "into a file"), ("pty", "on a terminal")):
-        rate = n / phases[output][0].seconds
-        verdict = "" if rate / quiet >= 0.8 else "  below target"
-        print(
-            f"    {label:<14}: {rate:10,.0f} events/s  {rate / quiet:6.1%} of --quiet"
-            f"  (target >= 80%){verdict}"
-        )
+def _report_live_output(n: int, phases: dict[str, list[HttpResult]]) -> None:
+    """Each output's median rate and CPU per event, the live ones beside --quiet's."""
+    rates = {o: statistics.median(n / r.seconds for r in runs) for o, runs in phases.items()}
+    cpu = {
+        o: statistics.median(r.cpu_s / n * 1e6 for r in runs if r.cpu_s is not None)
+        if all(r.cpu_s is not None for r in runs)
+        else None
+        for o, runs in phases.items()
+    }
+    rounds = len(phases["quiet"])
+    print(f"  live output, median of {rounds} round(s) of each, rounds interleaved:")
+    for output, label in (("quiet", "--quiet"), ("file", "into a file"), ("pty", "on a terminal")):
+        line = f"    {label:<14}: {rates[output]:10,.0f} events/s"
+        if cpu[output] is not None:
+            line += f"  {cpu[output]:5.1f} us flowd CPU/event"
+        if output != "quiet":
+            share = rates[output] / rates["quiet"]
+            line += f"  {share:6.1%} of --quiet  (target >= 80%)"
+            if cpu[output] is not None and cpu["quiet"]:
+                line += f"  CPU x{cpu[output] / cpu['quiet']:.2f}"
+            if share < 0.8:
+                line += "  below target"
+        print(line)
 
 
 if __name__ == "__main__":
