@@ -12,6 +12,14 @@ journaled. Reported beside, in the same run:
     the machine's speed drifts;
 (b) the same state machine with no persistence at all: `step()` in a loop.
 
+With --live-output, the HTTP phase runs in rounds (--rounds, default 3) of
+three outputs, each round in another order: --quiet, flowd's default live
+output (a line per transition) into a file (as under systemd, a container or
+CI), and into a pseudo-terminal drained by a reader (a person watching). Each
+output's median rate is reported as a share of --quiet's, beside the CPU
+flowd used per event (steadier than rates on a shared machine).
+Target: both at least 80% of --quiet.
+
 Latencies: p50/p99 of a request's acknowledgement (its events durable: their
 transitions journaled, or their inbox rows stored) and of an event's
 receipt-to-transition time (from the journal). Also reported: how many events
@@ -19,6 +27,7 @@ were stepped on arrival rather than passing through the inbox.
 Target: the HTTP rate at least 25% of (a).
 
 Run: python bench/embedded.py [--events 20000] [--keys 2000] [--batch 20] [--concurrency 16]
+                              [--live-output [--rounds 3]]
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import argparse
 import asyncio
 import json
 import os
+import pty
 import signal
 import socket
 import sqlite3
@@ -35,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +104,9 @@ class HttpResult:
     applied_ms: list[float]
     inbox_rows: int
     """Inbox rows ever written: events that were not stepped on arrival."""
+    cpu_s: float | None = None
+    """CPU time flowd used (user + system) while the events went through
+    (Linux only): steadier than a rate on a shared machine."""
 
 
 def compile_flow() -> dict[str, Any]:
@@ -192,6 +206,35 @@ def _applied_latencies(db: Path) -> list[float]:
     return out
 
 
+OUTPUTS = ("quiet", "file", "pty")
+"""flowd's output in the HTTP phase: `--quiet`, or the live lines into a file or a terminal."""
+
+
+class TerminalReader:
+    """A pseudo-terminal for flowd's stdout, read (and thrown away) as a terminal
+    emulator would, so flowd never blocks on a full terminal buffer."""
+
+    def __init__(self) -> None:
+        self.leader, self.follower = pty.openpty()
+        self.bytes = 0
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.leader, 65536)
+            except OSError:  # the terminal's other end is closed
+                return
+            if not chunk:
+                return
+            self.bytes += len(chunk)
+
+    def close(self) -> None:
+        self._thread.join(timeout=10)
+        os.close(self.leader)
+
+
 async def through_http(
     workdir: Path,
     events: list[dict[str, Any]],
@@ -199,20 +242,35 @@ async def through_http(
     batch: int,
     concurrency: int,
     max_seconds: float,
+    output: str = "quiet",
 ) -> HttpResult:
     flow_path = workdir / "bench.flow.yaml"
     flow_path.write_text(textwrap.dedent(FLOW), encoding="utf-8")
-    db = workdir / "http.db"
+    db = workdir / f"http-{output}.db"
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     command = [
         sys.executable, "-m", "flowyard.interpreter.cli", "run", str(flow_path),
-        "--store", str(db), "--http", f"127.0.0.1:{port}", "--quiet", "--synchronous", "FULL",
+        "--store", str(db), "--http", f"127.0.0.1:{port}", "--synchronous", "FULL",
     ]  # fmt: skip
-    proc = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL)
+    terminal: TerminalReader | None = None
+    env = dict(os.environ)
+    if output == "quiet":
+        command.append("--quiet")
+        proc = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL)
+    elif output == "file":
+        with open(workdir / "live.log", "w", encoding="utf-8") as log_file:
+            proc = subprocess.Popen(command, cwd=workdir, stdout=log_file)
+    else:
+        terminal = TerminalReader()
+        env.update(TERM="xterm-256color", COLUMNS="160")
+        env.pop("NO_COLOR", None)
+        proc = subprocess.Popen(command, cwd=workdir, stdout=terminal.follower, env=env)
+        os.close(terminal.follower)
     try:
         await _wait_healthy(base, proc)
         deadline = time.monotonic() + max_seconds
+        cpu_before = _cpu_seconds(proc.pid)
         started = time.perf_counter()
         acks = await _post_all(base, events, batch, concurrency, deadline)
         while _journal_count(db) < len(events):
@@ -220,6 +278,7 @@ async def through_http(
                 raise SystemExit("time bound reached while waiting for transitions")
             await asyncio.sleep(0.01)
         seconds = time.perf_counter() - started
+        cpu_after = _cpu_seconds(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -227,7 +286,19 @@ async def through_http(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return HttpResult(seconds, len(acks), acks, _applied_latencies(db), _inbox_rows(db))
+        if terminal is not None:
+            terminal.close()
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return HttpResult(seconds, len(acks), acks, _applied_latencies(db), _inbox_rows(db), cpu)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process `pid` so far (None where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- baselines
@@ -294,6 +365,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20, help="events per POST")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--max-seconds", type=float, default=300, help="bound on the HTTP phase")
+    parser.add_argument(
+        "--live-output",
+        action="store_true",
+        help="also run the HTTP phase with the default live output into a file and a terminal",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="with --live-output: rounds of the three outputs"
+    )
     args = parser.parse_args()
     ir = compile_flow()
     program = Program.from_ir(ir)
@@ -302,20 +381,31 @@ def main() -> None:
         workdir = Path(tmp)
         memory_s, rows = in_memory(program, events)
         raw_before = raw_inserts(workdir, str(ir["hash"]), rows, "raw-before.db")
-        http = asyncio.run(
-            through_http(
-                workdir,
-                events,
-                batch=args.batch,
-                concurrency=args.concurrency,
-                max_seconds=args.max_seconds,
+        # With live output, rounds of quiet, file and terminal, each round in a
+        # different order, as the machine's speed drifts while they run.
+        order: list[str] = ["quiet"]
+        if args.live_output:
+            order = [OUTPUTS[(r + i) % 3] for r in range(args.rounds) for i in range(3)]
+        phases: dict[str, list[HttpResult]] = {}
+        for output in order:
+            result = asyncio.run(
+                through_http(
+                    workdir,
+                    events,
+                    batch=args.batch,
+                    concurrency=args.concurrency,
+                    max_seconds=args.max_seconds,
+                    output=output,
+                )
             )
-        )
+            phases.setdefault(output, []).append(result)
+        http = phases["quiet"][0]
         # Before and after the HTTP phase: a shared machine's disk and CPUs drift.
         raw_after = raw_inserts(workdir, str(ir["hash"]), rows, "raw-after.db")
     n = len(events)
     raw_rates = (n / raw_before, n / raw_after)
-    http_rate, raw_rate, memory_rate = n / http.seconds, sum(raw_rates) / 2, n / memory_s
+    http_rate = statistics.median(n / r.seconds for r in phases["quiet"])
+    raw_rate, memory_rate = sum(raw_rates) / 2, n / memory_s
     print(
         f"{n} events over {args.keys} keys; {http.requests} requests of {args.batch} events, "
         f"{args.concurrency} in flight; {os.cpu_count()} CPUs, "
@@ -344,6 +434,33 @@ def main() -> None:
     print(f"  flowd / no persistence : {http_rate / memory_rate:6.1%}")
     if ratio < 0.25:
         print("  below target")
+    if args.live_output:
+        _report_live_output(n, phases)
+
+
+def _report_live_output(n: int, phases: dict[str, list[HttpResult]]) -> None:
+    """Each output's median rate and CPU per event, the live ones beside --quiet's."""
+    rates = {o: statistics.median(n / r.seconds for r in runs) for o, runs in phases.items()}
+    cpu = {
+        o: statistics.median(r.cpu_s / n * 1e6 for r in runs if r.cpu_s is not None)
+        if all(r.cpu_s is not None for r in runs)
+        else None
+        for o, runs in phases.items()
+    }
+    rounds = len(phases["quiet"])
+    print(f"  live output, median of {rounds} round(s) of each, rounds interleaved:")
+    for output, label in (("quiet", "--quiet"), ("file", "into a file"), ("pty", "on a terminal")):
+        line = f"    {label:<14}: {rates[output]:10,.0f} events/s"
+        if cpu[output] is not None:
+            line += f"  {cpu[output]:5.1f} us flowd CPU/event"
+        if output != "quiet":
+            share = rates[output] / rates["quiet"]
+            line += f"  {share:6.1%} of --quiet  (target >= 80%)"
+            if cpu[output] is not None and cpu["quiet"]:
+                line += f"  CPU x{cpu[output] / cpu['quiet']:.2f}"
+            if share < 0.8:
+                line += "  below target"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -4,22 +4,23 @@
 
 A transition whose actions wait for effects spans several steps; its line is
 printed when it settles (with each call's outcome and how long it took), and
-once more while it waits for a callback. Incidents and dead letters are red.
-Colour only on a terminal (rich decides; `NO_COLOR` turns it off); the text is
-the same either way. Times are the runtime clock's, in UTC.
+once more while it waits for a callback. A transition that ends in an
+incident says so in place of its target. Times are the runtime clock's, in
+UTC; with `flow_time` (a `--clock-speed` run) they are marked `flow`.
+Where the lines go, and how many a terminal shows under load, is
+`live_output`'s business.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TextIO
 
-from rich.console import Console
-from rich.text import Text
-
+from .live_output import Line, LiveOutput, Part, open_output
 from .model import (
     CALLBACK_TIMER_PREFIX,
     Cancel,
@@ -38,8 +39,8 @@ from .runtime import Transition
 ProgramLookup = Callable[[str], Program | None]
 """The program of an IR hash (None when unknown)."""
 
-Part = tuple[str, str]
-"""A piece of a line and its rich style ("" for none)."""
+MEMO_SIZE = 4096
+"""Simple steps' lines remembered (see `_memo_key`)."""
 
 
 @dataclass(slots=True)
@@ -83,6 +84,7 @@ class _Segment:
     calls: dict[str, _Call] = field(default_factory=dict)
     fanouts: dict[str, _Fanout] = field(default_factory=dict)
     completed: bool = False
+    incident: str | None = None
 
 
 def format_ms(ms: float) -> str:
@@ -112,53 +114,81 @@ class LiveView:
         now_ms: Callable[[], int],
         stream: TextIO | None = None,
         colour: bool | None = None,
+        flow_time: bool = False,
     ) -> None:
         self._programs = programs
         self._now_ms = now_ms
-        self.console = Console(
-            file=stream,
-            highlight=False,
-            soft_wrap=True,
-            force_terminal=colour,
-            no_color=colour is False,
-        )
+        self._out: LiveOutput = open_output(stream if stream is not None else sys.stdout, colour)
+        self._flow_time = flow_time
+        self._stamped_ms = -1
+        self._stamp_text = ""
         self._open: dict[tuple[str, str], _Segment] = {}
         self._states: dict[tuple[str, str], str] = {}
+        self._origins: dict[tuple[int, str], str | None] = {}
+        self._memo: dict[tuple[object, ...], list[Line]] = {}
 
     # ------------------------------------------------------------ public
 
     def transition(self, t: Transition) -> None:
         """Describe one committed step (pass as `Runtime(on_transition=...)`)."""
-        for parts in self.lines_for(t):
-            self._print(t.flow, t.key, parts)
+        lines = self.lines_for(t)
+        if not lines:
+            return
+        stamp = self._stamp()
+        subject = (t.flow, t.key)
+        for line in lines:
+            self._out.line(stamp, line, subject)
 
     def dead_letter(self, source: str, reason: str) -> None:
         """Report an input that was dead-lettered."""
-        self._print_line([("dead letter ", "bold red"), (reason, "red"), (f"  ({source})", "dim")])
+        parts = [("dead letter ", "bold red"), (reason, "red"), (f"  ({source})", "dim")]
+        kind = "dead letter " + ": ".join(reason.split(": ")[:2])
+        self._out.line(self._stamp(), Line(parts, kind), sample=source)
 
     def info(self, message: str) -> None:
         """A line about flowd itself (listening, draining, stopped)."""
-        self._print_line([(message, "bold")])
+        self._out.notice(self._stamp(), Line([(message, "bold")], message))
 
     def warning(self, message: str) -> None:
         """A line about something an operator should look at."""
-        self._print_line([(message, "bold yellow")])
+        self._out.notice(self._stamp(), Line([(message, "bold yellow")], message))
+
+    def close(self) -> None:
+        """Write out whatever is held back (a summary, a buffer)."""
+        self._out.close()
 
     # ------------------------------------------------------------ describing a step
 
-    def lines_for(self, t: Transition) -> list[list[Part]]:
-        """The lines describing step `t` (each a list of styled parts)."""
+    def lines_for(self, t: Transition) -> list[Line]:
+        """The lines describing step `t`: each its styled parts and its kind."""
         kid = (t.flow, t.key)
+        state = self._states.get(kid)
+        memo_key = None if state is None else _memo_key(t, state)
+        if memo_key is not None and kid not in self._open:
+            lines = self._memo.get(memo_key)
+            if lines is None:
+                lines = self._describe(t, kid)
+                if len(self._memo) >= MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[memo_key] = lines
+            else:
+                self._states[kid] = t.result.instance.state
+            return lines
+        return self._describe(t, kid)
+
+    def _describe(self, t: Transition, kid: tuple[str, str]) -> list[Line]:
         instance = t.result.instance
         program = self._programs(t.ir_hash)
         state = self._states.get(kid)
-        if state is None:
-            state = instance.pending.origin if instance.pending is not None else instance.state
-        lines: list[list[Part]] = []
         current = self._open.pop(kid, None)
+        if state is None:
+            # Not seen since flowd started: a running transition knows where it began.
+            state = instance.pending.origin if instance.pending is not None else instance.state
+            current = self._resumed(t, program, state)
+        lines: list[Line] = []
         label = self._label(t.input, program)
         if current is not None:
-            self._note_input(current, t)
+            self._note_input(current, t, program)
         incident = next(
             (c.reason for c in t.result.commands if isinstance(c, IncidentRaised)), None
         )
@@ -174,6 +204,7 @@ class LiveView:
             elif word == "transition":
                 if current is not None:
                     lines.append(self._render(current))
+                state = self._origin(program, rest) or state
                 current = _Segment(origin=state, trigger=label or "always")
                 label = None
             elif word == "enter":
@@ -183,44 +214,78 @@ class LiveView:
             elif word == "re-offer":
                 label = rest.rpartition(" ")[2]
             elif word == "deferred":
-                lines.append([(f"{rest.rpartition(' ')[2]} deferred in {state}", "dim")])
+                name = rest.rpartition(" ")[2]
+                lines.append(Line([(f"{name} deferred in {state}", "dim")], f"{name} deferred"))
                 label = None
             elif word == "ignored" and not rest.startswith("result "):
                 # (Results of calls a finished transition no longer awaits are noise.)
-                lines.append([(entry, "dim")])
+                lines.append(Line([(entry, "dim")], entry))
             elif word == "completed" and current is not None:
                 current.completed = True
             elif word == "catch" and current is not None:
                 current.notes.append(("caught", "yellow"))
             elif word == "retry":
-                lines.append([("retry requested by an operator", "yellow")])
+                lines.append(Line([("retry requested by an operator", "yellow")], "retry"))
+                if instance.pending is not None and current is None:
+                    # The transition resumes: its line comes when it settles.
+                    current = _Segment(origin=instance.pending.origin, trigger="retry")
+                    label = None
             elif word == "cancelled":
                 if current is not None:
                     lines.append(self._render(current))
                     current = None
                 reason = t.input.reason if isinstance(t.input, Cancel) else ""
-                lines.append(
-                    [("cancelled", "bold yellow"), (f" in {state}", ""), (f"  {reason}", "dim")]
-                )
+                parts = [("cancelled", "bold yellow"), (f" in {state}", ""), (f"  {reason}", "dim")]
+                lines.append(Line(parts, "cancelled"))
         if current is not None:
             # A `for_each` call issues more calls as earlier ones finish.
             self._note_calls(current, t)
         self._states[kid] = instance.state
         if incident is not None:
-            if current is not None:
-                current.notes.append(("✗", "bold red"))
-                lines.append(self._render(current))
-                current = None
-            lines.append([("incident ", "bold red"), (incident, "red")])
+            if current is None:
+                lines.append(Line([("incident ", "bold red"), (incident, "red")], "incident"))
+                return lines
+            current.incident = incident
+            lines.append(self._render(current))
+            return lines
         if current is None:
             return lines
         if instance.status == "running":
             self._open[kid] = current
             if "accepted" in (e.partition(" ")[0] for e in t.result.trace):
-                lines.append([*self._render(current), ("  ⧗ awaiting callback", "yellow")])
+                line = self._render(current)
+                awaiting = ("  ⧗ awaiting callback", "yellow")
+                lines.append(Line([*line.parts, awaiting], line.kind + " ⧗"))
             return lines
         lines.append(self._render(current))
         return lines
+
+    def _origin(self, program: Program | None, transition_id: str) -> str | None:
+        """The state transition `transition_id` leaves (from its pointer, `/states/S/...`)."""
+        if program is None:
+            return None
+        cache_key = (id(program), transition_id)
+        if cache_key not in self._origins:
+            transition = program.transitions.get(transition_id)
+            self._origins[cache_key] = (
+                None if transition is None else _state_of_pointer(transition.pointer)
+            )
+        return self._origins[cache_key]
+
+    def _resumed(self, t: Transition, program: Program | None, state: str) -> _Segment | None:
+        """A segment for a call's result whose transition began before flowd started
+        (nothing open for it): it is described from here on, marked `resumed`."""
+        inp = t.input
+        if not isinstance(inp, EffectResult) or program is None:
+            return None
+        if f"result {inp.call_id}" not in t.result.trace:
+            return None
+        pending = t.result.instance.pending
+        origin = pending.origin if pending is not None else None
+        if origin is None:
+            action = _action_of_call(program, t.flow, t.key, inp.call_id)
+            origin = _state_of_pointer(action.pointer) if action is not None else None
+        return _Segment(origin=origin or state, trigger="resumed")
 
     def _label(self, inp: Input, program: Program | None) -> str | None:
         if isinstance(inp, EventInput):
@@ -242,7 +307,7 @@ class LiveView:
             return "cancel"
         return None
 
-    def _note_input(self, segment: _Segment, t: Transition) -> None:
+    def _note_input(self, segment: _Segment, t: Transition, program: Program | None) -> None:
         inp = t.input
         if isinstance(inp, EffectResult):
             call = segment.calls.get(inp.call_id)
@@ -255,7 +320,7 @@ class LiveView:
                     else:
                         call.fanout.failed += 1
                 return
-            name = call.effect if call is not None else inp.call_id
+            name = call.effect if call is not None else _effect_of_call(program, t, inp.call_id)
             took = "" if call is None else " " + format_ms((time.monotonic() - call.started) * 1e3)
             accepted = f"accepted {inp.call_id}" in t.result.trace
             verb = "callback" if inp.phase == "callback" else "call"
@@ -302,31 +367,83 @@ class LiveView:
                 fanout.issued += 1
             segment.calls[command.call_id] = _Call(command.effect, started, fanout)
 
-    def _render(self, segment: _Segment) -> list[Part]:
-        target = segment.target if segment.target is not None else segment.origin
+    def _render(self, segment: _Segment) -> Line:
+        head = f"{segment.origin} ─{segment.trigger}→ "
         parts: list[Part] = [
             (segment.origin, ""),
             (" ─", "dim"),
             (segment.trigger, "magenta"),
             ("→ ", "dim"),
-            (target, "bold green" if segment.completed else "bold"),
         ]
-        if segment.completed:
-            parts.append((" (final)", "green"))
+        if segment.incident is not None:
+            parts.append(("incident", "bold red"))
+            kind = head + "incident"
+        else:
+            target = segment.target if segment.target is not None else segment.origin
+            parts.append((target, "bold green" if segment.completed else "bold"))
+            kind = head + target
+            if segment.completed:
+                parts.append((" (final)", "green"))
         for note in segment.notes:
             parts.append(("  ", ""))
             parts.append(note.part() if isinstance(note, _Fanout) else note)
-        return parts
+        if segment.incident is not None:
+            parts.append((f"  {segment.incident}", "red"))
+        return Line(parts, kind)
 
     # ------------------------------------------------------------ printing
 
     def _stamp(self) -> str:
-        moment = datetime.fromtimestamp(self._now_ms() / 1000, tz=UTC)
-        return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+        now = self._now_ms()
+        if now != self._stamped_ms:
+            moment = datetime.fromtimestamp(now / 1000, tz=UTC)
+            text = moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+            self._stamped_ms, self._stamp_text = now, "flow " + text if self._flow_time else text
+        return self._stamp_text
 
-    def _print(self, flow: str, key: str, parts: list[Part]) -> None:
-        self._print_line([(flow, "cyan"), (" ", ""), (key, "bold"), ("  ", ""), *parts])
 
-    def _print_line(self, parts: list[Part]) -> None:
-        text = Text.assemble((self._stamp(), "dim"), (" ", ""), *parts)
-        self.console.print(text)
+_SIMPLE_INPUTS = (EventInput, SignalInput, TimerInput)
+_DESCRIBED_COMMANDS = (RunEffect, IncidentRaised)
+
+
+def _memo_key(t: Transition, state: str) -> tuple[object, ...] | None:
+    """What a simple step's lines depend on, or None for a step that is not simple.
+
+    A step from a known state, on an event, signal or timer, that calls no
+    effect, raises no incident and leaves its instance settled is described
+    by its version, that state, its input's name and its trace alone: most
+    steps under load are such, and their lines are remembered, not rebuilt.
+    """
+    inp = t.input
+    result = t.result
+    if type(inp) not in _SIMPLE_INPUTS or result.instance.status == "running":
+        return None
+    for command in result.commands:
+        if isinstance(command, _DESCRIBED_COMMANDS):
+            return None
+    name = inp.timer_id if isinstance(inp, TimerInput) else getattr(inp, "name", "")
+    return (t.ir_hash, state, type(inp), name, result.trace)
+
+
+def _state_of_pointer(pointer: str) -> str | None:
+    """The state a JSON pointer into a flow's IR lies in (`/states/S/...` -> S)."""
+    parts = pointer.split("/")
+    if len(parts) < 3 or parts[1] != "states":
+        return None
+    return parts[2].replace("~1", "/").replace("~0", "~")
+
+
+def _effect_of_call(program: Program | None, t: Transition, call_id: str) -> str:
+    """The effect a call id's call was made to (the call id itself when unknown)."""
+    action = None if program is None else _action_of_call(program, t.flow, t.key, call_id)
+    return call_id if action is None else action.effect
+
+
+def _action_of_call(program: Program, flow: str, key: str, call_id: str) -> CallAction | None:
+    """The call action a call id (`{flow}/{key}/{seq}/{action}[/{item}]`) was made by."""
+    rest = call_id.removeprefix(f"{flow}/{key}/").partition("/")[2]
+    for action_id in (rest, rest.rpartition("/")[0]):
+        action = program.actions.get(action_id)
+        if isinstance(action, CallAction):
+            return action
+    return None

@@ -83,7 +83,12 @@ class _Daemon:
         self.signals = 0
         self.runtime: Runtime | None = None
         self.ownership: StoreOwnership | None = None
-        self.live = LiveView(self._program, now_ms=self.clock.now_ms, colour=options.colour)
+        self.live = LiveView(
+            self._program,
+            now_ms=self.clock.now_ms,
+            colour=options.colour,
+            flow_time=bool(options.clock_speed),
+        )
 
     def _program(self, ir_hash: str) -> Program | None:
         if self.runtime is None:
@@ -186,6 +191,7 @@ class _Daemon:
                 await work
             await runtime.drain_and_stop()
             self.live.info(f"flowd: stopped after {runtime.steps} steps")
+            self.live.close()
         return EXIT_OK
 
     async def _feed_then_maybe_stop(self, runtime: Runtime, store: Store) -> None:

@@ -27,6 +27,20 @@ def test_embedded_bench_reports_rates_and_latencies() -> None:
     assert re.search(r"stepped on arrival +[\d.]+% of events", out), out
 
 
+def test_embedded_bench_reports_live_output_beside_quiet() -> None:
+    out = run_bench(
+        "bench/embedded.py", "--events", "300", "--keys", "30", "--max-seconds", "120",
+        "--live-output", "--rounds", "1",
+    )  # fmt: skip
+    assert re.search(r"--quiet +: +[\d,]+ events/s", out), out
+    for label in ("into a file", "on a terminal"):
+        assert re.search(
+            label + r" +: +[\d,]+ events/s( +[\d.]+ us flowd CPU/event)?"
+            r" +[\d.]+% of --quiet +\(target >= 80%\)",
+            out,
+        ), out
+
+
 def test_runtime_cpu_bench_reports_each_phase() -> None:
     out = run_bench("bench/runtime_cpu.py", "--events", "300", "--keys", "30")
     for label in (

@@ -213,7 +213,11 @@ class EffectRunner:
                     policy.attempts,
                     failure.kind,
                     failure.message,
-                    "" if final else "; retrying",
+                    ""
+                    if attempt >= policy.attempts
+                    else "; not retried"
+                    if final
+                    else "; retrying",
                 )
                 if final:
                     await self._durably(self.store.record_attempt, finished_attempt)
