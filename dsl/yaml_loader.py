@@ -23,6 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from .diagnostics import Diagnostic
 from .numbers import number_problem
 from .spans import Span
+from .yaml_indentation import indentation_mistake
 
 Scalar: TypeAlias = bool | int | float | str | None
 
@@ -476,7 +477,12 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
     if line > len(lines) and lines:
         line, column = len(lines), len(lines[-1]) + 1
     span = Span.point(file, line, column)
-    if "mapping values are not allowed" in problem and line <= len(lines):
+    context_line = exc.context_mark.line + 1 if exc.context_mark is not None else None
+    if found := indentation_mistake(
+        lines, line, file, problem=problem, context=exc.context, context_line=context_line
+    ):
+        message, hint, span = found
+    elif "mapping values are not allowed" in problem and line <= len(lines):
         message, hint, span = _unexpected_colon(lines[line - 1], file, line, column)
     elif "cannot start any token" in problem and line <= len(lines):
         char = lines[line - 1][column - 1 : column] or " "
