@@ -54,7 +54,9 @@ def _dsl_comments(text: str) -> list[Comment]:
 
 
 def _yaml_comments(text: str) -> list[Comment]:
-    loader = yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader
+    from . import yaml_loader
+
+    loader = yaml.CSafeLoader if yaml_loader.use_libyaml else yaml.SafeLoader
     # Where each scalar starts and ends: a '#' inside one (a quoted string, a
     # block scalar) is text, not a comment.
     starts: list[tuple[int, int]] = []
