@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     import argparse
 
-    from ..dsl.ast import Flow
     from ..dsl.diagnostics import Diagnostic
     from ..dsl.load import Surface
     from .render import Line
@@ -409,29 +408,26 @@ def _make_folder(path: str) -> None:
         raise _UsageError(f"cannot create the folder {path}: {exc.strerror or exc}") from exc
 
 
-def _parse(session: _Session, args: argparse.Namespace) -> tuple[Flow | None, int]:
+def _convert(session: _Session, args: argparse.Namespace) -> int:
+    from ..dsl.comments import attach, source_comments
     from .api import parse_text
 
     name, text, surface = session.read(args.file, args.surface)
     flow, diagnostics = parse_text(text, file=name, surface=surface)
     if diagnostics:
         session.report(diagnostics, sys.stderr)
-    code = _exit_code(diagnostics)
-    return (flow if code == EXIT_OK else None), code
-
-
-def _convert(session: _Session, args: argparse.Namespace) -> int:
-    flow, code = _parse(session, args)
-    if flow is None:
-        return code or EXIT_ERRORS
+    if flow is None or _exit_code(diagnostics) != EXIT_OK:
+        return EXIT_ERRORS
+    comments = attach(source_comments(text, surface), flow, text.splitlines())
     if args.to == "dsl":
         from ..dsl.dsl_printer import format_dsl
 
-        _write(args.output, format_dsl(flow))
+        _write(args.output, format_dsl(flow, comments))
     else:
         from ..dsl.yaml_printer import format_yaml
 
-        _write(args.output, format_yaml(flow))
+        _write(args.output, format_yaml(flow, comments))
+    sys.stderr.write(f"flowc: {comments.summary()}\n")
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from . import ast
+from .comments import NO_COMMENTS, AttachedComments
 from .expr_printer import format_expr, format_key, format_literal, is_identifier, quote_string
 
 _WIDTH = 100
@@ -18,27 +19,30 @@ _DURATION = re.compile(r"[0-9][0-9A-Za-z.]*|P[0-9A-Za-z.]+")
 _DIGITS = re.compile(r"[0-9]+")
 
 
-def format_dsl(flow: ast.Flow) -> str:
-    """Canonical `.flow` source for `flow`."""
-    out: list[str] = [f"flow {_name(flow.name)} version {flow.version}"]
+def format_dsl(flow: ast.Flow, comments: AttachedComments = NO_COMMENTS) -> str:
+    """Canonical `.flow` source for `flow`, with `comments` before the nodes they belong to."""
+    out: list[str] = [f"#{text}" for text in comments.at_top]
+    out.append(f"flow {_name(flow.name)} version {flow.version}")
     if flow.description is not None:
         out.append(f"description {quote_string(flow.description)}")
     if flow.key is not None:
         out.append(f"key {_name(flow.key)}")
     for event in flow.events:
-        out += ["", *_event(event)]
+        out += ["", *comments.lines("", event), *_event(event)]
     for signal in flow.signals:
-        out += ["", *_signal(signal)]
+        out += ["", *comments.lines("", signal), *_signal(signal)]
     for effect in flow.effects:
-        out += ["", *_effect(effect)]
+        out += ["", *comments.lines("", effect), *_effect(effect)]
     if flow.data:
         out.append("")
         for field in flow.data:
-            out += _data(field)
+            out += [*comments.lines("", field), *_data(field)]
     if flow.initial:
         out += ["", f"initial {_name(flow.initial)}"]
     for state in flow.states:
-        out += ["", *_state(state)]
+        out += ["", *comments.lines("", state), *_state(state, comments)]
+    if comments.at_end:
+        out += ["", *(f"#{text}" for text in comments.at_end)]
     return "\n".join(out) + "\n"
 
 
@@ -208,46 +212,59 @@ def _data(field: ast.DataField) -> list[str]:
 # ---------------------------------------------------------------- states
 
 
-def _state(state: ast.State) -> list[str]:
+def _state(state: ast.State, notes: AttachedComments) -> list[str]:
     body = _description(state.description, 1)
     for keyword, actions in (("enter", state.enter), ("exit", state.exit)):
         if actions:
-            body += _block(keyword, actions, None, None, 1)
+            body += _block(keyword, actions, None, None, 1, notes=notes)
     for clause in state.on:
-        body += _candidates(f"on {_name(clause.trigger)}", clause.candidates, 1)
+        head = f"on {_name(clause.trigger)}"
+        body += _candidates(head, clause.candidates, 1, notes, clause)
     for after in state.after:
-        body += _candidates(f"after {_duration(after.delay)}", after.candidates, 1)
+        head = f"after {_duration(after.delay)}"
+        body += _candidates(head, after.candidates, 1, notes, after)
     for at in state.at:
-        body += _candidates(f"at {format_expr(at.time)}", at.candidates, 1)
+        body += _candidates(f"at {format_expr(at.time)}", at.candidates, 1, notes, at)
     for transition in state.always:
-        body += _candidates("always", (transition,), 1)
+        body += _candidates("always", (transition,), 1, notes, None)
     if state.defer:
         body.append("  defer " + ", ".join(_name(ref.name) for ref in state.defer))
     head = f"state {_name(state.name)}" + (" final" if state.final else "")
     return [head] if not body else _braced(head, body)
 
 
-def _candidates(head: str, candidates: tuple[ast.Transition, ...], indent: int) -> list[str]:
+def _candidates(
+    head: str,
+    candidates: tuple[ast.Transition, ...],
+    indent: int,
+    notes: AttachedComments,
+    trigger: object,
+) -> list[str]:
     pad = "  " * indent
     if not candidates:
-        return [f"{pad}{head} ignore"]
+        return [*notes.lines(pad, trigger), f"{pad}{head} ignore"]
     if len(candidates) == 1:
-        return _transition(head, candidates[0], indent)
-    lines = [f"{pad}{head} {{"]
+        # One candidate is written on its trigger's line: their comments go before it.
+        above = notes.lines(pad, trigger, candidates[0])
+        return [*above, *_transition(head, candidates[0], indent, notes)]
+    lines = [*notes.lines(pad, trigger), f"{pad}{head} {{"]
     for candidate in candidates:
-        lines += _transition("", candidate, indent + 1)
+        lines += notes.lines(pad + "  ", candidate)
+        lines += _transition("", candidate, indent + 1, notes)
     lines.append(f"{pad}}}")
     return lines
 
 
-def _transition(head: str, transition: ast.Transition, indent: int) -> list[str]:
+def _transition(
+    head: str, transition: ast.Transition, indent: int, notes: AttachedComments
+) -> list[str]:
     """`head [when g] { ... }`; with an empty head, a candidate (`when g {}` / `else {}`)."""
     if transition.when is not None:
         guard = f"when {format_expr(transition.when)}"
         head = f"{head} {guard}" if head else guard
     elif not head:
         head = "else"
-    return _block(head, transition.actions, transition.goto, transition.catch, indent)
+    return _block(head, transition.actions, transition.goto, transition.catch, indent, notes=notes)
 
 
 def _block(
@@ -256,15 +273,18 @@ def _block(
     goto: str | None,
     catch: ast.Catch | None,
     indent: int,
+    *,
+    notes: AttachedComments,
 ) -> list[str]:
     pad = "  " * indent
     body: list[str] = []
     for action in actions:
+        body += notes.lines(pad + "  ", action)
         body += _action(action, indent + 1)
     if goto is not None:
         body.append(f"{pad}  goto {_name(goto)}")
     if catch is not None:
-        body += _block("catch", catch.actions, catch.goto, None, indent + 1)
+        body += _block("catch", catch.actions, catch.goto, None, indent + 1, notes=notes)
     if not body:
         return [f"{pad}{head} {{}}"]
     if len(body) == 1:

@@ -23,6 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from .diagnostics import Diagnostic
 from .numbers import number_problem
 from .spans import Span
+from .yaml_indentation import indentation_mistake
 
 Scalar: TypeAlias = bool | int | float | str | None
 
@@ -45,38 +46,53 @@ def _libyaml_parser() -> Any:
     """libyaml's composer (several times faster), when pyyaml was built with it."""
     try:
         from yaml import _yaml
-    except ImportError:  # pragma: no cover - pyyaml built without libyaml
+    except ImportError:  # pyyaml built without libyaml: the tests force this path too
         return None
     return _yaml.CParser
 
 
 _CParser: Any = _libyaml_parser()
 
+use_libyaml: bool = _CParser is not None
+"""Whether YAML is read with libyaml; False reads it with pyyaml's pure-Python parser.
+
+Both give the same nodes, marks and diagnostics (the golden tests run both ways,
+setting this to False, which is also what a pyyaml without libyaml leaves).
+"""
+
+
+class _PythonLoader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    yaml.constructor.BaseConstructor,
+    _PlainResolver,
+):
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.BaseConstructor.__init__(self)
+        _PlainResolver.__init__(self)
+
+
+_Loader: Any = _PythonLoader
 if _CParser is not None:
 
-    class _Loader(_CParser, yaml.constructor.BaseConstructor, _PlainResolver):  # type: ignore[misc]
+    class _LibyamlLoader(_CParser, yaml.constructor.BaseConstructor, _PlainResolver):  # type: ignore[misc]
         def __init__(self, stream: str) -> None:
             _CParser.__init__(self, stream)
             yaml.constructor.BaseConstructor.__init__(self)
             _PlainResolver.__init__(self)
 
-else:  # pragma: no cover - pyyaml built without libyaml
+    _Loader = _LibyamlLoader
 
-    class _Loader(  # type: ignore[no-redef]
-        yaml.reader.Reader,
-        yaml.scanner.Scanner,
-        yaml.parser.Parser,
-        yaml.composer.Composer,
-        yaml.constructor.BaseConstructor,
-        _PlainResolver,
-    ):
-        def __init__(self, stream: str) -> None:
-            yaml.reader.Reader.__init__(self, stream)
-            yaml.scanner.Scanner.__init__(self)
-            yaml.parser.Parser.__init__(self)
-            yaml.composer.Composer.__init__(self)
-            yaml.constructor.BaseConstructor.__init__(self)
-            _PlainResolver.__init__(self)
+
+def _safe_loader() -> Any:
+    """The loader for `yaml.parse` and `yaml.scan` passes, on the same parser as compose."""
+    return yaml.CSafeLoader if use_libyaml else yaml.SafeLoader
 
 
 class _Node:
@@ -185,7 +201,7 @@ def resolve_plain(text: str) -> Scalar:
 def compose(text: str, *, file: str) -> tuple[YNode | None, list[Diagnostic]]:
     """Parse one YAML document into a located node tree (None for an empty document)."""
     try:
-        loader = _Loader(text)
+        loader = _Loader(text) if use_libyaml else _PythonLoader(text)
         try:
             root = loader.get_single_node()
         finally:
@@ -194,7 +210,7 @@ def compose(text: str, *, file: str) -> tuple[YNode | None, list[Diagnostic]]:
         return None, [_syntax_error(exc, text, file)]
     except yaml.reader.ReaderError as exc:
         offset = exc.position
-        if _CParser is not None:  # libyaml counts UTF-8 bytes, not characters
+        if use_libyaml:  # libyaml counts UTF-8 bytes, not characters
             offset = len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
         line, column = _position(text, offset)
         return None, [_reader_error(exc, file, line, column)]
@@ -237,7 +253,7 @@ def _anchor_diagnostics(text: str, file: str) -> list[Diagnostic]:
     The composer resolves aliases and forgets anchors, so this reads the parser's
     events, which carry both with their positions.
     """
-    loader = yaml.CSafeLoader if _CParser is not None else yaml.SafeLoader
+    loader = _safe_loader()
     anchors: dict[str, Span] = {}
     aliased: set[str] = set()
     out: list[Diagnostic] = []
@@ -476,7 +492,12 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
     if line > len(lines) and lines:
         line, column = len(lines), len(lines[-1]) + 1
     span = Span.point(file, line, column)
-    if "mapping values are not allowed" in problem and line <= len(lines):
+    context_line = exc.context_mark.line + 1 if exc.context_mark is not None else None
+    if found := indentation_mistake(
+        lines, line, file, problem=problem, context=exc.context, context_line=context_line
+    ):
+        message, hint, span = found
+    elif "mapping values are not allowed" in problem and line <= len(lines):
         message, hint, span = _unexpected_colon(lines[line - 1], file, line, column)
     elif "cannot start any token" in problem and line <= len(lines):
         char = lines[line - 1][column - 1 : column] or " "
@@ -520,7 +541,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
             end_column=len(template) + start + 1,
         )
     elif (
-        "did not find expected ','" in problem
+        _missing_comma(problem)
         and exc.context_mark is not None
         and mark is not None
         and exc.context_mark.line < mark.line
@@ -532,7 +553,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
         message = f"the '{bracket}' opened on line {opened.line + 1} is not closed"
         hint = f"close it with '{close}'"
         span = Span.point(file, opened.line + 1, opened.column + 1)
-    elif "did not find expected ','" in problem:
+    elif _missing_comma(problem):
         close = "]" if "']'" in problem else "}"
         message = f"expected ',' or '{close}' here"
         hint = (
@@ -546,6 +567,11 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
             hint = f"close it with {_char_at(lines, opened)}"
             span = Span.point(file, opened.line + 1, opened.column + 1)
     return Diagnostic(code="FY002", message=message, span=span, hint=hint)
+
+
+def _missing_comma(problem: str) -> bool:
+    """libyaml's "did not find expected ','" or pyyaml's "expected ',' or '}', but got"."""
+    return "did not find expected ','" in problem or problem.startswith("expected ','")
 
 
 def _quoted_start(source: str, column: int) -> tuple[int, str] | None:
@@ -579,7 +605,7 @@ def _quote_run_on(text: str, error_index: int) -> Any:
     shows up after it; multi-line quoted strings are rare in flows, so such a
     string right before the error is most likely the cause.
     """
-    loader = yaml.CSafeLoader if _CParser is not None else yaml.SafeLoader
+    loader = _safe_loader()
     last: Any = None
     try:
         for token in yaml.scan(text, Loader=loader):

@@ -13,14 +13,53 @@ import re
 from typing import Any
 
 from . import ast
+from .comments import NO_COMMENTS, AttachedComments
 from .expr_printer import format_expr
 from .templates import format_value_string
 from .yaml_loader import resolve_plain
 
 
-def format_yaml(flow: ast.Flow) -> str:
-    """Canonical YAML for `flow`."""
-    return "\n".join(_block(_flow(flow), 0, force_depth=0)) + "\n"
+def format_yaml(flow: ast.Flow, comments: AttachedComments = NO_COMMENTS) -> str:
+    """Canonical YAML for `flow`, with `comments` before the nodes they belong to."""
+    lines = [f"#{text}" for text in comments.at_top]
+    lines += _block(_flow(flow, comments), 0, force_depth=0)
+    if comments.at_end:
+        lines += ["", *(f"#{text}" for text in comments.at_end)]
+    return "\n".join(lines) + "\n"
+
+
+class _NotedKey(str):
+    """A mapping key with the comments to write on the lines above it."""
+
+    __slots__ = ("comments",)
+    comments: list[str]
+
+
+class _NotedItem(dict[str, Any]):
+    """A list item (a mapping) with the comments to write on the lines above it."""
+
+    __slots__ = ("comments",)
+    comments: list[str]
+
+
+def _noted_key(key: str, comments: list[str]) -> str:
+    if not comments:
+        return key
+    noted = _NotedKey(key)
+    noted.comments = comments
+    return noted
+
+
+def _noted_item(item: dict[str, Any], comments: list[str]) -> dict[str, Any]:
+    if not comments:
+        return item
+    noted = _NotedItem(item)
+    noted.comments = comments
+    return noted
+
+
+def _comments_of(value: object) -> list[str]:
+    return getattr(value, "comments", None) or []
 
 
 # ---------------------------------------------------------------- AST -> data
@@ -33,20 +72,20 @@ def _put(out: dict[str, Any], key: str, value: Any) -> None:
     out[key] = value
 
 
-def _flow(flow: ast.Flow) -> dict[str, Any]:
+def _flow(flow: ast.Flow, notes: AttachedComments) -> dict[str, Any]:
     out: dict[str, Any] = {"flow": flow.name, "version": flow.version}
     _put(out, "description", flow.description)
     _put(out, "key", flow.key)
     if flow.events:
-        out["events"] = {e.name: _event(e) for e in flow.events}
+        out["events"] = {_noted_key(e.name, notes.of(e)): _event(e) for e in flow.events}
     if flow.signals:
-        out["signals"] = {s.name: _signal(s) for s in flow.signals}
+        out["signals"] = {_noted_key(s.name, notes.of(s)): _signal(s) for s in flow.signals}
     if flow.effects:
-        out["effects"] = {e.name: _effect(e) for e in flow.effects}
+        out["effects"] = {_noted_key(e.name, notes.of(e)): _effect(e) for e in flow.effects}
     if flow.data:
-        out["data"] = {d.name: _data_field(d) for d in flow.data}
+        out["data"] = {_noted_key(d.name, notes.of(d)): _data_field(d) for d in flow.data}
     out["initial"] = flow.initial
-    out["states"] = {s.name: _state(s) for s in flow.states}
+    out["states"] = {_noted_key(s.name, notes.of(s)): _state(s, notes) for s in flow.states}
     return out
 
 
@@ -151,49 +190,60 @@ def _action(action: ast.Action) -> dict[str, Any]:
     return out
 
 
-def _actions(actions: tuple[ast.Action, ...]) -> list[dict[str, Any]] | None:
-    return [_action(a) for a in actions] if actions else None
+def _actions(
+    actions: tuple[ast.Action, ...], notes: AttachedComments
+) -> list[dict[str, Any]] | None:
+    return [_noted_item(_action(a), notes.of(a)) for a in actions] if actions else None
 
 
-def _transition(transition: ast.Transition) -> dict[str, Any]:
+def _transition(transition: ast.Transition, notes: AttachedComments) -> dict[str, Any]:
     out: dict[str, Any] = {}
     _put(out, "when", format_expr(transition.when) if transition.when is not None else None)
-    _put(out, "do", _actions(transition.actions))
+    _put(out, "do", _actions(transition.actions, notes))
     _put(out, "goto", transition.goto)
     if transition.catch is not None:
         catch: dict[str, Any] = {}
-        _put(catch, "do", _actions(transition.catch.actions))
+        _put(catch, "do", _actions(transition.catch.actions, notes))
         _put(catch, "goto", transition.catch.goto)
         out["catch"] = catch
     return out
 
 
-def _candidates(candidates: tuple[ast.Transition, ...]) -> Any:
+def _candidate_list(
+    candidates: tuple[ast.Transition, ...], notes: AttachedComments
+) -> list[dict[str, Any]]:
+    return [_noted_item(_transition(t, notes), notes.of(t)) for t in candidates]
+
+
+def _trigger(
+    key: str, candidates: tuple[ast.Transition, ...], notes: AttachedComments, trigger: object
+) -> tuple[str, Any]:
+    """`key: transition` or `key: [candidates]`; one candidate's comments go above the key."""
     if len(candidates) == 1:
-        return _transition(candidates[0])
-    return [_transition(t) for t in candidates]
+        return _noted_key(key, notes.of(trigger, candidates[0])), _transition(candidates[0], notes)
+    return _noted_key(key, notes.of(trigger)), _candidate_list(candidates, notes)
 
 
-def _at(timer: ast.AtTimer) -> dict[str, Any]:
+def _at(timer: ast.AtTimer, notes: AttachedComments) -> dict[str, Any]:
     out: dict[str, Any] = {"time": _value(timer.time)}
     if len(timer.candidates) == 1:
-        out.update(_transition(timer.candidates[0]))
-    else:
-        out["candidates"] = [_transition(t) for t in timer.candidates]
-    return out
+        out.update(_transition(timer.candidates[0], notes))
+        return _noted_item(out, notes.of(timer, timer.candidates[0]))
+    out["candidates"] = _candidate_list(timer.candidates, notes)
+    return _noted_item(out, notes.of(timer))
 
 
-def _state(state: ast.State) -> dict[str, Any]:
+def _state(state: ast.State, notes: AttachedComments) -> dict[str, Any]:
     out: dict[str, Any] = {}
     _put(out, "description", state.description)
-    _put(out, "enter", _actions(state.enter))
-    _put(out, "exit", _actions(state.exit))
+    _put(out, "enter", _actions(state.enter, notes))
+    _put(out, "exit", _actions(state.exit, notes))
     if state.on:
-        out["on"] = {c.trigger: _candidates(c.candidates) for c in state.on}
+        out["on"] = dict(_trigger(c.trigger, c.candidates, notes, c) for c in state.on)
     if state.after:
-        out["after"] = {t.delay.text: _candidates(t.candidates) for t in state.after}
-    _put(out, "at", [_at(t) for t in state.at] if state.at else None)
-    _put(out, "always", [_transition(t) for t in state.always] if state.always else None)
+        out["after"] = dict(_trigger(t.delay.text, t.candidates, notes, t) for t in state.after)
+    _put(out, "at", [_at(t, notes) for t in state.at] if state.at else None)
+    _put(out, "always", _candidate_list(state.always, notes) if state.always else None)
     _put(out, "defer", [ref.name for ref in state.defer] if state.defer else None)
     if state.final:
         out["final"] = True
@@ -282,6 +332,10 @@ def _inline(value: Any, nested: list[int] | None = None) -> str | None:
     `{30m: ...}`); a list of mappings is always written as a block.
     """
     budget = [1] if nested is None else nested
+    if isinstance(value, dict | list) and any(
+        _comments_of(part) for part in (value.keys() if isinstance(value, dict) else value)
+    ):
+        return None  # comments need lines of their own
     if isinstance(value, dict | list) and value:
         if nested is not None:
             budget[0] -= 1
@@ -322,6 +376,7 @@ def _block(value: dict[str, Any] | list[Any], indent: int, force_depth: int = -1
     lines: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
+            lines += [f"{pad}#{text}" for text in _comments_of(key)]
             prefix = f"{pad}{_scalar(key, in_flow=False, is_key=True)}:"
             text = _fits(prefix + " ", item, force_depth >= 0)
             if text is not None:
@@ -331,6 +386,7 @@ def _block(value: dict[str, Any] | list[Any], indent: int, force_depth: int = -1
                 lines.extend(_block(item, indent + 2, force_depth - 1))
         return lines
     for item in value:
+        lines += [f"{pad}#{text}" for text in _comments_of(item)]
         # A mapping in a list reads best as a block: `- call: x` then `  with: {...}`.
         text = _fits(pad + "- ", item, force_depth >= 0 or isinstance(item, dict))
         if text is not None:

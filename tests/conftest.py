@@ -24,3 +24,20 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(params=["libyaml", "pure-python"])
+def yaml_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once with libyaml and once with pyyaml's pure-Python parser.
+
+    flowc reads YAML with libyaml when pyyaml has it and falls back to the pure-Python
+    parser when it does not; both must give the same trees and diagnostics.
+    """
+    from flowyard.dsl import yaml_loader
+
+    if request.param == "libyaml":
+        if not yaml_loader.use_libyaml:
+            pytest.skip("pyyaml is built without libyaml here")
+    else:
+        monkeypatch.setattr(yaml_loader, "use_libyaml", False)
+    return str(request.param)

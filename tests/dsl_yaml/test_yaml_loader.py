@@ -246,3 +246,13 @@ def test_a_value_starting_with_a_quote_says_to_quote_it_whole() -> None:
     assert d.code == "FY002"
     assert (d.span.line, d.span.column) == (2, 9)
     assert d.hint == "quote the whole value: \"'x' in event.tags\""
+
+
+def test_libyaml_reads_the_yaml_when_pyyaml_has_it(yaml_parser: str) -> None:
+    import yaml
+    from flowyard.dsl import yaml_loader
+
+    assert yaml_loader.use_libyaml == (yaml_parser == "libyaml")
+    if yaml_parser == "libyaml":
+        assert yaml.__with_libyaml__
+        assert issubclass(yaml_loader._Loader, yaml_loader._CParser)

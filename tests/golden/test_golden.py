@@ -62,7 +62,10 @@ def check_golden(expected: Path, actual: str) -> None:
 
 @pytest.mark.parametrize("path", case_files(), ids=case_name)
 def test_case(
-    path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    yaml_parser: str,  # each case is checked with libyaml and with the pure-Python parser
 ) -> None:
     name = case_name(path)
     m = CASE_NAME.match(name)

@@ -95,6 +95,7 @@ def test_one_clear_diagnostic(
     mistake: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    yaml_parser: str,  # with libyaml and with the pure-Python parser
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
