@@ -87,6 +87,7 @@ class Step:
     note: str
     exact: bool
     label: str
+    overdue: bool = False  # a timer is due at once: the runtime fires it before going on
 
 
 @dataclass(slots=True)
@@ -134,7 +135,12 @@ def successors(
     out: list[tuple[Step, Config, Witness, list[Raw]]] = []
     if config.status not in ("none", "active"):
         return out
+    overdue = config.status == "active" and any(
+        d is not None and d <= witness.now_ms for d in witness.dues.values()
+    )
     for name, inp in model.inputs.items():
+        if overdue:
+            break  # a timer already due fires before anything else arrives
         if config.status == "none" and (name not in model.starts or not inp.keyed):
             continue
         delay = inp.delay_ms
@@ -229,6 +235,7 @@ def _finish(
     step = Step(
         kind, name, payload, advance, tuple(w.outcomes), tuple(w.taken),
         "; ".join(w.notes), w.exact, label,
+        any(d is not None and d <= w.now for d in w.timers.values()),
     )  # fmt: skip
     config = Config(
         w.state, w.status, tuple(w.cells), frozenset(w.timers),
