@@ -335,6 +335,7 @@ def _choose(
     picks: dict[int, tuple[bool, dict[str, Any]]] = {}
     for scope, exact in scopes:
         held: list[int] = []
+        decided = False
         for i, c in enumerate(candidates):
             try:
                 ok = True if c["when"] is None else evaluate(c["when"], scope)
@@ -342,13 +343,14 @@ def _choose(
                 ok = UNKNOWN
             if ok is True or ok is UNKNOWN:
                 held.append(i)
-                _pick(picks, i, exact, scope)
-                if ok is True:
-                    break
-        else:
+                if not decided:
+                    _pick(picks, i, exact, scope)
+                decided = decided or ok is True
+        if not decided:
             _pick(picks, -1, exact, scope)
-        if len(held) > 1 and candidates[held[-1]]["when"] is not None:
-            ids = (candidates[held[0]]["id"], candidates[held[-1]]["id"])
+        guarded = [i for i in held if candidates[i]["when"] is not None]
+        if len(guarded) > 1:
+            ids = (candidates[guarded[0]]["id"], candidates[guarded[1]]["id"])
             w.raws.append(Raw("guard-overlap", ids, _ptr(model, ids[1]), ids[0], exact and w.exact))
         for i in held:
             w.raws.append(Raw("guard-held", (candidates[i]["id"],), "", "", exact))
