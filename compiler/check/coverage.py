@@ -1,20 +1,28 @@
 """`--generate-tests`: scenarios that take every transition the exploration reached.
 
-For each transition not yet covered: the shortest trace that takes it, extended by
-a shortest way to a final state. The extension is replayed step by step from the
-trace's own witness (not the stored one of each configuration), so the payloads,
-stub results and times of one scenario belong to one concrete run.
+Generated tests must pass on the real interpreter, so they are not cut from the
+abstract graph (where a cell such as "between 0 and 3" hides that a counter needs
+two more steps): a second, concrete search follows only exact steps, telling
+configurations apart by their witness data too. For each transition not yet
+covered, it takes the shortest concrete run that takes it, then the shortest
+concrete way from there to a final state.
 """
 
 from __future__ import annotations
 
+import json
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .explore import distances_to_final
 from .run import CheckReport
 from .scenario import scenario_text
-from .semantics import Config, Step, Witness, successors
+from .semantics import Config, Step, Witness, initial, successors
+
+CONCRETE_BUDGET = 5_000
+
+Path_ = list[tuple[Step, Config, Witness]]
 
 
 @dataclass(slots=True)
@@ -40,57 +48,70 @@ class Suite:
 
 
 def generate_tests(report: CheckReport, *, folder: Path) -> Suite:
-    graph = report.graph
     suite = Suite(report.flow, folder, report.transitions())
-    dist = distances_to_final(graph) if graph.complete else {}
+    config, witness = initial(report.model)
+    firsts: dict[str, Path_] = {}
+
+    def takes_new(path: Path_) -> bool:
+        for transition in path[-1][0].taken:
+            firsts.setdefault(transition, path)
+        return len(firsts) == len(suite.transitions)
+
+    _search(report, config, witness, takes_new)
     for transition in suite.transitions:
-        if transition in suite.covered or transition not in graph.taken:
+        if transition in suite.covered or transition not in firsts:
             continue
-        source, step, _ = graph.taken[transition]
-        steps = [(s, n.config) for s, n in graph.trace(source)]
-        node = graph.nodes[source]
-        after = _follow(report, node.config, node.witness, step)
-        if after is None:
-            continue
-        steps.append((step, after[0]))
-        steps.extend(_to_final(report, after[0], after[1], dist))
-        for s, _ in steps:
-            suite.covered.update(s.taken)
-        path = folder / f"{report.flow}_{len(suite.files) + 1:03d}.scenario.yaml"
-        end = steps[-1][1]
+        path = list(firsts[transition])
+        _, end, end_witness = path[-1]
+        if end.status == "active":
+            path += _search(report, end, end_witness, lambda p: p[-1][1].status == "completed")
+        for step, _, _ in path:
+            suite.covered.update(step.taken)
+        file = folder / f"{report.flow}_{len(suite.files) + 1:03d}.scenario.yaml"
+        last = path[-1][1]
         title = f"flowc check --generate-tests: takes {transition}" + (
-            f", then completes in {end.state}" if end.status == "completed" else ""
+            f", then completes in {last.state}" if last.status == "completed" else ""
         )
+        steps = [(step, c) for step, c, _ in path]
         text = scenario_text(
-            report.model, flow_file=report.file, scenario_file=str(path), title=title, steps=steps
+            report.model, flow_file=report.file, scenario_file=str(file), title=title, steps=steps
         )
-        suite.files.append((path, text))
+        suite.files.append((file, text))
     return suite
 
 
-def _follow(
-    report: CheckReport, config: Config, witness: Witness, step: Step
-) -> tuple[Config, Witness] | None:
-    for candidate, config_after, witness_after, _ in successors(report.model, config, witness):
-        if candidate == step:
-            return config_after, witness_after
-    return None
+def _search(
+    report: CheckReport, config: Config, witness: Witness, goal: Callable[[Path_], bool]
+) -> Path_:
+    """Breadth first over exact steps only, until `goal` says a path is enough (or the budget)."""
+    start = _key(config, witness)
+    parents: dict[object, tuple[object, Step, Config, Witness] | None] = {start: None}
+    queue = deque([(start, config, witness)])
+    while queue and len(parents) < CONCRETE_BUDGET:
+        key, c, w = queue.popleft()
+        for step, c2, w2, _ in successors(report.model, c, w):
+            if not step.exact:
+                continue
+            k2 = _key(c2, w2)
+            path = [*_path(parents, key), (step, c2, w2)]
+            if goal(path):
+                return path
+            if k2 not in parents:
+                parents[k2] = (key, step, c2, w2)
+                queue.append((k2, c2, w2))
+    return []
 
 
-def _to_final(
-    report: CheckReport, config: Config, witness: Witness, dist: dict[int, int]
-) -> list[tuple[Step, Config]]:
-    out: list[tuple[Step, Config]] = []
-    index = report.graph.index
-    while config.status == "active" and index.get(config) in dist:
-        here = dist[index[config]]
-        options = [
-            (not step.exact, step, c, w)
-            for step, c, w, _ in successors(report.model, config, witness)
-            if dist.get(index.get(c, -1), here) < here
-        ]
-        if not options:
-            break
-        _, step, config, witness = min(options, key=lambda o: (o[0], dist[index[o[2]]]))
-        out.append((step, config))
+def _path(parents: dict[object, tuple[object, Step, Config, Witness] | None], key: object) -> Path_:
+    out: Path_ = []
+    link = parents[key]
+    while link is not None:
+        previous, step, c, w = link
+        out.append((step, c, w))
+        link = parents[previous]
+    out.reverse()
     return out
+
+
+def _key(config: Config, witness: Witness) -> object:
+    return (config, json.dumps(witness.data, sort_keys=True, default=str))

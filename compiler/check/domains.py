@@ -44,9 +44,9 @@ class Cell:
         if self.kind == "point":
             return equal(value, self.samples[0])
         if self.kind == "range":
-            return is_num(value) and self.low < value < self.high
+            return is_num(value) and bool(self.low < value < self.high)
         if self.kind == "empty":
-            return value == []
+            return isinstance(value, list) and not value
         if self.kind == "nonempty":
             return isinstance(value, list) and bool(value)
         return True
@@ -104,7 +104,7 @@ class Constants:
         return parent
 
     def add(self, var: Var, value: Any) -> None:
-        if isinstance(value, bool | int | float | str) and not isinstance(value, list):
+        if isinstance(value, bool | int | float | str):
             values = self._values.setdefault(self._root(var), [])
             if not any(equal(value, v) for v in values):
                 values.append(value)
@@ -173,6 +173,7 @@ def note_expression(constants: Constants, node: Any, trigger: str | None, seen: 
 def build_domain(var: Var, schema: Any, constants: list[Any], item: Any = None) -> Domain:
     """The cells of one variable from its schema and its constants."""
     kind = schema_type(schema)
+    constants = [c for c in constants if _fits(c, schema)]
     if kind is None and constants:
         first = constants[0]
         kind = "boolean" if isinstance(first, bool) else "number" if is_num(first) else "string"
@@ -192,6 +193,21 @@ def build_domain(var: Var, schema: Any, constants: list[Any], item: Any = None) 
     return Domain(var, kind or "any", (Cell("any", (default,), "any"),))
 
 
+def _fits(value: Any, schema: Any) -> bool:
+    """Whether a constant can be a value of the variable at all (a payload meets its schema)."""
+    from .evaluate import EvalError, parse_stamp
+    from .fits import misfit
+
+    if misfit(value, schema) is not None:
+        return False
+    if isinstance(schema, dict) and schema.get("format") == "date-time":
+        try:
+            parse_stamp(value)
+        except (EvalError, TypeError, AttributeError):
+            return False
+    return True
+
+
 def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -203,9 +219,11 @@ def _show(value: Any) -> str:
 
 
 def _number_cells(schema: dict[str, Any], constants: list[Any], integer: bool) -> tuple[Cell, ...]:
-    low, high = -math.inf, math.inf
+    low: float = -math.inf
+    high: float = math.inf
     points = sorted({c for c in constants if is_num(c) and (not integer or float(c).is_integer())})
-    lo_incl, hi_incl = schema.get("minimum"), schema.get("maximum")
+    lo_incl: Any = schema.get("minimum")
+    hi_incl: Any = schema.get("maximum")
     if is_num(lo_incl):
         low = lo_incl
         points = sorted({*points, lo_incl})

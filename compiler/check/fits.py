@@ -7,11 +7,12 @@ interpreter's data check would turn into an incident.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .evaluate import equal, is_num
 
-_TYPES = {
+_TYPES: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "number": is_num,
     "integer": lambda v: is_num(v) and float(v).is_integer(),
@@ -29,21 +30,16 @@ def misfit(value: Any, schema: Any) -> str | None:
     kind = schema.get("type")
     if kind is not None:
         kinds = kind if isinstance(kind, list) else [kind]
-        if not any(_TYPES.get(k, lambda _v: True)(value) for k in kinds):
+        if not any(_TYPES.get(k, _anything)(value) for k in kinds):
             return f"is not of type {' or '.join(kinds)}"
     if "enum" in schema and not any(equal(value, e) for e in schema["enum"]):
         return f"is not one of {schema['enum']}"
     if "const" in schema and not equal(value, schema["const"]):
         return f"is not {schema['const']!r}"
     if is_num(value):
-        for word, bad in (
-            ("minimum", lambda v, b: v < b),
-            ("maximum", lambda v, b: v > b),
-            ("exclusiveMinimum", lambda v, b: v <= b),
-            ("exclusiveMaximum", lambda v, b: v >= b),
-        ):
+        for word in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
             bound = schema.get(word)
-            if is_num(bound) and bad(value, bound):
+            if is_num(bound) and _breaks(word, value, bound):
                 return f"breaks {word} {bound}"
     if isinstance(value, str):
         if is_num(schema.get("minLength")) and len(value) < schema["minLength"]:
@@ -55,3 +51,17 @@ def misfit(value: Any, schema: Any) -> str | None:
         if missing:
             return f"lacks {', '.join(missing)}"
     return None
+
+
+def _anything(_value: Any) -> bool:
+    return True
+
+
+def _breaks(word: str, value: float, bound: float) -> bool:
+    if word == "minimum":
+        return value < bound
+    if word == "maximum":
+        return value > bound
+    if word == "exclusiveMinimum":
+        return value <= bound
+    return value >= bound

@@ -96,7 +96,9 @@ def _trace_lines(report: CheckReport, finding: Finding, gutter: str) -> list[Lin
     steps = report.trace(finding)
     if not steps:
         return []
-    out: list[Line] = [[(f"{gutter} = ", "gutter"), (f"trace ({len(steps)} steps):", "hint")]]
+    out: list[Line] = [
+        [(f"{gutter} = ", "gutter"), (f"trace ({_plural(len(steps), 'step')}):", "hint")]
+    ]
     width = len(str(len(steps)))
     for n, (step, config) in enumerate(steps, start=1):
         text = f"{n:>{width}}. {step_text(step)} -> {config_text(report, config)}"
@@ -203,3 +205,7 @@ def report_json(report: CheckReport) -> dict[str, Any]:
 
 def render_json(reports: list[CheckReport]) -> str:
     return json.dumps([report_json(r) for r in reports], indent=2, default=str) + "\n"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -274,9 +274,10 @@ def _liveness(model: Model, graph: Graph) -> Iterator[Finding]:
         config = node.config
         if config.status != "active" or i in dist or config.state in reported:
             continue
-        reported.add(config.state)
+        ahead = {graph.nodes[t].config.state for t in _forward(graph, i)}
+        reported.update(ahead)
         moves = [t for t, _ in graph.edges[i] if t != i]
-        trapped = sorted({graph.nodes[t].config.state for t in _forward(graph, i)} - {config.state})
+        trapped = sorted(ahead - {config.state})
         if moves:
             kind = "livelock: it can still move" + (
                 f" (through {', '.join(map(repr, trapped))})" if trapped else ""

@@ -55,6 +55,8 @@ def scenario_text(
             )
         if n == len(steps) - 2 and before_last:
             body.append({"expect": {"key": KEY, **before_last}})
+        if step.overdue and n < len(steps) - 1:
+            continue  # the runtime fires the due timer before it is idle: no state to see here
         expect: dict[str, Any] = {"key": KEY, "status": config.status}
         if config.status in ("active", "completed"):
             expect["state"] = config.state

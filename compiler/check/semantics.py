@@ -87,6 +87,7 @@ class Step:
     note: str
     exact: bool
     label: str
+    overdue: bool = False  # a timer is due at once: the runtime fires it before going on
 
 
 @dataclass(slots=True)
@@ -134,7 +135,12 @@ def successors(
     out: list[tuple[Step, Config, Witness, list[Raw]]] = []
     if config.status not in ("none", "active"):
         return out
+    overdue = config.status == "active" and any(
+        d is not None and d <= witness.now_ms for d in witness.dues.values()
+    )
     for name, inp in model.inputs.items():
+        if overdue:
+            break  # a timer already due fires before anything else arrives
         if config.status == "none" and (name not in model.starts or not inp.keyed):
             continue
         delay = inp.delay_ms
@@ -229,6 +235,7 @@ def _finish(
     step = Step(
         kind, name, payload, advance, tuple(w.outcomes), tuple(w.taken),
         "; ".join(w.notes), w.exact, label,
+        any(d is not None and d <= w.now for d in w.timers.values()),
     )  # fmt: skip
     config = Config(
         w.state, w.status, tuple(w.cells), frozenset(w.timers),
@@ -328,6 +335,7 @@ def _choose(
     picks: dict[int, tuple[bool, dict[str, Any]]] = {}
     for scope, exact in scopes:
         held: list[int] = []
+        decided = False
         for i, c in enumerate(candidates):
             try:
                 ok = True if c["when"] is None else evaluate(c["when"], scope)
@@ -335,13 +343,14 @@ def _choose(
                 ok = UNKNOWN
             if ok is True or ok is UNKNOWN:
                 held.append(i)
-                _pick(picks, i, exact, scope)
-                if ok is True:
-                    break
-        else:
+                if not decided:
+                    _pick(picks, i, exact, scope)
+                decided = decided or ok is True
+        if not decided:
             _pick(picks, -1, exact, scope)
-        if len(held) > 1 and candidates[held[-1]]["when"] is not None:
-            ids = (candidates[held[0]]["id"], candidates[held[-1]]["id"])
+        guarded = [i for i in held if candidates[i]["when"] is not None]
+        if len(guarded) > 1:
+            ids = (candidates[guarded[0]]["id"], candidates[guarded[1]]["id"])
             w.raws.append(Raw("guard-overlap", ids, _ptr(model, ids[1]), ids[0], exact and w.exact))
         for i in held:
             w.raws.append(Raw("guard-held", (candidates[i]["id"],), "", "", exact))

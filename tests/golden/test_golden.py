@@ -90,7 +90,8 @@ def test_case(
 
 def test_every_code_has_a_case() -> None:
     covered = {case_name(p)[:5] for p in case_files()}
-    missing = sorted(set(CODES) - covered)
+    # FY6xx are findings of `flowc check`, not of validate: tests/check/cases has theirs.
+    missing = sorted(c for c in set(CODES) - covered if not c.startswith("FY6"))
     assert not missing, f"diagnostic codes without a golden case: {', '.join(missing)}"
 
 
