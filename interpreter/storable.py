@@ -132,7 +132,7 @@ def _string_problem(text: str, path: str, what: str) -> str | None:
 
 def _walk(value: Any, path: str, depth: int) -> str | None:
     if depth > MAX_DEPTH:
-        return f"the value{_where(path)} nests deeper than {MAX_DEPTH} levels"
+        return f"the value nests arrays and objects deeper than {MAX_DEPTH} levels"
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -176,7 +176,7 @@ def _walk_floats(value: Any, path: str, depth: int) -> str | None:
     if isinstance(value, float):
         return None if math.isfinite(value) else _walk(value, path, depth)
     if depth > MAX_DEPTH:
-        return f"the value{_where(path)} nests deeper than {MAX_DEPTH} levels"
+        return f"the value nests arrays and objects deeper than {MAX_DEPTH} levels"
     if isinstance(value, list):
         for index, item in enumerate(value):
             if _may_hold_floats(item):

@@ -5,7 +5,13 @@
 
 from .clock import Clock, SystemClock, VirtualClock
 from .effects import EffectContext, EffectError
-from .engine import CallbackClosedError, Runtime, RuntimeNotRunningError, UnknownInstanceError
+from .engine import (
+    CallbackClosedError,
+    Runtime,
+    RuntimeNotRunningError,
+    UnknownInstanceError,
+    UnstorableInputError,
+)
 from .ingest import Delivery, IncomingRecord, IngestOutcome
 from .stepper import Transition
 from .versions import LoadedVersion, UnknownVersionError
@@ -25,5 +31,6 @@ __all__ = [
     "Transition",
     "UnknownInstanceError",
     "UnknownVersionError",
+    "UnstorableInputError",
     "VirtualClock",
 ]
