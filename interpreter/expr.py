@@ -14,11 +14,10 @@ with `ir["source"]["spans"]` (walking up to the nearest pointer that has a span)
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any
 
+from . import regex
 from .expr_values import (
     ConversionError,
     Duration,
@@ -29,6 +28,7 @@ from .expr_values import (
     to_text,
     type_name,
 )
+from .storable import INT_LIMIT, MAX_INT_BITS, MAX_INT_DIGITS
 
 Scope = Mapping[str, Any]
 Compiled = Callable[[Scope], Any]
@@ -399,6 +399,12 @@ def _binary(node: dict[str, Any], ptr: str) -> Compiled:
                 )
             if isinstance(result, float) and not math.isfinite(result):
                 raise ExprError(f"'{operator}' overflowed", ptr)
+            if type(result) is int and not -INT_LIMIT < result < INT_LIMIT:
+                raise ExprError(
+                    f"'{operator}' gave an integer too large to store "
+                    f"(integers must be below 2**{MAX_INT_BITS})",
+                    ptr,
+                )
             return result
 
         return compute
@@ -442,8 +448,13 @@ def _int(v: Any, ptr: str) -> Any:
             raise ExprError(f"int() cannot convert {v}", ptr)
         return int(v)
     if isinstance(v, str):
+        digits = v.strip()
+        if len(digits.lstrip("+-")) > MAX_INT_DIGITS:
+            raise ExprError(
+                f"int() cannot parse {len(digits)} digits (at most {MAX_INT_DIGITS})", ptr
+            )
         try:
-            return int(v.strip())
+            return int(digits)
         except ValueError:
             raise ExprError(f"int() cannot parse {v!r}", ptr) from None
     if isinstance(v, Timestamp):
@@ -483,11 +494,6 @@ def _duration(v: Any, ptr: str) -> Any:
     raise ExprError(f"duration() needs a string like '30s', not a {type_name(v)}", ptr)
 
 
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def _matches(text: Any, pattern: Any, ptr: str) -> Any:
     if not isinstance(text, str) or not isinstance(pattern, str):
         raise ExprError(
@@ -495,10 +501,9 @@ def _matches(text: Any, pattern: Any, ptr: str) -> Any:
             ptr,
         )
     try:
-        regex = _regex(pattern)
-    except re.error as exc:
+        return regex.search(pattern, text)
+    except regex.RegexError as exc:
         raise ExprError(f"bad regular expression {pattern!r}: {exc}", ptr) from None
-    return regex.search(text) is not None
 
 
 _UNARY_FUNCTIONS: dict[str, Callable[[Any, str], Any]] = {

@@ -22,6 +22,7 @@ from .expr import Compiled, ExprCompileError, compile_expr, pointer_join
 from .expr_values import equal
 from .formats import FORMAT_CHECKER
 from .schemaquick import Quick, quick_check
+from .schemaregex import LinearValidator
 
 SUPPORTED_IR_VERSIONS = frozenset({1})
 
@@ -37,7 +38,8 @@ class ProgramError(ValueError):
 def _validator_for(schema_json: str) -> Draft202012Validator:
     schema = json.loads(schema_json)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    validator: Draft202012Validator = LinearValidator(schema, format_checker=FORMAT_CHECKER)
+    return validator
 
 
 def validator(schema: Any) -> Draft202012Validator:

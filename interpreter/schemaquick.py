@@ -13,9 +13,10 @@ microseconds; the predicate costs about one.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from . import regex
 
 Quick = Callable[[Any], bool]
 """True only when the value is valid; False means "ask the full validator"."""
@@ -175,8 +176,8 @@ def _pattern(value: Any) -> Quick | None:
     if not isinstance(value, str):
         return None
     try:
-        compiled = re.compile(value)
-    except re.error:
+        compiled = regex.compile_regex(value)
+    except regex.RegexError:
         return None
     return lambda v: type(v) is not str or compiled.search(v) is not None
 

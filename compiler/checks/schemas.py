@@ -12,6 +12,7 @@ from jsonschema.exceptions import ValidationError
 from ...dsl.ast import JSON, DataField, Flow, JsonPath, SchemaDecl
 from ...dsl.diagnostics import Diagnostic
 from ...dsl.spans import Span
+from ..regex import RE2_HINT, regex_problem
 from .walk import span_of
 
 
@@ -67,11 +68,46 @@ def _schema_errors(schema_json: str) -> tuple[tuple[JsonPath, str, str], ...]:
     checking one against the metaschema costs milliseconds.
     """
     meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+    schema = json.loads(schema_json)
     found = []
-    for error in meta.iter_errors(json.loads(schema_json)):
+    for error in meta.iter_errors(schema):
         path: JsonPath = tuple(error.path)
         found.append((path, *_explain(path, error)))
+    found += _pattern_errors(schema, ())
     return tuple(sorted(found, key=lambda f: [str(p) for p in f[0]]))
+
+
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+"""Keywords whose values are instances, not schemas: never searched for patterns."""
+
+
+def _pattern_errors(schema: JSON, path: JsonPath) -> list[tuple[JsonPath, str, str]]:
+    """A `pattern` or `patternProperties` name RE2 cannot compile (flowd checks
+    patterns with RE2, in linear time)."""
+    found: list[tuple[JsonPath, str, str]] = []
+    if isinstance(schema, list):
+        for index, item in enumerate(schema):
+            found += _pattern_errors(item, (*path, index))
+        return found
+    if not isinstance(schema, dict):
+        return found
+    for name, value in schema.items():
+        if name in _DATA_KEYWORDS:
+            continue
+        where = (*path, name)
+        if name == "pattern" and isinstance(value, str):
+            reason = regex_problem(value)
+            if reason is not None:
+                found.append((where, f"the pattern {value!r} is not RE2: {reason}", RE2_HINT))
+            continue
+        if name == "patternProperties" and isinstance(value, dict):
+            for pattern in value:
+                reason = regex_problem(pattern)
+                if reason is not None:
+                    message = f"the pattern {pattern!r} is not RE2: {reason}"
+                    found.append(((*where, pattern), message, RE2_HINT))
+        found += _pattern_errors(value, where)
+    return found
 
 
 def _explain(path: JsonPath, error: ValidationError) -> tuple[str, str]:

@@ -6,12 +6,12 @@ checks itself (without warning that the field may be absent: that is the point).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from ...dsl.ast import Expr, Literal
 from ...dsl.durations import parse_duration
+from ..regex import RE2_HINT, regex_problem
 from .render import render
 from .types import (
     BOOL,
@@ -123,14 +123,13 @@ def _check_literals(function: str, args: list[tuple[Expr, Type]]) -> list[Proble
     if function == "matches" and len(args) == 2:
         pattern = args[1][0]
         if isinstance(pattern, Literal) and isinstance(pattern.value, str):
-            try:
-                re.compile(pattern.value)
-            except re.error as exc:
+            reason = regex_problem(pattern.value)
+            if reason is not None:
                 out.append(
                     Problem(
                         "FY405",
-                        f"invalid regular expression {render(pattern)}: {exc}",
-                        "fix the pattern; backslashes must be doubled inside quotes",
+                        f"invalid regular expression {render(pattern)}: {reason}",
+                        RE2_HINT,
                         pattern,
                     )
                 )

@@ -31,7 +31,7 @@ import orjson
 from aiohttp import web
 
 from .. import jsontext
-from ..runtime import Runtime, RuntimeNotRunningError
+from ..runtime import Runtime, RuntimeNotRunningError, UnstorableInputError
 from ..store import StoreError
 from .replies import ReplyCache
 
@@ -43,8 +43,6 @@ DeadLetterHook = Callable[[str, str], None]
 RUNTIME = web.AppKey("runtime", Runtime)
 REPLIES = web.AppKey("replies", ReplyCache)
 ON_DEAD_LETTER: web.AppKey[DeadLetterHook] = web.AppKey("on_dead_letter")
-
-MAX_BODY_BYTES = 8 * 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -104,6 +102,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(exc.status, exc.reason, exc.text if exc.text != exc.reason else None)
     except RuntimeNotRunningError as exc:
         return error_response(503, "not running", str(exc))
+    except UnstorableInputError as exc:
+        return error_response(400, "cannot be stored", str(exc))
     except StoreError as exc:
         log.error("store error while serving %s %s: %s", request.method, request.path, exc)
         return error_response(503, "store unavailable", str(exc))
@@ -125,7 +125,7 @@ def create_app(
     from .routes_input import add_input_routes
     from .routes_query import add_query_routes
 
-    app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[_errors], client_max_size=runtime.bounds.max_body_bytes)
     app[RUNTIME] = runtime
     app[REPLIES] = ReplyCache(reply_cache_size)
     app[ON_DEAD_LETTER] = on_dead_letter or _ignore

@@ -125,6 +125,14 @@ async def post_events(request: web.Request) -> web.StreamResponse:
     events = body if isinstance(body, list) else [body]
     if not events:
         raise ClientError(400, "empty array", "send at least one event")
+    most = runtime.bounds.max_events_per_request
+    if len(events) > most:
+        raise ClientError(
+            413,
+            "too many events",
+            f"{len(events):,} events in one request; send at most {most:,} "
+            "(flowd run --max-events-per-request)",
+        )
     if topic not in runtime.topics:
         known = ", ".join(sorted(runtime.topics)) or "none"
         raise ClientError(404, "unknown topic", f"no flow reads topic {topic!r} (topics: {known})")
@@ -231,7 +239,15 @@ async def post_callback(request: web.Request) -> web.StreamResponse:
     result; `?error=REASON` fails the call instead."""
     runtime = request.app[RUNTIME]
     token = request.match_info["token"]
-    payload, _ = await read_json(request, empty=None)
+    payload, raw = await read_json(request, empty=None)
+    most = runtime.bounds.max_result_bytes
+    if len(raw) > most:
+        raise ClientError(
+            413,
+            "body too large",
+            f"a callback's body is {len(raw):,} bytes, more than {most:,} "
+            "(flowd run --max-result-bytes)",
+        )
     error = request.query.get("error")
     try:
         resolved = await runtime.resolve_callback(token, payload, ok=error is None, error=error)

@@ -91,6 +91,7 @@ async def get_health(request: web.Request) -> web.StreamResponse:
             "flows": sorted(runtime.flows),
             "steps": runtime.steps,
             "effects_in_flight": runtime.effects_in_flight,
+            "loop_lag": runtime.loop_lag.to_json(),
         },
     )
 

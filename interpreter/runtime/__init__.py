@@ -5,7 +5,13 @@
 
 from .clock import Clock, SystemClock, VirtualClock
 from .effects import EffectContext, EffectError
-from .engine import CallbackClosedError, Runtime, RuntimeNotRunningError, UnknownInstanceError
+from .engine import (
+    CallbackClosedError,
+    Runtime,
+    RuntimeNotRunningError,
+    UnknownInstanceError,
+    UnstorableInputError,
+)
 from .ingest import Delivery, IncomingRecord, IngestOutcome, signal_source
 from .stepper import Transition
 from .versions import LoadedVersion, UnknownVersionError
@@ -25,6 +31,7 @@ __all__ = [
     "Transition",
     "UnknownInstanceError",
     "UnknownVersionError",
+    "UnstorableInputError",
     "VirtualClock",
     "signal_source",
 ]

@@ -27,8 +27,10 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from .. import storable
 from ..core_effects import render_effect_request
 from ..model import Cancel, EffectResult, Input, Instance, RetryIncident, RunEffect, SignalInput
+from ..storable import Bounds
 from ..store import (
     DeadLetter,
     EffectCallUpdate,
@@ -58,6 +60,7 @@ from .ingest import (
     stored_rows,
 )
 from .logconsumer import LogConsumer
+from .looplag import LagReport, LoopLagMonitor
 from .outbox import OutboxRelay, OutboxSink
 from .scheduler import KeyScheduler
 from .stepper import InstanceCache, KeyId, KeyStepper, StepHooks, Transition
@@ -75,6 +78,10 @@ class RuntimeNotRunningError(RuntimeError):
 
 class CallbackClosedError(LookupError):
     """A callback for an effect call that has already failed (timed out, say)."""
+
+
+class UnstorableInputError(ValueError):
+    """Input the store cannot hold or that is over a size bound (see `storable`)."""
 
 
 class UnknownInstanceError(LookupError):
@@ -107,6 +114,8 @@ class Runtime:
     - `step_on_arrival`: step records for idle keys in the transaction that
       stores them, instead of through the inbox (see `arrivals`); off, every
       input passes through the inbox.
+    - `bounds`: size limits on effect results, callback bodies and instance
+      data (`storable.Bounds`; the HTTP ones are the ingress's).
     """
 
     def __init__(
@@ -128,8 +137,11 @@ class Runtime:
         cache_size: int = 100_000,
         effect_clock: Clock | None = None,
         step_on_arrival: bool = True,
+        bounds: Bounds | None = None,
     ) -> None:
         self._store = store
+        self.bounds = bounds or Bounds()
+        self._loop_lag = LoopLagMonitor()
         self._step_on_arrival = step_on_arrival
         self._irs = list(programs)
         self._clock: Clock = clock or SystemClock()
@@ -157,6 +169,7 @@ class Runtime:
             inbox=self._inbox,
             env=self._env,
             steps_per_turn=steps_per_turn,
+            max_data_bytes=self.bounds.max_data_bytes,
         )
         self._scheduler: KeyScheduler[KeyId] = KeyScheduler(
             self._stepper.run, max_concurrent=max_concurrent_keys, activity=self._activity
@@ -192,6 +205,7 @@ class Runtime:
             overrides=dict(effect_overrides or {}),
             rng=rng or random.Random(),
             backoff_is_idle=isinstance(self._clock, VirtualClock),
+            max_result_bytes=self.bounds.max_result_bytes,
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -220,6 +234,11 @@ class Runtime:
     def effects_in_flight(self) -> int:
         """Effect calls started and not yet delivered (including those backing off)."""
         return self._effects.in_flight
+
+    @property
+    def loop_lag(self) -> LagReport:
+        """How often, and how long, the event loop was held (see `looplag`)."""
+        return self._loop_lag.report
 
     def current_version(self, flow: str) -> LoadedVersion | None:
         """The version new instances of `flow` start on."""
@@ -264,6 +283,7 @@ class Runtime:
         self._timers.start()
         self._outbox.start()
         self._log.start()
+        self._loop_lag.start()
         log.info("runtime started with flows %s", sorted(self._versions.flows))
 
     async def drain_and_stop(self, *, close_store: bool = True) -> None:
@@ -274,6 +294,7 @@ class Runtime:
         was_running = self._state == "running"
         self._state = "stopping"
         if was_running:
+            await self._loop_lag.stop()
             await self._log.stop()
             await self._timers.stop()
             await self._scheduler.stop()
@@ -404,6 +425,13 @@ class Runtime:
         reported failure). A second success for a token is accepted and ignored.
         """
         self._check_running()
+        refused = storable.problem(payload) or storable.oversize(
+            payload, self.bounds.max_result_bytes, "the callback's body"
+        )
+        if refused is None and error is not None:
+            refused = storable.problem(error)
+        if refused is not None:
+            raise UnstorableInputError(refused)
         call = await self._store.call_by_token(token)
         if call is None or not token_matches(self._store.callback_secret, call.call_id, token):
             return False

@@ -16,7 +16,9 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
+from .. import storable
 from ..core import new_data, step
 from ..immutable import immutable
 from ..model import (
@@ -33,6 +35,7 @@ from ..model import (
     SignalInput,
     StepResult,
 )
+from ..storable import Bounds
 from ..store import ConflictError, DeadLetter, InboxRow, StepCommit, Store
 from .clock import Clock
 from .commits import step_commit
@@ -134,6 +137,7 @@ class KeyStepper:
         inbox: InboxCache,
         env: Mapping[str, str],
         steps_per_turn: int,
+        max_data_bytes: int = Bounds().max_data_bytes,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -143,6 +147,7 @@ class KeyStepper:
         self._hooks = hooks
         self._env = env
         self._steps_per_turn = steps_per_turn
+        self._max_data_bytes = max_data_bytes
         self.steps = 0
         """Steps committed since start (for tests and benchmarks)."""
 
@@ -291,7 +296,13 @@ class KeyStepper:
             result = step(version.program, instance, inp, key=key, env=self._env)
         except Exception as exc:
             log.exception("step failed for %s/%s; the instance becomes an incident", flow, key)
-            result = _failed_step(version, instance, key, inp, exc)
+            reason = _internal_error(inp, exc)
+            result = _failed_step(version, instance, key, inp, reason, "internal error")
+        else:
+            refused = unstorable(result, self._max_data_bytes)
+            if refused is not None:
+                log.warning("%s/%s: %s; the instance becomes an incident", flow, key, refused)
+                result = _failed_step(version, instance, key, inp, refused, "not storable")
         commit = step_commit(
             result,
             inp,
@@ -348,11 +359,46 @@ class KeyStepper:
                 log.info("%s/%s completed in %s", instance.flow, instance.key, instance.state)
 
 
-def _failed_step(
-    version: LoadedVersion, instance: Instance | None, key: str, inp: Input, exc: Exception
+def unstorable(result: StepResult, max_data_bytes: int) -> str | None:
+    """Why the store could not hold what a step computed, or None: data (or an
+    emitted value, or an effect's arguments) it cannot encode, or data over
+    `max_data_bytes`. Such a step must not be committed: it would fail again on
+    every retry of its key."""
+    data = result.instance.data
+    problem = storable.problem(data, floats=False)
+    if problem is not None:
+        return f"the step computed data that cannot be stored: {problem}"
+    too_big = storable.oversize(data, max_data_bytes, "the instance's data")
+    if too_big is not None:
+        return f"{too_big} (flowd run --max-data-bytes)"
+    for command in result.commands:
+        value: Any = None
+        if isinstance(command, Emit):
+            value = [command.key, command.value, command.headers]
+        elif isinstance(command, RunEffect):
+            value = command.args
+        problem = storable.problem(value, floats=False)
+        if problem is not None:
+            return f"the step computed a value that cannot be stored: {problem}"
+    return None
+
+
+def _internal_error(inp: Input, exc: Exception) -> str:
+    return storable.clean_text(
+        f"internal error while applying {inp.kind}: {type(exc).__name__}: {exc}"
+    )
+
+
+def _failed_step(  # noqa: PLR0917 - what the incident is made of
+    version: LoadedVersion,
+    instance: Instance | None,
+    key: str,
+    inp: Input,
+    reason: str,
+    trace: str,
 ) -> StepResult:
-    """A step that raised (a bug, not an input's fault): park the instance as an incident."""
-    reason = f"internal error while applying {inp.kind}: {type(exc).__name__}: {exc}"
+    """A step that raised (a bug, not an input's fault) or computed what cannot
+    be stored: park the instance as an incident, its data as before the step."""
     incident = Incident(reason=reason, at_ms=inp.at_ms, retry_input=inp)
     if instance is None:
         program = version.program
@@ -368,4 +414,4 @@ def _failed_step(
         )
     else:
         after = replace(instance, seq=instance.seq + 1, status="incident", incident=incident)
-    return StepResult(after, (IncidentRaised(reason),), ("internal error",))
+    return StepResult(after, (IncidentRaised(reason),), (trace,))

@@ -16,6 +16,7 @@ if HERE not in sys.path:
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from flowyard.interpreter.http import create_app  # noqa: E402
 from flowyard.interpreter.runtime import Runtime, Transition  # noqa: E402
+from flowyard.interpreter.storable import Bounds  # noqa: E402
 from flowyard.interpreter.store import SQLiteStore  # noqa: E402
 from http_helpers import Effects, Harness, HarnessFactory, compile_things, stop  # noqa: E402
 
@@ -31,7 +32,9 @@ async def make_harness(db_path: Path) -> AsyncIterator[HarnessFactory]:
     started: list[Harness] = []
     effects = Effects()
 
-    async def factory(on_transition: Callable[[Transition], None] | None = None) -> Harness:
+    async def factory(
+        on_transition: Callable[[Transition], None] | None = None, bounds: Bounds | None = None
+    ) -> Harness:
         store = await SQLiteStore.open(db_path, synchronous="NORMAL")
         letters: list[tuple[str, str]] = []
         runtime = Runtime(
@@ -40,6 +43,7 @@ async def make_harness(db_path: Path) -> AsyncIterator[HarnessFactory]:
             effect_overrides={"check": effects.check, "confirm": effects.confirm},
             on_transition=on_transition,
             on_dead_letter=lambda s, r: letters.append((s, r)),
+            bounds=bounds,
         )
         await runtime.start()
         app = create_app(runtime, on_dead_letter=lambda s, r: letters.append((s, r)))

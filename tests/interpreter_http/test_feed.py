@@ -79,3 +79,26 @@ async def test_rerunning_a_file_applies_nothing_twice(
     assert report.duplicates == 5
     assert len(await h2.store.journal("things", "f-2")) == journal_before
     assert len(await h2.store.dead_letters()) == 2
+
+
+async def test_a_line_the_store_cannot_hold_is_a_dead_letter_and_the_feed_goes_on(
+    h: Harness, tmp_path: Path
+) -> None:
+    feed = tmp_path / "surrogates.jsonl"
+    feed.write_text(
+        '{"topic": "things", "value": {"type": "created", "id": "s-1", "size": 1}}\n'
+        '{"topic": "things", "value": {"type": "created", "id": "s-\\ud800", "size": 1}}\n'
+        '{"topic": "things", "value": {"type": "created", "id": "s-2", "size": 1'
+        + "0"
+        * 1200
+        + "}}\n"
+        '{"topic": "things", "value": {"type": "created", "id": "s-3", "size": 1}}\n',
+        encoding="utf-8",
+    )
+    report = await feed_file(h.runtime, feed)
+    await h.settle()
+    assert (report.lines, report.accepted, report.dead_lettered) == (4, 2, 2)
+    reasons = [letter.reason for letter in await h.store.dead_letters()]
+    assert any("lone surrogate (U+D800)" in r for r in reasons)
+    assert any("too large to store" in r for r in reasons)
+    assert (await h.runtime.get_instance("things", "s-3")) is not None

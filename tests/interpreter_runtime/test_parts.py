@@ -148,11 +148,11 @@ async def test_scheduler_retries_a_key_whose_run_failed(monkeypatch: pytest.Monk
 
 def test_python_effect_loader(tmp_path: Any) -> None:
     (tmp_path / "loader_mod.py").write_text(
-        "async def good(args, ctx):\n    return 1\n\ndef sync(args, ctx):\n    return 2\n"
+        "async def good(args, ctx):\n    return 1\n\nsync = 3\n"
     )
     loader = PythonEffectLoader([str(tmp_path)])
     assert loader.load("loader_mod", "good") is loader.load("loader_mod", "good")
-    with pytest.raises(EffectLoadError, match="not an async function"):
+    with pytest.raises(EffectLoadError, match="is not a function"):
         loader.load("loader_mod", "sync")
     with pytest.raises(EffectLoadError, match="has no attribute"):
         loader.load("loader_mod", "missing")

@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from ... import jsontext
+from ... import jsontext, storable
+from .context import EffectError
 from .retry import AttemptFailure
 
 
@@ -47,11 +48,17 @@ class HttpEffectRunner:
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
 
-    async def send(self, request: HttpRequest, idempotency_key: str) -> dict[str, Any]:
+    async def send(
+        self,
+        request: HttpRequest,
+        idempotency_key: str,
+        max_body_bytes: int = storable.Bounds().max_result_bytes,
+    ) -> dict[str, Any]:
         """Send `request`; return `{status, headers, body}` or raise.
 
-        Raises HttpStatusError for status >= 400 and aiohttp.ClientError (or
-        OSError) when the connection fails.
+        Raises HttpStatusError for status >= 400, aiohttp.ClientError (or
+        OSError) when the connection fails, and EffectError (not retried) for a
+        response body over `max_body_bytes`.
         """
         session = self._ensure_session()
         headers = {str(k): str(v) for k, v in request.headers.items()}
@@ -64,7 +71,13 @@ class HttpEffectRunner:
                 data = json.dumps(request.body).encode()
                 headers.setdefault("Content-Type", "application/json")
         async with session.request(request.method, request.url, data=data, headers=headers) as rsp:
-            raw = await rsp.read()
+            raw = await rsp.content.read(max_body_bytes + 1)
+            if len(raw) > max_body_bytes:
+                raise EffectError(
+                    f"the response body is larger than {max_body_bytes:,} bytes "
+                    "(flowd run --max-result-bytes)",
+                    retryable=False,
+                )
             text = raw.decode(rsp.charset or "utf-8", errors="replace")
             body: Any = text
             if rsp.content_type == "application/json" or rsp.content_type.endswith("+json"):
@@ -72,7 +85,12 @@ class HttpEffectRunner:
                     body = jsontext.loads(text) if text else None
                 except ValueError:
                     body = text
-            response = {"status": rsp.status, "headers": dict(rsp.headers), "body": body}
+            # Header values are decoded with surrogate escapes: kept as storable text.
+            response_headers = {
+                storable.clean_text(name): storable.clean_text(value)
+                for name, value in rsp.headers.items()
+            }
+            response = {"status": rsp.status, "headers": response_headers, "body": body}
         if rsp.status >= 400:
             raise HttpStatusError(rsp.status, response)
         return response

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -22,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from ... import storable
 from ...expr import ExprError
 from ...model import EffectResult
 from ...store import (
@@ -93,6 +93,8 @@ class EffectRunner:
     http: HttpEffectRunner = field(default_factory=HttpEffectRunner)
     overrides: Mapping[str, PythonEffect] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
+    max_result_bytes: int = storable.Bounds().max_result_bytes
+    """The largest result an effect may return, as JSON text; larger fails the call."""
     backoff_is_idle: bool = False
     """Whether a call waiting out its backoff counts as idle: true under a
     virtual clock (only advancing time moves it on), false under a real one
@@ -166,6 +168,7 @@ class EffectRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.http.close()
+        self.loader.close()
 
     async def _run(self, spec: CallSpec) -> None:
         policy = RetryPolicy.from_ir(spec.effect.get("retry"))
@@ -298,6 +301,11 @@ class EffectRunner:
         timer = asyncio.ensure_future(self.clock.sleep_until(deadline_ms))
         try:
             await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+            late_ms = self.clock.now_ms() - deadline_ms
+            if late_ms > 0 and work.done():
+                # The attempt returned after its deadline: it held the event loop
+                # (a coroutine that blocks), so the timer could not fire first.
+                return None, self._blocked(spec, late_ms)
         finally:
             timer.cancel()
             if not work.done():
@@ -314,6 +322,15 @@ class EffectRunner:
             return work.result(), None
         return _failure_of(exc)
 
+    def _blocked(self, spec: CallSpec, late_ms: int) -> AttemptFailure:
+        message = (
+            f"timed out: it ran {late_ms}ms past its timeout of {spec.effect.get('timeout_ms')}ms "
+            "while holding the event loop (an async effect that blocks, e.g. time.sleep or "
+            "blocking I/O; declare a blocking effect with a plain `def` so it runs in a thread)"
+        )
+        log.warning("effect %s (%s) %s", spec.effect_name, spec.call_id, message)
+        return AttemptFailure(kind="timeout", message=message)
+
     async def _invoke(self, spec: CallSpec, attempt: int) -> Any:
         ctx = EffectContext(
             flow=spec.flow,
@@ -327,35 +344,44 @@ class EffectRunner:
         )
         override = self.overrides.get(spec.effect_name)
         if override is not None:
-            return _checked_json(await override(spec.args, ctx))
+            return self._checked(await override(spec.args, ctx))
         kind = spec.effect.get("kind")
         if kind == "python":
             target = spec.effect["python"]
             fn = self.loader.load(str(target["module"]), str(target["function"]))
-            return _checked_json(await fn(spec.args, ctx))
+            return self._checked(await fn(spec.args, ctx))
         if kind == "http":
             request = self.render_http(spec)
-            return await self.http.send(request, spec.idempotency_key)
+            return self._checked(
+                await self.http.send(request, spec.idempotency_key, self.max_result_bytes)
+            )
         raise EffectError(f"effect kind {kind!r} cannot be run as a call", retryable=False)
 
-
-def _checked_json(value: Any) -> Any:
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise EffectError(
-            f"the effect returned a value that is not JSON: {exc}", retryable=False
-        ) from None
-    return value
+    def _checked(self, value: Any) -> Any:
+        """`value` if it can be stored and is within `max_result_bytes`; else the
+        call fails, without retrying (the same result would come back)."""
+        reason = storable.problem(value)
+        if reason is not None:
+            raise EffectError(
+                f"the effect returned a value that is not JSON the store can hold: {reason}",
+                retryable=False,
+            )
+        too_big = storable.oversize(value, self.max_result_bytes, "the effect's result")
+        if too_big is not None:
+            raise EffectError(f"{too_big} (flowd run --max-result-bytes)", retryable=False)
+        return value
 
 
 def _failure_of(exc: BaseException) -> tuple[Any, AttemptFailure]:
+    """The failure an exception from an attempt stands for; its message made
+    storable (an effect's exception may carry any text, of any length)."""
+    text = storable.clean_text
     if isinstance(exc, HttpStatusError):
         return exc.response, exc.to_failure()
     if isinstance(exc, EffectError):
-        return None, AttemptFailure(kind="error", message=str(exc), retryable=exc.retryable)
+        return None, AttemptFailure(kind="error", message=text(str(exc)), retryable=exc.retryable)
     if isinstance(exc, EffectLoadError | ExprError):
-        return None, AttemptFailure(kind="error", message=str(exc), retryable=False)
+        return None, AttemptFailure(kind="error", message=text(str(exc)), retryable=False)
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return None, AttemptFailure(kind="timeout", message=f"timed out: {exc}")
-    return None, AttemptFailure(kind="error", message=f"{type(exc).__name__}: {exc}")
+        return None, AttemptFailure(kind="timeout", message=text(f"timed out: {exc}"))
+    return None, AttemptFailure(kind="error", message=text(f"{type(exc).__name__}: {exc}"))
