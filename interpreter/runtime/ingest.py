@@ -41,7 +41,10 @@ class IncomingRecord:
     `source` and `position` make redelivery harmless: with a position (an
     offset, a line number) a record is taken only once past the stored
     position of `source`; without one, `source` itself (e.g.
-    `"http:<Idempotency-Key>"`) is taken once.
+    `"http:<Idempotency-Key>"`) is taken once. `partition` and `offset` say
+    where on a partitioned log (Kafka) it was read; a dead letter of such a
+    record names it `kafka:<topic>:<partition>@<offset>`. A record with a `problem`
+    (found where it was read: too large, say) is a dead letter for that reason.
     """
 
     value: Any
@@ -52,6 +55,7 @@ class IncomingRecord:
     partition: int | None = None
     offset: int | None = None
     timestamp_ms: int | None = None
+    problem: str | None = None
 
 
 IngestStatus = Literal["accepted", "duplicate", "dead_lettered", "ignored"]
@@ -142,6 +146,8 @@ class EventRouter:
     ) -> tuple[list[Routed], list[DeadLetter]]:
         """The inbox items (one per accepting flow, with the event's name) and the
         dead letters for one record."""
+        if record.problem is not None:
+            return [], [_letter(topic, record.problem, record, now_ms)]
         payload, problem = _parse(record.value)
         if problem is not None:
             return [], [_letter(topic, problem, record, now_ms)]
@@ -249,7 +255,11 @@ def _letter(topic: str, reason: str, record: IncomingRecord, now_ms: int) -> Dea
         text = bytes(value).decode("utf-8", errors="replace")
     else:
         text = json.dumps(value, default=str)
-    source = record.source or f"topic:{topic}"
+    if record.partition is not None and record.offset is not None:
+        # Where on a partitioned log (Kafka) it was read, whatever its dedup source.
+        source = f"kafka:{topic}:{record.partition}@{record.offset}"
+    else:
+        source = record.source or f"topic:{topic}"
     return DeadLetter(source=source, topic=topic, reason=reason, payload=text, at_ms=now_ms)
 
 
