@@ -38,7 +38,7 @@ from aiokafka.errors import KafkaError
 from ..runtime import Runtime, RuntimeNotRunningError
 from ..runtime.ingest import IncomingRecord, IngestOutcome
 from ..store import SourcePosition, StoreError
-from .records import ConsumedRecord, incoming, partition_source
+from .records import DEDUP_HEADER, ConsumedRecord, incoming, partition_source
 from .settings import KafkaSettings
 
 if TYPE_CHECKING:
@@ -181,8 +181,9 @@ class KafkaIngress:
         self, tp: TopicPartition, records: Sequence[ConsumedRecord]
     ) -> None:
         now = self._runtime.clock.now_ms()
-        incoming_records = [incoming(r) for r in records]
         last = records[-1].offset
+        records = _first_of_each_dedup_key(records)
+        incoming_records = [incoming(r) for r in records]
         position = SourcePosition(
             source=partition_source(tp.topic, tp.partition), position=last, updated_ms=now
         )
@@ -194,7 +195,7 @@ class KafkaIngress:
             log.warning("a batch of %s could not be stored (%s); one by one", tp, exc)
             outcomes = await self._one_by_one(tp, incoming_records, records, now)
         self._next[tp] = last + 1
-        self._ingested += len(records)
+        self._ingested += len(incoming_records)
         letters = False
         for record, outcome in zip(records, outcomes, strict=True):
             for reason in outcome.reasons:
@@ -317,6 +318,22 @@ class KafkaIngress:
             fresh = consumer.assignment() - consumer.paused()
             if fresh:
                 consumer.pause(*sorted(fresh))
+
+
+def _first_of_each_dedup_key(records: Sequence[ConsumedRecord]) -> Sequence[ConsumedRecord]:
+    """`records` without those repeating an earlier one's dedup key: the store
+    takes items of one call with one source as one record fanned out, so a
+    record produced twice must not reach it twice in one batch."""
+    seen: set[bytes] = set()
+    kept: list[ConsumedRecord] = []
+    for record in records:
+        key = next((v for n, v in record.headers if n == DEDUP_HEADER), None)
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(record)
+    return kept
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 KAFKA_VERSION = "4.4.0"
@@ -140,6 +140,7 @@ class Broker:
     port: int
     controller_port: int
     pid: int | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
     def bootstrap(self) -> str:
@@ -191,7 +192,7 @@ class Broker:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        self.pid = process.pid
+        self.pid, self.process = process.pid, process
         self._save_state()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -211,8 +212,18 @@ class Broker:
     def stop(self, *, kill: bool = False) -> None:
         """Stop the broker by its pid (SIGTERM, SIGKILL after a grace period)."""
         pid, self.pid = self.pid, None
+        process, self.process = self.process, None
         self._save_state()
         if pid is None:
+            return
+        if process is not None:
+            # Our own child: wait on it (and reap it) through its Popen.
+            process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from flowyard.interpreter.kafka.devbroker import (
     Broker,
@@ -78,3 +79,64 @@ async def create_topics(bootstrap: str, names: Sequence[str], partitions: int = 
     finally:
         await admin.close()
     raise AssertionError(f"topics {list(names)} have no leader after 5 s")
+
+
+TALLY = Path(__file__).resolve().parent.parent / "kafka" / "tally.flow.yaml"
+
+
+def tally_flow(topic_in: str, topic_out: str) -> str:
+    """The tally flow's YAML reading `topic_in` and emitting to `topic_out`."""
+    text = TALLY.read_text(encoding="utf-8")
+    return text.replace("topic: IN", f"topic: {topic_in}").replace(
+        "topic: OUT", f"topic: {topic_out}"
+    )
+
+
+Record = tuple[str | None, bytes, Sequence[tuple[str, bytes]]]
+"""A record to produce: key, value, headers."""
+
+
+async def produce(bootstrap: str, topic: str, records: Sequence[Record]) -> None:
+    """Produce `records` to `topic` (in order per key) and wait for every one."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_request_size=4 * 1024 * 1024, linger_ms=5
+    )
+    await producer.start()
+    try:
+        waiting = [
+            await producer.send(
+                topic,
+                value=value,
+                key=None if key is None else key.encode(),
+                headers=list(headers),
+            )
+            for key, value, headers in records
+        ]
+        for future in waiting:
+            await future
+    finally:
+        await producer.stop()
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, at_least: int, timeout_s: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on `topic`, once there are `at_least` (fails after `timeout_s`)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    found: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    try:
+        while asyncio.get_running_loop().time() < deadline:
+            batches = await consumer.getmany(timeout_ms=300)
+            for records in batches.values():
+                found.extend(records)
+            if len(found) >= at_least and not batches:
+                return found
+    finally:
+        await consumer.stop()
+    raise AssertionError(
+        f"{topic}: {len(found)} records after {timeout_s:.0f} s, wanted {at_least}"
+    )
