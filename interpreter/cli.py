@@ -2,6 +2,8 @@
 
     flowd run FLOW... [--store PATH] [--http HOST:PORT | --no-http] [--events FILE.jsonl]
                       [--env NAME ...] [--exit-when-idle] [--clock-speed N]
+                      [--kafka BOOTSTRAP [--group ID] [--kafka-option NAME=VALUE ...]]
+    flowd send [TOPIC JSON] [--key K] [--header K=V ...] [--events FILE.jsonl] --kafka BOOTSTRAP
     flowd verify [--store PATH] [--flow F] [--env NAME ...]
     flowd incidents [--store PATH] [--flow F]
     flowd dead-letters [--store PATH] [--limit N]
@@ -137,7 +139,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no line per transition")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="error")
+    kafka_args(p, run=True)
     p.set_defaults(run=_run)
+
+    p = sub.add_parser("send", help="produce a record (or an events file) to Kafka")
+    p.add_argument("topic", nargs="?", metavar="TOPIC")
+    p.add_argument("value", nargs="?", metavar="JSON", help="the record's value, JSON text")
+    p.add_argument("--key", metavar="K", help="the record's key")
+    p.add_argument(
+        "--header", action="append", default=[], metavar="K=V", help="a header (repeatable)"
+    )
+    p.add_argument(
+        "--events",
+        action="append",
+        default=[],
+        metavar="FILE.jsonl",
+        help="produce each event line of a JSON Lines file (as `flowd run --events` reads it)",
+    )
+    kafka_args(p, run=False)
+    p.set_defaults(run=_send)
 
     p = sub.add_parser("verify", help="replay every journal and compare with the snapshots")
     store_arg(p)
@@ -177,6 +197,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", "-v", action="store_true", help="print every step as it runs")
     p.set_defaults(run=_test)
     return parser
+
+
+def kafka_args(p: argparse.ArgumentParser, *, run: bool) -> None:
+    """`--kafka` and the options that go with it."""
+    p.add_argument(
+        "--kafka",
+        metavar="BOOTSTRAP",
+        required=not run,
+        help="Kafka bootstrap servers, host:port[,host:port...]"
+        + (": consume the flows' topics, produce emits and dead letters there" if run else ""),
+    )
+    p.add_argument(
+        "--kafka-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an aiokafka client option, e.g. security_protocol=SASL_SSL (repeatable)",
+    )
+    if run:
+        p.add_argument("--group", default="flowd", metavar="ID", help="consumer group id")
+        p.add_argument(
+            "--dead-letter-topic",
+            default="flowd.dead-letters",
+            metavar="TOPIC",
+            help="where dead letters of Kafka records are produced (default: %(default)s)",
+        )
+
+
+def _kafka_settings(args: argparse.Namespace) -> Any:
+    from .kafka.settings import KafkaSettings, KafkaSettingsError, check_options, parse_options
+
+    if not args.kafka:
+        if args.kafka_option:
+            raise UsageError("--kafka-option needs --kafka")
+        return None
+    try:
+        options = parse_options(args.kafka_option)
+        check_options(options)
+    except KafkaSettingsError as exc:
+        raise UsageError(str(exc)) from None
+    extra = {}
+    if hasattr(args, "group"):
+        extra = {"group": args.group, "dead_letter_topic": args.dead_letter_topic or None}
+    return KafkaSettings(bootstrap=args.kafka, options=options, **extra)
 
 
 # ---------------------------------------------------------------- loading flows
@@ -299,6 +363,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.clock_speed is not None and args.clock_speed <= 0:
         raise UsageError("--clock-speed must be positive")
     env = _env(args.env)
+    kafka = _kafka_settings(args)
     irs = load_flows(args.flows, sys.stderr)
     if irs is None:
         return EXIT_ERRORS
@@ -322,8 +387,41 @@ def _run(args: argparse.Namespace) -> int:
         step_on_arrival=args.step_on_arrival,
         quiet=args.quiet,
         colour=colour,
+        kafka=kafka,
     )
     return run(options)
+
+
+def _send(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .kafka.send import SendError, send_events, send_one
+
+    settings = _kafka_settings(args)
+    if (args.topic is None) != (args.value is None):
+        raise UsageError("give both TOPIC and JSON, or neither (with --events)")
+    if args.topic is None and not args.events:
+        raise UsageError("nothing to send: give TOPIC JSON or --events FILE.jsonl")
+    for events in args.events:
+        if not Path(events).is_file():
+            raise UsageError(f"--events {events}: no such file")
+    headers: dict[str, str] = {}
+    for entry in args.header:
+        name, sep, value = entry.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--header {entry}: write NAME=VALUE")
+        headers[name] = value
+    try:
+        if args.topic is not None:
+            report = asyncio.run(send_one(settings, args.topic, args.value, args.key, headers))
+            sys.stdout.write(report + "\n")
+        for events in args.events:
+            report = asyncio.run(send_events(settings, Path(events)))
+            sys.stdout.write(f"{events}: {report}\n")
+    except SendError as exc:
+        sys.stderr.write(f"flowd: {exc}\n")
+        return EXIT_ERRORS
+    return EXIT_OK
 
 
 def _existing_store(path: str) -> Path:

@@ -18,7 +18,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .feed import Feeder
 from .live import LiveView
@@ -28,6 +28,10 @@ from .runtime.clock import Clock, ScaledClock, SystemClock
 from .store import SQLiteStore, Store, StoreError, Synchronous
 from .store.ownership import StoreBusyError, StoreOwnership
 from .tuning import tune_for_serving
+
+if TYPE_CHECKING:
+    from .kafka.service import KafkaService
+    from .kafka.settings import KafkaSettings
 
 log = logging.getLogger("flowyard.flowd")
 
@@ -51,6 +55,8 @@ class RunOptions:
     step_on_arrival: bool = True
     quiet: bool = False
     colour: bool | None = None
+    kafka: KafkaSettings | None = None
+    """Consume the flows' topics from Kafka and produce emits and dead letters there."""
 
 
 def run(options: RunOptions) -> int:
@@ -89,6 +95,7 @@ class _Daemon:
             colour=options.colour,
             flow_time=bool(options.clock_speed),
         )
+        self.kafka: KafkaService | None = None
 
     def _program(self, ir_hash: str) -> Program | None:
         if self.runtime is None:
@@ -137,6 +144,21 @@ class _Daemon:
             if sock is not None:
                 sock.close()
             return EXIT_USAGE
+        sink = None
+        if opts.kafka is not None:
+            from .kafka.service import KafkaService, KafkaUnreachableError
+
+            self.kafka = KafkaService(
+                opts.kafka, tell=self.live.info, on_dead_letter=self.live.dead_letter
+            )
+            try:
+                sink = await self.kafka.open()
+            except KafkaUnreachableError as exc:
+                self.live.warning(f"flowd: {exc}")
+                await store.close()
+                if sock is not None:
+                    sock.close()
+                return EXIT_USAGE
         base_url = "http://127.0.0.1:8080"
         if sock is not None:
             host, port = sock.getsockname()[:2]
@@ -151,6 +173,7 @@ class _Daemon:
             callback_base_url=base_url,
             max_concurrent_keys=opts.max_concurrent_keys,
             step_on_arrival=opts.step_on_arrival,
+            outbox_sink=sink,
             # Effect timeouts and backoffs concern the outside world: real time.
             effect_clock=SystemClock() if opts.clock_speed else None,
         )
@@ -160,6 +183,8 @@ class _Daemon:
         except (ProgramError, StoreError) as exc:
             self.live.warning(f"flowd: cannot start: {exc}")
             await runtime.drain_and_stop()
+            if self.kafka is not None:
+                await self.kafka.close()
             if sock is not None:
                 sock.close()
             return EXIT_ERRORS
@@ -180,8 +205,12 @@ class _Daemon:
         speed = f"; clock x{opts.clock_speed:g}" if opts.clock_speed else ""
         self.live.info(f"flowd: running {flows} on {opts.store_path}{where}{speed}")
         work = asyncio.create_task(self._feed_then_maybe_stop(runtime, store))
+        code = EXIT_OK
         try:
-            await self.stop.wait()
+            if self.kafka is not None:
+                code = await self._start_kafka(self.kafka, runtime)
+            if code == EXIT_OK:
+                await self.stop.wait()
         finally:
             self.live.info("flowd: draining")
             if runner is not None:
@@ -189,9 +218,23 @@ class _Daemon:
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await work
+            if self.kafka is not None:
+                await self.kafka.stop()
             await runtime.drain_and_stop()
+            if self.kafka is not None:
+                await self.kafka.close()
             self.live.info(f"flowd: stopped after {runtime.steps} steps")
             self.live.close()
+        return code
+
+    async def _start_kafka(self, kafka: KafkaService, runtime: Runtime) -> int:
+        from aiokafka.errors import KafkaError
+
+        try:
+            await kafka.start(runtime)
+        except (KafkaError, OSError) as exc:
+            self.live.warning(f"flowd: cannot consume from Kafka: {type(exc).__name__}: {exc}")
+            return EXIT_ERRORS
         return EXIT_OK
 
     async def _feed_then_maybe_stop(self, runtime: Runtime, store: Store) -> None:

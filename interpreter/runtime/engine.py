@@ -231,6 +231,11 @@ class Runtime:
         return self._stepper.steps
 
     @property
+    def pending_keys(self) -> int:
+        """Keys with input to apply, being stepped or waiting for a free slot."""
+        return self._scheduler.running + self._scheduler.queued
+
+    @property
     def effects_in_flight(self) -> int:
         """Effect calls started and not yet delivered (including those backing off)."""
         return self._effects.in_flight

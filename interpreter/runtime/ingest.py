@@ -43,6 +43,10 @@ class IncomingRecord:
     position of `source`; without one, `source` itself (e.g.
     `"http:<Idempotency-Key>"`) is taken once. `origin` names where a record
     without a source came from (`"http"`, `"topic"`), for its dead letter.
+    `partition` and `offset` say where on a partitioned log (Kafka) it was read;
+    a dead letter of such a record names it `kafka:<topic>:<partition>@<offset>`.
+    A record with a `problem` (found where it was read: too large, say) is a
+    dead letter for that reason.
     """
 
     value: Any
@@ -54,9 +58,13 @@ class IncomingRecord:
     offset: int | None = None
     timestamp_ms: int | None = None
     origin: str = "topic"
+    problem: str | None = None
 
     def dead_letter_source(self, topic: str) -> str:
         """The source a dead letter of this record is stored and shown with."""
+        if self.partition is not None and self.offset is not None:
+            # Where on a partitioned log (Kafka) it was read, whatever its dedup source.
+            return f"kafka:{topic}:{self.partition}@{self.offset}"
         return self.source or f"{self.origin}:{topic}"
 
 
@@ -156,6 +164,8 @@ class EventRouter:
     ) -> tuple[list[Routed], list[DeadLetter]]:
         """The inbox items (one per accepting flow, with the event's name) and the
         dead letters for one record."""
+        if record.problem is not None:
+            return [], [_letter(topic, record.problem, record, now_ms)]
         payload, problem = _parse(record.value)
         if problem is not None:
             return [], [_letter(topic, problem, record, now_ms)]

@@ -535,8 +535,10 @@ class Store(Protocol):
         """The highest offset in the embedded log, -1 when empty."""
         ...
 
-    async def dead_letters(self, limit: int | None = None) -> list[DeadLetterRow]:
-        """Stored dead letters, oldest first."""
+    async def dead_letters(
+        self, limit: int | None = None, *, after_id: int = 0
+    ) -> list[DeadLetterRow]:
+        """Stored dead letters with an id past `after_id`, oldest first."""
         ...
 
     async def source_position(self, source: str) -> SourcePosition | None:

@@ -396,10 +396,14 @@ class SQLiteStore:
         value = await self._scalar('SELECT max("offset") FROM embedded_log')
         return -1 if value is None else int(value)
 
-    async def dead_letters(self, limit: int | None = None) -> list[DeadLetterRow]:
+    async def dead_letters(
+        self, limit: int | None = None, *, after_id: int = 0
+    ) -> list[DeadLetterRow]:
         """See `Store.dead_letters`."""
         found = await self._fetch(
-            f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters ORDER BY id" + self._limit(limit)
+            f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id > ? ORDER BY id"
+            + self._limit(limit),
+            (after_id,),
         )
         return [rows.dead_letter_row(r) for r in found]
 

@@ -1,0 +1,358 @@
+"""`flowd run --kafka`: a consumer group over every topic the loaded flows read.
+
+Exactly-once ingestion does not rest on Kafka's committed offsets. Each batch
+of one partition is ingested in one store transaction that also stores the
+partition's position (`kafka:<topic>:<partition>`: its last offset ingested);
+when a partition is assigned, the consumer seeks to the stored position + 1
+(the beginning of the partition when nothing is stored). A record read again
+after a crash, a restart or a rebalance is therefore either past the stored
+position, or deduplicated by the store (per flow, by position). Kafka's
+committed offsets follow the stored ones about once a second, so standard
+tools show the group's lag; they are never read back.
+
+A record that cannot be stored becomes a dead letter (see `records`); if a
+batch still fails to be stored, its records are ingested one by one and the
+one that fails alone becomes a dead letter too, so no record holds up its
+partition. Dead letters also go to a Kafka topic (`DeadLetterRelay`).
+
+Backpressure: when too many keys wait to be stepped, or too many effect calls
+are in flight, every assigned partition is paused, and resumed once both are
+below half their bound; a slow key never holds up the others of its
+partition, since records go to their key's inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+
+from ..runtime import Runtime, RuntimeNotRunningError
+from ..runtime.ingest import IncomingRecord, IngestOutcome
+from ..store import SourcePosition, StoreError
+from .records import DEDUP_HEADER, ConsumedRecord, incoming, partition_source
+from .settings import KafkaSettings
+
+if TYPE_CHECKING:
+    from .deadletters import DeadLetterRelay
+
+log = logging.getLogger("flowyard.kafka.consumer")
+
+POLL_MS = 200
+COMMIT_EVERY_S = 1.0
+RETRY_AFTER_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerStatus:
+    """What the consumer is doing, for live output and tests."""
+
+    assigned: tuple[tuple[str, int], ...]
+    paused: tuple[tuple[str, int], ...]
+    lag: int | None
+    """Records on the assigned partitions not yet ingested (None until known)."""
+    ingested: int
+
+
+class KafkaIngress:
+    """Consumes the flows' topics into `runtime`, storing positions with the records."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: KafkaSettings,
+        *,
+        tell: Callable[[str], None] = lambda _: None,
+        on_dead_letter: Callable[[str, str], None] = lambda _s, _r: None,
+        dead_letters: DeadLetterRelay | None = None,
+    ) -> None:
+        self._runtime = runtime
+        self._settings = settings
+        self._tell = tell
+        self._on_dead_letter = on_dead_letter
+        self._dead_letters = dead_letters
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._next: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._last_commit = 0.0
+        self._ingested = 0
+        self._paused_for: str | None = None
+        self._assigned = asyncio.Event()
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics consumed: every one a loaded flow reads."""
+        return sorted(self._runtime.topics)
+
+    async def start(self) -> None:
+        """Join the group and start consuming (returns before the first assignment)."""
+        consumer = AIOKafkaConsumer(
+            group_id=self._settings.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._settings.max_batch,
+            **self._settings.client_options(AIOKafkaConsumer),
+        )
+        await consumer.start()
+        self._consumer = consumer
+        topics = self.topics
+        if topics:
+            consumer.subscribe(topics=topics, listener=_Listener(self))
+        self._task = asyncio.create_task(self._run(consumer), name="flowd-kafka")
+
+    async def wait_assigned(self, timeout_s: float = 30.0) -> None:
+        """Return once partitions have been assigned to this consumer."""
+        await asyncio.wait_for(self._assigned.wait(), timeout_s)
+
+    async def stop(self) -> None:
+        """Stop consuming and leave the group (positions are in the store)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            with contextlib.suppress(KafkaError, OSError):
+                await self._commit(consumer, force=True)
+            await consumer.stop()
+
+    def status(self) -> ConsumerStatus:
+        """Assignment, pauses and lag as of now."""
+        consumer = self._consumer
+        if consumer is None:
+            return ConsumerStatus((), (), None, self._ingested)
+        assigned = sorted(consumer.assignment())
+        lag: int | None = None
+        for tp in assigned:
+            high = consumer.highwater(tp)
+            position = self._next.get(tp)
+            if high is not None:
+                # A partition not read from yet lags by all it holds (or less).
+                lag = (lag or 0) + max(0, high - (position or 0))
+        return ConsumerStatus(
+            tuple((tp.topic, tp.partition) for tp in assigned),
+            tuple(sorted((tp.topic, tp.partition) for tp in consumer.paused())),
+            lag,
+            self._ingested,
+        )
+
+    # ------------------------------------------------------------ the loop
+
+    async def _run(self, consumer: AIOKafkaConsumer) -> None:
+        if not self.topics:
+            return
+        while True:
+            try:
+                self._backpressure(consumer)
+                batches = await consumer.getmany(
+                    timeout_ms=POLL_MS, max_records=self._settings.max_batch
+                )
+                async with self._lock:
+                    for tp, records in batches.items():
+                        if tp in consumer.assignment():
+                            await self._ingest_partition(tp, records)
+                await self._commit(consumer)
+            except asyncio.CancelledError:
+                raise
+            except RuntimeNotRunningError:
+                return
+            except (KafkaError, StoreError, OSError) as exc:
+                # The broker went away, or the store refused a write: positions
+                # in memory may be ahead of the store's, so start again from it.
+                log.warning("kafka consumer: %s: %s; retrying", type(exc).__name__, exc)
+                self._tell(f"kafka: {type(exc).__name__}: {exc}; retrying in {RETRY_AFTER_S:g} s")
+                await asyncio.sleep(RETRY_AFTER_S)
+                with contextlib.suppress(KafkaError, StoreError, OSError):
+                    async with self._lock:
+                        await self._seek_to_stored(consumer, list(consumer.assignment()))
+
+    async def _ingest_partition(
+        self, tp: TopicPartition, records: Sequence[ConsumedRecord]
+    ) -> None:
+        now = self._runtime.clock.now_ms()
+        last = records[-1].offset
+        records = _first_of_each_dedup_key(records)
+        incoming_records = [incoming(r) for r in records]
+        position = SourcePosition(
+            source=partition_source(tp.topic, tp.partition), position=last, updated_ms=now
+        )
+        try:
+            outcomes = await self._runtime.ingest_events(
+                tp.topic, incoming_records, advance=[position]
+            )
+        except (StoreError, ValueError, TypeError, UnicodeError) as exc:
+            log.warning("a batch of %s could not be stored (%s); one by one", tp, exc)
+            outcomes = await self._one_by_one(tp, incoming_records, records, now)
+        self._next[tp] = last + 1
+        self._ingested += len(incoming_records)
+        letters = False
+        for record, outcome in zip(records, outcomes, strict=True):
+            for reason in outcome.reasons:
+                letters = True
+                self._on_dead_letter(f"kafka:{tp.topic}:{tp.partition}@{record.offset}", reason)
+        if letters and self._dead_letters is not None:
+            self._dead_letters.wake()
+
+    async def _one_by_one(
+        self,
+        tp: TopicPartition,
+        prepared: Sequence[IncomingRecord],
+        records: Sequence[ConsumedRecord],
+        now: int,
+    ) -> list[IngestOutcome]:
+        source = partition_source(tp.topic, tp.partition)
+        outcomes: list[IngestOutcome] = []
+        for record, raw in zip(prepared, records, strict=True):
+            advance = [SourcePosition(source=source, position=raw.offset, updated_ms=now)]
+            try:
+                done = await self._runtime.ingest_events(tp.topic, [record], advance=advance)
+            except (StoreError, ValueError, TypeError, UnicodeError) as exc:
+                refused = IncomingRecord(
+                    value=repr(record.value)[:1024],
+                    headers=record.headers,
+                    source=record.source,
+                    position=record.position,
+                    partition=record.partition,
+                    offset=record.offset,
+                    timestamp_ms=record.timestamp_ms,
+                    problem=f"the record could not be stored: {type(exc).__name__}: {exc}",
+                )
+                done = await self._runtime.ingest_events(tp.topic, [refused], advance=advance)
+            outcomes.extend(done)
+        return outcomes
+
+    # ------------------------------------------------------------ positions
+
+    async def assigned(self, partitions: Sequence[TopicPartition]) -> None:
+        """Partitions were assigned: seek each to its stored position."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        async with self._lock:
+            await self._seek_to_stored(consumer, partitions)
+        self._assigned.set()
+        self._tell("kafka: assigned " + _describe(partitions))
+
+    async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
+        """Partitions are being taken away: wait for the batch being stored."""
+        async with self._lock:
+            for tp in partitions:
+                self._next.pop(tp, None)
+        if partitions:
+            self._tell("kafka: revoked " + _describe(partitions))
+
+    async def _seek_to_stored(
+        self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
+    ) -> None:
+        from_start: list[TopicPartition] = []
+        for tp in partitions:
+            stored = await self._runtime.store.source_position(
+                partition_source(tp.topic, tp.partition)
+            )
+            if stored is None or stored.position is None:
+                from_start.append(tp)
+                self._next.pop(tp, None)
+            else:
+                consumer.seek(tp, stored.position + 1)
+                self._next[tp] = stored.position + 1
+        if from_start:
+            await consumer.seek_to_beginning(*from_start)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
+        """Let Kafka's committed offsets follow the stored positions (for monitoring)."""
+        now = time.monotonic()
+        if not force and now - self._last_commit < COMMIT_EVERY_S:
+            return
+        self._last_commit = now
+        assigned = consumer.assignment()
+        moved = {
+            tp: offset
+            for tp, offset in self._next.items()
+            if tp in assigned and self._committed.get(tp) != offset
+        }
+        if not moved:
+            return
+        try:
+            await consumer.commit(moved)
+        except KafkaError as exc:
+            # A rebalance under way, say: the next commit catches up.
+            log.debug("kafka commit skipped: %s", exc)
+            return
+        self._committed.update(moved)
+
+    # ------------------------------------------------------------ backpressure
+
+    def _backpressure(self, consumer: AIOKafkaConsumer) -> None:
+        s = self._settings
+        pending = self._runtime.pending_keys
+        effects = self._runtime.effects_in_flight
+        if self._paused_for is None:
+            if pending >= s.max_pending_keys:
+                reason = f"{pending:,} keys wait to be stepped (bound {s.max_pending_keys:,})"
+            elif effects >= s.max_effects_in_flight:
+                reason = f"{effects:,} effect calls in flight (bound {s.max_effects_in_flight:,})"
+            else:
+                return
+            partitions = sorted(consumer.assignment())
+            consumer.pause(*partitions)
+            self._paused_for = reason
+            self._tell(f"kafka: paused {len(partitions)} partitions: {reason}")
+        elif pending < s.max_pending_keys // 2 and effects < s.max_effects_in_flight // 2:
+            partitions = sorted(consumer.paused())
+            consumer.resume(*partitions)
+            self._paused_for = None
+            self._tell(f"kafka: resumed {len(partitions)} partitions")
+        else:
+            # Partitions assigned while paused are paused too.
+            fresh = consumer.assignment() - consumer.paused()
+            if fresh:
+                consumer.pause(*sorted(fresh))
+
+
+def _first_of_each_dedup_key(records: Sequence[ConsumedRecord]) -> Sequence[ConsumedRecord]:
+    """`records` without those repeating an earlier one's dedup key: the store
+    takes items of one call with one source as one record fanned out, so a
+    record produced twice must not reach it twice in one batch."""
+    seen: set[bytes] = set()
+    kept: list[ConsumedRecord] = []
+    for record in records:
+        key = next((v for n, v in record.headers if n == DEDUP_HEADER), None)
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(record)
+    return kept
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, ingress: KafkaIngress) -> None:
+        self._ingress = ingress
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._ingress.revoked(sorted(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._ingress.assigned(sorted(assigned))
+
+
+def _describe(partitions: Sequence[TopicPartition]) -> str:
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    if not by_topic:
+        return "no partitions"
+    return ", ".join(
+        f"{topic}[{','.join(str(p) for p in sorted(ps))}]" for topic, ps in sorted(by_topic.items())
+    )

@@ -1,0 +1,121 @@
+"""Dead letters of Kafka records, produced to a dead-letter topic.
+
+The store's dead letters are the record of truth (`flowd dead-letters` lists
+them); this relay produces those of Kafka records to the dead-letter topic, in
+id order, and stores how far it got (`kafka-dead-letters:<topic>`), so each
+one is produced at least once even across crashes. Each carries headers: the
+reason, the flow (when one flow refused it), the source topic, partition and
+offset, and the letter's id (a stable dedup key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from ..store import DeadLetterRow, SourcePosition, Store, StoreError
+from .producer import Produced, header_list, produce
+
+log = logging.getLogger("flowyard.kafka.deadletters")
+
+BATCH = 500
+RETRY_AFTER_S = 1.0
+_KAFKA_SOURCE = re.compile(r"^kafka:(?P<topic>.+):(?P<partition>\d+)@(?P<offset>\d+)$")
+
+
+class DeadLetterRelay:
+    """Produces the store's dead letters of Kafka records to `topic`."""
+
+    def __init__(
+        self,
+        store: Store,
+        producer: AIOKafkaProducer,
+        topic: str,
+        *,
+        flows: Callable[[], frozenset[str]],
+        clock_ms: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._producer = producer
+        self._topic = topic
+        self._flows = flows
+        self._clock_ms = clock_ms
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._after_id: int | None = None
+        self.produced = 0
+
+    @property
+    def position_source(self) -> str:
+        """The source id under which the last produced letter's id is stored."""
+        return f"kafka-dead-letters:{self._topic}"
+
+    def start(self) -> None:
+        """Start relaying; the first pass produces whatever an earlier run left."""
+        self._wake.set()
+        self._task = asyncio.create_task(self._run(), name="flowd-dead-letters")
+
+    def wake(self) -> None:
+        """New dead letters were stored."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop relaying (what is left is produced on the next start)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                while await self._relay():
+                    pass
+            except (KafkaError, StoreError, OSError) as exc:
+                log.warning("dead letters to %s: %s; retrying", self._topic, exc)
+                await asyncio.sleep(RETRY_AFTER_S)
+                self._wake.set()
+
+    async def _relay(self) -> bool:
+        """Produce the next batch; whether there may be more."""
+        if self._after_id is None:
+            stored = await self._store.source_position(self.position_source)
+            self._after_id = 0 if stored is None or stored.position is None else stored.position
+        letters = await self._store.dead_letters(limit=BATCH, after_id=self._after_id)
+        if not letters:
+            return False
+        records = [r for r in (self._record(letter) for letter in letters) if r is not None]
+        await produce(self._producer, records)
+        last = letters[-1].id
+        position = SourcePosition(
+            source=self.position_source, position=last, updated_ms=self._clock_ms()
+        )
+        await self._store.ingest([], [position])
+        self._after_id = last
+        self.produced += len(records)
+        return len(letters) >= BATCH
+
+    def _record(self, letter: DeadLetterRow) -> Produced | None:
+        where = _KAFKA_SOURCE.match(letter.source)
+        if where is None:
+            return None  # HTTP and file inputs were answered where they came from
+        headers = {
+            "flowyard-reason": letter.reason,
+            "flowyard-source-topic": where["topic"],
+            "flowyard-source-partition": where["partition"],
+            "flowyard-source-offset": where["offset"],
+            "flowyard-dead-letter-id": str(letter.id),
+        }
+        flow = letter.reason.split(".", 1)[0]
+        if flow in self._flows():
+            headers["flowyard-flow"] = flow
+        return (self._topic, None, letter.payload.encode("utf-8", "replace"), header_list(headers))

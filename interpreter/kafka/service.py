@@ -1,0 +1,151 @@
+"""Kafka beside a running flowd: producer, consumer, dead-letter relay, live status.
+
+`flowd run --kafka` opens one of these before the runtime (the runtime's
+outbox produces through its emitter), starts it once the runtime has
+recovered, and stops it before the runtime drains, closing the producer last
+so the outbox relay can finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from ..runtime import Runtime
+from .consumer import ConsumerStatus, KafkaIngress
+from .deadletters import DeadLetterRelay
+from .producer import KafkaEmitter, new_producer
+from .settings import KafkaSettings
+
+log = logging.getLogger("flowyard.kafka")
+
+STATUS_EVERY_S = 5.0
+
+
+class KafkaUnreachableError(RuntimeError):
+    """The cluster could not be reached at start-up."""
+
+
+class KafkaService:
+    """The Kafka side of one flowd."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        tell: Callable[[str], None],
+        on_dead_letter: Callable[[str, str], None],
+    ) -> None:
+        self._settings = settings
+        self._tell = tell
+        self._on_dead_letter = on_dead_letter
+        self._producer: AIOKafkaProducer | None = None
+        self._ingress: KafkaIngress | None = None
+        self._relay: DeadLetterRelay | None = None
+        self._status: asyncio.Task[None] | None = None
+
+    @property
+    def ingress(self) -> KafkaIngress | None:
+        """The consumer, once started."""
+        return self._ingress
+
+    async def open(self) -> KafkaEmitter:
+        """Connect the producer; the outbox sink the runtime should use."""
+        producer = new_producer(self._settings)
+        try:
+            await producer.start()
+        except (KafkaError, OSError) as exc:
+            with contextlib.suppress(KafkaError, OSError):
+                await producer.stop()
+            raise KafkaUnreachableError(
+                f"cannot reach Kafka at {self._settings.bootstrap}: {type(exc).__name__}: {exc}"
+            ) from None
+        self._producer = producer
+        return KafkaEmitter(producer)
+
+    async def start(self, runtime: Runtime) -> None:
+        """Start consuming the flows' topics and relaying dead letters."""
+        assert self._producer is not None, "open() first"
+        topic = self._settings.dead_letter_topic
+        if topic is not None:
+            await self._ensure_topic(topic)
+            self._relay = DeadLetterRelay(
+                runtime.store,
+                self._producer,
+                topic,
+                flows=lambda: runtime.flows,
+                clock_ms=runtime.clock.now_ms,
+            )
+            self._relay.start()
+        self._ingress = KafkaIngress(
+            runtime,
+            self._settings,
+            tell=self._tell,
+            on_dead_letter=self._on_dead_letter,
+            dead_letters=self._relay,
+        )
+        await self._ingress.start()
+        topics = ", ".join(self._ingress.topics) or "no topics"
+        self._tell(
+            f"kafka: consuming {topics} from {self._settings.bootstrap} "
+            f"as group {self._settings.group}" + (f"; dead letters to {topic}" if topic else "")
+        )
+        self._status = asyncio.create_task(self._report(), name="flowd-kafka-status")
+
+    async def stop(self) -> None:
+        """Stop consuming and relaying (the producer stays open for the outbox)."""
+        for task in (self._status,):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._ingress is not None:
+            await self._ingress.stop()
+        if self._relay is not None:
+            await self._relay.stop()
+
+    async def close(self) -> None:
+        """Close the producer (after the runtime's outbox relay stopped)."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def _ensure_topic(self, topic: str) -> None:
+        admin = AIOKafkaAdminClient(**self._settings.client_options(AIOKafkaAdminClient))
+        try:
+            await admin.start()
+            if topic not in await admin.list_topics():
+                await admin.create_topics([NewTopic(topic, 1, 1)])
+                self._tell(f"kafka: created the dead-letter topic {topic}")
+        except TopicAlreadyExistsError:
+            pass
+        except (KafkaError, OSError) as exc:
+            self._tell(f"kafka: could not check the dead-letter topic {topic}: {exc}")
+        finally:
+            await admin.close()
+
+    async def _report(self) -> None:
+        last: ConsumerStatus | None = None
+        while True:
+            await asyncio.sleep(STATUS_EVERY_S)
+            if self._ingress is None:
+                continue
+            now = self._ingress.status()
+            if last is None or (now.lag, now.paused, now.ingested) != (
+                last.lag,
+                last.paused,
+                last.ingested,
+            ):
+                lag = "unknown" if now.lag is None else f"{now.lag:,}"
+                paused = f", {len(now.paused)} paused" if now.paused else ""
+                self._tell(
+                    f"kafka: {len(now.assigned)} partitions{paused}, "
+                    f"{now.ingested:,} records ingested, lag {lag}"
+                )
+            last = now

@@ -1,0 +1,114 @@
+"""How flowd reaches a Kafka cluster: bootstrap, group, client options, bounds.
+
+Security settings are passed through to aiokafka unchanged
+(`security_protocol`, `sasl_mechanism`, `sasl_plain_username`, ...), except
+that `ssl_cafile`, `ssl_certfile`, `ssl_keyfile` and `ssl_password` are turned
+into the `ssl_context` aiokafka wants.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_GROUP = "flowd"
+DEFAULT_DEAD_LETTER_TOPIC = "flowd.dead-letters"
+
+_SSL_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password")
+_INTEGER_OPTIONS = frozenset(
+    {
+        "request_timeout_ms",
+        "metadata_max_age_ms",
+        "connections_max_idle_ms",
+        "retry_backoff_ms",
+        "session_timeout_ms",
+        "heartbeat_interval_ms",
+        "max_poll_interval_ms",
+        "fetch_max_bytes",
+        "max_partition_fetch_bytes",
+        "linger_ms",
+        "max_request_size",
+    }
+)
+
+
+def check_options(options: Mapping[str, str]) -> None:
+    """Raise `KafkaSettingsError` for an option no aiokafka client takes."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    known = set(_SSL_FILES)
+    for client in (AIOKafkaConsumer, AIOKafkaProducer):
+        known.update(inspect.signature(client).parameters)
+    for name in options:
+        if name not in known:
+            raise KafkaSettingsError(
+                f"--kafka-option {name}: not an option of aiokafka's clients "
+                "(e.g. security_protocol, sasl_mechanism, sasl_plain_username, ssl_cafile)"
+            )
+
+
+class KafkaSettingsError(ValueError):
+    """A client option flowd cannot use (the message says which and why)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KafkaSettings:
+    """Everything `flowd run --kafka` and `flowd send` need to reach the cluster."""
+
+    bootstrap: str
+    group: str = DEFAULT_GROUP
+    options: Mapping[str, str] = field(default_factory=dict)
+    """Client options passed through to aiokafka (security, timeouts)."""
+    dead_letter_topic: str | None = DEFAULT_DEAD_LETTER_TOPIC
+    """Where dead letters of Kafka records are produced (None: only in the store)."""
+    max_pending_keys: int = 10_000
+    """Pause consumption when this many keys wait to be stepped (resume below half)."""
+    max_effects_in_flight: int = 10_000
+    """Pause consumption when this many effect calls are in flight (resume below half)."""
+    max_batch: int = 500
+    """Records taken from the consumer at a time."""
+
+    def client_options(self, client: type) -> dict[str, Any]:
+        """Keyword arguments for an aiokafka `client` class: the bootstrap and
+        those options the class takes (a consumer's timeouts are not a producer's)."""
+        takes = inspect.signature(client).parameters
+        out: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "client_id": "flowd"}
+        ssl_files: dict[str, str] = {}
+        for name, value in self.options.items():
+            if name not in _SSL_FILES and name not in takes:
+                continue
+            if name in _SSL_FILES:
+                ssl_files[name.removeprefix("ssl_")] = value
+            elif name in _INTEGER_OPTIONS:
+                try:
+                    out[name] = int(value)
+                except ValueError:
+                    raise KafkaSettingsError(
+                        f"--kafka-option {name}={value}: {name} takes a whole number"
+                    ) from None
+            else:
+                out[name] = value
+        if ssl_files:
+            from aiokafka.helpers import create_ssl_context
+
+            try:
+                out["ssl_context"] = create_ssl_context(**ssl_files)
+            except OSError as exc:
+                raise KafkaSettingsError(f"--kafka-option ssl_*: {exc}") from None
+        return out
+
+
+def parse_options(entries: Sequence[str]) -> dict[str, str]:
+    """`NAME=VALUE` entries (from `--kafka-option`) as a mapping."""
+    options: dict[str, str] = {}
+    for entry in entries:
+        name, sep, value = entry.partition("=")
+        name = name.strip().replace("-", "_").replace(".", "_")
+        if not sep or not name:
+            raise KafkaSettingsError(
+                f"--kafka-option {entry}: write NAME=VALUE, e.g. security_protocol=SASL_SSL"
+            )
+        options[name] = value
+    return options
