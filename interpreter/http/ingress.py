@@ -17,6 +17,9 @@ Routes (see docs/operations.md for the reference):
     GET  /incidents                           instances that are incidents
     GET  /dead-letters                        inputs that could not be accepted
     GET  /healthz                             liveness
+    GET  /instances/{flow}/{key}/history      an instance's timeline (routes_admin)
+    GET  /emitted?topic=T                     records flows emitted (routes_admin)
+    POST /dead-letters/{id}/replay            offer a dead letter again (routes_admin)
 """
 
 from __future__ import annotations
@@ -122,6 +125,7 @@ def create_app(
 
     `on_dead_letter` is told about each input a request got dead-lettered.
     """
+    from .routes_admin import add_admin_routes
     from .routes_input import add_input_routes
     from .routes_query import add_query_routes
 
@@ -131,6 +135,7 @@ def create_app(
     app[ON_DEAD_LETTER] = on_dead_letter or _ignore
     add_input_routes(app)
     add_query_routes(app)
+    add_admin_routes(app)
     return app
 
 

@@ -211,6 +211,11 @@ class Runtime:
         return self._state
 
     @property
+    def env(self) -> Mapping[str, str]:
+        """The environment variables flows may read (for replaying journals)."""
+        return self._env
+
+    @property
     def steps(self) -> int:
         """Steps committed since start."""
         return self._stepper.steps
