@@ -8,6 +8,7 @@
     flowd retry FLOW KEY [--store PATH | --url URL]
     flowd cancel FLOW KEY [--store PATH | --url URL] [--reason TEXT]
     flowd test SCENARIO... [--verbose]
+    flowd instances | show | signal | emitted | replay-dead-letter   (admin_cli.py)
 
 Exit codes: 0 success, 1 errors (compile errors, a failed verification, an
 action refused), 2 usage or I/O errors, 130 a second Ctrl-C during a drain.
@@ -167,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "cancel":
             p.add_argument("--reason", default="", help="why (kept with the instance)")
         p.set_defaults(run=_operator, action=action)
+
+    from .admin_cli import add_admin_commands
+
+    add_admin_commands(sub, DEFAULT_STORE)
 
     # Further subcommands register here, each with `p.set_defaults(run=...)`;
     # `flowd test` (the scenario runner, interpreter/scenario/) is added below.

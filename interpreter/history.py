@@ -251,7 +251,8 @@ class _Timeline:
                 },
             )
         elif word == "enter":
-            origin, transition = self.state, None
+            origin: str | None = self.state
+            transition: str | None = None
             if self.open_transition is not None:
                 transition, origin = self.open_transition
                 self.open_transition = None
@@ -485,14 +486,16 @@ async def programs_in_store(store: Store) -> ProgramLookup:
     return programs.get
 
 
-def render_text(page: HistoryPage) -> str:
-    """The timeline as lines for a terminal: seq, time, kind, what happened."""
-    lines = [f"{page.flow} {page.key}: {page.journal_length} journal entries"]
-    if page.replay_problem:
-        lines.append(f"  (no data changes shown: {page.replay_problem})")
-    for item in page.items:
-        when = (iso(item.at_ms) or "").replace("T", " ").rstrip("Z")
-        lines.append(f"  #{item.seq:<4} {when:<23}  {item.kind:<17} {item.summary}")
-    if page.next_after_seq is not None:
-        lines.append(f"  … more after seq {page.next_after_seq} (--after {page.next_after_seq})")
+def render_text(page: Mapping[str, Any]) -> str:
+    """A history page in its JSON form (`HistoryPage.to_json`, or the API's
+    answer) as lines for a terminal: seq, time, kind, what happened."""
+    lines = [f"{page['flow']} {page['key']}: {page['journal_length']} journal entries"]
+    if page.get("replay_problem"):
+        lines.append(f"  (no data changes shown: {page['replay_problem']})")
+    for item in page["items"]:
+        when = str(item.get("at") or "").replace("T", " ").rstrip("Z")
+        lines.append(f"  #{item['seq']:<4} {when:<23}  {item['kind']:<17} {item['summary']}")
+    after = page.get("next_after_seq")
+    if after is not None:
+        lines.append(f"  … more after seq {after}: add --after {after}")
     return "\n".join(lines) + "\n"

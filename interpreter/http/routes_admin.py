@@ -8,15 +8,12 @@ the records flows emitted, and replaying a dead letter once its flow is fixed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 from aiohttp import web
 
-from ..history import MAX_PAGE, ProgramLookup, instance_history, iso
+from ..emitted import emit_topics, emitted
+from ..history import MAX_PAGE, ProgramLookup, instance_history
 from ..program import Program
 from ..runtime import IncomingRecord, Runtime, UnknownVersionError
-from ..store import LogRecord, OutboxRow, Store
 from .ingress import RUNTIME, ClientError, json_response
 from .routes_input import outcome_json
 
@@ -79,64 +76,6 @@ async def get_history(request: web.Request) -> web.StreamResponse:
     return json_response(200, page.to_json())
 
 
-def outbox_json(row: OutboxRow) -> dict[str, Any]:
-    """An outbox row not yet relayed."""
-    return {
-        "topic": row.topic,
-        "key": row.key,
-        "value": row.value,
-        "headers": row.headers,
-        "dedup_key": row.dedup_key,
-        "created": iso(row.created_ms),
-    }
-
-
-def log_json(record: LogRecord) -> dict[str, Any]:
-    """A record of the embedded log."""
-    return {
-        "offset": record.offset,
-        "topic": record.topic,
-        "key": record.key,
-        "value": record.value,
-        "headers": record.headers,
-        "dedup_key": record.dedup_key,
-        "appended": iso(record.appended_ms),
-    }
-
-
-async def emitted(
-    store: Store, topics: list[str], *, after_offset: int, limit: int
-) -> dict[str, Any]:
-    """What flows emitted on `topics`: outbox rows waiting to be relayed
-    (`pending`), and embedded-log records past `after_offset` (`log`, oldest
-    first, at most `limit`; `next_after_offset` pages on)."""
-    pending = [outbox_json(row) for row in await store.pending_outbox() if row.topic in topics]
-    records: list[LogRecord] = []
-    for topic in topics:
-        records.extend(await store.read_log(topic, after_offset, limit + 1))
-    records.sort(key=lambda r: r.offset)
-    more = len(records) > limit
-    records = records[:limit]
-    return {
-        "topics": topics,
-        "pending": pending[:limit],
-        "log": [log_json(r) for r in records],
-        "next_after_offset": records[-1].offset if more and records else None,
-    }
-
-
-def emit_topics(programs: Iterable[Program]) -> list[str]:
-    """The topics the programs emit to."""
-    return sorted(
-        {
-            str(effect.spec["topic"])
-            for program in programs
-            for effect in program.effects.values()
-            if effect.kind == "emit"
-        }
-    )
-
-
 async def get_emitted(request: web.Request) -> web.StreamResponse:
     """`GET /emitted?topic=T&after_offset=N&limit=M`: records flows emitted (on
     all their emit topics without `topic`); with Kafka, relayed records are in
@@ -176,7 +115,10 @@ async def post_replay_dead_letter(request: web.Request) -> web.StreamResponse:
     )
     [outcome] = await runtime.ingest_events(letter.topic, [record])
     body = {"id": letter_id, "topic": letter.topic, **outcome_json(outcome)}
-    return json_response(422 if body["status"] == "dead_lettered" else 202, body)
+    if body["status"] == "dead_lettered":
+        reasons = "; ".join(body.get("reasons", []))
+        return json_response(422, {"error": "replay refused", "detail": reasons, **body})
+    return json_response(202, body)
 
 
 def _programs_id(runtime: Runtime) -> str:
