@@ -251,18 +251,18 @@ class _Timeline:
                 },
             )
         elif word == "enter":
-            origin: str | None = self.state
+            left: str | None = self.state
             transition: str | None = None
             if self.open_transition is not None:
-                transition, origin = self.open_transition
+                transition, left = self.open_transition
                 self.open_transition = None
             self.state = rest
             yield HistoryItem(
                 seq=seq,
                 at_ms=at,
                 kind="entered",
-                summary=f"{origin or '?'} → {rest}",
-                detail={"from": origin, "to": rest, "transition": transition},
+                summary=f"{left or '?'} → {rest}",
+                detail={"from": left, "to": rest, "transition": transition},
             )
         elif word in ("ignored", "deferred", "re-offer", "catch"):
             kind = {"re-offer": "re_offered", "catch": "caught"}.get(word, word)
