@@ -22,6 +22,7 @@ from typing import Any
 
 from .feed import Feeder
 from .live import LiveView
+from .metrics import Metrics, chain
 from .program import Program, ProgramError
 from .runtime import Runtime, UnknownVersionError
 from .runtime.clock import Clock, ScaledClock, SystemClock
@@ -83,6 +84,7 @@ class _Daemon:
         self.signals = 0
         self.runtime: Runtime | None = None
         self.ownership: StoreOwnership | None = None
+        self.metrics = Metrics()
         self.live = LiveView(self._program, now_ms=self.clock.now_ms, colour=options.colour)
 
     def _program(self, ir_hash: str) -> Program | None:
@@ -132,17 +134,21 @@ class _Daemon:
             if sock is not None:
                 sock.close()
             return EXIT_USAGE
+        metrics = self.metrics
+        metered = metrics.wrap_store(store)
         base_url = "http://127.0.0.1:8080"
         if sock is not None:
             host, port = sock.getsockname()[:2]
             base_url = f"http://{_url_host(str(host))}:{port}"
         runtime = Runtime(
-            store,
+            metered,
             opts.irs,
             self.clock,
             opts.env,
-            on_transition=None if opts.quiet else self.live.transition,
-            on_dead_letter=self.live.dead_letter,
+            on_transition=chain(
+                metrics.on_transition, None if opts.quiet else self.live.transition
+            ),
+            on_dead_letter=chain(metrics.on_dead_letter, self.live.dead_letter),
             callback_base_url=base_url,
             max_concurrent_keys=opts.max_concurrent_keys,
             step_on_arrival=opts.step_on_arrival,
@@ -150,6 +156,7 @@ class _Daemon:
             effect_clock=SystemClock() if opts.clock_speed else None,
         )
         self.runtime = runtime
+        metrics.watch(runtime)
         try:
             await runtime.start()
         except (ProgramError, StoreError) as exc:
@@ -159,7 +166,7 @@ class _Daemon:
                 sock.close()
             return EXIT_ERRORS
         tune_for_serving()
-        return await self._serve(runtime, store, sock, base_url)
+        return await self._serve(runtime, metered, sock, base_url)
 
     async def _serve(
         self, runtime: Runtime, store: Store, sock: socket.socket | None, base_url: str
@@ -168,8 +175,11 @@ class _Daemon:
         runner = None
         if sock is not None:
             from .http import create_app, serve
+            from .http.routes_metrics import add_metrics_route
 
-            runner = await serve(create_app(runtime, on_dead_letter=self.live.dead_letter), sock)
+            app = create_app(runtime, on_dead_letter=self.live.dead_letter)
+            add_metrics_route(app, self.metrics)
+            runner = await serve(app, sock)
         flows = ", ".join(sorted(runtime.flows)) or "no flows"
         where = f"; HTTP on {base_url}" if runner is not None else ""
         speed = f"; clock x{opts.clock_speed:g}" if opts.clock_speed else ""

@@ -228,6 +228,15 @@ def test_a_dead_letter_replayed_by_the_cli(running: Flowd) -> None:
     assert "404 unknown dead letter" in error
 
 
+def test_flowd_run_serves_metrics(running: Flowd) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{running.base}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert {"flowd_inputs_applied", "flowd_effect_attempts", "flowd_instances"} <= names
+
+
 def test_cancel_in_the_middle_and_errors_for_people(running: Flowd) -> None:
     running.post("/events/jobs", {"id": "j-4", "size": 1})
     running.wait_for("j-4", "state", "ready")
