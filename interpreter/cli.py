@@ -129,6 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-concurrent-keys", type=int, default=256, metavar="N")
     p.add_argument(
+        "--max-effects-in-flight",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="at most N effect attempts run at once; more wait their turn (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-backlog",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="POST /events and signals answer 429 with Retry-After while N inputs and effect "
+        "calls wait (default: %(default)s)",
+    )
+    p.add_argument(
         "--no-step-on-arrival",
         dest="step_on_arrival",
         action="store_false",
@@ -301,6 +316,9 @@ def _run(args: argparse.Namespace) -> int:
     for events in args.events:
         if not Path(events).is_file():
             raise UsageError(f"--events {events}: no such file")
+    for option in ("max_effects_in_flight", "max_backlog"):
+        if getattr(args, option) < 1:
+            raise UsageError(f"--{option.replace('_', '-')} must be at least 1")
     if args.clock_speed is not None and args.clock_speed <= 0:
         raise UsageError("--clock-speed must be positive")
     env = _env(args.env)
@@ -319,6 +337,8 @@ def _run(args: argparse.Namespace) -> int:
         synchronous=args.synchronous,
         max_concurrent_keys=args.max_concurrent_keys,
         step_on_arrival=args.step_on_arrival,
+        max_effects_in_flight=args.max_effects_in_flight,
+        max_backlog=args.max_backlog,
         quiet=args.quiet,
         colour=colour,
     )

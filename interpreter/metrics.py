@@ -20,7 +20,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .program import CallAction, Program
-from .store import EffectAttempt, EffectCallUpdate, InboxItem, IngestResult, Store
+from .store import (
+    EffectAttempt,
+    EffectCallUpdate,
+    InboxItem,
+    IngestResult,
+    SourcePosition,
+    StepCommit,
+    Store,
+)
 
 if TYPE_CHECKING:
     from .runtime import Runtime, Transition
@@ -118,7 +126,12 @@ class Metrics:
             "flowd_effect_calls", "Effect calls in the store by status.", ["status"], registry=r
         )
         self.in_flight = Gauge(
-            "flowd_effects_in_flight", "Effect calls running in this process.", registry=r
+            "flowd_effects_in_flight", "Effect attempts running in this process.", registry=r
+        )
+        self.waiting = Gauge(
+            "flowd_effect_calls_waiting",
+            "Effect calls waiting for a slot under the bound on effects in flight.",
+            registry=r,
         )
         self.inbox = Gauge("flowd_inbox_inputs", "Inputs waiting in inboxes.", registry=r)
         self.backlog = Gauge(
@@ -137,6 +150,9 @@ class Metrics:
         self.dead_letters_stored = Gauge(
             "flowd_dead_letters_stored", "Dead letters kept in the store.", registry=r
         )
+        self.inbox_depth = 0
+        """Inbox rows in the store, kept up to date by `MeteredStore` (cheap to read
+        on every request; `load_inbox_depth` sets it from the store at start)."""
         self._known_instances: set[tuple[str, str, str]] = set()
         self._known_calls: set[str] = set()
 
@@ -145,6 +161,10 @@ class Metrics:
     def wrap_store(self, store: Store) -> Store:
         """`store`, with its ingests, commits and effect attempts counted and timed."""
         return cast("Store", MeteredStore(store, self))
+
+    async def load_inbox_depth(self, store: Store) -> None:
+        """Count the inbox rows already stored (before the runtime starts)."""
+        self.inbox_depth = (await store.gauges(0)).inbox
 
     def watch(self, runtime: Runtime) -> None:
         """Read programs and live figures from `runtime` (set once it is built)."""
@@ -224,7 +244,8 @@ class Metrics:
             self._known_calls |= set(calls)
             for status in self._known_calls:
                 self.effect_calls.labels(status).set(calls.get(status, 0))
-            self.in_flight.set(runtime.effects_in_flight)
+            self.in_flight.set(runtime.effect_attempts_running)
+            self.waiting.set(runtime.effect_calls_waiting)
             self.inbox.set(gauges.inbox)
             self.backlog.set(gauges.inbox_ready)
             self.timers.set(gauges.timers)
@@ -261,29 +282,51 @@ class MeteredStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def ingest(self, items: Sequence[InboxItem], *args: Any, **kwargs: Any) -> IngestResult:
+    async def ingest(
+        self,
+        items: Sequence[InboxItem],
+        sources: Sequence[SourcePosition] = (),
+        *,
+        applied: Sequence[StepCommit | None] = (),
+        **kwargs: Any,
+    ) -> IngestResult:
         started = time.perf_counter()
-        result = await self._inner.ingest(items, *args, **kwargs)
+        result = await self._inner.ingest(items, sources, applied=applied, **kwargs)
         m = self._metrics
         m.store_write_seconds.labels("ingest").observe(time.perf_counter() - started)
         m.store_batch.labels("ingest").observe(len(items))
         for index, item in enumerate(items):
-            if result.inbox_ids[index] is not None or result.was_applied(index):
+            if result.inbox_ids[index] is not None:
+                m.inbox_depth += 1
                 m.ingested.labels(item.flow, source_kind(item.source)).inc()
+            elif result.was_applied(index):
+                m.ingested.labels(item.flow, source_kind(item.source)).inc()
+        for index, step in enumerate(applied):
+            if step is not None and result.was_applied(index):
+                m.inbox_depth += len(step.inbox)
         return result
 
-    async def commit(self, commit: Any) -> None:
+    async def commit(self, commit: StepCommit) -> None:
         started = time.perf_counter()
         await self._inner.commit(commit)
-        self._metrics.store_write_seconds.labels("commit").observe(time.perf_counter() - started)
-        self._metrics.store_batch.labels("commit").observe(1)
+        self._committed((commit,), time.perf_counter() - started)
 
-    async def commit_steps(self, commits: Sequence[Any]) -> None:
+    async def commit_steps(self, commits: Sequence[StepCommit]) -> None:
         started = time.perf_counter()
         await self._inner.commit_steps(commits)
+        self._committed(commits, time.perf_counter() - started)
+
+    def _committed(self, commits: Sequence[StepCommit], seconds: float) -> None:
         m = self._metrics
-        m.store_write_seconds.labels("commit").observe(time.perf_counter() - started)
+        m.store_write_seconds.labels("commit").observe(seconds)
         m.store_batch.labels("commit").observe(len(commits))
+        for commit in commits:
+            m.inbox_depth += len(commit.inbox) - len(commit.consumed)
+
+    async def refuse_input(self, flow: str, key: str, inbox_id: int, letter: Any) -> int:
+        letter_id = await self._inner.refuse_input(flow, key, inbox_id, letter)
+        self._metrics.inbox_depth -= 1
+        return letter_id
 
     async def record_attempt(
         self, attempt: EffectAttempt, update: EffectCallUpdate | None = None

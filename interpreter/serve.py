@@ -52,6 +52,8 @@ class RunOptions:
     step_on_arrival: bool = True
     quiet: bool = False
     colour: bool | None = None
+    max_effects_in_flight: int | None = 1000
+    max_backlog: int | None = 10_000
 
 
 def run(options: RunOptions) -> int:
@@ -136,6 +138,7 @@ class _Daemon:
             return EXIT_USAGE
         metrics = self.metrics
         metered = metrics.wrap_store(store)
+        await metrics.load_inbox_depth(metered)
         base_url = "http://127.0.0.1:8080"
         if sock is not None:
             host, port = sock.getsockname()[:2]
@@ -152,6 +155,7 @@ class _Daemon:
             callback_base_url=base_url,
             max_concurrent_keys=opts.max_concurrent_keys,
             step_on_arrival=opts.step_on_arrival,
+            max_effects_in_flight=opts.max_effects_in_flight,
             # Effect timeouts and backoffs concern the outside world: real time.
             effect_clock=SystemClock() if opts.clock_speed else None,
         )
@@ -179,6 +183,15 @@ class _Daemon:
 
             app = create_app(runtime, on_dead_letter=self.live.dead_letter)
             add_metrics_route(app, self.metrics)
+            if opts.max_backlog is not None:
+                from .http.overload import add_backlog_guard
+
+                metrics = self.metrics
+                add_backlog_guard(
+                    app,
+                    lambda: metrics.inbox_depth + runtime.effect_calls_waiting,
+                    bound=opts.max_backlog,
+                )
             runner = await serve(app, sock)
         flows = ", ".join(sorted(runtime.flows)) or "no flows"
         where = f"; HTTP on {base_url}" if runner is not None else ""

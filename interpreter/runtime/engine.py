@@ -103,6 +103,8 @@ class Runtime:
       appending them to the embedded log.
     - `effect_clock`: the clock of effect timeouts and retry backoffs, when
       they should not follow `clock` (e.g. real time under a scaled demo clock).
+    - `max_effects_in_flight`: at most this many effect attempts run at once;
+      further calls wait for a slot (None: no bound).
     - `step_on_arrival`: step records for idle keys in the transaction that
       stores them, instead of through the inbox (see `arrivals`); off, every
       input passes through the inbox.
@@ -127,6 +129,7 @@ class Runtime:
         cache_size: int = 100_000,
         effect_clock: Clock | None = None,
         step_on_arrival: bool = True,
+        max_effects_in_flight: int | None = None,
     ) -> None:
         self._store = store
         self._step_on_arrival = step_on_arrival
@@ -191,6 +194,7 @@ class Runtime:
             overrides=dict(effect_overrides or {}),
             rng=rng or random.Random(),
             backoff_is_idle=isinstance(self._clock, VirtualClock),
+            max_attempts_running=max_effects_in_flight,
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -209,6 +213,16 @@ class Runtime:
     def state(self) -> RuntimeState:
         """`new`, `running`, `stopping` or `stopped`."""
         return self._state
+
+    @property
+    def effect_attempts_running(self) -> int:
+        """Effect attempts running now (bounded by `max_effects_in_flight`)."""
+        return self._effects.attempts_running
+
+    @property
+    def effect_calls_waiting(self) -> int:
+        """Effect calls waiting for a slot under `max_effects_in_flight`."""
+        return self._effects.waiting_for_slot
 
     @property
     def env(self) -> Mapping[str, str]:
