@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="put every input in its key's inbox first, to acknowledge bursts sooner "
         "(default: step input for idle keys as it arrives, in the transaction storing it)",
     )
+    p.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="the operator token (default: $FLOWD_TOKEN); needed to listen beyond loopback",
+    )
     p.add_argument("--quiet", action="store_true", help="no line per transition")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="error")
@@ -313,6 +318,15 @@ def _run(args: argparse.Namespace) -> int:
             http = parse_address(args.http)
         except ValueError as exc:
             raise UsageError(f"--http: {exc}") from None
+    token = _token(args.token_file)
+    if http is not None and not token:
+        from .http.access import needs_token
+
+        if needs_token(http[0]):
+            raise UsageError(
+                f"--http {args.http} is reachable from other machines: give an operator "
+                "token (FLOWD_TOKEN or --token-file) so that only operators can send input"
+            )
     for events in args.events:
         if not Path(events).is_file():
             raise UsageError(f"--events {events}: no such file")
@@ -339,10 +353,26 @@ def _run(args: argparse.Namespace) -> int:
         step_on_arrival=args.step_on_arrival,
         max_effects_in_flight=args.max_effects_in_flight,
         max_backlog=args.max_backlog,
+        token=token,
         quiet=args.quiet,
         colour=colour,
     )
     return run(options)
+
+
+def _token(token_file: str | None) -> str | None:
+    """The operator token from `--token-file` or `FLOWD_TOKEN` (None when neither)."""
+    import os
+
+    if token_file is None:
+        return os.environ.get("FLOWD_TOKEN") or None
+    try:
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--token-file {token_file}: cannot read: {exc}") from None
+    if not token:
+        raise UsageError(f"--token-file {token_file}: the file is empty")
+    return token
 
 
 def _existing_store(path: str) -> Path:

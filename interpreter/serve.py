@@ -54,6 +54,8 @@ class RunOptions:
     colour: bool | None = None
     max_effects_in_flight: int | None = 1000
     max_backlog: int | None = 10_000
+    token: str | None = None
+    """The operator token: needed for mutations (and reads off loopback)."""
 
 
 def run(options: RunOptions) -> int:
@@ -183,6 +185,11 @@ class _Daemon:
 
             app = create_app(runtime, on_dead_letter=self.live.dead_letter)
             add_metrics_route(app, self.metrics)
+            if opts.token:
+                from .http.access import add_access_control, needs_token
+
+                protect_reads = opts.http is not None and needs_token(opts.http[0])
+                add_access_control(app, opts.token, protect_reads=protect_reads)
             if opts.max_backlog is not None:
                 from .http.overload import add_backlog_guard
 
