@@ -1,7 +1,8 @@
 """flowd's HTTP ingress: the aiohttp application around a running `Runtime`.
 
 `create_app(runtime)` builds the application; `serve(app, host, port)` binds
-it. Every error is answered as JSON, `{"error": ..., "detail": ...}`, with a
+it. Every error is answered as RFC 9457 problem details (`type`, `title`,
+`status`, `detail`, and `error` for older clients; see `problems`), with a
 4xx status for the client's mistakes and 503 while the runtime is not
 running; a failing handler never takes the process down.
 
@@ -68,8 +69,10 @@ def json_response(status: int, body: Any) -> web.Response:
 
 
 def error_response(status: int, error: str, detail: Any = None) -> web.Response:
-    """The JSON shape of every error answer."""
-    return json_response(status, {"error": error, "detail": detail})
+    """The JSON shape of every error answer: RFC 9457 problem details."""
+    from .problems import problem
+
+    return json_response(status, problem(status, error, detail))
 
 
 def _dumps(value: Any) -> str:

@@ -4,6 +4,7 @@ the records flows emitted, and replaying a dead letter once its flow is fixed.
     GET  /instances/{flow}/{key}/history?after_seq=N&limit=M
     GET  /emitted?topic=T&limit=N
     POST /dead-letters/{id}/replay
+    GET  /openapi.json                      (the API's description, see `openapi`)
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from ..history import MAX_PAGE, ProgramLookup, instance_history
 from ..program import Program
 from ..runtime import IncomingRecord, Runtime, UnknownVersionError
 from .ingress import RUNTIME, ClientError, json_response
+from .openapi import add_openapi_route
+from .problems import problem
 from .routes_input import outcome_json
 
 DEFAULT_EMITTED = 100
@@ -25,6 +28,7 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/instances/{flow}/{key}/history", get_history)
     app.router.add_get("/emitted", get_emitted)
     app.router.add_post("/dead-letters/{id}/replay", post_replay_dead_letter)
+    add_openapi_route(app)
 
 
 def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -117,7 +121,8 @@ async def post_replay_dead_letter(request: web.Request) -> web.StreamResponse:
     body = {"id": letter_id, "topic": letter.topic, **outcome_json(outcome)}
     if body["status"] == "dead_lettered":
         reasons = "; ".join(body.get("reasons", []))
-        return json_response(422, {"error": "replay refused", "detail": reasons, **body})
+        del body["status"]  # the problem's status is the HTTP status
+        return json_response(422, {**body, **problem(422, "replay refused", reasons)})
     return json_response(202, body)
 
 

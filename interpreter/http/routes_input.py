@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ..runtime import CallbackClosedError, IncomingRecord, IngestOutcome, UnknownVersionError
 from .ingress import ON_DEAD_LETTER, REPLIES, RUNTIME, ClientError, json_response, read_json
+from .problems import problem
 from .replies import KeyReuseError, Reply, fingerprint
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -147,8 +148,7 @@ async def post_events(request: web.Request) -> web.StreamResponse:
     if rejected:
         reasons = [reason for r in results for reason in r.get("reasons", [])]
         reply_body = {
-            "error": "events rejected (dead-lettered)",
-            "detail": "; ".join(reasons),
+            **problem(422, "events rejected (dead-lettered)", "; ".join(reasons)),
             **reply_body,
         }
     reply = Reply(422 if rejected else 202, reply_body)
@@ -204,7 +204,7 @@ async def post_signal(request: web.Request) -> web.StreamResponse:
     if outcome.status == "dead_lettered":
         for reason in outcome.reasons:
             request.app[ON_DEAD_LETTER](f"signal:{flow}:{instance_key}", reason)
-        reply = Reply(422, {"error": "signal rejected", "detail": "; ".join(outcome.reasons)})
+        reply = Reply(422, problem(422, "signal rejected", "; ".join(outcome.reasons)))
     else:
         body: dict[str, Any] = {
             "status": "accepted",

@@ -212,7 +212,9 @@ async def test_a_dead_letter_is_replayed_once_after_the_flow_is_fixed(notes: Not
 
     response = await client.post(f"/dead-letters/{letter['id']}/replay")
     assert response.status == 422  # still refused by the same flow
-    assert (await response.json())["status"] == "dead_lettered"
+    refused = await response.json()
+    assert refused["title"] == "replay refused"
+    assert "less than the minimum" in refused["detail"]
 
     client = await notes.start(notes_ir(minimum=-10, version=2))
     response = await client.post(f"/dead-letters/{letter['id']}/replay")
