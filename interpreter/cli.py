@@ -10,6 +10,7 @@
     flowd retry FLOW KEY [--store PATH | --url URL]
     flowd cancel FLOW KEY [--store PATH | --url URL] [--reason TEXT]
     flowd test SCENARIO... [--verbose]
+    flowd instances | show | signal | emitted | replay-dead-letter   (admin_cli.py)
 
 Exit codes: 0 success, 1 errors (compile errors, a failed verification, an
 action refused), 2 usage or I/O errors, 130 a second Ctrl-C during a drain.
@@ -130,11 +131,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-concurrent-keys", type=int, default=256, metavar="N")
     p.add_argument(
+        "--max-effects-in-flight",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="at most N effect attempts run at once; more wait their turn (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-backlog",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="POST /events and signals answer 429 with Retry-After while N inputs and effect "
+        "calls wait (default: %(default)s)",
+    )
+    p.add_argument(
         "--no-step-on-arrival",
         dest="step_on_arrival",
         action="store_false",
         help="put every input in its key's inbox first, to acknowledge bursts sooner "
         "(default: step input for idle keys as it arrives, in the transaction storing it)",
+    )
+    p.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="the operator token (default: $FLOWD_TOKEN); needed to listen beyond loopback",
     )
     p.add_argument("--quiet", action="store_true", help="no line per transition")
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
@@ -187,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "cancel":
             p.add_argument("--reason", default="", help="why (kept with the instance)")
         p.set_defaults(run=_operator, action=action)
+
+    from .admin_cli import add_admin_commands
+
+    add_admin_commands(sub, DEFAULT_STORE)
 
     # Further subcommands register here, each with `p.set_defaults(run=...)`;
     # `flowd test` (the scenario runner, interpreter/scenario/) is added below.
@@ -357,9 +382,21 @@ def _run(args: argparse.Namespace) -> int:
             http = parse_address(args.http)
         except ValueError as exc:
             raise UsageError(f"--http: {exc}") from None
+    token = _token(args.token_file)
+    if http is not None and not token:
+        from .http.access import needs_token
+
+        if needs_token(http[0]):
+            raise UsageError(
+                f"--http {args.http} is reachable from other machines: give an operator "
+                "token (FLOWD_TOKEN or --token-file) so that only operators can send input"
+            )
     for events in args.events:
         if not Path(events).is_file():
             raise UsageError(f"--events {events}: no such file")
+    for option in ("max_effects_in_flight", "max_backlog"):
+        if getattr(args, option) < 1:
+            raise UsageError(f"--{option.replace('_', '-')} must be at least 1")
     if args.clock_speed is not None and args.clock_speed <= 0:
         raise UsageError("--clock-speed must be positive")
     env = _env(args.env)
@@ -385,6 +422,9 @@ def _run(args: argparse.Namespace) -> int:
         synchronous=args.synchronous,
         max_concurrent_keys=args.max_concurrent_keys,
         step_on_arrival=args.step_on_arrival,
+        max_effects_in_flight=args.max_effects_in_flight,
+        max_backlog=args.max_backlog,
+        token=token,
         quiet=args.quiet,
         colour=colour,
         kafka=kafka,
@@ -422,6 +462,21 @@ def _send(args: argparse.Namespace) -> int:
         sys.stderr.write(f"flowd: {exc}\n")
         return EXIT_ERRORS
     return EXIT_OK
+
+
+def _token(token_file: str | None) -> str | None:
+    """The operator token from `--token-file` or `FLOWD_TOKEN` (None when neither)."""
+    import os
+
+    if token_file is None:
+        return os.environ.get("FLOWD_TOKEN") or None
+    try:
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--token-file {token_file}: cannot read: {exc}") from None
+    if not token:
+        raise UsageError(f"--token-file {token_file}: the file is empty")
+    return token
 
 
 def _existing_store(path: str) -> Path:

@@ -11,6 +11,7 @@ them): use `--url` then.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,14 +114,20 @@ async def act_on_store(
 async def act_over_http(
     url: str, action: Action, flow: str, key: str, *, reason: str = ""
 ) -> Outcome:
-    """Ask a running flowd to `retry` or `cancel` an instance."""
+    """Ask a running flowd to `retry` or `cancel` an instance (with `FLOWD_TOKEN`
+    as the bearer token when it is set)."""
     import aiohttp
     from yarl import URL
 
     base = URL(url)
     target = base / "instances" / flow / key / action
     body: dict[str, Any] = {"reason": reason} if action == "cancel" and reason else {}
-    async with aiohttp.ClientSession() as session, session.post(target, json=body) as response:
+    token = os.environ.get("FLOWD_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(target, json=body, headers=headers) as response,
+    ):
         text = await response.text()
         if response.status >= 400:
             try:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .feed import Feeder
 from .live import LiveView
+from .metrics import Metrics, chain
 from .program import Program, ProgramError
 from .runtime import Runtime, UnknownVersionError
 from .runtime.clock import Clock, ScaledClock, SystemClock
@@ -57,6 +58,10 @@ class RunOptions:
     colour: bool | None = None
     kafka: KafkaSettings | None = None
     """Consume the flows' topics from Kafka and produce emits and dead letters there."""
+    max_effects_in_flight: int | None = 1000
+    max_backlog: int | None = 10_000
+    token: str | None = None
+    """The operator token: needed for mutations (and reads off loopback)."""
 
 
 def run(options: RunOptions) -> int:
@@ -89,6 +94,7 @@ class _Daemon:
         self.signals = 0
         self.runtime: Runtime | None = None
         self.ownership: StoreOwnership | None = None
+        self.metrics = Metrics()
         self.live = LiveView(
             self._program,
             now_ms=self.clock.now_ms,
@@ -144,6 +150,9 @@ class _Daemon:
             if sock is not None:
                 sock.close()
             return EXIT_USAGE
+        metrics = self.metrics
+        metered = metrics.wrap_store(store)
+        await metrics.load_inbox_depth(metered)
         sink = None
         if opts.kafka is not None:
             from .kafka.service import KafkaService, KafkaUnreachableError
@@ -164,20 +173,24 @@ class _Daemon:
             host, port = sock.getsockname()[:2]
             base_url = f"http://{_url_host(str(host))}:{port}"
         runtime = Runtime(
-            store,
+            metered,
             opts.irs,
             self.clock,
             opts.env,
-            on_transition=None if opts.quiet else self.live.transition,
-            on_dead_letter=self.live.dead_letter,
+            on_transition=chain(
+                metrics.on_transition, None if opts.quiet else self.live.transition
+            ),
+            on_dead_letter=chain(metrics.on_dead_letter, self.live.dead_letter),
             callback_base_url=base_url,
             max_concurrent_keys=opts.max_concurrent_keys,
             step_on_arrival=opts.step_on_arrival,
             outbox_sink=sink,
+            max_effects_in_flight=opts.max_effects_in_flight,
             # Effect timeouts and backoffs concern the outside world: real time.
             effect_clock=SystemClock() if opts.clock_speed else None,
         )
         self.runtime = runtime
+        metrics.watch(runtime)
         try:
             await runtime.start()
         except (ProgramError, StoreError) as exc:
@@ -189,7 +202,7 @@ class _Daemon:
                 sock.close()
             return EXIT_ERRORS
         tune_for_serving()
-        return await self._serve(runtime, store, sock, base_url)
+        return await self._serve(runtime, metered, sock, base_url)
 
     async def _serve(
         self, runtime: Runtime, store: Store, sock: socket.socket | None, base_url: str
@@ -198,8 +211,25 @@ class _Daemon:
         runner = None
         if sock is not None:
             from .http import create_app, serve
+            from .http.routes_metrics import add_metrics_route
 
-            runner = await serve(create_app(runtime, on_dead_letter=self.live.dead_letter), sock)
+            app = create_app(runtime, on_dead_letter=self.live.dead_letter)
+            add_metrics_route(app, self.metrics)
+            if opts.token:
+                from .http.access import add_access_control, needs_token
+
+                protect_reads = opts.http is not None and needs_token(opts.http[0])
+                add_access_control(app, opts.token, protect_reads=protect_reads)
+            if opts.max_backlog is not None:
+                from .http.overload import add_backlog_guard
+
+                metrics = self.metrics
+                add_backlog_guard(
+                    app,
+                    lambda: metrics.inbox_depth + runtime.effect_calls_waiting,
+                    bound=opts.max_backlog,
+                )
+            runner = await serve(app, sock)
         flows = ", ".join(sorted(runtime.flows)) or "no flows"
         where = f"; HTTP on {base_url}" if runner is not None else ""
         speed = f"; clock x{opts.clock_speed:g}" if opts.clock_speed else ""

@@ -1,7 +1,8 @@
 """flowd's HTTP ingress: the aiohttp application around a running `Runtime`.
 
 `create_app(runtime)` builds the application; `serve(app, host, port)` binds
-it. Every error is answered as JSON, `{"error": ..., "detail": ...}`, with a
+it. Every error is answered as RFC 9457 problem details (`type`, `title`,
+`status`, `detail`, and `error` for older clients; see `problems`), with a
 4xx status for the client's mistakes and 503 while the runtime is not
 running; a failing handler never takes the process down.
 
@@ -17,6 +18,9 @@ Routes (see docs/operations.md for the reference):
     GET  /incidents                           instances that are incidents
     GET  /dead-letters                        inputs that could not be accepted
     GET  /healthz                             liveness
+    GET  /instances/{flow}/{key}/history      an instance's timeline (routes_admin)
+    GET  /emitted?topic=T                     records flows emitted (routes_admin)
+    POST /dead-letters/{id}/replay            offer a dead letter again (routes_admin)
 """
 
 from __future__ import annotations
@@ -63,8 +67,10 @@ def json_response(status: int, body: Any) -> web.Response:
 
 
 def error_response(status: int, error: str, detail: Any = None) -> web.Response:
-    """The JSON shape of every error answer."""
-    return json_response(status, {"error": error, "detail": detail})
+    """The JSON shape of every error answer: RFC 9457 problem details."""
+    from .problems import problem
+
+    return json_response(status, problem(status, error, detail))
 
 
 def _dumps(value: Any) -> str:
@@ -122,6 +128,7 @@ def create_app(
 
     `on_dead_letter` is told about each input a request got dead-lettered.
     """
+    from .routes_admin import add_admin_routes
     from .routes_input import add_input_routes
     from .routes_query import add_query_routes
 
@@ -131,6 +138,7 @@ def create_app(
     app[ON_DEAD_LETTER] = on_dead_letter or _ignore
     add_input_routes(app)
     add_query_routes(app)
+    add_admin_routes(app)
     return app
 
 

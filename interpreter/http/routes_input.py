@@ -21,6 +21,7 @@ from ..runtime import (
     signal_source,
 )
 from .ingress import ON_DEAD_LETTER, REPLIES, RUNTIME, ClientError, json_response, read_json
+from .problems import problem
 from .replies import KeyReuseError, Reply, fingerprint
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -162,8 +163,7 @@ async def post_events(request: web.Request) -> web.StreamResponse:
     if rejected:
         reasons = [reason for r in results for reason in r.get("reasons", [])]
         reply_body = {
-            "error": "events rejected (dead-lettered)",
-            "detail": "; ".join(reasons),
+            **problem(422, "events rejected (dead-lettered)", "; ".join(reasons)),
             **reply_body,
         }
     reply = Reply(422 if rejected else 202, reply_body)
@@ -220,7 +220,7 @@ async def post_signal(request: web.Request) -> web.StreamResponse:
         violations = program.validate_signal(name, payload)
         if violations:
             raise ClientError(422, "schema violation", violations)
-        reply = Reply(422, {"error": "signal rejected", "detail": "; ".join(outcome.reasons)})
+        reply = Reply(422, problem(422, "signal rejected", "; ".join(outcome.reasons)))
     else:
         body: dict[str, Any] = {
             "status": "accepted",

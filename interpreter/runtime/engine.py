@@ -111,6 +111,8 @@ class Runtime:
       appending them to the embedded log.
     - `effect_clock`: the clock of effect timeouts and retry backoffs, when
       they should not follow `clock` (e.g. real time under a scaled demo clock).
+    - `max_effects_in_flight`: at most this many effect attempts run at once;
+      further calls wait for a slot (None: no bound).
     - `step_on_arrival`: step records for idle keys in the transaction that
       stores them, instead of through the inbox (see `arrivals`); off, every
       input passes through the inbox.
@@ -138,6 +140,7 @@ class Runtime:
         effect_clock: Clock | None = None,
         step_on_arrival: bool = True,
         bounds: Bounds | None = None,
+        max_effects_in_flight: int | None = None,
     ) -> None:
         self._store = store
         self.bounds = bounds or Bounds()
@@ -206,6 +209,7 @@ class Runtime:
             rng=rng or random.Random(),
             backoff_is_idle=isinstance(self._clock, VirtualClock),
             max_result_bytes=self.bounds.max_result_bytes,
+            max_attempts_running=max_effects_in_flight,
         )
 
     # ------------------------------------------------------------ lifecycle
@@ -224,6 +228,21 @@ class Runtime:
     def state(self) -> RuntimeState:
         """`new`, `running`, `stopping` or `stopped`."""
         return self._state
+
+    @property
+    def effect_attempts_running(self) -> int:
+        """Effect attempts running now (bounded by `max_effects_in_flight`)."""
+        return self._effects.attempts_running
+
+    @property
+    def effect_calls_waiting(self) -> int:
+        """Effect calls waiting for a slot under `max_effects_in_flight`."""
+        return self._effects.waiting_for_slot
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The environment variables flows may read (for replaying journals)."""
+        return self._env
 
     @property
     def steps(self) -> int:

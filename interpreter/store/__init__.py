@@ -26,6 +26,7 @@ from .base import (
     Store,
     StoreClosedError,
     StoreError,
+    StoreGauges,
     StoreStats,
     TimerRow,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "Store",
     "StoreClosedError",
     "StoreError",
+    "StoreGauges",
     "StoreStats",
     "Synchronous",
     "TimerRow",

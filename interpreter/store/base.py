@@ -360,6 +360,24 @@ class StoreStats:
     failed_transactions: int
 
 
+@immutable(kw_only=True)
+class StoreGauges:
+    """How much is in the store right now, for metrics and dashboards: instance
+    counts by `(flow, state, status)`, the inbox (rows, and rows ready at the
+    time asked), armed timers (and those due, with the earliest due time),
+    outbox rows not relayed, dead letters, and effect calls by status."""
+
+    instances: tuple[tuple[str, str, str, int], ...]
+    inbox: int
+    inbox_ready: int
+    timers: int
+    timers_due: int
+    earliest_due_ms: int | None
+    outbox_pending: int
+    dead_letters: int
+    effect_calls: tuple[tuple[str, int], ...]
+
+
 class Store(Protocol):
     """Durable storage for `flowd`. Every write method returns once durable (at
     the configured synchronous level) and raises `StoreError` if nothing was
@@ -547,4 +565,9 @@ class Store(Protocol):
 
     async def load_irs(self, flow: str | None = None) -> list[IrVersion]:
         """Stored IR versions, oldest first."""
+        ...
+
+    async def gauges(self, now_ms: int) -> StoreGauges:
+        """Counts of what the store holds now (see `StoreGauges`), by index
+        lookups and aggregates, never by reading every snapshot."""
         ...

@@ -58,7 +58,7 @@ async def test_signal_errors(h: Harness) -> None:
     assert "approve" in body["detail"]
     status, body = await h.post("/signals/things/t-1/approve", {"ok": "yes"})
     assert (status, body["error"]) == (422, "schema violation")
-    assert any("ok" in v for v in body["detail"])
+    assert any("ok" in v for v in body["errors"])
     status, body = await h.post("/signals/things/t-1/approve", data=b"{nope")
     assert (status, body["error"]) == (400, "malformed JSON")
     await h.settle()

@@ -99,6 +99,12 @@ class EffectRunner:
     """Whether a call waiting out its backoff counts as idle: true under a
     virtual clock (only advancing time moves it on), false under a real one
     (the call is still in flight)."""
+    max_attempts_running: int | None = None
+    """At most this many attempts run at once, across all effects (None: no
+    bound); calls beyond it wait for a slot, in the order they asked."""
+    _slots: asyncio.Semaphore | None = None
+    _running: int = 0
+    _waiting: int = 0
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _by_key: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     _abandoned: set[str] = field(default_factory=set)
@@ -107,6 +113,23 @@ class EffectRunner:
     def in_flight(self) -> int:
         """Calls started and not yet delivered."""
         return len(self._tasks)
+
+    @property
+    def attempts_running(self) -> int:
+        """Attempts running now (at most `max_attempts_running`)."""
+        return self._running
+
+    @property
+    def waiting_for_slot(self) -> int:
+        """Calls started that neither run an attempt nor back off: waiting for a slot."""
+        return self._waiting
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        if self.max_attempts_running is None:
+            return contextlib.nullcontext()
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_attempts_running)
+        return self._slots
 
     def start(self, spec: CallSpec) -> None:
         """Run `spec` in its own task (a second start of the same call id is ignored)."""
@@ -179,20 +202,7 @@ class EffectRunner:
         try:
             while True:
                 attempt += 1
-                started = self.clock.now_ms()
-                await self._durably(
-                    self.store.record_attempt,
-                    EffectAttempt(
-                        call_id=spec.call_id,
-                        attempt=attempt,
-                        idempotency_key=spec.idempotency_key,
-                        started_ms=started,
-                    ),
-                    EffectCallUpdate(
-                        call_id=spec.call_id, status="running", at_ms=started, attempts=attempt
-                    ),
-                )
-                value, failure = await self._attempt(spec, attempt, started + timeout_ms)
+                value, failure, started = await self._attempt_in_slot(spec, attempt, timeout_ms)
                 finished = self.clock.now_ms()
                 finished_attempt = EffectAttempt(
                     call_id=spec.call_id,
@@ -245,6 +255,39 @@ class EffectRunner:
         except Exception:
             # A store failure: the call stays pending/running and is re-issued on restart.
             log.exception("effect call %s could not be recorded", spec.call_id)
+
+    async def _attempt_in_slot(
+        self, spec: CallSpec, attempt: int, timeout_ms: int
+    ) -> tuple[Any, AttemptFailure | None, int]:
+        """Wait for a slot, record the attempt's start, run it: (value, failure, started)."""
+        self._waiting += 1
+        waiting = True
+        try:
+            async with self._slot():
+                self._waiting -= 1
+                waiting = False
+                self._running += 1
+                try:
+                    started = self.clock.now_ms()
+                    await self._durably(
+                        self.store.record_attempt,
+                        EffectAttempt(
+                            call_id=spec.call_id,
+                            attempt=attempt,
+                            idempotency_key=spec.idempotency_key,
+                            started_ms=started,
+                        ),
+                        EffectCallUpdate(
+                            call_id=spec.call_id, status="running", at_ms=started, attempts=attempt
+                        ),
+                    )
+                    value, failure = await self._attempt(spec, attempt, started + timeout_ms)
+                    return value, failure, started
+                finally:
+                    self._running -= 1
+        finally:
+            if waiting:
+                self._waiting -= 1
 
     async def _durably(self, write: Callable[..., Awaitable[None]], *args: Any) -> None:
         """`write(*args)` until the store takes it: a store that fails for a while
