@@ -102,9 +102,7 @@ class PostgresStore:
             nonlocal secret
             conn = await connect()
             try:
-                if schema is not None:
-                    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
-                await migrate(conn)
+                await migrate(conn, schema=schema)
                 secret = await ensure_secret(conn)
             except BaseException:
                 await conn.close()

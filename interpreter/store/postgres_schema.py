@@ -7,7 +7,7 @@ columns (never reused, so the inbox id stays a global arrival order).
 
 `meta.schema_version` records how far a database has been migrated. Each
 migration runs in its own transaction together with the version bump, under a
-transaction-level advisory lock, so several `flowd` processes opening one
+session-level advisory lock, so several `flowd` processes opening one
 database at once migrate it once. Migrations are append-only: never edit one
 that has shipped, add the next number.
 """
@@ -161,40 +161,49 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 async def schema_version(conn: Any) -> int:
     """The version of the database behind `conn` (its search path); 0 when empty."""
-    has_meta = await conn.fetchval("SELECT to_regclass('meta') IS NOT NULL")
+    has_meta = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+        "AND tablename = 'meta')"
+    )
     if not has_meta:
         return 0
     value = await conn.fetchval("SELECT value FROM meta WHERE name = 'schema_version'")
     return 0 if value is None else int(value)
 
 
-async def migrate(conn: Any, target: int = SCHEMA_VERSION) -> int:
-    """Bring the database up to `target`, one transaction per migration.
+async def migrate(conn: Any, target: int = SCHEMA_VERSION, *, schema: str | None = None) -> int:
+    """Bring the database up to `target`, one transaction per migration, first
+    creating `schema` if one is named (the connection's search path must name it).
 
     Returns the version found before migrating. Refuses a database newer than
-    this code.
+    this code. Several processes may do this at once: a session-level advisory
+    lock lets one at a time look and migrate (a lock taken inside the
+    migration's transaction would not do: that transaction's catalog caches
+    could predate the other process's tables).
     """
     if not 0 <= target <= SCHEMA_VERSION:
         raise ValueError(f"no schema version {target}")
-    found = await schema_version(conn)
-    if found > SCHEMA_VERSION:
-        raise StoreError(
-            f"the database is at schema version {found}, newer than this flowd "
-            f"understands ({SCHEMA_VERSION}); upgrade flowd"
-        )
-    for version in range(found + 1, target + 1):
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-            # Another process may have migrated while we waited for the lock.
-            if await schema_version(conn) >= version:
-                continue
-            for statement in MIGRATIONS[version - 1]:
-                await conn.execute(statement)
-            await conn.execute(
-                "INSERT INTO meta (name, value) VALUES ('schema_version', $1) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                str(version),
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        if schema is not None:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+        found = await schema_version(conn)
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database is at schema version {found}, newer than this flowd "
+                f"understands ({SCHEMA_VERSION}); upgrade flowd"
             )
+        for version in range(found + 1, target + 1):
+            async with conn.transaction():
+                for statement in MIGRATIONS[version - 1]:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO meta (name, value) VALUES ('schema_version', $1) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    str(version),
+                )
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return found
 
 
