@@ -44,23 +44,10 @@ from .base import (
 )
 from .postgres_commit import Connection, PgGroupCommitter
 from .postgres_schema import ensure_secret, migrate, quote_identifier
+from .targets import display
 
 READ_POOL_SIZE = 4
 CONNECT_TIMEOUT_S = 10.0
-
-
-def is_postgres_url(target: str) -> bool:
-    """Whether `target` (a `--store` value) names a PostgreSQL database."""
-    return target.startswith(("postgresql://", "postgres://"))
-
-
-def display_url(dsn: str) -> str:
-    """`dsn` without its password, for messages and logs."""
-    scheme, _, rest = dsn.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return dsn
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
 class PostgresStore:
@@ -90,7 +77,7 @@ class PostgresStore:
         share one transaction.
         """
         settings = {} if schema is None else {"search_path": quote_identifier(schema)}
-        where = display_url(dsn)
+        where = display(dsn)
         secret = b""
 
         async def connect() -> Connection:
@@ -146,7 +133,7 @@ class PostgresStore:
     @property
     def url(self) -> str:
         """The database, without its password."""
-        return display_url(self._dsn)
+        return display(self._dsn)
 
     @property
     def callback_secret(self) -> bytes:
