@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUPERUSER = "postgres"
-INSTALL_HINT = "scripts/test.sh installs it as root with apt-get (Debian's postgresql)"
+INSTALL_HINT = "scripts/install_postgres.sh (run by scripts/test.sh) installs it as root with apt-get"
 
 
 class PostgresUnavailableError(Exception):
@@ -63,6 +63,8 @@ def bin_dir() -> Path:
     install under /usr/lib/postgresql, or PATH."""
     configured = os.environ.get("FLOWYARD_PG_BIN")
     if configured:
+        if not (Path(configured) / "initdb").is_file():
+            raise PostgresUnavailableError(f"FLOWYARD_PG_BIN={configured} holds no initdb")
         return Path(configured)
     debian = sorted(
         Path("/usr/lib/postgresql").glob("*/bin/initdb"),
@@ -190,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"DSN={cluster.dsn}")
     print(f"DIR={cluster.directory}")
-    print(f"started in {time.perf_counter() - began:.1f} s; stop with: stop {cluster.directory}")
+    print(
+        f"started in {time.perf_counter() - began:.1f} s; "
+        f"stop with: scripts/postgres.sh stop {cluster.directory}"
+    )
     return 0
 
 
