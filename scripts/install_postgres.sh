@@ -6,7 +6,10 @@
 # are skipped with the reason. FLOWYARD_NO_SYSTEM_INSTALL=1 leaves the system alone.
 set -euo pipefail
 
-if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
+for found in "${FLOWYARD_PG_LIB:-/usr/lib/postgresql}"/*/bin/initdb; do
+    [ -x "$found" ] && exit 0
+done
+if command -v initdb >/dev/null 2>&1; then
     exit 0
 fi
 if [ "${FLOWYARD_NO_SYSTEM_INSTALL:-}" = 1 ]; then
