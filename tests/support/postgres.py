@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUPERUSER = "postgres"
-INSTALL_HINT = "scripts/install_postgres.sh (run by scripts/test.sh) installs it as root with apt-get"
+INSTALL_HINT = "scripts/install_postgres.sh (run by scripts/test.sh) installs it with apt-get"
 
 
 class PostgresUnavailableError(Exception):
