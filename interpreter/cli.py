@@ -56,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from .store import StoreError
+
+        if not isinstance(exc, StoreError):
+            raise
+        # A store that cannot be opened (unreachable server, newer schema): say so.
+        sys.stderr.write(f"flowd: error: {exc}\n")
+        return EXIT_USAGE
     return code
 
 
@@ -80,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--store",
             default=DEFAULT_STORE,
-            metavar="PATH",
-            help="SQLite store (default: %(default)s)",
+            metavar="PATH|URL",
+            help="SQLite file, or postgresql://user@host/db[?schema=NAME] (default: %(default)s)",
         )
 
     def env_arg(p: argparse.ArgumentParser) -> None:
@@ -201,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("flow", metavar="FLOW")
         p.add_argument("key", metavar="KEY")
         target = p.add_mutually_exclusive_group()
-        target.add_argument("--store", default=DEFAULT_STORE, metavar="PATH")
+        target.add_argument("--store", default=DEFAULT_STORE, metavar="PATH|URL")
         target.add_argument(
             "--url", metavar="URL", help="a running flowd, e.g. http://127.0.0.1:8080"
         )
@@ -413,7 +421,7 @@ def _run(args: argparse.Namespace) -> int:
     colour = {"auto": None, "always": True, "never": False}[args.color]
     options = RunOptions(
         irs=irs,
-        store_path=Path(args.store),
+        store_path=_store_target(args.store),
         http=http,
         events=[Path(e) for e in args.events],
         env=env,
@@ -479,24 +487,37 @@ def _token(token_file: str | None) -> str | None:
     return token
 
 
-def _existing_store(path: str) -> Path:
-    store = Path(path)
-    if not store.is_file():
-        raise UsageError(f"no store at {path} (use --store PATH)")
-    return store
+def _store_target(value: str) -> str | Path:
+    from .store.targets import PostgresTarget, is_postgres_url
+
+    if not is_postgres_url(value):
+        return Path(value)
+    try:
+        PostgresTarget.parse(value)
+    except ValueError as exc:
+        raise UsageError(f"--store: {exc}") from None
+    return value
+
+
+def _existing_store(value: str) -> str | Path:
+    from .store.targets import store_exists
+
+    if not store_exists(value):
+        raise UsageError(f"no store at {value} (use --store PATH or --store postgresql://...)")
+    return _store_target(value)
 
 
 def _verify(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .store import SQLiteStore
+    from .store.targets import open_store
     from .verify import verify_store
 
     store_path = _existing_store(args.store)
     env = _env(args.env)
 
     async def check() -> int:
-        store = await SQLiteStore.open(store_path)
+        store = await open_store(store_path)
         try:
             report = await verify_store(store, flow=args.flow, env=env)
         finally:

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from .model import Cancel, Instance, RetryIncident
-from .store import InboxItem, SQLiteStore
-from .store.ownership import StoreBusyError, StoreOwnership
+from .store import InboxItem
+from .store.ownership import StoreBusyError
+from .store.targets import claim_store, open_store
 
 Action = Literal["retry", "cancel"]
 
@@ -41,9 +42,9 @@ def _time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-async def list_incidents(store_path: Path, out: TextIO, *, flow: str | None = None) -> int:
+async def list_incidents(store_path: str | Path, out: TextIO, *, flow: str | None = None) -> int:
     """Print the incidents in the store; returns how many there are."""
-    store = await SQLiteStore.open(store_path)
+    store = await open_store(store_path)
     try:
         rows = await store.instances(flow, status="incident")
     finally:
@@ -58,9 +59,11 @@ async def list_incidents(store_path: Path, out: TextIO, *, flow: str | None = No
     return len(rows)
 
 
-async def list_dead_letters(store_path: Path, out: TextIO, *, limit: int | None = None) -> int:
+async def list_dead_letters(
+    store_path: str | Path, out: TextIO, *, limit: int | None = None
+) -> int:
     """Print the dead letters in the store, oldest first; returns how many were printed."""
-    store = await SQLiteStore.open(store_path)
+    store = await open_store(store_path)
     try:
         rows = await store.dead_letters(limit=limit)
     finally:
@@ -84,18 +87,18 @@ def _check(action: Action, flow: str, key: str, instance: Instance | None) -> No
 
 
 async def act_on_store(
-    store_path: Path, action: Action, flow: str, key: str, *, reason: str = ""
+    store_path: str | Path, action: Action, flow: str, key: str, *, reason: str = ""
 ) -> Outcome:
     """Queue `retry` or `cancel` in the instance's inbox (applied on the next run)."""
     import time
 
     try:
-        ownership = StoreOwnership.claim(store_path)
+        ownership = await claim_store(store_path)
     except StoreBusyError as exc:
         # A running flowd keeps its inbox in memory: it would not see the request.
         raise OperatorError(f"{exc}: send the {action} to it with --url") from None
     try:
-        store = await SQLiteStore.open(store_path)
+        store = await open_store(store_path)
         try:
             row = await store.load_instance(flow, key)
             instance = None if row is None else Instance.from_json(row.snapshot)
@@ -107,7 +110,7 @@ async def act_on_store(
         finally:
             await store.close()
     finally:
-        ownership.release()
+        await ownership.release()
     return Outcome(f"{action} of {flow}/{key} queued; it is applied when flowd runs on this store")
 
 

@@ -26,8 +26,9 @@ from .metrics import Metrics, chain
 from .program import Program, ProgramError
 from .runtime import Runtime, UnknownVersionError
 from .runtime.clock import Clock, ScaledClock, SystemClock
-from .store import SQLiteStore, Store, StoreError, Synchronous
-from .store.ownership import StoreBusyError, StoreOwnership
+from .store import Store, StoreError, Synchronous
+from .store.ownership import StoreBusyError
+from .store.targets import StoreClaim, claim_store, display, open_store
 from .tuning import tune_for_serving
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ class RunOptions:
     """Everything `flowd run` was asked to do."""
 
     irs: Sequence[Mapping[str, Any]]
-    store_path: Path
+    store_path: str | Path
+    """A SQLite file, or a `postgresql://` URL (`store.targets`)."""
     http: tuple[str, int] | None = ("127.0.0.1", 8080)
     events: Sequence[Path] = ()
     env: Mapping[str, str] = field(default_factory=dict)
@@ -67,12 +69,8 @@ class RunOptions:
 def run(options: RunOptions) -> int:
     """Run flowd in the foreground until signalled (or idle, if asked); the exit code."""
     daemon = _Daemon(options)
-    try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            return runner.run(daemon.main())
-    finally:
-        if daemon.ownership is not None:
-            daemon.ownership.release()
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(daemon.main())
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -93,7 +91,7 @@ class _Daemon:
         self.stop = asyncio.Event()
         self.signals = 0
         self.runtime: Runtime | None = None
-        self.ownership: StoreOwnership | None = None
+        self.claim: StoreClaim | None = None
         self.metrics = Metrics()
         self.live = LiveView(
             self._program,
@@ -120,6 +118,13 @@ class _Daemon:
             os._exit(EXIT_INTERRUPTED)
 
     async def main(self) -> int:
+        try:
+            return await self._main()
+        finally:
+            if self.claim is not None:
+                await self.claim.release()
+
+    async def _main(self) -> int:
         opts = self.options
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -134,7 +139,7 @@ class _Daemon:
                 self.live.warning(f"flowd: cannot listen on {opts.http[0]}:{opts.http[1]}: {exc}")
                 return EXIT_USAGE
         try:
-            self.ownership = StoreOwnership.claim(opts.store_path)
+            self.claim = await claim_store(opts.store_path)
         except StoreBusyError as exc:
             self.live.warning(
                 f"flowd: {exc}; stop it first (one flowd per store), and send it "
@@ -143,10 +148,15 @@ class _Daemon:
             if sock is not None:
                 sock.close()
             return EXIT_USAGE
+        except (StoreError, OSError, ValueError) as exc:
+            self.live.warning(f"flowd: cannot open the store: {exc}")
+            if sock is not None:
+                sock.close()
+            return EXIT_USAGE
         try:
-            store = await SQLiteStore.open(opts.store_path, synchronous=opts.synchronous)
-        except (StoreError, OSError) as exc:
-            self.live.warning(f"flowd: cannot open the store {opts.store_path}: {exc}")
+            store = await open_store(opts.store_path, synchronous=opts.synchronous)
+        except (StoreError, OSError, ValueError) as exc:
+            self.live.warning(f"flowd: cannot open the store {display(opts.store_path)}: {exc}")
             if sock is not None:
                 sock.close()
             return EXIT_USAGE
@@ -233,7 +243,7 @@ class _Daemon:
         flows = ", ".join(sorted(runtime.flows)) or "no flows"
         where = f"; HTTP on {base_url}" if runner is not None else ""
         speed = f"; clock x{opts.clock_speed:g}" if opts.clock_speed else ""
-        self.live.info(f"flowd: running {flows} on {opts.store_path}{where}{speed}")
+        self.live.info(f"flowd: running {flows} on {display(opts.store_path)}{where}{speed}")
         work = asyncio.create_task(self._feed_then_maybe_stop(runtime, store))
         code = EXIT_OK
         try:

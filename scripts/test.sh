@@ -7,6 +7,8 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 # Graphviz lets the `flowc graph --format svg` tests run; the script says what it does first.
 scripts/install_graphviz.sh
+# PostgreSQL's binaries let the PostgreSQL store tests run (each session starts its own cluster).
+scripts/install_postgres.sh
 
 # Java and Maven let the Kafka tests run a real broker (its jars are fetched once
 # into ~/.cache/flowyard/kafka); without them those tests skip (and fail under CI=true).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,21 @@ def yaml_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     else:
         monkeypatch.setattr(yaml_loader, "use_libyaml", False)
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[object]:
+    """A throwaway PostgreSQL cluster for the session (`support.postgres`), started
+    on first use and stopped after the last test; skipped with the reason where
+    PostgreSQL cannot run (failed in CI)."""
+    from support.postgres import PostgresUnavailableError, start
+    from support.services import service_unavailable
+
+    try:
+        cluster = start()
+    except PostgresUnavailableError as error:
+        service_unavailable(f"PostgreSQL cannot run here: {error}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -1,4 +1,6 @@
-"""Durable storage for flowd: the `Store` protocol and its SQLite implementation."""
+"""Durable storage for flowd: the `Store` protocol, its SQLite and PostgreSQL implementations."""
+
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     EFFECT_STATUSES,
@@ -32,6 +34,9 @@ from .base import (
 )
 from .sqlite import SQLiteStore, Synchronous
 
+if TYPE_CHECKING:
+    from .postgres import PostgresStore
+
 __all__ = [
     "EFFECT_STATUSES",
     "CallbackRegistration",
@@ -53,6 +58,7 @@ __all__ = [
     "NewEffectCall",
     "OutboxMessage",
     "OutboxRow",
+    "PostgresStore",
     "SQLiteStore",
     "SourcePosition",
     "StepCommit",
@@ -64,3 +70,12 @@ __all__ = [
     "Synchronous",
     "TimerRow",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # asyncpg takes a while to import: only a PostgreSQL store pays for it.
+    if name == "PostgresStore":
+        from .postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

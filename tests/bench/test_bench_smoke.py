@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,3 +60,13 @@ def test_compile_bench_reports_ratios() -> None:
     assert re.search(r"flowc validate +[\d.]+ ms", out), out
     assert re.search(r"validate / this +[\d.]+x +\(target <= 3x\)", out), out
     assert re.search(r"/ python -c pass +[\d.]+x +\(target <= 4x\)", out), out
+
+
+def test_scaleout_bench_reports_flowd_beside_raw_postgres(postgres_cluster: Any) -> None:
+    out = run_bench(
+        "bench/scaleout.py", "--events", "300", "--keys", "30", "--max-seconds", "120",
+        "--dsn", postgres_cluster.dsn,
+    )  # fmt: skip
+    assert re.search(r"one flowd on PostgreSQL.*: +[\d,]+/s", out), out
+    assert re.search(r"\(a\) raw batched PostgreSQL writes.*: +[\d,]+/s", out), out
+    assert re.search(r"flowd / raw PostgreSQL writes : +[\d.]+%", out), out

@@ -1,13 +1,25 @@
-"""Fixtures for the store tests: a fresh database and builders for commits."""
+"""Fixtures for the store tests: a fresh database and builders for commits.
+
+`store` and `backend` are parametrised: every test using them runs on SQLite
+and on PostgreSQL (a throwaway cluster per session, a fresh schema per test).
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flowyard.interpreter.store import InstanceRow, JournalEntry, SQLiteStore, StepCommit
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from flowyard.interpreter.store import InstanceRow, JournalEntry, StepCommit, Store  # noqa: E402
+from store_backends import Backend, schema_number  # noqa: E402
 
 CommitFor = Callable[..., StepCommit]
 
@@ -17,9 +29,17 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "flowd.db"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, db_path: Path) -> Backend:
+    if request.param == "sqlite":
+        return Backend("sqlite", db_path)
+    cluster = request.getfixturevalue("postgres_cluster")
+    return Backend("postgresql", db_path, cluster.dsn, f"t{os.getpid()}_{schema_number()}")
+
+
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = await SQLiteStore.open(db_path)
+async def store(backend: Backend) -> AsyncIterator[Store]:
+    opened = await backend.open()
     try:
         yield opened
     finally:

@@ -1,8 +1,9 @@
 """Child process for test_crash.py: commits and ingests until killed.
 
-Usage: python crash_writer.py DB WORKERS. After each write is acknowledged it
-prints `commit <key> <seq>` or `ingest <source>` on stdout, unbuffered, so the
-parent knows exactly what was acknowledged when it sends SIGKILL.
+Usage: python crash_writer.py WORKERS DB, or WORKERS DSN SCHEMA (PostgreSQL).
+After each write is acknowledged it prints `commit <key> <seq>` or `ingest
+<source>` on stdout, unbuffered, so the parent knows exactly what was
+acknowledged when it sends SIGKILL.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from flowyard.interpreter.store import (
     InstanceRow,
     JournalEntry,
     OutboxMessage,
+    PostgresStore,
     SQLiteStore,
     StepCommit,
+    Store,
 )
 
 
@@ -26,7 +29,7 @@ def ack(line: str) -> None:
     os.write(1, (line + "\n").encode())
 
 
-async def commit_forever(store: SQLiteStore, key: str) -> None:
+async def commit_forever(store: Store, key: str) -> None:
     found = await store.load_instance("crash", key)
     seq = 0 if found is None else found.seq
     while True:
@@ -55,7 +58,7 @@ async def commit_forever(store: SQLiteStore, key: str) -> None:
         seq += 1
 
 
-async def ingest_forever(store: SQLiteStore, run: str) -> None:
+async def ingest_forever(store: Store, run: str) -> None:
     for n in itertools.count():
         source = f"http:{run}-{n}"
         item = InboxItem(flow="crash", key="in", input={"n": n}, received_ms=n, source=source)
@@ -63,8 +66,12 @@ async def ingest_forever(store: SQLiteStore, run: str) -> None:
         ack(f"ingest {source}")
 
 
-async def main(path: str, workers: int) -> None:
-    store = await SQLiteStore.open(path)
+async def main(workers: int, target: list[str]) -> None:
+    store: Store
+    if len(target) == 2:
+        store = await PostgresStore.open(target[0], schema=target[1])
+    else:
+        store = await SQLiteStore.open(target[0])
     run = str(os.getpid())
     await asyncio.gather(
         ingest_forever(store, run), *(commit_forever(store, f"k{i}") for i in range(workers))
@@ -72,4 +79,4 @@ async def main(path: str, workers: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2:]))

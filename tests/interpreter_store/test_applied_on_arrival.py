@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import pytest
-from flowyard.interpreter.store import InboxItem, SQLiteStore, StepCommit
+from flowyard.interpreter.store import InboxItem, StepCommit, Store
+from store_backends import Backend, hold_writer
 
 CommitFor = Callable[..., StepCommit]
 
@@ -17,7 +17,7 @@ def event(key: str, n: int, *, source: str | None = None) -> InboxItem:
 
 
 async def test_applied_steps_are_journaled_instead_of_queued(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     items = [event("a", 1), event("a", 2), event("b", 3)]
     steps = [commit_for("a", 0, state="paid"), commit_for("a", 1, state="shipped"), None]
@@ -35,7 +35,7 @@ async def test_applied_steps_are_journaled_instead_of_queued(
 
 
 async def test_a_duplicate_is_neither_applied_nor_queued_and_its_key_stops_applying(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     await store.ingest([event("a", 1, source="http:k1")])
     items = [event("a", 1, source="http:k1"), event("a", 2), event("b", 3)]
@@ -53,7 +53,7 @@ async def test_a_duplicate_is_neither_applied_nor_queued_and_its_key_stops_apply
 
 
 async def test_an_item_left_to_the_inbox_sends_the_rest_of_its_key_there(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     items = [event("a", 1), event("a", 2), event("a", 3)]
     result = await store.ingest(items, applied=[commit_for("a", 0), None, commit_for("a", 1)])
@@ -64,7 +64,7 @@ async def test_an_item_left_to_the_inbox_sends_the_rest_of_its_key_there(
 
 
 async def test_a_refused_step_queues_every_item_and_keeps_the_ingest(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     await store.commit(commit_for("a", 0, state="paid"))
     await store.commit(commit_for("a", 1, state="shipped"))
@@ -81,15 +81,13 @@ async def test_a_refused_step_queues_every_item_and_keeps_the_ingest(
     assert again.duplicates == 1
 
 
-async def test_steps_must_match_the_items_one_to_one(
-    store: SQLiteStore, commit_for: CommitFor
-) -> None:
+async def test_steps_must_match_the_items_one_to_one(store: Store, commit_for: CommitFor) -> None:
     with pytest.raises(ValueError, match="1 applied steps given for 2 items"):
         await store.ingest([event("a", 1), event("a", 2)], applied=[commit_for("a", 0)])
 
 
 async def test_a_step_starting_an_instance_the_store_holds_is_refused_for_that_key(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     await store.commit(commit_for("a", 0, state="paid"))
     items = [event("a", 1), event("a", 2), event("b", 3)]
@@ -104,17 +102,10 @@ async def test_a_step_starting_an_instance_the_store_holds_is_refused_for_that_k
     assert [j.seq for j in await store.journal("orders", "b")] == [0]
 
 
-async def hold_writer(store: SQLiteStore) -> asyncio.Future[None]:
-    """Keep the writer busy for a moment: what is submitted meanwhile is one batch."""
-    held = asyncio.ensure_future(store._committer.submit(lambda conn: time.sleep(0.2)))
-    await asyncio.sleep(0.05)
-    return held
-
-
 async def test_ingests_in_one_transaction_act_as_if_made_one_after_another(
-    store: SQLiteStore, commit_for: CommitFor
+    backend: Backend, store: Store, commit_for: CommitFor
 ) -> None:
-    held = await hold_writer(store)
+    held = await hold_writer(backend, store)
     first, again, started, restarted = await asyncio.gather(
         store.ingest([event("a", 1, source="http:k1")], applied=[commit_for("a", 0)]),
         store.ingest([event("a", 1, source="http:k1")], applied=[commit_for("a", 0)]),
@@ -135,10 +126,10 @@ async def test_ingests_in_one_transaction_act_as_if_made_one_after_another(
 
 
 async def test_a_refused_step_in_a_shared_transaction_queues_only_its_own_call(
-    store: SQLiteStore, commit_for: CommitFor
+    backend: Backend, store: Store, commit_for: CommitFor
 ) -> None:
     await store.commit_steps([commit_for("a", 0, state="paid"), commit_for("a", 1)])
-    held = await hold_writer(store)
+    held = await hold_writer(backend, store)
     stale, fresh = await asyncio.gather(
         # Memory held an old snapshot of `a`: its step takes a journal seq already stored.
         store.ingest([event("a", 1)], applied=[commit_for("a", 1)]),

@@ -13,8 +13,8 @@ from flowyard.interpreter.store import (
     InboxItem,
     IrVersion,
     NewEffectCall,
-    SQLiteStore,
     StepCommit,
+    Store,
     TimerRow,
 )
 
@@ -26,7 +26,7 @@ def event(key: str, n: int, flow: str = "orders") -> InboxItem:
 
 
 async def test_commit_writes_snapshot_and_journal_and_consumes(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     ingested = await store.ingest([event("a", 1), event("a", 2), event("b", 3)])
     first_a = ingested.inbox_ids[0]
@@ -54,7 +54,7 @@ async def test_commit_writes_snapshot_and_journal_and_consumes(
 
 
 async def test_a_taken_seq_is_a_conflict_and_writes_nothing(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     await store.commit(commit_for("a", 0, state="paid"))
     ingested = await store.ingest([event("a", 1)])
@@ -74,7 +74,7 @@ async def test_a_taken_seq_is_a_conflict_and_writes_nothing(
 
 
 async def test_consuming_a_missing_or_foreign_inbox_row_is_a_conflict(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     ingested = await store.ingest([event("b", 1)])
     with pytest.raises(ConflictError, match="gone"):
@@ -86,7 +86,7 @@ async def test_consuming_a_missing_or_foreign_inbox_row_is_a_conflict(
 
 
 async def test_many_turns_in_one_call_keep_each_keys_last_snapshot(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     # More rows than one statement carries; each key's two steps in one turn.
     keys = [f"k{i:04d}" for i in range(700)]
@@ -107,9 +107,7 @@ async def test_many_turns_in_one_call_keep_each_keys_last_snapshot(
     assert await store.keys_with_ready_inbox(now_ms=10**9) == []
 
 
-async def test_timers_by_due_time_cancel_and_rearm(
-    store: SQLiteStore, commit_for: CommitFor
-) -> None:
+async def test_timers_by_due_time_cancel_and_rearm(store: Store, commit_for: CommitFor) -> None:
     def timer(key: str, timer_id: str, due: int) -> TimerRow:
         return TimerRow(flow="orders", key=key, timer_id=timer_id, due_ms=due)
 
@@ -146,7 +144,7 @@ async def test_timers_by_due_time_cancel_and_rearm(
     assert await store.timers_for("orders", "b") == [timer("b", "remind", 900)]
 
 
-async def test_effect_calls_attempts_and_results(store: SQLiteStore, commit_for: CommitFor) -> None:
+async def test_effect_calls_attempts_and_results(store: Store, commit_for: CommitFor) -> None:
     call = NewEffectCall(
         call_id="orders/a/0/charge",
         effect="charge",
@@ -209,7 +207,7 @@ async def test_effect_calls_attempts_and_results(store: SQLiteStore, commit_for:
         )
 
 
-async def test_callback_tokens(store: SQLiteStore, commit_for: CommitFor) -> None:
+async def test_callback_tokens(store: Store, commit_for: CommitFor) -> None:
     call = NewEffectCall(
         call_id="orders/a/0/approve", effect="approve", request={}, idempotency_key="i"
     )
@@ -241,7 +239,7 @@ async def test_callback_tokens(store: SQLiteStore, commit_for: CommitFor) -> Non
 
 
 async def test_a_commit_can_enqueue_inputs_and_bad_json_fails_alone(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     await store.commit(commit_for("a", 0, inbox=(event("b", 7, flow="shipping"),)))
     assert [r.input for r in await store.inbox_for("shipping", "b")] == [{"n": 7}]
@@ -265,7 +263,7 @@ def test_commit_refuses_an_instance_of_another_key(commit_for: CommitFor) -> Non
         type(good)(flow="orders", key="b", instance=good.instance, journal=None)
 
 
-async def test_ir_versions_are_kept_once_per_hash(store: SQLiteStore) -> None:
+async def test_ir_versions_are_kept_once_per_hash(store: Store) -> None:
     v1 = IrVersion(hash="h1", flow="orders", version="1", ir={"states": ["a"]}, loaded_ms=1)
     v2 = IrVersion(hash="h2", flow="orders", version="2", ir={"states": ["a", "b"]}, loaded_ms=2)
     other = IrVersion(hash="h3", flow="shipping", version="1", ir={}, loaded_ms=3)

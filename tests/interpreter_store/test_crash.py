@@ -8,20 +8,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from flowyard.interpreter.store import SQLiteStore
+from store_backends import Backend
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 WORKERS = 8
 
 
-async def run_and_kill(db_path: Path, acks_wanted: int) -> list[str]:
+async def run_and_kill(backend: Backend, acks_wanted: int) -> list[str]:
     """Run the writer until it has acknowledged `acks_wanted` writes, SIGKILL
     it, and return every acknowledgement it printed."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(WRITER),
-        str(db_path),
         str(WORKERS),
+        *backend.target(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -44,7 +44,7 @@ async def run_and_kill(db_path: Path, acks_wanted: int) -> list[str]:
     return [line.rstrip("\n") for line in lines if line.endswith("\n")]
 
 
-async def check(db_path: Path, acks: list[str]) -> dict[str, int]:
+async def check(backend: Backend, acks: list[str]) -> dict[str, int]:
     acked_seq: dict[str, int] = {}
     acked_sources: list[str] = []
     for line in acks:
@@ -53,7 +53,7 @@ async def check(db_path: Path, acks: list[str]) -> dict[str, int]:
             acked_seq[rest[0]] = max(acked_seq.get(rest[0], -1), int(rest[1]))
         else:
             acked_sources.append(rest[0])
-    async with await SQLiteStore.open(db_path) as store:
+    async with await backend.open() as store:
         for key, seq in acked_seq.items():
             instance = await store.load_instance("crash", key)
             assert instance is not None and instance.seq >= seq + 1
@@ -70,9 +70,9 @@ async def check(db_path: Path, acks: list[str]) -> dict[str, int]:
 
 
 @pytest.mark.slow
-async def test_acknowledged_writes_survive_sigkill(db_path: Path) -> None:
-    first = await check(db_path, await run_and_kill(db_path, 400))
+async def test_acknowledged_writes_survive_sigkill(backend: Backend) -> None:
+    first = await check(backend, await run_and_kill(backend, 400))
     assert len(first) == WORKERS
     # The second run continues from what the first left, and is killed too.
-    second = await check(db_path, await run_and_kill(db_path, 400))
+    second = await check(backend, await run_and_kill(backend, 400))
     assert all(second[key] > first[key] for key in first)

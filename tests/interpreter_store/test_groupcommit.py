@@ -1,4 +1,7 @@
-"""Group commit: many writes per transaction, isolated write failures, whole-batch rollback."""
+"""Group commit: many writes per transaction, isolated write failures, whole-batch rollback.
+
+The store-level tests run on both stores; those of `GroupCommitter` itself, on SQLite.
+"""
 
 from __future__ import annotations
 
@@ -8,37 +11,42 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
-from flowyard.interpreter.store import (
-    ConflictError,
-    SQLiteStore,
-    StepCommit,
-    StoreError,
-    groupcommit,
-)
+from flowyard.interpreter.store import ConflictError, StepCommit, Store, StoreError
 from flowyard.interpreter.store.groupcommit import GroupCommitter
+from store_backends import Backend
 
 CommitFor = Callable[..., StepCommit]
 
 
 @pytest.fixture
-def commits_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def commits_counted(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the real COMMIT statements the writer issues."""
     counted: list[int] = []
-    real = groupcommit.commit_transaction
+    seam = backend.seam()
+    real = seam.commit_transaction
+    if backend.name == "sqlite":
 
-    def counting(conn: sqlite3.Connection) -> None:
-        real(conn)
-        counted.append(1)
+        def counting(conn: sqlite3.Connection) -> None:
+            real(conn)
+            counted.append(1)
 
-    monkeypatch.setattr(groupcommit, "commit_transaction", counting)
+        monkeypatch.setattr(seam, "commit_transaction", counting)
+    else:
+
+        async def counting_async(conn: object) -> None:
+            await real(conn)
+            counted.append(1)
+
+        monkeypatch.setattr(seam, "commit_transaction", counting_async)
     return counted
 
 
 async def test_concurrent_commits_share_few_transactions_and_survive_reopen(
-    db_path: Path, commit_for: CommitFor, commits_counted: list[int]
+    backend: Backend, commit_for: CommitFor, commits_counted: list[int]
 ) -> None:
-    async with await SQLiteStore.open(db_path) as store:
+    async with await backend.open() as store:
         await asyncio.gather(
             *(store.commit(commit_for(f"k{i}", data={"i": i})) for i in range(100))
         )
@@ -48,7 +56,7 @@ async def test_concurrent_commits_share_few_transactions_and_survive_reopen(
     assert 1 <= len(commits_counted) <= 5
     assert stats.largest_batch >= 20
 
-    async with await SQLiteStore.open(db_path) as reopened:
+    async with await backend.open() as reopened:
         instances = await reopened.instances("orders")
         assert sorted(int(i.key[1:]) for i in instances) == list(range(100))
         assert all(i.snapshot["data"] == {"i": int(i.key[1:])} for i in instances)
@@ -56,8 +64,8 @@ async def test_concurrent_commits_share_few_transactions_and_survive_reopen(
             assert [j.seq for j in await reopened.journal("orders", f"k{i}")] == [0]
 
 
-async def test_batches_are_bounded(db_path: Path, commit_for: CommitFor) -> None:
-    async with await SQLiteStore.open(db_path, max_batch=10, synchronous="NORMAL") as store:
+async def test_batches_are_bounded(backend: Backend, commit_for: CommitFor) -> None:
+    async with await backend.open(max_batch=10) as store:
         await asyncio.gather(*(store.commit(commit_for(f"k{i}")) for i in range(100)))
         assert store.stats.largest_batch <= 10
         assert store.stats.transactions >= 10
@@ -65,7 +73,7 @@ async def test_batches_are_bounded(db_path: Path, commit_for: CommitFor) -> None
 
 
 async def test_a_failing_write_fails_alone_in_its_batch(
-    store: SQLiteStore, commit_for: CommitFor, commits_counted: list[int]
+    store: Store, commit_for: CommitFor, commits_counted: list[int]
 ) -> None:
     await store.commit(commit_for("dup", 0))
     commits_counted.clear()
@@ -81,30 +89,42 @@ async def test_a_failing_write_fails_alone_in_its_batch(
 
 
 async def test_a_failing_transaction_rolls_back_the_whole_batch(
-    db_path: Path, commit_for: CommitFor, monkeypatch: pytest.MonkeyPatch
+    backend: Backend, commit_for: CommitFor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = groupcommit.commit_transaction
-    failures = [sqlite3.OperationalError("disk I/O error")]
+    seam = backend.seam()
+    real = seam.commit_transaction
+    if backend.name == "sqlite":
+        failures: list[Exception] = [sqlite3.OperationalError("disk I/O error")]
 
-    def failing_once(conn: sqlite3.Connection) -> None:
-        if failures:
-            raise failures.pop()
-        real(conn)
+        def failing_once(conn: sqlite3.Connection) -> None:
+            if failures:
+                raise failures.pop()
+            real(conn)
 
-    monkeypatch.setattr(groupcommit, "commit_transaction", failing_once)
-    async with await SQLiteStore.open(db_path) as store:
+        monkeypatch.setattr(seam, "commit_transaction", failing_once)
+    else:
+        failures = [asyncpg.exceptions.DiskFullError("could not extend file")]
+
+        async def failing_once_async(conn: object) -> None:
+            if failures:
+                raise failures.pop()
+            await real(conn)
+
+        monkeypatch.setattr(seam, "commit_transaction", failing_once_async)
+    injected = type(failures[0])
+    async with await backend.open() as store:
         results = await asyncio.gather(
             *(store.commit(commit_for(f"k{i}")) for i in range(10)), return_exceptions=True
         )
         for result in results:
             assert isinstance(result, StoreError)
-            assert isinstance(result.__cause__, sqlite3.OperationalError)
+            assert isinstance(result.__cause__, injected)
         assert await store.instances() == []
         assert store.stats.failed_transactions == 1
 
         await store.commit(commit_for("after"))
         assert [i.key for i in await store.instances()] == ["after"]
-    async with await SQLiteStore.open(db_path) as reopened:
+    async with await backend.open() as reopened:
         assert [i.key for i in await reopened.instances()] == ["after"]
 
 

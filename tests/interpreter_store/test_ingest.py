@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 
-from flowyard.interpreter.store import DeadLetter, InboxItem, SourcePosition, SQLiteStore
-from hypothesis import given, settings
+from flowyard.interpreter.store import DeadLetter, InboxItem, SourcePosition, Store
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from store_backends import Backend
 
 
 def item(
@@ -31,7 +30,7 @@ def item(
     )
 
 
-async def test_same_idempotency_key_is_accepted_once(store: SQLiteStore) -> None:
+async def test_same_idempotency_key_is_accepted_once(store: Store) -> None:
     first = await store.ingest([item("a", 1, source="http:key-1")])
     again = await store.ingest([item("a", 2, source="http:key-1")])
     assert len(first.accepted) == 1
@@ -43,7 +42,7 @@ async def test_same_idempotency_key_is_accepted_once(store: SQLiteStore) -> None
 
 
 async def test_one_record_fanned_out_in_one_ingest_is_accepted_for_every_instance(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     fanned = [
         item("a", 1, source="http:k"),
@@ -57,14 +56,14 @@ async def test_one_record_fanned_out_in_one_ingest_is_accepted_for_every_instanc
     assert again.inbox_ids == (None, None, None, None)
 
 
-async def test_an_older_offset_later_in_the_same_ingest_is_skipped(store: SQLiteStore) -> None:
+async def test_an_older_offset_later_in_the_same_ingest_is_skipped(store: Store) -> None:
     result = await store.ingest(
         [item("a", 1, source="kafka:t:0", position=7), item("a", 2, source="kafka:t:0", position=5)]
     )
     assert result.inbox_ids[0] is not None and result.inbox_ids[1] is None
 
 
-async def test_concurrent_ingests_of_one_idempotency_key_accept_one(store: SQLiteStore) -> None:
+async def test_concurrent_ingests_of_one_idempotency_key_accept_one(store: Store) -> None:
     results = await asyncio.gather(
         *(store.ingest([item("a", n, source="http:same")]) for n in range(10))
     )
@@ -72,13 +71,13 @@ async def test_concurrent_ingests_of_one_idempotency_key_accept_one(store: SQLit
     assert len(await store.inbox_for("orders", "a")) == 1
 
 
-async def test_items_without_source_are_always_accepted(store: SQLiteStore) -> None:
+async def test_items_without_source_are_always_accepted(store: Store) -> None:
     await store.ingest([item("a", 1), item("a", 1)])
     assert len(await store.inbox_for("orders", "a")) == 2
 
 
 async def test_kafka_offsets_at_or_before_the_stored_position_are_skipped(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     src = "kafka:orders:0"
     first = await store.ingest([item("a", n, source=src, position=n) for n in (5, 6, 7)])
@@ -92,7 +91,7 @@ async def test_kafka_offsets_at_or_before_the_stored_position_are_skipped(
     assert len(other_partition.accepted) == 1
 
 
-async def test_positions_advance_without_items_and_never_go_back(store: SQLiteStore) -> None:
+async def test_positions_advance_without_items_and_never_go_back(store: Store) -> None:
     src = "kafka:orders:0"
     await store.ingest([], [SourcePosition(source=src, position=10, updated_ms=1)])
     await store.ingest([], [SourcePosition(source=src, position=4, updated_ms=2)])
@@ -104,7 +103,7 @@ async def test_positions_advance_without_items_and_never_go_back(store: SQLiteSt
     assert await store.source_position("kafka:never:0") is None
 
 
-async def test_dead_letters_land_with_the_source_position(store: SQLiteStore) -> None:
+async def test_dead_letters_land_with_the_source_position(store: Store) -> None:
     letter = DeadLetter(
         source="kafka:orders:0@3", topic="orders", reason="not JSON", payload="{oops", at_ms=7
     )
@@ -126,7 +125,7 @@ async def test_dead_letters_land_with_the_source_position(store: SQLiteStore) ->
     assert position is not None and position.position == 3
 
 
-async def test_inbox_keeps_arrival_order_and_honours_not_before(store: SQLiteStore) -> None:
+async def test_inbox_keeps_arrival_order_and_honours_not_before(store: Store) -> None:
     await store.ingest([item("a", 1), item("b", 2)])
     await store.ingest([item("a", 3, not_before_ms=500), item("a", 4)])
     await store.ingest([item("c", 5, not_before_ms=300)])
@@ -148,40 +147,43 @@ async def test_inbox_keeps_arrival_order_and_honours_not_before(store: SQLiteSto
     assert await store.next_not_before_ms(after_ms=500) is None
 
 
-async def test_ingest_is_durable_across_reopen(db_path: Path) -> None:
-    async with await SQLiteStore.open(db_path) as first:
+async def test_ingest_is_durable_across_reopen(backend: Backend) -> None:
+    async with await backend.open() as first:
         await first.ingest([item("a", 1, source="http:x")])
-    async with await SQLiteStore.open(db_path) as second:
+    async with await backend.open() as second:
         assert len(await second.inbox_for("orders", "a")) == 1
         again = await second.ingest([item("a", 1, source="http:x")])
         assert again.accepted == ()
 
 
-@settings(max_examples=25, deadline=None)
+# The backend fixture is only read: each example opens a database of its own.
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(batches=st.lists(st.lists(st.integers(0, 30), max_size=6), min_size=1, max_size=5))
 def test_offsets_are_accepted_exactly_when_past_the_highest_seen(
-    batches: list[list[int]],
+    backend: Backend, batches: list[list[int]]
 ) -> None:
     async def run() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            async with await SQLiteStore.open(Path(tmp) / "p.db") as store:
-                highest = -1
-                for batch in batches:
-                    result = await store.ingest(
-                        [item("k", off, source="kafka:t:0", position=off) for off in batch]
-                    )
-                    accepted_here: set[int] = set()
-                    for off, inbox_id in zip(batch, result.inbox_ids, strict=True):
-                        fresh = off > highest or off in accepted_here
-                        assert (inbox_id is not None) == fresh
-                        if fresh:
-                            accepted_here.add(off)
-                        highest = max(highest, off)
+        # Each example on an empty database of its own.
+        async with await backend.fresh().open() as store:
+            highest = -1
+            for batch in batches:
+                result = await store.ingest(
+                    [item("k", off, source="kafka:t:0", position=off) for off in batch]
+                )
+                accepted_here: set[int] = set()
+                for off, inbox_id in zip(batch, result.inbox_ids, strict=True):
+                    fresh = off > highest or off in accepted_here
+                    assert (inbox_id is not None) == fresh
+                    if fresh:
+                        accepted_here.add(off)
+                    highest = max(highest, off)
 
     asyncio.run(run())
 
 
-async def test_ids_of_a_large_ingest_name_their_own_rows(store: SQLiteStore) -> None:
+async def test_ids_of_a_large_ingest_name_their_own_rows(store: Store) -> None:
     # More rows than one statement carries, with skipped duplicates in between.
     await store.ingest([item("a", 0, source="kafka:t:0", position=100)])
     items = [

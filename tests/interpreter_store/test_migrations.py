@@ -1,13 +1,28 @@
-"""Schema migrations on open, and the per-database callback secret."""
+"""Schema migrations on open, and the per-database callback secret (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import pytest
-from flowyard.interpreter.store import NewEffectCall, SQLiteStore, StepCommit, StoreError
+from flowyard.interpreter.store import (
+    NewEffectCall,
+    PostgresStore,
+    SQLiteStore,
+    StepCommit,
+    StoreError,
+)
+from flowyard.interpreter.store import postgres_schema as pg_schema
 from flowyard.interpreter.store.sqlite_schema import SCHEMA_VERSION, migrate, schema_version
+from store_backends import Backend, schema_number
+
+CommitFor = Callable[..., StepCommit]
 
 
 def test_fresh_database_is_at_the_current_version(db_path: Path) -> None:
@@ -82,3 +97,99 @@ async def test_open_sets_wal_and_refuses_bad_settings(db_path: Path) -> None:
 async def test_an_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open"):
         await SQLiteStore.open(tmp_path / "missing" / "flowd.db")
+
+
+# --- PostgreSQL ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg(postgres_cluster: Any, tmp_path: Path) -> Backend:
+    """A PostgreSQL database (a fresh schema) for this test only."""
+    return Backend(
+        "postgresql",
+        tmp_path / "unused.db",
+        postgres_cluster.dsn,
+        f"m{os.getpid()}_{schema_number()}",
+    )
+
+
+async def pg_connection(pg: Backend) -> Any:
+    conn = await asyncpg.connect(pg.dsn)
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{pg.schema}"')
+    await conn.execute(f'SET search_path TO "{pg.schema}"')
+    return conn
+
+
+async def test_postgres_fresh_database_is_at_the_current_version(pg: Backend) -> None:
+    conn = await pg_connection(pg)
+    try:
+        assert await pg_schema.schema_version(conn) == 0
+        assert await pg_schema.migrate(conn) == 0
+        assert await pg_schema.schema_version(conn) == pg_schema.SCHEMA_VERSION
+        assert await pg_schema.migrate(conn) == pg_schema.SCHEMA_VERSION
+    finally:
+        await conn.close()
+
+
+async def test_postgres_old_database_is_migrated_and_keeps_its_data(
+    pg: Backend, commit_for: CommitFor
+) -> None:
+    conn = await pg_connection(pg)
+    try:
+        await pg_schema.migrate(conn, target=1)
+        await conn.execute(
+            "INSERT INTO instances VALUES ('orders', 'a', 'h', 3, 'paid', 'active', '{\"x\":1}', 5)"
+        )
+        assert await conn.fetchval("SELECT to_regclass('partition_epochs')") is None
+    finally:
+        await conn.close()
+    async with await pg.open() as store:
+        old = await store.load_instance("orders", "a")
+        assert old is not None and (old.seq, old.snapshot) == (3, {"x": 1})
+        await store.commit(commit_for("a", 3))
+        assert [j.seq for j in await store.journal("orders", "a")] == [3]
+    conn = await pg_connection(pg)
+    try:
+        assert await pg_schema.schema_version(conn) == pg_schema.SCHEMA_VERSION
+        assert await conn.fetchval("SELECT to_regclass('partition_epochs')") is not None
+    finally:
+        await conn.close()
+
+
+async def test_postgres_concurrent_opens_migrate_once(pg: Backend) -> None:
+    stores = await asyncio.gather(*(pg.open() for _ in range(3)))
+    try:
+        secrets = {store.callback_secret for store in stores}
+        assert len(secrets) == 1
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_postgres_newer_database_is_refused(pg: Backend) -> None:
+    conn = await pg_connection(pg)
+    try:
+        await pg_schema.migrate(conn)
+        await conn.execute(
+            "UPDATE meta SET value = $1 WHERE name = 'schema_version'",
+            str(pg_schema.SCHEMA_VERSION + 1),
+        )
+    finally:
+        await conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        await pg.open()
+
+
+async def test_postgres_callback_secret_is_random_and_kept_per_schema(pg: Backend) -> None:
+    async with await pg.open() as one:
+        secret = one.callback_secret
+        assert len(secret) == 32
+    async with await pg.open() as again:
+        assert again.callback_secret == secret
+    async with await pg.fresh().open() as other:
+        assert other.callback_secret != secret
+
+
+async def test_postgres_unreachable_server_is_a_store_error_without_password() -> None:
+    with pytest.raises(StoreError, match=r"postgresql://flowd:\*\*\*@127\.0\.0\.1:1/x: cannot"):
+        await PostgresStore.open("postgresql://flowd:secret@127.0.0.1:1/x")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flowyard.interpreter.store import OutboxMessage, SQLiteStore, StepCommit
+from flowyard.interpreter.store import OutboxMessage, StepCommit, Store
 
 CommitFor = Callable[..., StepCommit]
 
@@ -15,7 +15,7 @@ def message(topic: str, dedup: str, value: object) -> OutboxMessage:
     )
 
 
-async def test_outbox_to_embedded_log(store: SQLiteStore, commit_for: CommitFor) -> None:
+async def test_outbox_to_embedded_log(store: Store, commit_for: CommitFor) -> None:
     await store.commit(
         commit_for(
             "a",
@@ -49,7 +49,7 @@ async def test_outbox_to_embedded_log(store: SQLiteStore, commit_for: CommitFor)
     assert await store.log_end_offset() == again[0]
 
 
-async def test_sent_to_kafka_skips_the_log(store: SQLiteStore, commit_for: CommitFor) -> None:
+async def test_sent_to_kafka_skips_the_log(store: Store, commit_for: CommitFor) -> None:
     await store.commit(commit_for("a", 0, outbox=tuple(message("t", f"d{i}", i) for i in range(5))))
     first_three = [m.id for m in await store.pending_outbox(limit=3)]
     assert await store.mark_outbox_sent(first_three, sent_ms=1, append_to_log=False) == []

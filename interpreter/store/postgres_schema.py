@@ -1,0 +1,226 @@
+"""The PostgreSQL schema, as numbered migrations applied in order on open.
+
+The same tables as SQLite's (`sqlite_schema.py`), in PostgreSQL's types: JSON in
+`json` columns (the text as written, so `\\u0000` and key order survive, which
+`jsonb` would not keep), times in `bigint` milliseconds, ids from identity
+columns (never reused, so the inbox id stays a global arrival order).
+
+`meta.schema_version` records how far a database has been migrated. Each
+migration runs in its own transaction together with the version bump, under a
+session-level advisory lock, so several `flowd` processes opening one
+database at once migrate it once. Migrations are append-only: never edit one
+that has shipped, add the next number.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from .base import StoreError
+
+MIGRATION_LOCK = 0x666C6F77  # "flow": the advisory lock held while migrating
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: everything SQLite's versions 1 and 2 hold.
+    (
+        """CREATE TABLE meta (
+            name text PRIMARY KEY,
+            value text NOT NULL
+        )""",
+        """CREATE TABLE instances (
+            flow text NOT NULL,
+            key text NOT NULL,
+            ir_hash text NOT NULL,
+            seq bigint NOT NULL,
+            state text NOT NULL,
+            status text NOT NULL,
+            snapshot json NOT NULL,
+            updated_ms bigint NOT NULL,
+            PRIMARY KEY (flow, key)
+        )""",
+        "CREATE INDEX instances_by_status ON instances (status, flow)",
+        "CREATE INDEX instances_by_state ON instances (flow, state)",
+        """CREATE TABLE journal (
+            flow text NOT NULL,
+            key text NOT NULL,
+            seq bigint NOT NULL,
+            input json NOT NULL,
+            trace json NOT NULL,
+            at_ms bigint NOT NULL,
+            PRIMARY KEY (flow, key, seq)
+        )""",
+        """CREATE TABLE inbox (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            flow text NOT NULL,
+            key text NOT NULL,
+            input json NOT NULL,
+            received_ms bigint NOT NULL,
+            not_before_ms bigint,
+            source text
+        )""",
+        "CREATE INDEX inbox_by_key ON inbox (flow, key, id)",
+        "CREATE INDEX inbox_delayed ON inbox (not_before_ms) WHERE not_before_ms IS NOT NULL",
+        """CREATE TABLE sources (
+            source text PRIMARY KEY,
+            position bigint,
+            updated_ms bigint NOT NULL
+        )""",
+        """CREATE TABLE timers (
+            flow text NOT NULL,
+            key text NOT NULL,
+            timer_id text NOT NULL,
+            due_ms bigint NOT NULL,
+            PRIMARY KEY (flow, key, timer_id)
+        )""",
+        "CREATE INDEX timers_by_due ON timers (due_ms)",
+        """CREATE TABLE dead_letters (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            source text NOT NULL,
+            topic text,
+            reason text NOT NULL,
+            payload text NOT NULL,
+            at_ms bigint NOT NULL
+        )""",
+        """CREATE TABLE ir_versions (
+            hash text PRIMARY KEY,
+            flow text NOT NULL,
+            version text NOT NULL,
+            ir json NOT NULL,
+            loaded_ms bigint NOT NULL
+        )""",
+        # `created` orders calls made in the same millisecond, as SQLite's rowid does.
+        """CREATE TABLE effect_calls (
+            call_id text PRIMARY KEY,
+            created bigint GENERATED ALWAYS AS IDENTITY,
+            flow text NOT NULL,
+            key text NOT NULL,
+            effect text NOT NULL,
+            request json NOT NULL,
+            idempotency_key text NOT NULL,
+            status text NOT NULL CHECK (status IN
+                ('pending', 'running', 'succeeded', 'failed', 'awaiting_callback')),
+            attempts integer NOT NULL DEFAULT 0,
+            result json,
+            error text,
+            callback_token text CONSTRAINT effect_calls_callback_token_key UNIQUE,
+            next_attempt_ms bigint,
+            created_ms bigint NOT NULL,
+            updated_ms bigint NOT NULL
+        )""",
+        "CREATE INDEX effect_calls_by_status ON effect_calls (status)",
+        "CREATE INDEX effect_calls_by_key ON effect_calls (flow, key)",
+        """CREATE TABLE effect_attempts (
+            call_id text NOT NULL REFERENCES effect_calls (call_id) ON DELETE CASCADE,
+            attempt integer NOT NULL,
+            idempotency_key text NOT NULL,
+            started_ms bigint NOT NULL,
+            finished_ms bigint,
+            outcome text,
+            error text,
+            PRIMARY KEY (call_id, attempt)
+        )""",
+        """CREATE TABLE outbox (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            topic text NOT NULL,
+            key text,
+            value json NOT NULL,
+            headers json NOT NULL,
+            dedup_key text NOT NULL UNIQUE,
+            created_ms bigint NOT NULL,
+            sent_ms bigint
+        )""",
+        "CREATE INDEX outbox_pending ON outbox (id) WHERE sent_ms IS NULL",
+        """CREATE TABLE embedded_log (
+            "offset" bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            topic text NOT NULL,
+            key text,
+            value json NOT NULL,
+            headers json NOT NULL,
+            dedup_key text,
+            appended_ms bigint NOT NULL
+        )""",
+        'CREATE INDEX embedded_log_by_topic ON embedded_log (topic, "offset")',
+    ),
+    # 2: ownership. Each partition's current owner and epoch; a writer names the
+    # epoch it holds, and a write transaction whose epoch is no longer current
+    # is refused (see docs/scaling.md).
+    (
+        """CREATE TABLE partition_epochs (
+            partition integer PRIMARY KEY,
+            epoch bigint NOT NULL,
+            owner text NOT NULL,
+            claimed_ms bigint NOT NULL
+        )""",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The version this code reads and writes."""
+
+
+async def schema_version(conn: Any) -> int:
+    """The version of the database behind `conn` (its search path); 0 when empty."""
+    has_meta = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+        "AND tablename = 'meta')"
+    )
+    if not has_meta:
+        return 0
+    value = await conn.fetchval("SELECT value FROM meta WHERE name = 'schema_version'")
+    return 0 if value is None else int(value)
+
+
+async def migrate(conn: Any, target: int = SCHEMA_VERSION, *, schema: str | None = None) -> int:
+    """Bring the database up to `target`, one transaction per migration, first
+    creating `schema` if one is named (the connection's search path must name it).
+
+    Returns the version found before migrating. Refuses a database newer than
+    this code. Several processes may do this at once: a session-level advisory
+    lock lets one at a time look and migrate (a lock taken inside the
+    migration's transaction would not do: that transaction's catalog caches
+    could predate the other process's tables).
+    """
+    if not 0 <= target <= SCHEMA_VERSION:
+        raise ValueError(f"no schema version {target}")
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        if schema is not None:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+        found = await schema_version(conn)
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database is at schema version {found}, newer than this flowd "
+                f"understands ({SCHEMA_VERSION}); upgrade flowd"
+            )
+        for version in range(found + 1, target + 1):
+            async with conn.transaction():
+                for statement in MIGRATIONS[version - 1]:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO meta (name, value) VALUES ('schema_version', $1) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    str(version),
+                )
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    return found
+
+
+async def ensure_secret(conn: Any) -> bytes:
+    """The callback-token secret, created at random on first use (the first of
+    several processes opening a new database at once wins)."""
+    await conn.execute(
+        "INSERT INTO meta (name, value) VALUES ('callback_secret', $1) "
+        "ON CONFLICT (name) DO NOTHING",
+        secrets.token_hex(32),
+    )
+    secret = await conn.fetchval("SELECT value FROM meta WHERE name = 'callback_secret'")
+    return bytes.fromhex(str(secret))
+
+
+def quote_identifier(name: str) -> str:
+    """`name` as a PostgreSQL identifier (a schema name from the command line)."""
+    if not name or "\x00" in name:
+        raise ValueError(f"not a usable schema name: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
