@@ -51,6 +51,11 @@ loss); OFF never fsyncs (benchmarks only)."""
 
 BUSY_TIMEOUT_MS = 5000
 
+_KEYS_PER_READ = 1000
+"""Keys per statement of `load_instances` (two parameters each)."""
+
+_INSTANCE_COLUMNS_OF_I = ", ".join(f"i.{c.strip()}" for c in rows.INSTANCE_COLUMNS.split(","))
+
 
 def _open_writer(path: str, synchronous: Synchronous) -> tuple[sqlite3.Connection, bytes]:
     conn = sqlite3.connect(path, isolation_level=None)
@@ -244,6 +249,23 @@ class SQLiteStore:
             (flow, key),
         )
         return rows.instance_row(found[0]) if found else None
+
+    async def load_instances(self, keys: Sequence[tuple[str, str]]) -> list[InstanceRow]:
+        """See `Store.load_instances`."""
+        wanted = list(dict.fromkeys(keys))
+        found: list[InstanceRow] = []
+        for start in range(0, len(wanted), _KEYS_PER_READ):
+            chunk = wanted[start : start + _KEYS_PER_READ]
+            pairs = ", ".join(["(?, ?)"] * len(chunk))
+            # A join from the wanted pairs: each is one lookup in the primary key.
+            fetched = await self._fetch(
+                f"WITH wanted (flow, key) AS (VALUES {pairs}) SELECT {_INSTANCE_COLUMNS_OF_I} "
+                "FROM wanted CROSS JOIN instances AS i ON i.flow = wanted.flow "
+                "AND i.key = wanted.key",
+                [part for kid in chunk for part in kid],
+            )
+            found.extend(rows.instance_row(r) for r in fetched)
+        return found
 
     async def instances(
         self,
