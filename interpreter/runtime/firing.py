@@ -18,6 +18,7 @@ cancelled or re-armed for another time after the row was read) fires nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -28,6 +29,8 @@ from .inbox import InboxCache
 from .ingest import stored_rows
 from .scheduler import KeyScheduler
 from .stepper import InstanceCache, KeyId, KeyStepper
+
+log = logging.getLogger("flowyard.runtime.timers")
 
 
 class StoreInputs(Protocol):
@@ -62,9 +65,8 @@ class TimerFiring:
         self._store_inputs = store_inputs
         self._queue = queue
 
-    async def fire(self, rows: Sequence[TimerRow], now_ms: int) -> int:
-        """Fire `rows` (read as due at `now_ms`) in one store transaction; how
-        many were stepped at once (the others went to their inboxes)."""
+    async def fire(self, rows: Sequence[TimerRow], now_ms: int) -> None:
+        """Fire `rows` (read as due at `now_ms`) in one store transaction."""
         arrivals = Arrivals(self._stepper, self._scheduler, self._inbox, self._cache)
         try:
             claimed = arrivals.claim(dict.fromkeys((row.flow, row.key) for row in rows))
@@ -81,7 +83,10 @@ class TimerFiring:
             applied = arrivals.plan_claimed(items, inputs, instances)
             result = await self._store_inputs(items, timers_fired=rows, applied=applied)
             arrivals.settle(result.applied)
-            self._queue(stored_rows(items, result.inbox_ids))
-            return sum(result.applied)
+            queued = stored_rows(items, result.inbox_ids)
+            self._queue(queued)
         finally:
             arrivals.release()
+        log.debug(
+            "%d due timers: %d stepped, %d queued", len(rows), len(items) - len(queued), len(queued)
+        )

@@ -11,6 +11,7 @@ A delayed event needs no input: its key just becomes runnable once
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -24,7 +25,14 @@ log = logging.getLogger("flowyard.runtime.timers")
 FIRE_BATCH = 1000
 """Due timers read and fired per store transaction."""
 
-FireTimers = Callable[[Sequence[TimerRow], int], Awaitable[int]]
+FIRE_AHEAD = 2
+"""Batches written at once: the next batch is read and stepped while the one
+before it is being written, so the event loop and the store writer overlap."""
+
+PASS_BATCHES = 16
+"""Batches per pass at most; between passes, delayed inputs are looked at too."""
+
+FireTimers = Callable[[Sequence[TimerRow], int], Awaitable[None]]
 """Fires due timer rows read at a time (`TimerFiring.fire`)."""
 
 
@@ -71,12 +79,42 @@ class TimerService:
         return min(dues) if dues else None
 
     async def _fire(self, now_ms: int) -> None:
-        rows = await self._store.due_timers(now_ms, limit=FIRE_BATCH)
-        self._more = len(rows) >= FIRE_BATCH
-        if rows:
-            stepped = await self._fire_rows(rows, now_ms)
-            log.debug("%d due timers fired, %d stepped at once", len(rows), stepped)
+        self._more = await self._fire_due()
         await self._wake_delayed(now_ms)
+
+    async def _fire_due(self) -> bool:
+        """Fire the timers due now, a batch per store transaction, up to
+        `PASS_BATCHES` batches; whether more may be due.
+
+        Each batch is read after the last row of the one before (a cursor:
+        those rows are removed only when their batch is written), while up to
+        `FIRE_AHEAD` batches are being written. Every batch read is written,
+        or has failed, before the pass ends, so the next pass starts afresh,
+        with timers armed meanwhile for times already past.
+        """
+        writing: set[asyncio.Future[None]] = set()
+        after: TimerRow | None = None
+        full = False
+        try:
+            for _ in range(PASS_BATCHES):
+                now_ms = self._clock.now_ms()
+                rows = await self._store.due_timers(now_ms, limit=FIRE_BATCH, after=after)
+                full = len(rows) >= FIRE_BATCH
+                if rows:
+                    writing.add(asyncio.ensure_future(self._fire_rows(rows, now_ms)))
+                    after = rows[-1]
+                if not full:
+                    break
+                if len(writing) >= FIRE_AHEAD:
+                    done, writing = await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+        finally:
+            outcomes = await asyncio.gather(*writing, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return full
 
     async def _wake_delayed(self, now_ms: int) -> None:
         # Only scan for ready keys when some delayed row became ready since the

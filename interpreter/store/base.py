@@ -500,8 +500,13 @@ class Store(Protocol):
         """The earliest `not_before_ms` in the inbox (later than `after_ms`)."""
         ...
 
-    async def due_timers(self, now_ms: int, limit: int | None = None) -> list[TimerRow]:
-        """Timers due at `now_ms`, earliest first."""
+    async def due_timers(
+        self, now_ms: int, limit: int | None = None, *, after: TimerRow | None = None
+    ) -> list[TimerRow]:
+        """Timers due at `now_ms`, earliest first: ordered by `(due_ms, flow,
+        key, timer_id)`, and with `after` only those that come after that row
+        in this order (a cursor: the timer service reads the next batch while
+        the rows of the one before are still being removed)."""
         ...
 
     async def next_timer_due(self) -> int | None:

@@ -327,12 +327,18 @@ class SQLiteStore:
             )
         return None if value is None else int(value)
 
-    async def due_timers(self, now_ms: int, limit: int | None = None) -> list[TimerRow]:
+    async def due_timers(
+        self, now_ms: int, limit: int | None = None, *, after: TimerRow | None = None
+    ) -> list[TimerRow]:
         """See `Store.due_timers`."""
+        sql = f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= ?"
+        params: list[Any] = [now_ms]
+        if after is not None:
+            # The first condition lets the index on due_ms start at the cursor.
+            sql += " AND due_ms >= ? AND (due_ms, flow, key, timer_id) > (?, ?, ?, ?)"
+            params += [after.due_ms, after.due_ms, after.flow, after.key, after.timer_id]
         found = await self._fetch(
-            f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= ? "
-            "ORDER BY due_ms, flow, key, timer_id" + self._limit(limit),
-            (now_ms,),
+            sql + " ORDER BY due_ms, flow, key, timer_id" + self._limit(limit), params
         )
         return [rows.timer_row(r) for r in found]
 

@@ -65,8 +65,8 @@ class Recorder:
         self.fired: list[tuple[int, IngestResult]] = []
         due_timers, load_instances, ingest = store.due_timers, store.load_instances, store.ingest
 
-        async def recording_due_timers(now_ms: int, limit: int | None = None) -> Any:
-            rows = await due_timers(now_ms, limit)
+        async def recording_due_timers(now_ms: int, limit: int | None = None, **kw: Any) -> Any:
+            rows = await due_timers(now_ms, limit, **kw)
             self.due_reads.append(len(rows))
             return rows
 
@@ -184,9 +184,9 @@ async def test_a_timer_rearmed_after_its_row_was_read_fires_at_its_new_time(
     stale = type(row)(flow=row.flow, key=row.key, timer_id=row.timer_id, due_ms=row.due_ms - 1)
     due_timers = store.due_timers
 
-    async def with_a_stale_row(now_ms: int, limit: int | None = None) -> Any:
+    async def with_a_stale_row(now_ms: int, limit: int | None = None, **kw: Any) -> Any:
         # As if the row had been read before the timer was re-armed for `row.due_ms`.
-        return [stale, *await due_timers(now_ms, limit)]
+        return [stale, *await due_timers(now_ms, limit, **kw)]
 
     store.due_timers = with_a_stale_row  # type: ignore[method-assign]
     await rt.advance(HOUR_MS - 1)
