@@ -158,7 +158,13 @@ async def _wait_healthy(base: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 async def _post_all(
-    base: str, events: list[dict[str, Any]], batch: int, concurrency: int, deadline: float
+    base: str,
+    events: list[dict[str, Any]],
+    batch: int,
+    concurrency: int,
+    deadline: float,
+    *,
+    topic: str = "pings",
 ) -> list[float]:
     batches = [events[i : i + batch] for i in range(0, len(events), batch)]
     queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
@@ -175,7 +181,7 @@ async def _post_all(
             body = json.dumps(chunk).encode()
             started = time.perf_counter()
             async with session.post(
-                f"{base}/events/pings", data=body, headers={"Content-Type": "application/json"}
+                f"{base}/events/{topic}", data=body, headers={"Content-Type": "application/json"}
             ) as response:
                 await response.read()
                 if response.status != 202:

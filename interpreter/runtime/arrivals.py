@@ -21,9 +21,9 @@ result) is on its way to its inbox: it would overtake that input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from ..model import Input
+from ..model import Input, Instance
 from ..store import InboxItem, StepCommit
 from .inbox import InboxCache
 from .scheduler import KeyScheduler
@@ -52,15 +52,47 @@ class Arrivals:
         (None for items left to the inbox)."""
         commits: list[StepCommit | None] = [None] * len(items)
         by_key = _by_key(items, inputs)
-        claimed = self._scheduler.claim(kid for kid in by_key if not self._inbox.holds(kid))
-        self._claimed.extend(claimed)
-        for kid in claimed:
+        for kid in self.claim(by_key):
             indexes, key_inputs = by_key[kid]
-            steps = self._stepper.step_arrivals(kid, self._cache.cached(kid), key_inputs)
-            for index, taken in zip(indexes, steps, strict=False):
-                commits[index] = taken.commit
-            self._planned.append((indexes, steps))
+            self._plan_key(kid, self._cache.cached(kid), indexes, key_inputs, commits)
         return commits
+
+    def claim(self, kids: Iterable[KeyId]) -> list[KeyId]:
+        """Claim those of `kids` that are idle (nothing in their inbox, not
+        being stepped); the keys claimed, in order."""
+        claimed = self._scheduler.claim(kid for kid in kids if not self._inbox.holds(kid))
+        self._claimed.extend(claimed)
+        return claimed
+
+    def plan_claimed(
+        self,
+        items: Sequence[InboxItem],
+        inputs: Sequence[Input],
+        instances: Mapping[KeyId, Instance],
+    ) -> list[StepCommit | None]:
+        """Step the keys of `instances` (claimed with `claim`, with these
+        snapshots) through their items, as `plan` does; the items of other
+        keys are left to the inbox. For input to instances that exist (timers),
+        whose snapshots the caller loaded once their keys were claimed."""
+        commits: list[StepCommit | None] = [None] * len(items)
+        for kid, (indexes, key_inputs) in _by_key(items, inputs).items():
+            instance = instances.get(kid)
+            if instance is not None:
+                self._plan_key(kid, instance, indexes, key_inputs, commits)
+        return commits
+
+    def _plan_key(
+        self,
+        kid: KeyId,
+        instance: Instance | None,
+        indexes: list[int],
+        inputs: list[Input],
+        commits: list[StepCommit | None],
+    ) -> None:
+        steps = self._stepper.step_arrivals(kid, instance, inputs)
+        for index, taken in zip(indexes, steps, strict=False):
+            commits[index] = taken.commit
+        self._planned.append((indexes, steps))
 
     def settle(self, applied: Sequence[bool]) -> None:
         """The store applied the items flagged in `applied` (as `Store.ingest`

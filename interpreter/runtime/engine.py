@@ -38,6 +38,7 @@ from ..store import (
     InboxRow,
     IngestResult,
     SourcePosition,
+    StepCommit,
     Store,
     TimerRow,
 )
@@ -49,6 +50,7 @@ from .effects.callbacks import callback_token, callback_url, token_matches
 from .effects.http import HttpRequest
 from .effects.python import PythonEffect, PythonEffectLoader
 from .effects.runner import CallSpec, EffectRunner
+from .firing import TimerFiring
 from .inbox import InboxCache, queued
 from .ingest import (
     Delivery,
@@ -177,12 +179,16 @@ class Runtime:
         self._scheduler: KeyScheduler[KeyId] = KeyScheduler(
             self._stepper.run, max_concurrent=max_concurrent_keys, activity=self._activity
         )
-        self._timers = TimerService(
-            store,
-            self._clock,
-            activity=self._activity,
-            notify=self._notify,
+        firing = TimerFiring(
+            stepper=self._stepper,
+            scheduler=self._scheduler,
+            inbox=self._inbox,
+            cache=self._cache,
             store_inputs=self._store_inputs,
+            queue=self._queue,
+        )
+        self._timers = TimerService(
+            store, self._clock, activity=self._activity, notify=self._notify, fire=firing.fire
         )
         self._log = LogConsumer(
             store,
@@ -515,14 +521,16 @@ class Runtime:
         *,
         effect_updates: Sequence[EffectCallUpdate] = (),
         timers_fired: Sequence[TimerRow] = (),
+        applied: Sequence[StepCommit | None] = (),
     ) -> IngestResult:
-        """Store inputs for their keys' inboxes; while the write is in flight, no
-        input for those keys is stepped on arrival ahead of them."""
+        """Store inputs for their keys' inboxes (or apply the steps offered in
+        `applied`, see `Store.ingest`); while the write is in flight, no input
+        for those keys is stepped on arrival ahead of them."""
         kids = [(item.flow, item.key) for item in items]
         self._inbox.expect(kids)
         try:
             return await self._store.ingest(
-                items, effect_updates=effect_updates, timers_fired=timers_fired
+                items, effect_updates=effect_updates, timers_fired=timers_fired, applied=applied
             )
         finally:
             self._inbox.arrived(kids)

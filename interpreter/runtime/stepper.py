@@ -93,6 +93,24 @@ class InstanceCache:
         self.put(instance)
         return instance
 
+    async def load_many(self, kids: Sequence[KeyId]) -> dict[KeyId, Instance]:
+        """The snapshots of those of `kids` that have an instance: from memory,
+        and the others with one store read. Those read are not kept: only for
+        keys nobody else is stepping (claimed ones) is a snapshot read now
+        still current when the caller uses it."""
+        found: dict[KeyId, Instance] = {}
+        missing: list[KeyId] = []
+        for kid in kids:
+            cached = self._items.get(kid)
+            if cached is None:
+                missing.append(kid)
+            else:
+                found[kid] = cached
+        if missing:
+            for row in await self._store.load_instances(missing):
+                found[(row.flow, row.key)] = Instance.from_json(row.snapshot)
+        return found
+
     def cached(self, kid: KeyId) -> Instance | None:
         """The snapshot of `kid` if it is in memory (None says nothing about the store)."""
         return self._items.get(kid)

@@ -1,20 +1,21 @@
 """Durable timers and delayed inbox rows, fired through the Clock.
 
 Due times live in the store, so nothing is lost in a crash: at start-up the
-first pass fires every timer that fell due while the process was down. A due
-timer becomes a `timer` input in its instance's inbox, in the same store
-transaction that removes the timer row; a delayed event needs no input, its
-key just becomes runnable once `not_before_ms` has passed.
+first passes fire every timer that fell due while the process was down, a
+batch at a time, so that however many are overdue, only one batch is in
+memory. Each batch is fired in one store transaction by `TimerFiring`: timer
+inputs stepped at once for idle keys, queued in the inboxes of the others.
+A delayed event needs no input: its key just becomes runnable once
+`not_before_ms` has passed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
 
-from ..model import TimerInput
-from ..store import InboxItem, IngestResult, Store, TimerRow
+from ..store import Store, TimerRow
 from .activity import Activity
 from .clock import Clock
 from .wakeloop import WakeLoop
@@ -22,15 +23,17 @@ from .wakeloop import WakeLoop
 log = logging.getLogger("flowyard.runtime.timers")
 
 FIRE_BATCH = 1000
-"""Timers moved to inboxes per store transaction."""
+"""Due timers read and fired per store transaction."""
 
+FIRE_AHEAD = 2
+"""Batches written at once: the next batch is read and stepped while the one
+before it is being written, so the event loop and the store writer overlap."""
 
-class StoreInputs(Protocol):
-    """Stores inputs for inboxes (`Store.ingest`, as the runtime wraps it)."""
+PASS_BATCHES = 16
+"""Batches per pass at most; between passes, delayed inputs are looked at too."""
 
-    def __call__(
-        self, items: Sequence[InboxItem], *, timers_fired: Sequence[TimerRow] = ...
-    ) -> Awaitable[IngestResult]: ...
+FireTimers = Callable[[Sequence[TimerRow], int], Awaitable[None]]
+"""Fires due timer rows read at a time (`TimerFiring.fire`)."""
 
 
 class TimerService:
@@ -43,10 +46,10 @@ class TimerService:
         *,
         activity: Activity,
         notify: Callable[[str, str], None],
-        store_inputs: StoreInputs,
+        fire: FireTimers,
     ) -> None:
         self._store = store
-        self._store_inputs = store_inputs
+        self._fire_rows = fire
         self._clock = clock
         self._notify = notify
         self._delayed_seen_until: int | None = None
@@ -76,23 +79,42 @@ class TimerService:
         return min(dues) if dues else None
 
     async def _fire(self, now_ms: int) -> None:
-        rows = await self._store.due_timers(now_ms, limit=FIRE_BATCH)
-        self._more = len(rows) >= FIRE_BATCH
-        if rows:
-            items = [
-                InboxItem(
-                    flow=row.flow,
-                    key=row.key,
-                    input=TimerInput(row.timer_id, now_ms).to_json(),
-                    received_ms=now_ms,
-                )
-                for row in rows
-            ]
-            await self._store_inputs(items, timers_fired=rows)
-            for row in rows:
-                log.debug("timer %s of %s/%s fired", row.timer_id, row.flow, row.key)
-                self._notify(row.flow, row.key)
+        self._more = await self._fire_due()
         await self._wake_delayed(now_ms)
+
+    async def _fire_due(self) -> bool:
+        """Fire the timers due now, a batch per store transaction, up to
+        `PASS_BATCHES` batches; whether more may be due.
+
+        Each batch is read after the last row of the one before (a cursor:
+        those rows are removed only when their batch is written), while up to
+        `FIRE_AHEAD` batches are being written. Every batch read is written,
+        or has failed, before the pass ends, so the next pass starts afresh,
+        with timers armed meanwhile for times already past.
+        """
+        writing: set[asyncio.Future[None]] = set()
+        after: TimerRow | None = None
+        full = False
+        try:
+            for _ in range(PASS_BATCHES):
+                now_ms = self._clock.now_ms()
+                rows = await self._store.due_timers(now_ms, limit=FIRE_BATCH, after=after)
+                full = len(rows) >= FIRE_BATCH
+                if rows:
+                    writing.add(asyncio.ensure_future(self._fire_rows(rows, now_ms)))
+                    after = rows[-1]
+                if not full:
+                    break
+                if len(writing) >= FIRE_AHEAD:
+                    done, writing = await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+        finally:
+            outcomes = await asyncio.gather(*writing, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return full
 
     async def _wake_delayed(self, now_ms: int) -> None:
         # Only scan for ready keys when some delayed row became ready since the

@@ -473,6 +473,19 @@ class Store(Protocol):
         """The instance snapshot, or None if the key has none yet."""
         ...
 
+    async def load_instances(self, keys: Sequence[tuple[str, str]]) -> list[InstanceRow]:
+        """The snapshots of those of `keys` (`(flow, key)` pairs) that have an
+        instance, in no particular order; keys without one are left out.
+
+        One read for many keys: the timer service loads the instances whose
+        timers fell due a batch at a time (at start-up after downtime, none is
+        in memory). Callers pass at most a few thousand keys; an implementation
+        may split them into several statements (SQLite binds at most 32,766
+        parameters per statement; PostgreSQL can take them as two arrays with
+        `unnest`). It must see every write that has returned, like every read.
+        """
+        ...
+
     async def instances(
         self,
         flow: str | None = None,
@@ -505,8 +518,13 @@ class Store(Protocol):
         """The earliest `not_before_ms` in the inbox (later than `after_ms`)."""
         ...
 
-    async def due_timers(self, now_ms: int, limit: int | None = None) -> list[TimerRow]:
-        """Timers due at `now_ms`, earliest first."""
+    async def due_timers(
+        self, now_ms: int, limit: int | None = None, *, after: TimerRow | None = None
+    ) -> list[TimerRow]:
+        """Timers due at `now_ms`, earliest first: ordered by `(due_ms, flow,
+        key, timer_id)`, and with `after` only those that come after that row
+        in this order (a cursor: the timer service reads the next batch while
+        the rows of the one before are still being removed)."""
         ...
 
     async def next_timer_due(self) -> int | None:

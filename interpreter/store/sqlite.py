@@ -52,6 +52,11 @@ loss); OFF never fsyncs (benchmarks only)."""
 
 BUSY_TIMEOUT_MS = 5000
 
+_KEYS_PER_READ = 1000
+"""Keys per statement of `load_instances` (two parameters each)."""
+
+_INSTANCE_COLUMNS_OF_I = ", ".join(f"i.{c.strip()}" for c in rows.INSTANCE_COLUMNS.split(","))
+
 
 def _open_writer(path: str, synchronous: Synchronous) -> tuple[sqlite3.Connection, bytes]:
     conn = sqlite3.connect(path, isolation_level=None)
@@ -246,6 +251,23 @@ class SQLiteStore:
         )
         return rows.instance_row(found[0]) if found else None
 
+    async def load_instances(self, keys: Sequence[tuple[str, str]]) -> list[InstanceRow]:
+        """See `Store.load_instances`."""
+        wanted = list(dict.fromkeys(keys))
+        found: list[InstanceRow] = []
+        for start in range(0, len(wanted), _KEYS_PER_READ):
+            chunk = wanted[start : start + _KEYS_PER_READ]
+            pairs = ", ".join(["(?, ?)"] * len(chunk))
+            # A join from the wanted pairs: each is one lookup in the primary key.
+            fetched = await self._fetch(
+                f"WITH wanted (flow, key) AS (VALUES {pairs}) SELECT {_INSTANCE_COLUMNS_OF_I} "
+                "FROM wanted CROSS JOIN instances AS i ON i.flow = wanted.flow "
+                "AND i.key = wanted.key",
+                [part for kid in chunk for part in kid],
+            )
+            found.extend(rows.instance_row(r) for r in fetched)
+        return found
+
     async def instances(
         self,
         flow: str | None = None,
@@ -306,12 +328,18 @@ class SQLiteStore:
             )
         return None if value is None else int(value)
 
-    async def due_timers(self, now_ms: int, limit: int | None = None) -> list[TimerRow]:
+    async def due_timers(
+        self, now_ms: int, limit: int | None = None, *, after: TimerRow | None = None
+    ) -> list[TimerRow]:
         """See `Store.due_timers`."""
+        sql = f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= ?"
+        params: list[Any] = [now_ms]
+        if after is not None:
+            # The first condition lets the index on due_ms start at the cursor.
+            sql += " AND due_ms >= ? AND (due_ms, flow, key, timer_id) > (?, ?, ?, ?)"
+            params += [after.due_ms, after.due_ms, after.flow, after.key, after.timer_id]
         found = await self._fetch(
-            f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= ? "
-            "ORDER BY due_ms, flow, key, timer_id" + self._limit(limit),
-            (now_ms,),
+            sql + " ORDER BY due_ms, flow, key, timer_id" + self._limit(limit), params
         )
         return [rows.timer_row(r) for r in found]
 

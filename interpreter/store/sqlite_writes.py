@@ -238,11 +238,6 @@ def ingest(conn: sqlite3.Connection, calls: list[IngestCall]) -> list[IngestResu
     for call, done, flags in zip(calls, stepped, appends, strict=True):
         letter_ids = tuple(insert_dead_letter(conn, letter) for letter in call.dead_letters)
         update_effect_calls(conn, call.effect_updates)
-        for timer in call.timers_fired:
-            conn.execute(
-                "DELETE FROM timers WHERE flow = ? AND key = ? AND timer_id = ? AND due_ms = ?",
-                (timer.flow, timer.key, timer.timer_id, timer.due_ms),
-            )
         results.append(
             IngestResult(
                 inbox_ids=tuple(next(inbox_ids) for _ in flags),
@@ -250,7 +245,22 @@ def ingest(conn: sqlite3.Connection, calls: list[IngestCall]) -> list[IngestResu
                 applied=tuple(i in done for i in range(len(flags))) if call.applied else (),
             )
         )
+    _remove_fired(conn, [timer for call in calls for timer in call.timers_fired])
     return results
+
+
+def _remove_fired(conn: sqlite3.Connection, timers: Sequence[TimerRow]) -> None:
+    """Delete the `timers` rows still due when they were read (a timer re-armed
+    since has another due time and stays), many per statement."""
+    for chunk in _chunks(timers):
+        # A join, not `(...) IN (VALUES ...)`, as in `_consume`.
+        conn.execute(
+            "DELETE FROM timers WHERE rowid IN (SELECT t.rowid FROM (VALUES "
+            + ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+            + ") AS v CROSS JOIN timers AS t ON t.flow = v.column1 AND t.key = v.column2 "
+            "AND t.timer_id = v.column3 AND t.due_ms = v.column4)",
+            [value for t in chunk for value in (t.flow, t.key, t.timer_id, t.due_ms)],
+        )
 
 
 def _applicable(
