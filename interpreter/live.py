@@ -7,6 +7,8 @@ printed when it settles (with each call's outcome and how long it took), and
 once more while it waits for a callback. A transition that ends in an
 incident says so in place of its target. Times are the runtime clock's, in
 UTC; with `flow_time` (a `--clock-speed` run) they are marked `flow`.
+`every_line` keeps a terminal from summing lines up under load (`flowd test
+-v`, where virtual time makes every line count).
 Where the lines go, and how many a terminal shows under load, is
 `live_output`'s business.
 """
@@ -115,10 +117,13 @@ class LiveView:
         stream: TextIO | None = None,
         colour: bool | None = None,
         flow_time: bool = False,
+        every_line: bool = False,
     ) -> None:
         self._programs = programs
         self._now_ms = now_ms
-        self._out: LiveOutput = open_output(stream if stream is not None else sys.stdout, colour)
+        self._out: LiveOutput = open_output(
+            stream if stream is not None else sys.stdout, colour, every_line=every_line
+        )
         self._flow_time = flow_time
         self._stamped_ms = -1
         self._stamp_text = ""
