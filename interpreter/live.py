@@ -7,6 +7,8 @@ printed when it settles (with each call's outcome and how long it took), and
 once more while it waits for a callback. A transition that ends in an
 incident says so in place of its target. Times are the runtime clock's, in
 UTC; with `flow_time` (a `--clock-speed` run) they are marked `flow`.
+`every_line` keeps a terminal from summing lines up under load (`flowd test
+-v`, where virtual time makes every line count).
 Where the lines go, and how many a terminal shows under load, is
 `live_output`'s business.
 """
@@ -115,10 +117,13 @@ class LiveView:
         stream: TextIO | None = None,
         colour: bool | None = None,
         flow_time: bool = False,
+        every_line: bool = False,
     ) -> None:
         self._programs = programs
         self._now_ms = now_ms
-        self._out: LiveOutput = open_output(stream if stream is not None else sys.stdout, colour)
+        self._out: LiveOutput = open_output(
+            stream if stream is not None else sys.stdout, colour, every_line=every_line
+        )
         self._flow_time = flow_time
         self._stamped_ms = -1
         self._stamp_text = ""
@@ -163,7 +168,13 @@ class LiveView:
         """The lines describing step `t`: each its styled parts and its kind."""
         kid = (t.flow, t.key)
         state = self._states.get(kid)
-        memo_key = None if state is None else _memo_key(t, state)
+        before: object = state
+        if state is None:
+            # A key not seen before (a new instance, mostly): its lines depend on
+            # where it is now, unless a transition of it is under way.
+            pending = t.result.instance.pending
+            before = None if pending is not None else ("unseen", t.result.instance.state)
+        memo_key = None if before is None else _memo_key(t, before)
         if memo_key is not None and kid not in self._open:
             lines = self._memo.get(memo_key)
             if lines is None:
@@ -406,13 +417,14 @@ _SIMPLE_INPUTS = (EventInput, SignalInput, TimerInput)
 _DESCRIBED_COMMANDS = (RunEffect, IncidentRaised)
 
 
-def _memo_key(t: Transition, state: str) -> tuple[object, ...] | None:
+def _memo_key(t: Transition, before: object) -> tuple[object, ...] | None:
     """What a simple step's lines depend on, or None for a step that is not simple.
 
-    A step from a known state, on an event, signal or timer, that calls no
-    effect, raises no incident and leaves its instance settled is described
-    by its version, that state, its input's name and its trace alone: most
-    steps under load are such, and their lines are remembered, not rebuilt.
+    A step on an event, signal or timer that calls no effect, raises no
+    incident and leaves its instance settled is described by its version,
+    the state it started from (`before`), its input's name and its trace
+    alone: most steps under load are such, and their lines are remembered,
+    not rebuilt.
     """
     inp = t.input
     result = t.result
@@ -422,7 +434,7 @@ def _memo_key(t: Transition, state: str) -> tuple[object, ...] | None:
         if isinstance(command, _DESCRIBED_COMMANDS):
             return None
     name = inp.timer_id if isinstance(inp, TimerInput) else getattr(inp, "name", "")
-    return (t.ir_hash, state, type(inp), name, result.trace)
+    return (t.ir_hash, before, type(inp), name, result.trace)
 
 
 def _state_of_pointer(pointer: str) -> str | None:

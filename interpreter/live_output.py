@@ -82,12 +82,13 @@ def is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def open_output(stream: TextIO, colour: bool | None) -> LiveOutput:
-    """Rich, rate-limited lines on a terminal; plain buffered text elsewhere
-    (rich, every line, when colour is forced off a terminal)."""
+def open_output(stream: TextIO, colour: bool | None, *, every_line: bool = False) -> LiveOutput:
+    """Rich, rate-limited lines on a terminal (every line with `every_line`);
+    plain buffered text elsewhere (rich, every line, when colour is forced off
+    a terminal)."""
     terminal = is_terminal(stream)
     if terminal or colour is True:
-        return TerminalOutput(stream, colour=colour, rate_limited=terminal)
+        return TerminalOutput(stream, colour=colour, rate_limited=terminal and not every_line)
     return PlainOutput(stream)
 
 

@@ -203,7 +203,9 @@ class _Session:
         self.rt: Runtime | None = None
         self.view: LiveView | None = None
         if transitions is not None:
-            self.view = LiveView(self._program, now_ms=self.clock.now_ms, stream=transitions)
+            self.view = LiveView(
+                self._program, now_ms=self.clock.now_ms, stream=transitions, every_line=True
+            )
 
     # ------------------------------------------------------------ lifecycle
 

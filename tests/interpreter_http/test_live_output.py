@@ -7,6 +7,8 @@ import asyncio
 import io
 import os
 import pty
+import select
+import time
 
 from flowyard.interpreter import live_output
 from flowyard.interpreter.live_output import (
@@ -45,6 +47,38 @@ def test_on_a_terminal_the_output_is_rich() -> None:
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def terminal_text(every_line: bool, count: int) -> str:
+    """What a terminal shows after `count` lines in a moment."""
+    leader, follower = pty.openpty()
+    try:
+        with os.fdopen(follower, "w", closefd=False) as stream:
+            out = open_output(stream, False, every_line=every_line)
+            for i in range(count):
+                out.line("12:00:00.000", Line([(f"line {i}", "")], "kind"), ("flow", "k"))
+            out.close()
+            stream.flush()
+        seen = b""
+        deadline = time.monotonic() + 5
+        while b"line " + str(count - 1).encode() not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                seen += os.read(leader, 65536)
+            elif b"more lines" in seen:
+                break
+        return seen.decode()
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
+def test_a_terminal_sums_lines_up_unless_every_line_is_asked_for() -> None:
+    assert terminal_text(every_line=True, count=50).count("line ") == 50
+    summed = terminal_text(every_line=False, count=50)
+    # (50 lines in a moment: a second may end among them, but not twice.)
+    assert LINES_PER_SECOND <= summed.count("line ") <= 2 * LINES_PER_SECOND
+    assert "more lines in that second" in summed
 
 
 async def test_plain_lines_are_buffered_and_flushed_soon_after() -> None:

@@ -154,3 +154,25 @@ def test_flow_time_is_marked(flow_time: bool, prefix: str) -> None:
     story = Story(flow_time=flow_time)
     story.go()
     assert story.out.getvalue().startswith(prefix + "00:00:00.000 story k  new ─Go→ waiting")
+
+
+def test_steps_alike_are_described_alike_and_remembered() -> None:
+    story = Story()
+    results = {}
+    for key in ("a", "b", "c"):
+        inp = EventInput("Go", {"id": key}, {"topic": "go"}, story.now)
+        results[key] = step(story.program, None, inp, key=key)
+        story.view.transition(
+            Transition(flow="story", key=key, input=inp, result=results[key], ir_hash=story.hash)
+        )
+    again = EventInput("Go", {"id": "a"}, {"topic": "go"}, story.now)
+    result = step(story.program, results["a"].instance, again, key="a")
+    story.view.transition(
+        Transition(flow="story", key="a", input=again, result=result, ir_hash=story.hash)
+    )
+    assert story.lines() == [
+        "story a  new ─Go→ waiting",
+        "story b  new ─Go→ waiting",
+        "story c  new ─Go→ waiting",
+        "story a  ignored event Go",
+    ]
