@@ -357,7 +357,7 @@ def _checked(
     search = [os.getcwd()]
     if name != STDIN_NAME:
         search.append(str(Path(name).resolve().parent))
-    found = machine_diagnostics(flow, environ=os.environ, search=search)
+    found = machine_diagnostics(flow, text, environ=os.environ, search=search)
     return ir, normalise([*diagnostics, *found]) if found else diagnostics
 
 
