@@ -34,8 +34,9 @@ _TOKEN = re.compile(
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<string>"[^"\\\n]*"|'[^'\\\n]*')
   | (?P<op>\|\||&&|==|!=|<=|>=|[<>+\-*/%!?:.,()\[\]{}])
+  | (?P<bad>.)
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.DOTALL,
 )
 _KEYWORDS = frozenset({"true", "false", "null", "in"})
 _LITERALS: dict[str, bool | None] = {"true": True, "false": False, "null": None}
@@ -76,7 +77,7 @@ class _Parsed(NamedTuple):
 def parse_common_expression(text: str, origin: Origin) -> ast.Expr | None:
     """The expression `text`, or None when only the lark path can say what it is."""
     try:
-        tokens = _tokens(text)
+        tokens = _tokens(text, origin)
         parser = _Parser(tokens, origin)
         parsed = parser.expression(0)
         if tokens[parser.i].kind != "end":
@@ -86,42 +87,42 @@ def parse_common_expression(text: str, origin: Origin) -> ast.Expr | None:
     return parsed.expr
 
 
-def _tokens(text: str) -> list[_Token]:
+def _tokens(text: str, origin: Origin) -> list[_Token]:
+    """The tokens of `text`, with their positions in the file (as `origin.position` gives)."""
     out: list[_Token] = []
-    line, line_start, pos = 1, 0, 0
-    match = _TOKEN.match
-    while pos < len(text):
-        m = match(text, pos)
-        if m is None:
-            raise _NotCommonError  # a character only lark can explain, a comment, a template
+    # Columns on the text's first line are shifted by where the text starts in its line.
+    line, shift, line_start = origin.line, origin.column - 1, 0
+    append = out.append
+    for m in _TOKEN.finditer(text):
         kind = m.lastgroup
-        assert kind is not None
-        end = m.end()
         if kind == "ws":
-            newlines = text.count("\n", pos, end)
+            newlines = text.count("\n", m.start(), m.end())
             if newlines:
                 line += newlines
-                line_start = text.rfind("\n", pos, end) + 1
-            pos = end
+                shift = 0
+                line_start = text.rfind("\n", m.start(), m.end()) + 1
             continue
+        if kind == "bad":
+            raise _NotCommonError  # a character only lark can explain, a comment, a template
         value = m.group()
+        end = m.end()
         if (
             kind in ("int", "float")
             and end < len(text)
             and (text[end].isalnum() or text[end] in "_.")
         ):
             raise _NotCommonError  # `1.e5`, `2x`: how lark splits these is its own business
-        column = pos - line_start + 1
-        out.append(_Token(kind, value, line, column, line, column + len(value)))
-        pos = end
-    out.append(_Token("end", "", line, pos - line_start + 1, line, pos - line_start + 1))
+        column = m.start() - line_start + 1 + shift
+        append(_Token(kind, value, line, column, line, column + len(value)))  # type: ignore[arg-type]
+    column = len(text) - line_start + 1 + shift
+    append(_Token("end", "", line, column, line, column))
     return out
 
 
 class _Parser:
     def __init__(self, tokens: list[_Token], origin: Origin) -> None:
         self.tokens = tokens
-        self.origin = origin
+        self.file = origin.file
         self.i = 0
         self.depth = 0
 
@@ -140,7 +141,10 @@ class _Parser:
         return token.kind == "op" and token.text in texts
 
     def span(self, start: tuple[int, int], end: tuple[int, int]) -> Span:
-        return self.origin.span(start[0], start[1], end[0], end[1])
+        """The span from `start` to `end`, positions in the file already."""
+        return Span(
+            file=self.file, line=start[0], column=start[1], end_line=end[0], end_column=end[1]
+        )
 
     # expression: or_expr ("?" expression ":" expression)?
     def expression(self, level: int) -> _Parsed:
