@@ -143,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
         help="do not warn about env names unset here or python effects not found here "
         "(for flows that run on another machine)",
     )
+    p.add_argument(
+        "--strict", action="store_true", help="exit 1 on warnings too, as on errors (for CI)"
+    )
     surface_arg(p)
     check_ir_arg(p)
     p.set_defaults(run=_validate)
@@ -333,8 +336,11 @@ def _validate(session: _Session, args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(render_json(everything))
     elif everything:
-        sys.stdout.write(f"\n{summary(everything)}\n")
-    return EXIT_USAGE if io_failed else _exit_code(everything)
+        strict = " (--strict: warnings fail too)" if args.strict and everything else ""
+        sys.stdout.write(f"\n{summary(everything)}{strict}\n")
+    if io_failed:
+        return EXIT_USAGE
+    return EXIT_ERRORS if args.strict and everything else _exit_code(everything)
 
 
 def _checked(
@@ -357,7 +363,7 @@ def _checked(
     search = [os.getcwd()]
     if name != STDIN_NAME:
         search.append(str(Path(name).resolve().parent))
-    found = machine_diagnostics(flow, environ=os.environ, search=search)
+    found = machine_diagnostics(flow, text, environ=os.environ, search=search)
     return ir, normalise([*diagnostics, *found]) if found else diagnostics
 
 

@@ -31,13 +31,15 @@ from .checks.walk import span_of
 
 
 def machine_diagnostics(
-    flow: ast.Flow, *, environ: Mapping[str, str], search: Sequence[str]
+    flow: ast.Flow, source: str, *, environ: Mapping[str, str], search: Sequence[str]
 ) -> list[Diagnostic]:
     """FY408 for each `env` name not in `environ`; FY510 for python effects not found.
 
-    `search` holds the folders looked in before Python's path (the working
-    directory and the flow's folder).
+    `source` is the flow's text (a flow whose text never says `env` reads no env
+    name, and large flows are not walked for nothing); `search` holds the folders
+    looked in before Python's path (the working directory and the flow's folder).
     """
+    names = env_names(flow) if "env" in source else {}
     out = [
         Diagnostic(
             code="FY408",
@@ -46,15 +48,16 @@ def machine_diagnostics(
             hint=f"set {name} where flowd runs and pass `flowd run --env {name}`; "
             "if it is set only there, ignore this warning",
         )
-        for name, span in env_names(flow).items()
+        for name, span in names.items()
         if name not in environ
     ]
-    for node in _nodes(flow):
-        if isinstance(node, ast.PythonEffect):
-            problem = python_effect_problem(node.target, search)
+    for effect in flow.effects:
+        if isinstance(effect.kind, ast.PythonEffect):
+            problem = python_effect_problem(effect.kind.target, search)
             if problem is not None:
                 message, hint = problem
-                out.append(Diagnostic(code="FY510", message=message, span=node.span, hint=hint))
+                span = span_of(effect.kind.span, effect.span)
+                out.append(Diagnostic(code="FY510", message=message, span=span, hint=hint))
     return out
 
 
@@ -86,11 +89,25 @@ def _nodes(node: object) -> Iterator[object]:
         if isinstance(current, tuple | list):
             stack.extend(reversed(current))
             continue
-        if not dataclasses.is_dataclass(current) or isinstance(current, Span):
+        names = _child_fields(type(current))
+        if names is None:
             continue
         yield current
-        children = [getattr(current, f.name) for f in dataclasses.fields(current)]
-        stack.extend(reversed(children))
+        stack.extend(getattr(current, name) for name in reversed(names))
+
+
+_CHILD_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _child_fields(kind: type) -> tuple[str, ...] | None:
+    """The fields of an AST node type that may hold nodes; None for what is not a node."""
+    if kind not in _CHILD_FIELDS:
+        _CHILD_FIELDS[kind] = (
+            None
+            if not dataclasses.is_dataclass(kind) or kind is Span
+            else tuple(f.name for f in dataclasses.fields(kind) if "Span" not in str(f.type))
+        )
+    return _CHILD_FIELDS[kind]
 
 
 def python_effect_problem(target: str, search: Sequence[str]) -> tuple[str, str] | None:

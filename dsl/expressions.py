@@ -17,6 +17,7 @@ from . import ast
 from .diagnostics import Diagnostic
 from .dsl_lark import Node, Origin, SyntaxFailureError, parse_tree
 from .dsl_template_scan import TemplateError, split_template
+from .expr_fast_path import parse_common_expression
 from .numbers import number_problem
 from .spans import Span
 
@@ -272,6 +273,9 @@ def parse_expression(
     origin = Origin(file, line, column)
     if not text.strip():
         return None, [empty_expression(origin, text, "FY005")]
+    common = parse_common_expression(text, origin)
+    if common is not None:
+        return common, []
     try:
         tree = parse_tree(text, "expression", origin, "FY005")
     except SyntaxFailureError as failure:

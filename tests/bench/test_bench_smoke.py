@@ -58,7 +58,8 @@ def test_runtime_cpu_bench_reports_each_phase() -> None:
 def test_compile_bench_reports_ratios() -> None:
     out = run_bench("bench/compile.py", "--states", "50", "--runs", "1")
     assert re.search(r"flowc validate +[\d.]+ ms", out), out
-    assert re.search(r"validate / this +[\d.]+x +\(target <= 3x\)", out), out
+    assert re.search(r"\(CSafeLoader\) +[\d.]+ ms +validate / this +[\d.]+x +\(target <= 3x\)", out)
+    assert re.search(r"the same flow as \.flow +[\d.]+ ms +/ validate of the YAML", out), out
     assert re.search(r"/ python -c pass +[\d.]+x +\(target <= 4x\)", out), out
 
 

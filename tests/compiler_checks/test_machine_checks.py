@@ -58,17 +58,19 @@ def test_env_names_are_found_once_each_where_first_read() -> None:
 
 
 def test_unset_env_names_and_missing_modules_are_warned(tmp_path: Path) -> None:
-    found = machine_diagnostics(parsed(), environ={"TOKEN": "t"}, search=[str(tmp_path)])
+    found = machine_diagnostics(parsed(), FLOW, environ={"TOKEN": "t"}, search=[str(tmp_path)])
     assert [(d.code, d.is_error) for d in found] == [("FY408", False), ("FY510", False)]
     assert found[0].message == "`env.HOOK_URL` is not set in this environment"
     assert "effects_here.jobs" in found[1].message
     package(tmp_path, "async def work(args, ctx):\n    return 1\n")
-    assert (
-        machine_diagnostics(
-            parsed(), environ={"TOKEN": "t", "HOOK_URL": "u"}, search=[str(tmp_path)]
-        )
-        == []
-    )
+    environ = {"TOKEN": "t", "HOOK_URL": "u"}
+    assert machine_diagnostics(parsed(), FLOW, environ=environ, search=[str(tmp_path)]) == []
+
+
+def test_a_flow_whose_text_never_says_env_is_not_walked_for_names() -> None:
+    text = FLOW.replace("env.HOOK_URL", "key").replace("env['TOKEN']", "key")
+    found = machine_diagnostics(parsed(text), text, environ={}, search=[])
+    assert [d.code for d in found] == ["FY510"]
 
 
 @pytest.mark.parametrize(

@@ -246,3 +246,18 @@ def test_compile_several_files_needs_a_folder(
 ) -> None:
     assert main(argv) == 2
     assert says in capsys.readouterr().err
+
+
+def test_strict_validate_fails_on_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "warned.flow.yaml"
+    src.write_text(
+        "flow: x\nversion: 1\ninitial: a\nstates:\n  a: {final: true}\n  b: {final: true}\n",
+        encoding="utf-8",
+    )
+    assert main(["validate", str(src)]) == 0
+    assert "warning[FY302]" in capsys.readouterr().out  # b is unreachable
+    assert main(["validate", "--strict", str(src)]) == 1
+    assert capsys.readouterr().out.endswith("1 warning (--strict: warnings fail too)\n")
+    assert main(["validate", "--strict", str(EXAMPLE), "--no-machine-checks"]) == 0
