@@ -78,7 +78,6 @@ class Model:
     inputs: dict[str, InputModel]
     starts: frozenset[str]
     timers: dict[str, dict[str, Any]]
-    timer_state: dict[str, str]
     locals: dict[tuple[str, str], Local]
     # Keyed by the ids of IR nodes, which live as long as this model holds its IR.
     _expr_reads: dict[tuple[tuple[int, ...], str | None], tuple[Var, ...]] = field(
@@ -182,15 +181,13 @@ def build_model(ir: dict[str, Any]) -> Model:
         for name, decl in table.items():
             inputs[name] = _input_model(name, kind, decl)
     timers: dict[str, dict[str, Any]] = {}
-    timer_state: dict[str, str] = {}
     locals_: dict[tuple[str, str], Local] = {}
     for sname, state in definition["states"].items():
         for timer in state["timers"]:
             timers[timer["id"]] = timer
-            timer_state[timer["id"]] = sname
         for trigger, candidates in state["on"].items():
             locals_[(sname, trigger)] = _local(inputs[trigger], candidates, constants, decisive)
-    return Model(ir, fields, domains, inputs, _starts(definition), timers, timer_state, locals_)
+    return Model(ir, fields, domains, inputs, _starts(definition), timers, locals_)
 
 
 def _local(

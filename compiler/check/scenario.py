@@ -74,7 +74,7 @@ def scenario_text(
     }
     env = sorted(_env_names(model.ir))
     if env:
-        doc["env"] = {name: f"http://{name.lower()}.test" for name in env}
+        doc["env"] = {name: f"http://{name.lower().replace('_', '-')}.test" for name in env}
     if stubs:
         doc["stubs"] = stubs
     doc["steps"] = body

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .domains import Var
-from .evaluate import UNKNOWN, EvalError, Stamp, evaluate, parse_stamp
+from .evaluate import UNKNOWN, EvalError, Stamp, evaluate, format_stamp, parse_stamp
 from .fits import misfit
 from .model import KEY, InputModel, Local, Model, put_copy
 
@@ -360,7 +360,9 @@ def _choose(
         guarded = [i for i in held if candidates[i]["when"] is not None]
         if len(guarded) > 1:
             ids = (candidates[guarded[0]]["id"], candidates[guarded[1]]["id"])
-            w.raws.append(Raw("guard-overlap", ids, _ptr(model, ids[1]), ids[0], exact and w.exact))
+            w.raws.append(
+                Raw("guard-overlap", ids, model_pointer(model, ids[1]), ids[0], exact and w.exact)
+            )
         for i in held:
             w.raws.append(Raw("guard-held", (candidates[i]["id"],), "", "", exact))
     out = []
@@ -380,7 +382,7 @@ def _choose(
                     Raw(
                         "guard-gap",
                         (w.state, what),
-                        _ptr(model, candidates[0]["id"]),
+                        model_pointer(model, candidates[0]["id"]),
                         what,
                         branch.exact,
                     )
@@ -396,10 +398,6 @@ def _pick(
 ) -> None:
     if i not in picks or (exact and not picks[i][0]):
         picks[i] = (exact, scope)
-
-
-def _ptr(model: Model, transition_id: str) -> str:
-    return model_pointer(model, transition_id)
 
 
 def model_pointer(model: Model, transition_id: str) -> str:
@@ -575,8 +573,6 @@ def _set(
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Stamp):
-        from .evaluate import format_stamp
-
         return format_stamp(value)
     return value
 
