@@ -64,12 +64,15 @@ def explore(model: Model, budget: int = DEFAULT_BUDGET) -> Graph:
     graph.index[config] = 0
     graph.edges.append([])
     queue = deque([0])
+    ignored: set[tuple[str, str]] = set()
     while queue:
         current = queue.popleft()
         node = graph.nodes[current]
-        for step, config, witness, raws in successors(model, node.config, node.witness):
+        for step, config, witness, raws in successors(model, node.config, node.witness, ignored):
             for raw in raws:
                 graph.sightings.setdefault((raw.rule, raw.key), Sighting(raw, current, step))
+                if raw.rule == "unhandled-event" and raw.detail == "ignored":
+                    ignored.add(raw.key)
             target = graph.index.get(config)
             if target is None:
                 if len(graph.nodes) >= budget:

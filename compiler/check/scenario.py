@@ -33,18 +33,20 @@ def scenario_text(
     """The YAML text of a scenario replaying `steps` (each with the configuration it leads to)."""
     stubs: dict[str, Any] = {}
     body: list[dict[str, Any]] = []
+    payloads = _deferred_payloads(steps)
     for n, (step, config) in enumerate(steps):
         if step.kind == "timer" and step.advance_ms:
             body.append({"advance": format_duration(step.advance_ms)})
         if step.kind == "event":
             topic = model.definition["events"][step.name]["topic"]
-            body.append({"event": {"topic": topic, "value": step.payload}})
+            body.append({"event": {"topic": topic, "value": payloads.get(n, step.payload)}})
             if step.advance_ms:
                 body.append({"advance": format_duration(step.advance_ms)})
         elif step.kind == "signal":
             signal: dict[str, Any] = {"key": KEY, "name": step.name}
-            if step.payload:
-                signal["value"] = step.payload
+            value = payloads.get(n, step.payload)
+            if value:
+                signal["value"] = value
             body.append({"signal": signal})
         for outcome in step.outcomes:
             effect = model.definition["effects"][outcome.effect]
@@ -72,11 +74,28 @@ def scenario_text(
     }
     env = sorted(_env_names(model.ir))
     if env:
-        doc["env"] = {name: f"http://{name.lower()}.test" for name in env}
+        doc["env"] = {name: f"http://{name.lower().replace('_', '-')}.test" for name in env}
     if stubs:
         doc["stubs"] = stubs
     doc["steps"] = body
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _deferred_payloads(steps: Sequence[tuple[Step, Config]]) -> dict[int, dict[str, Any]]:
+    """Payloads for the steps that deferred an input, as chosen when it was re-offered.
+
+    A deferred payload is read first by the state that takes it, so the search picks it
+    there; the scenario sends it when the input arrives.
+    """
+    out: dict[int, dict[str, Any]] = {}
+    for n, (step, _) in enumerate(steps):
+        for name, payload in step.reoffered:
+            for j in range(n, -1, -1):
+                earlier = steps[j][0]
+                if earlier.name == name and f"deferred {name}" in earlier.note and j not in out:
+                    out[j] = payload
+                    break
+    return out
 
 
 def _stub(effect: dict[str, Any], ok: bool, value: Any, items: int) -> dict[str, Any]:

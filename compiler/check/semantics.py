@@ -16,16 +16,17 @@ some other member of a cell takes is "may".
 from __future__ import annotations
 
 import itertools
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
-from .domains import var_of
-from .evaluate import UNKNOWN, EvalError, Stamp, evaluate, parse_stamp
+from .domains import Var
+from .evaluate import UNKNOWN, EvalError, Stamp, evaluate, format_stamp, parse_stamp
 from .fits import misfit
-from .model import KEY, InputModel, Model
+from .model import KEY, InputModel, Local, Model, put_copy
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, the scenarios' default start
-MAX_SCOPES = 16
+MAX_SCOPES = 8
 ALWAYS = "always"
 
 Deferred = tuple[str, tuple[int, ...]]
@@ -88,6 +89,7 @@ class Step:
     exact: bool
     label: str
     overdue: bool = False  # a timer is due at once: the runtime fires it before going on
+    reoffered: tuple[tuple[str, dict[str, Any]], ...] = ()  # deferred inputs taken, payloads
 
 
 @dataclass(slots=True)
@@ -106,12 +108,15 @@ class _Work:
     exact: bool = True
     always: int = 0
     seen_always: set[tuple[Any, ...]] = field(default_factory=set)
+    reoffered: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    payload: dict[str, Any] | None = None  # the input's payload, when a sample replaced it
 
     def fork(self) -> _Work:
         return _Work(
             self.state, self.status, list(self.cells), dict(self.data), dict(self.timers),
             list(self.deferred), self.now, list(self.taken), list(self.outcomes),
             list(self.raws), list(self.notes), self.exact, self.always, set(self.seen_always),
+            list(self.reoffered), self.payload,
         )  # fmt: skip
 
 
@@ -120,6 +125,7 @@ class Trigger:
     name: str | None
     variant: tuple[int, ...]
     payload: dict[str, Any] | None
+    local: Local | None = None
 
 
 def initial(model: Model) -> tuple[Config, Witness]:
@@ -129,9 +135,15 @@ def initial(model: Model) -> tuple[Config, Witness]:
 
 
 def successors(
-    model: Model, config: Config, witness: Witness
+    model: Model,
+    config: Config,
+    witness: Witness,
+    known: Container[tuple[str, str]] = (),
 ) -> list[tuple[Step, Config, Witness, list[Raw]]]:
-    """Every step from `config`, each with the configuration and witness after it."""
+    """Every step from `config`, each with the configuration and witness after it.
+
+    `known`: (state, input) pairs already seen ignored; their self-loops are left out.
+    """
     out: list[tuple[Step, Config, Witness, list[Raw]]] = []
     if config.status not in ("none", "active"):
         return out
@@ -148,19 +160,22 @@ def successors(
             d is not None and d <= witness.now_ms + delay for d in witness.dues.values()
         ):
             continue  # a timer falls due first; that order is the timer's step
-        for variant in inp.variants:
-            payload = inp.payload(inp.sample_sets(variant)[0])
+        seen_in = model.definition["initial"] if config.status == "none" else config.state
+        if (seen_in, name) in known:
+            continue
+        local = model.local(seen_in, name)
+        for variant in local.variants:
+            payload = local.payload(variant)
             work = _start(model, config, witness, delay)
-            trigger = Trigger(name, variant, payload)
+            trigger = Trigger(name, variant, payload, local)
             if config.status == "none":
                 branches = _create(model, work, trigger)
             else:
                 branches = [
                     r for w in _offer(model, work, trigger, inp) for r in _settle(model, w, None)
                 ]
-            label = f"{inp.kind} {name}" + (
-                f" ({inp.describe(variant)})" if inp.describe(variant) else ""
-            )
+            described = local.describe(variant)
+            label = f"{inp.kind} {name}" + (f" ({described})" if described else "")
             for w in branches:
                 out.append(
                     _finish(
@@ -168,7 +183,7 @@ def successors(
                         w,
                         kind=inp.kind,
                         name=name,
-                        payload=payload,
+                        payload=w.payload if w.payload is not None else payload,
                         advance=delay,
                         label=label,
                     )
@@ -235,7 +250,7 @@ def _finish(
     step = Step(
         kind, name, payload, advance, tuple(w.outcomes), tuple(w.taken),
         "; ".join(w.notes), w.exact, label,
-        any(d is not None and d <= w.now for d in w.timers.values()),
+        any(d is not None and d <= w.now for d in w.timers.values()), tuple(w.reoffered),
     )  # fmt: skip
     config = Config(
         w.state, w.status, tuple(w.cells), frozenset(w.timers),
@@ -264,8 +279,8 @@ def _offer(
     if trigger.name in state["on"]:
         return _choose(model, w, state["on"][trigger.name], trigger, trigger.name)
     if trigger.name in state["defer"]:
-        if any(n == trigger.name and v == trigger.variant for n, v, _ in w.deferred):
-            return []  # one of each is enough: a second changes nothing the checks see
+        if any(n == trigger.name for n, _, _ in w.deferred):
+            return []  # one of each name is enough (a bound on the abstraction, see docs)
         assert trigger.payload is not None
         w.deferred.append((trigger.name, trigger.variant, trigger.payload))
         w.notes.append(f"deferred {trigger.name}")
@@ -282,40 +297,34 @@ def _scopes(
     model: Model, w: _Work, trigger: Trigger, exprs: list[Any]
 ) -> list[tuple[dict[str, Any], bool]]:
     """Scopes to evaluate `exprs` in: the witness's first, then samples of the cells they read."""
-    choices: list[tuple[tuple[str, ...], tuple[Any, ...]]] = []
-    inp = model.inputs.get(trigger.name) if trigger.name is not None else None
-    reads = set()
-    for expr in exprs:
-        from .domains import subexpressions
-
-        for sub in subexpressions(expr):
-            var = var_of(sub, trigger.name)
-            if var is not None:
-                reads.add(var)
-    for var in sorted(reads):
+    choices: list[tuple[Var, tuple[Any, ...]]] = []
+    local = trigger.local
+    for var in model.expression_reads(exprs, trigger.name):
         if var[0] == "data":
             i = model.field_index(var[1])
             cell = model.domains[i].cells[w.cells[i]]
+            if cell.kind == "any":
+                continue  # one cell: the witness's own value stands for it
             choices.append((var, cell.samples))
-        elif inp is not None:
-            for d, c in zip(inp.domains, trigger.variant, strict=True):
+        elif local is not None:
+            for d, c in zip(local.domains, trigger.variant, strict=True):
                 if d.var == var:
                     choices.append((var, d.cells[c].samples))
     base = _scope(w, trigger.payload)
     scopes = [(base, True)]
+    if not choices:
+        return scopes
     for combo in itertools.islice(itertools.product(*(s for _, s in choices)), MAX_SCOPES):
-        scope = {**base, "data": dict(w.data)}
-        if trigger.payload is not None:
-            import copy
-
-            scope["event"] = copy.deepcopy(trigger.payload)
+        data = dict(w.data)
+        payload = trigger.payload
         for (var, _), value in zip(choices, combo, strict=True):
             if var[0] == "data":
-                scope["data"][var[1]] = value
-            else:
-                from .model import put
-
-                put(scope["event"], var[2:], value)
+                data[var[1]] = value
+            elif payload is not None:
+                payload = put_copy(payload, var[2:], value)
+        scope = {**base, "data": data}
+        if payload is not None:
+            scope["event"] = payload
         scopes.append((scope, False))
     return scopes
 
@@ -351,17 +360,21 @@ def _choose(
         guarded = [i for i in held if candidates[i]["when"] is not None]
         if len(guarded) > 1:
             ids = (candidates[guarded[0]]["id"], candidates[guarded[1]]["id"])
-            w.raws.append(Raw("guard-overlap", ids, _ptr(model, ids[1]), ids[0], exact and w.exact))
+            w.raws.append(
+                Raw("guard-overlap", ids, model_pointer(model, ids[1]), ids[0], exact and w.exact)
+            )
         for i in held:
             w.raws.append(Raw("guard-held", (candidates[i]["id"],), "", "", exact))
     out = []
     for i, (exact, scope) in sorted(picks.items()):
         branch = w.fork()
         branch.exact = w.exact and exact
+        payload = scope.get("event", trigger.payload)
         if not exact:
             branch.data = dict(scope["data"])
-        payload = scope.get("event", trigger.payload)
-        t = Trigger(trigger.name, trigger.variant, payload)
+            if branch.payload is None and trigger.name is not None and not branch.reoffered:
+                branch.payload = payload
+        t = Trigger(trigger.name, trigger.variant, payload, trigger.local)
         if i < 0:
             if what != ALWAYS:
                 branch.notes.append(f"no guard held for {what}")
@@ -369,7 +382,7 @@ def _choose(
                     Raw(
                         "guard-gap",
                         (w.state, what),
-                        _ptr(model, candidates[0]["id"]),
+                        model_pointer(model, candidates[0]["id"]),
                         what,
                         branch.exact,
                     )
@@ -385,10 +398,6 @@ def _pick(
 ) -> None:
     if i not in picks or (exact and not picks[i][0]):
         picks[i] = (exact, scope)
-
-
-def _ptr(model: Model, transition_id: str) -> str:
-    return model_pointer(model, transition_id)
 
 
 def model_pointer(model: Model, transition_id: str) -> str:
@@ -529,7 +538,7 @@ def _set(
         schema = model.definition["data"][name]["schema"]
         nxt: list[_Work] = []
         for b in branches:
-            results: dict[int, tuple[Any, bool]] = {}
+            results: dict[int, tuple[Any, bool, dict[str, Any], str | None]] = {}
             for scope, exact in _scopes(model, b, trigger, [assign["value"]]):
                 try:
                     value = evaluate(assign["value"], scope)
@@ -537,21 +546,22 @@ def _set(
                     continue
                 if value is UNKNOWN:
                     value = domain.cells[b.cells[index]].samples[0]
-                problem = misfit(_plain(value), schema)
-                if problem is not None:
-                    b.raws.append(
-                        Raw("set-out-of-schema", (pointer, name), f"{pointer}/assign/{n}/value",
-                            f"data.{name} = {_plain(value)!r} {problem}", exact and b.exact)
-                    )  # fmt: skip
-                    cell = -1
-                else:
-                    cell = domain.cell_of(_plain(value))
+                value = _plain(value)
+                problem = misfit(value, schema)
+                cell = -1 if problem is not None else domain.cell_of(value)
                 if cell not in results or (exact and not results[cell][1]):
-                    results[cell] = (_plain(value), exact)
-            for cell, (value, exact) in sorted(results.items()):
+                    results[cell] = (value, exact, scope, problem)
+            for cell, (value, exact, scope, problem) in sorted(results.items()):
                 fork = b.fork()
                 fork.exact = b.exact and exact
+                if not exact:
+                    fork.data = dict(scope["data"])
+                    fork.payload = scope.get("event", fork.payload)
                 if cell < 0:
+                    fork.raws.append(
+                        Raw("set-out-of-schema", (pointer, name), f"{pointer}/assign/{n}/value",
+                            f"data.{name} = {value!r} {problem}", fork.exact)
+                    )  # fmt: skip
                     fork.status = "incident"
                     fork.notes.append(f"data.{name} leaves its schema: incident")
                 else:
@@ -563,8 +573,6 @@ def _set(
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Stamp):
-        from .evaluate import format_stamp
-
         return format_stamp(value)
     return value
 
@@ -653,15 +661,23 @@ def _settle_rest(model: Model, w: _Work, queued: Trigger | None) -> list[_Work]:
             for r in _settle(model, b, None)
         ]
     state = model.state(w.state)
-    for i, (name, variant, payload) in enumerate(w.deferred):
+    for i, (name, _variant, _payload) in enumerate(w.deferred):
         if name in state["defer"] and name not in state["on"]:
             continue
         del w.deferred[i]
-        w.notes.append(f"re-offer {name}")
-        trigger = Trigger(name, variant, payload)
-        return [
-            r
-            for b in _offer(model, w, trigger, model.inputs[name], reoffer=True)
-            for r in _settle(model, b, None)
-        ]
+        local = model.local(w.state, name)
+        out: list[_Work] = []
+        for chosen in local.variants:
+            branch = w.fork()
+            payload = local.payload(chosen)
+            described = local.describe(chosen)
+            branch.notes.append(f"re-offer {name}" + (f" ({described})" if described else ""))
+            branch.reoffered.append((name, payload))
+            trigger = Trigger(name, chosen, payload, local)
+            out.extend(
+                r
+                for b in _offer(model, branch, trigger, local.input, reoffer=True)
+                for r in _settle(model, b, None)
+            )
+        return out
     return [w]

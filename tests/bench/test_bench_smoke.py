@@ -71,3 +71,14 @@ def test_scaleout_bench_reports_flowd_beside_raw_postgres(postgres_cluster: Any)
     assert re.search(r"one flowd on PostgreSQL.*: +[\d,]+/s", out), out
     assert re.search(r"\(a\) raw batched PostgreSQL writes.*: +[\d,]+/s", out), out
     assert re.search(r"flowd / raw PostgreSQL writes : +[\d.]+%", out), out
+
+
+def test_check_bench_reports_time_and_configurations() -> None:
+    out = run_bench("bench/check.py", "--sizes", "20,50", "--runs", "1")
+    for states in (20, 50):
+        assert re.search(
+            rf"{states} states +flowc validate +[\d.]+ ms +flowc check +[\d.]+ ms +check / validate"
+            r" +[\d.]+x +[\d,]+ configurations \((complete|incomplete), \d+ findings\)",
+            out,
+        ), out
+    assert re.search(r"target: 50 states checked in < 2 s: (met|NOT met)", out), out
