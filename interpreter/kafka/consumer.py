@@ -159,9 +159,16 @@ class KafkaIngress:
                     timeout_ms=POLL_MS, max_records=self._settings.max_batch
                 )
                 async with self._lock:
-                    for tp, records in batches.items():
-                        if tp in consumer.assignment():
-                            await self._ingest_partition(tp, records)
+                    # One task per partition: the store's group commit writes
+                    # them in one transaction.
+                    assigned = consumer.assignment()
+                    await asyncio.gather(
+                        *(
+                            self._ingest_partition(tp, records)
+                            for tp, records in batches.items()
+                            if tp in assigned
+                        )
+                    )
                 await self._commit(consumer)
             except asyncio.CancelledError:
                 raise

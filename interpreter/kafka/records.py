@@ -15,6 +15,7 @@ it becomes a dead letter and never holds up its partition.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -28,6 +29,7 @@ MAX_RECORD_BYTES = 1024 * 1024
 """Records with a larger value are dead letters (the store keeps a prefix of them)."""
 
 KEPT_PREFIX = 1024
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 """How much of an unreadable or oversized value a dead letter keeps."""
 
 
@@ -95,7 +97,9 @@ def _readable(raw: bytes, max_bytes: int) -> tuple[Any, str | None]:
         value = jsontext.loads(text)
     except ValueError as exc:
         return _prefix(raw), f"the payload is not JSON: {exc}"
-    where = lone_surrogate(value)
+    # Only a \uD800-\uDFFF escape can write a surrogate (UTF-8 cannot encode one):
+    # no such escape, no walk.
+    where = lone_surrogate(value) if _SURROGATE_ESCAPE.search(raw) else None
     if where is not None:
         return _prefix(raw), f"the payload holds a lone surrogate (not Unicode text) at {where}"
     return value, None
