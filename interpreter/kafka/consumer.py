@@ -117,10 +117,7 @@ class KafkaIngress:
     async def stop(self) -> None:
         """Stop consuming and leave the group (positions are in the store)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             with contextlib.suppress(KafkaError, OSError):
@@ -325,6 +322,14 @@ class KafkaIngress:
             fresh = consumer.assignment() - consumer.paused()
             if fresh:
                 consumer.pause(*sorted(fresh))
+
+
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel `task` (if any) and wait for it to end."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _first_of_each_dedup_key(records: Sequence[ConsumedRecord]) -> Sequence[ConsumedRecord]:

@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ..runtime import Runtime
-from .consumer import ConsumerStatus, KafkaIngress
+from .consumer import ConsumerStatus, KafkaIngress, cancel
 from .deadletters import DeadLetterRelay
 from .producer import KafkaEmitter, new_producer
 from .settings import KafkaSettings
@@ -80,7 +80,7 @@ class KafkaService:
                 self._producer,
                 topic,
                 flows=lambda: runtime.flows,
-                clock_ms=runtime.clock.now_ms,
+                clock=runtime.clock,
             )
             self._relay.start()
         self._ingress = KafkaIngress(
@@ -100,11 +100,8 @@ class KafkaService:
 
     async def stop(self) -> None:
         """Stop consuming and relaying (the producer stays open for the outbox)."""
-        for task in (self._status,):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        task, self._status = self._status, None
+        await cancel(task)
         if self._ingress is not None:
             await self._ingress.stop()
         if self._relay is not None:

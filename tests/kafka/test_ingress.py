@@ -223,7 +223,11 @@ async def test_poison_records_become_dead_letters_and_the_good_ones_are_applied(
         assert instance is not None and instance.data["in_order"] is True
         stored = await f.runtime.store.dead_letters()
         assert len(stored) == len(poison)
-        assert len(f.letters) == len(poison)
+
+        async def told() -> bool:  # the live output follows the store write
+            return len(f.letters) == len(poison)
+
+        await until(told, "every dead letter told")
     letters = await read_topic(kafka_broker.bootstrap, topics.dead, at_least=len(poison))
     assert len(letters) == len(poison)
     reasons = [dict(r.headers)["flowyard-reason"].decode() for r in letters]
