@@ -15,10 +15,12 @@ batch still fails to be stored, its records are ingested one by one and the
 one that fails alone becomes a dead letter too, so no record holds up its
 partition. Dead letters also go to a Kafka topic (`DeadLetterRelay`).
 
-Backpressure: when too many keys wait to be stepped, or too many effect calls
-are in flight, every assigned partition is paused, and resumed once both are
-below half their bound; a slow key never holds up the others of its
-partition, since records go to their key's inbox.
+Backpressure: when too many keys wait to be stepped, too many effect calls
+are in flight, or (given `backlog`) the inputs in inboxes and the calls
+waiting pass `--max-backlog` (the bound of HTTP's 429s), every assigned
+partition is paused, and resumed once all are below half their bound; a
+slow key never holds up the others of its partition, since records go to
+their key's inbox.
 """
 
 from __future__ import annotations
@@ -73,12 +75,14 @@ class KafkaIngress:
         tell: Callable[[str], None] = lambda _: None,
         on_dead_letter: Callable[[str, str], None] = lambda _s, _r: None,
         dead_letters: DeadLetterRelay | None = None,
+        backlog: Callable[[], int] | None = None,
     ) -> None:
         self._runtime = runtime
         self._settings = settings
         self._tell = tell
         self._on_dead_letter = on_dead_letter
         self._dead_letters = dead_letters
+        self._backlog = backlog
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -298,21 +302,20 @@ class KafkaIngress:
     # ------------------------------------------------------------ backpressure
 
     def _backpressure(self, consumer: AIOKafkaConsumer) -> None:
-        s = self._settings
-        pending = self._runtime.pending_keys
-        effects = self._runtime.effects_in_flight
+        gauges = self._pressure()
         if self._paused_for is None:
-            if pending >= s.max_pending_keys:
-                reason = f"{pending:,} keys wait to be stepped (bound {s.max_pending_keys:,})"
-            elif effects >= s.max_effects_in_flight:
-                reason = f"{effects:,} effect calls in flight (bound {s.max_effects_in_flight:,})"
-            else:
+            over = [
+                f"{value:,} {what} (bound {bound:,})"
+                for value, bound, what in gauges
+                if value >= bound
+            ]
+            if not over:
                 return
             partitions = sorted(consumer.assignment())
             consumer.pause(*partitions)
-            self._paused_for = reason
-            self._tell(f"kafka: paused {len(partitions)} partitions: {reason}")
-        elif pending < s.max_pending_keys // 2 and effects < s.max_effects_in_flight // 2:
+            self._paused_for = "; ".join(over)
+            self._tell(f"kafka: paused {len(partitions)} partitions: {self._paused_for}")
+        elif all(value < bound // 2 for value, bound, _ in gauges):
             partitions = sorted(consumer.paused())
             consumer.resume(*partitions)
             self._paused_for = None
@@ -322,6 +325,17 @@ class KafkaIngress:
             fresh = consumer.assignment() - consumer.paused()
             if fresh:
                 consumer.pause(*sorted(fresh))
+
+    def _pressure(self) -> list[tuple[int, int, str]]:
+        """Each measure of pressure: its value, its bound, what it counts."""
+        s = self._settings
+        gauges = [
+            (self._runtime.pending_keys, s.max_pending_keys, "keys wait to be stepped"),
+            (self._runtime.effects_in_flight, s.max_effects_in_flight, "effect calls in flight"),
+        ]
+        if self._backlog is not None and s.max_backlog is not None:
+            gauges.append((self._backlog(), s.max_backlog, "inputs and effect calls wait"))
+        return gauges
 
 
 async def cancel(task: asyncio.Task[None] | None) -> None:

@@ -69,8 +69,9 @@ class KafkaService:
         self._producer = producer
         return KafkaEmitter(producer)
 
-    async def start(self, runtime: Runtime) -> None:
-        """Start consuming the flows' topics and relaying dead letters."""
+    async def start(self, runtime: Runtime, *, backlog: Callable[[], int] | None = None) -> None:
+        """Start consuming the flows' topics and relaying dead letters; `backlog`
+        counts inputs and calls waiting, against `KafkaSettings.max_backlog`."""
         assert self._producer is not None, "open() first"
         topic = self._settings.dead_letter_topic
         if topic is not None:
@@ -89,6 +90,7 @@ class KafkaService:
             tell=self._tell,
             on_dead_letter=self._on_dead_letter,
             dead_letters=self._relay,
+            backlog=backlog,
         )
         await self._ingress.start()
         topics = ", ".join(self._ingress.topics) or "no topics"

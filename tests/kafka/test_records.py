@@ -47,7 +47,7 @@ def test_a_record_with_a_dedup_key_is_taken_once_by_that_key() -> None:
     [
         (b"{nope", "not JSON"),
         (b"\xff\xfe", "not UTF-8"),
-        (b'{"a": ["x", "\\udc00"]}', "lone surrogate (not Unicode text) at $.a[1]"),
+        (b'{"a": ["x", "\\udc00"]}', "at /a/1 holds a lone surrogate (U+DC00)"),
         (b'{"a": ' + b"1" * 5000 + b"}", "not JSON"),
         (b'{"a": "' + b"x" * 7000 + b'"}', "7,009 bytes, over the 6,000 byte bound"),
         (b"1e999", "too large for a double"),
