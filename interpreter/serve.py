@@ -170,7 +170,7 @@ class _Daemon:
             self.kafka = KafkaService(
                 replace(opts.kafka, max_backlog=opts.max_backlog),
                 tell=self.live.info,
-                on_dead_letter=self.live.dead_letter,
+                on_dead_letter=self._kafka_dead_letter,
             )
             try:
                 sink = await self.kafka.open()
@@ -268,6 +268,10 @@ class _Daemon:
             self.live.info(f"flowd: stopped after {runtime.steps} steps")
             self.live.close()
         return code
+
+    def _kafka_dead_letter(self, source: str, reason: str) -> None:
+        self.metrics.on_dead_letter(source, reason)
+        self.live.dead_letter(source, reason)
 
     async def _start_kafka(self, kafka: KafkaService, runtime: Runtime) -> int:
         from aiokafka.errors import KafkaError
