@@ -91,7 +91,6 @@ class KafkaIngress:
         self._last_commit = 0.0
         self._ingested = 0
         self._paused_for: str | None = None
-        self._assigned = asyncio.Event()
 
     @property
     def topics(self) -> list[str]:
@@ -113,10 +112,6 @@ class KafkaIngress:
         if topics:
             consumer.subscribe(topics=topics, listener=_Listener(self))
         self._task = asyncio.create_task(self._run(consumer), name="flowd-kafka")
-
-    async def wait_assigned(self, timeout_s: float = 30.0) -> None:
-        """Return once partitions have been assigned to this consumer."""
-        await asyncio.wait_for(self._assigned.wait(), timeout_s)
 
     async def stop(self) -> None:
         """Stop consuming and leave the group (positions are in the store)."""
@@ -249,7 +244,6 @@ class KafkaIngress:
             return
         async with self._lock:
             await self._seek_to_stored(consumer, partitions)
-        self._assigned.set()
         self._tell("kafka: assigned " + _describe(partitions))
 
     async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
