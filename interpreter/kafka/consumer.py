@@ -89,6 +89,7 @@ class KafkaIngress:
         self._next: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
+        self._committing: asyncio.Task[None] | None = None
         self._ingested = 0
         self._paused_for: str | None = None
 
@@ -119,8 +120,10 @@ class KafkaIngress:
         await cancel(task)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
+            if self._committing is not None:
+                await asyncio.wait([self._committing])
             with contextlib.suppress(KafkaError, OSError):
-                await self._commit(consumer, force=True)
+                await self._commit(consumer, self._moved(consumer))
             await consumer.stop()
 
     def status(self) -> ConsumerStatus:
@@ -165,7 +168,7 @@ class KafkaIngress:
                             if tp in assigned
                         )
                     )
-                await self._commit(consumer)
+                self._commit_soon(consumer)
             except asyncio.CancelledError:
                 raise
             except RuntimeNotRunningError:
@@ -271,27 +274,36 @@ class KafkaIngress:
         if from_start:
             await consumer.seek_to_beginning(*from_start)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
-        """Let Kafka's committed offsets follow the stored positions (for monitoring)."""
+    def _commit_soon(self, consumer: AIOKafkaConsumer) -> None:
+        """About once a second, let Kafka's committed offsets follow the stored
+        positions (for monitoring), in the background: a commit's round trip to
+        the group coordinator never holds up the records behind it."""
         now = time.monotonic()
-        if not force and now - self._last_commit < COMMIT_EVERY_S:
+        if now - self._last_commit < COMMIT_EVERY_S or self._committing is not None:
             return
         self._last_commit = now
+        moved = self._moved(consumer)
+        if moved:
+            self._committing = asyncio.create_task(self._commit(consumer, moved))
+
+    def _moved(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
         assigned = consumer.assignment()
-        moved = {
+        return {
             tp: offset
             for tp, offset in self._next.items()
             if tp in assigned and self._committed.get(tp) != offset
         }
-        if not moved:
-            return
+
+    async def _commit(self, consumer: AIOKafkaConsumer, moved: dict[TopicPartition, int]) -> None:
         try:
-            await consumer.commit(moved)
-        except KafkaError as exc:
+            if moved:
+                await consumer.commit(moved)
+                self._committed.update(moved)
+        except (KafkaError, OSError) as exc:
             # A rebalance under way, say: the next commit catches up.
             log.debug("kafka commit skipped: %s", exc)
-            return
-        self._committed.update(moved)
+        finally:
+            self._committing = None
 
     # ------------------------------------------------------------ backpressure
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from flowyard.compiler.api import compile_text
 from flowyard.interpreter.kafka.devbroker import Broker
 from flowyard.interpreter.kafka.records import DEDUP_HEADER
@@ -146,6 +147,14 @@ async def test_records_reach_their_instances_once_across_restarts(
         assert 0 <= int(instance.data["partition"]) < PARTITIONS  # type: ignore[arg-type]
         assert int(instance.data["offset"]) >= 9  # type: ignore[arg-type]
         assert any("assigned" in line for line in f.said)
+    # Kafka's committed offsets followed the stored positions (for monitoring).
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(topics.group)
+    finally:
+        await admin.close()
+    assert sum(meta.offset for meta in committed.values()) == 120
     emitted = await read_topic(kafka_broker.bootstrap, topics.out, at_least=120)
     assert len(emitted) == 120
     dedup = {dict(r.headers)[DEDUP_HEADER] for r in emitted}
