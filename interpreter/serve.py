@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -168,7 +168,9 @@ class _Daemon:
             from .kafka.service import KafkaService, KafkaUnreachableError
 
             self.kafka = KafkaService(
-                opts.kafka, tell=self.live.info, on_dead_letter=self.live.dead_letter
+                replace(opts.kafka, max_backlog=opts.max_backlog),
+                tell=self.live.info,
+                on_dead_letter=self._kafka_dead_letter,
             )
             try:
                 sink = await self.kafka.open()
@@ -267,11 +269,18 @@ class _Daemon:
             self.live.close()
         return code
 
+    def _kafka_dead_letter(self, source: str, reason: str) -> None:
+        self.metrics.on_dead_letter(source, reason)
+        self.live.dead_letter(source, reason)
+
     async def _start_kafka(self, kafka: KafkaService, runtime: Runtime) -> int:
         from aiokafka.errors import KafkaError
 
+        metrics = self.metrics
         try:
-            await kafka.start(runtime)
+            await kafka.start(
+                runtime, backlog=lambda: metrics.inbox_depth + runtime.effect_calls_waiting
+            )
         except (KafkaError, OSError) as exc:
             self.live.warning(f"flowd: cannot consume from Kafka: {type(exc).__name__}: {exc}")
             return EXIT_ERRORS

@@ -15,10 +15,12 @@ batch still fails to be stored, its records are ingested one by one and the
 one that fails alone becomes a dead letter too, so no record holds up its
 partition. Dead letters also go to a Kafka topic (`DeadLetterRelay`).
 
-Backpressure: when too many keys wait to be stepped, or too many effect calls
-are in flight, every assigned partition is paused, and resumed once both are
-below half their bound; a slow key never holds up the others of its
-partition, since records go to their key's inbox.
+Backpressure: when too many keys wait to be stepped, too many effect calls
+are in flight, or (given `backlog`) the inputs in inboxes and the calls
+waiting pass `--max-backlog` (the bound of HTTP's 429s), every assigned
+partition is paused, and resumed once all are below half their bound; a
+slow key never holds up the others of its partition, since records go to
+their key's inbox.
 """
 
 from __future__ import annotations
@@ -73,21 +75,23 @@ class KafkaIngress:
         tell: Callable[[str], None] = lambda _: None,
         on_dead_letter: Callable[[str, str], None] = lambda _s, _r: None,
         dead_letters: DeadLetterRelay | None = None,
+        backlog: Callable[[], int] | None = None,
     ) -> None:
         self._runtime = runtime
         self._settings = settings
         self._tell = tell
         self._on_dead_letter = on_dead_letter
         self._dead_letters = dead_letters
+        self._backlog = backlog
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._next: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
+        self._committing: asyncio.Task[None] | None = None
         self._ingested = 0
         self._paused_for: str | None = None
-        self._assigned = asyncio.Event()
 
     @property
     def topics(self) -> list[str]:
@@ -110,21 +114,16 @@ class KafkaIngress:
             consumer.subscribe(topics=topics, listener=_Listener(self))
         self._task = asyncio.create_task(self._run(consumer), name="flowd-kafka")
 
-    async def wait_assigned(self, timeout_s: float = 30.0) -> None:
-        """Return once partitions have been assigned to this consumer."""
-        await asyncio.wait_for(self._assigned.wait(), timeout_s)
-
     async def stop(self) -> None:
         """Stop consuming and leave the group (positions are in the store)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
+            if self._committing is not None:
+                await asyncio.wait([self._committing])
             with contextlib.suppress(KafkaError, OSError):
-                await self._commit(consumer, force=True)
+                await self._commit(consumer, self._moved(consumer))
             await consumer.stop()
 
     def status(self) -> ConsumerStatus:
@@ -159,10 +158,17 @@ class KafkaIngress:
                     timeout_ms=POLL_MS, max_records=self._settings.max_batch
                 )
                 async with self._lock:
-                    for tp, records in batches.items():
-                        if tp in consumer.assignment():
-                            await self._ingest_partition(tp, records)
-                await self._commit(consumer)
+                    # One task per partition: the store's group commit writes
+                    # them in one transaction.
+                    assigned = consumer.assignment()
+                    await asyncio.gather(
+                        *(
+                            self._ingest_partition(tp, records)
+                            for tp, records in batches.items()
+                            if tp in assigned
+                        )
+                    )
+                self._commit_soon(consumer)
             except asyncio.CancelledError:
                 raise
             except RuntimeNotRunningError:
@@ -241,7 +247,6 @@ class KafkaIngress:
             return
         async with self._lock:
             await self._seek_to_stored(consumer, partitions)
-        self._assigned.set()
         self._tell("kafka: assigned " + _describe(partitions))
 
     async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
@@ -269,46 +274,54 @@ class KafkaIngress:
         if from_start:
             await consumer.seek_to_beginning(*from_start)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, *, force: bool = False) -> None:
-        """Let Kafka's committed offsets follow the stored positions (for monitoring)."""
+    def _commit_soon(self, consumer: AIOKafkaConsumer) -> None:
+        """About once a second, let Kafka's committed offsets follow the stored
+        positions (for monitoring), in the background: a commit's round trip to
+        the group coordinator never holds up the records behind it."""
         now = time.monotonic()
-        if not force and now - self._last_commit < COMMIT_EVERY_S:
+        if now - self._last_commit < COMMIT_EVERY_S or self._committing is not None:
             return
         self._last_commit = now
+        moved = self._moved(consumer)
+        if moved:
+            self._committing = asyncio.create_task(self._commit(consumer, moved))
+
+    def _moved(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
         assigned = consumer.assignment()
-        moved = {
+        return {
             tp: offset
             for tp, offset in self._next.items()
             if tp in assigned and self._committed.get(tp) != offset
         }
-        if not moved:
-            return
+
+    async def _commit(self, consumer: AIOKafkaConsumer, moved: dict[TopicPartition, int]) -> None:
         try:
-            await consumer.commit(moved)
-        except KafkaError as exc:
+            if moved:
+                await consumer.commit(moved)
+                self._committed.update(moved)
+        except (KafkaError, OSError) as exc:
             # A rebalance under way, say: the next commit catches up.
             log.debug("kafka commit skipped: %s", exc)
-            return
-        self._committed.update(moved)
+        finally:
+            self._committing = None
 
     # ------------------------------------------------------------ backpressure
 
     def _backpressure(self, consumer: AIOKafkaConsumer) -> None:
-        s = self._settings
-        pending = self._runtime.pending_keys
-        effects = self._runtime.effects_in_flight
+        gauges = self._pressure()
         if self._paused_for is None:
-            if pending >= s.max_pending_keys:
-                reason = f"{pending:,} keys wait to be stepped (bound {s.max_pending_keys:,})"
-            elif effects >= s.max_effects_in_flight:
-                reason = f"{effects:,} effect calls in flight (bound {s.max_effects_in_flight:,})"
-            else:
+            over = [
+                f"{value:,} {what} (bound {bound:,})"
+                for value, bound, what in gauges
+                if value >= bound
+            ]
+            if not over:
                 return
             partitions = sorted(consumer.assignment())
             consumer.pause(*partitions)
-            self._paused_for = reason
-            self._tell(f"kafka: paused {len(partitions)} partitions: {reason}")
-        elif pending < s.max_pending_keys // 2 and effects < s.max_effects_in_flight // 2:
+            self._paused_for = "; ".join(over)
+            self._tell(f"kafka: paused {len(partitions)} partitions: {self._paused_for}")
+        elif all(value < bound // 2 for value, bound, _ in gauges):
             partitions = sorted(consumer.paused())
             consumer.resume(*partitions)
             self._paused_for = None
@@ -318,6 +331,25 @@ class KafkaIngress:
             fresh = consumer.assignment() - consumer.paused()
             if fresh:
                 consumer.pause(*sorted(fresh))
+
+    def _pressure(self) -> list[tuple[int, int, str]]:
+        """Each measure of pressure: its value, its bound, what it counts."""
+        s = self._settings
+        gauges = [
+            (self._runtime.pending_keys, s.max_pending_keys, "keys wait to be stepped"),
+            (self._runtime.effects_in_flight, s.max_effects_in_flight, "effect calls in flight"),
+        ]
+        if self._backlog is not None and s.max_backlog is not None:
+            gauges.append((self._backlog(), s.max_backlog, "inputs and effect calls wait"))
+        return gauges
+
+
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel `task` (if any) and wait for it to end."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _first_of_each_dedup_key(records: Sequence[ConsumedRecord]) -> Sequence[ConsumedRecord]:

@@ -10,22 +10,18 @@ offset, and the letter's id (a stable dedup key).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import re
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
-from ..store import DeadLetterRow, SourcePosition, Store, StoreError
+from ..runtime.activity import Activity
+from ..runtime.clock import Clock
+from ..runtime.wakeloop import WakeLoop
+from ..store import DeadLetterRow, SourcePosition, Store
 from .producer import Produced, header_list, produce
 
-log = logging.getLogger("flowyard.kafka.deadletters")
-
 BATCH = 500
-RETRY_AFTER_S = 1.0
 _KAFKA_SOURCE = re.compile(r"^kafka:(?P<topic>.+):(?P<partition>\d+)@(?P<offset>\d+)$")
 
 
@@ -39,17 +35,24 @@ class DeadLetterRelay:
         topic: str,
         *,
         flows: Callable[[], frozenset[str]],
-        clock_ms: Callable[[], int],
+        clock: Clock,
     ) -> None:
         self._store = store
         self._producer = producer
         self._topic = topic
         self._flows = flows
-        self._clock_ms = clock_ms
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._clock = clock
         self._after_id: int | None = None
+        self._more = False
         self.produced = 0
+        # Its own activity: the runtime's idleness does not wait for Kafka.
+        self._loop = WakeLoop(
+            clock,
+            next_due=self._next_due,
+            fire=self._fire,
+            activity=Activity(),
+            name="flowd-dead-letters",
+        )
 
     @property
     def position_source(self) -> str:
@@ -58,32 +61,22 @@ class DeadLetterRelay:
 
     def start(self) -> None:
         """Start relaying; the first pass produces whatever an earlier run left."""
-        self._wake.set()
-        self._task = asyncio.create_task(self._run(), name="flowd-dead-letters")
+        self._loop.start()
 
     def wake(self) -> None:
         """New dead letters were stored."""
-        self._wake.set()
+        self._loop.wake()
 
     async def stop(self) -> None:
         """Stop relaying (what is left is produced on the next start)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                while await self._relay():
-                    pass
-            except (KafkaError, StoreError, OSError) as exc:
-                log.warning("dead letters to %s: %s; retrying", self._topic, exc)
-                await asyncio.sleep(RETRY_AFTER_S)
-                self._wake.set()
+    async def _next_due(self, now_ms: int) -> int | None:
+        return now_ms if self._more else None
+
+    async def _fire(self, now_ms: int) -> None:
+        # An error (the broker away) is logged by the loop, which tries again.
+        self._more = await self._relay()
 
     async def _relay(self) -> bool:
         """Produce the next batch; whether there may be more."""
@@ -97,7 +90,7 @@ class DeadLetterRelay:
         await produce(self._producer, records)
         last = letters[-1].id
         position = SourcePosition(
-            source=self.position_source, position=last, updated_ms=self._clock_ms()
+            source=self.position_source, position=last, updated_ms=self._clock.now_ms()
         )
         await self._store.ingest([], [position])
         self._after_id = last

@@ -8,9 +8,10 @@ stable dedup key header; such a record's source is that key instead
 (`emit:<dedup key>`), so a record produced twice (the outbox relay is
 at-least-once) is applied once.
 
-A record that cannot be stored (over the size bound, not UTF-8, not JSON, a
-string with a lone surrogate) is turned into a record carrying its `problem`:
-it becomes a dead letter and never holds up its partition.
+A record that cannot be stored (over the size bound, not UTF-8, not JSON, or
+JSON the store cannot hold: a lone surrogate, an integer too long; see
+`storable`) is turned into a record carrying its `problem`: it becomes a dead
+letter and never holds up its partition.
 """
 
 from __future__ import annotations
@@ -92,45 +93,15 @@ def _readable(raw: bytes, max_bytes: int) -> tuple[Any, str | None]:
     except UnicodeDecodeError:
         return _prefix(raw), "the payload is not UTF-8"
     try:
-        value = jsontext.loads(text)
+        # Also refuses what JSON can write but the store cannot hold (see `storable`).
+        return jsontext.loads(text), None
     except ValueError as exc:
         return _prefix(raw), f"the payload is not JSON: {exc}"
-    where = lone_surrogate(value)
-    if where is not None:
-        return _prefix(raw), f"the payload holds a lone surrogate (not Unicode text) at {where}"
-    return value, None
 
 
 def _prefix(raw: bytes) -> bytes:
     """What a dead letter keeps of an unreadable value (its text, decoded leniently)."""
     return raw if len(raw) <= KEPT_PREFIX else raw[:KEPT_PREFIX] + b"..."
-
-
-def lone_surrogate(value: Any, path: str = "$") -> str | None:
-    """The path of the first string (or object key) in `value` that holds a lone
-    surrogate (JSON's `\\ud800` escapes can write one; it cannot be stored as UTF-8)."""
-    stack: list[tuple[Any, str]] = [(value, path)]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str):
-            if not item.isascii() and not _encodable(item):
-                return where
-        elif isinstance(item, dict):
-            for k, v in item.items():
-                if not _encodable(k):
-                    return f"{where} (a key)"
-                stack.append((v, f"{where}.{k}"))
-        elif isinstance(item, list):
-            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
-    return None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def produced_headers(headers: Mapping[str, str], dedup_key: str) -> list[tuple[str, bytes]]:

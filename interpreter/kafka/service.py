@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ..runtime import Runtime
-from .consumer import ConsumerStatus, KafkaIngress
+from .consumer import ConsumerStatus, KafkaIngress, cancel
 from .deadletters import DeadLetterRelay
 from .producer import KafkaEmitter, new_producer
 from .settings import KafkaSettings
@@ -69,8 +69,9 @@ class KafkaService:
         self._producer = producer
         return KafkaEmitter(producer)
 
-    async def start(self, runtime: Runtime) -> None:
-        """Start consuming the flows' topics and relaying dead letters."""
+    async def start(self, runtime: Runtime, *, backlog: Callable[[], int] | None = None) -> None:
+        """Start consuming the flows' topics and relaying dead letters; `backlog`
+        counts inputs and calls waiting, against `KafkaSettings.max_backlog`."""
         assert self._producer is not None, "open() first"
         topic = self._settings.dead_letter_topic
         if topic is not None:
@@ -80,7 +81,7 @@ class KafkaService:
                 self._producer,
                 topic,
                 flows=lambda: runtime.flows,
-                clock_ms=runtime.clock.now_ms,
+                clock=runtime.clock,
             )
             self._relay.start()
         self._ingress = KafkaIngress(
@@ -89,6 +90,7 @@ class KafkaService:
             tell=self._tell,
             on_dead_letter=self._on_dead_letter,
             dead_letters=self._relay,
+            backlog=backlog,
         )
         await self._ingress.start()
         topics = ", ".join(self._ingress.topics) or "no topics"
@@ -100,11 +102,8 @@ class KafkaService:
 
     async def stop(self) -> None:
         """Stop consuming and relaying (the producer stays open for the outbox)."""
-        for task in (self._status,):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        task, self._status = self._status, None
+        await cancel(task)
         if self._ingress is not None:
             await self._ingress.stop()
         if self._relay is not None:

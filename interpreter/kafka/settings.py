@@ -67,6 +67,9 @@ class KafkaSettings:
     """Pause consumption when this many keys wait to be stepped (resume below half)."""
     max_effects_in_flight: int = 10_000
     """Pause consumption when this many effect calls are in flight (resume below half)."""
+    max_backlog: int | None = None
+    """Pause when inputs in inboxes and effect calls waiting reach this (with a
+    backlog gauge: `flowd run --max-backlog`), resume below half."""
     max_batch: int = 500
     """Records taken from the consumer at a time."""
 

@@ -401,10 +401,15 @@ class PostgresStore:
         value = await self._scalar('SELECT max("offset") FROM embedded_log')
         return -1 if value is None else int(value)
 
-    async def dead_letters(self, limit: int | None = None) -> list[DeadLetterRow]:
+    async def dead_letters(
+        self, limit: int | None = None, *, after_id: int = 0
+    ) -> list[DeadLetterRow]:
         """See `Store.dead_letters`."""
         found = await self._fetch(
-            f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters ORDER BY id LIMIT $1", limit
+            f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id > $1 ORDER BY id"
+            " LIMIT $2",
+            after_id,
+            limit,
         )
         return [rows.dead_letter_row(r) for r in found]
 

@@ -85,14 +85,6 @@ async def test_examples_run_from_kafka(kafka_broker: Broker, tmp_path: Path) -> 
             record("o-5", {"type": "order.placed", "order_id": "o-5", "total": -3, "items": []}),
         ],
     )
-    await produce(
-        kafka_broker.bootstrap,
-        p,
-        [
-            record("o-1", {"order_id": "o-1", "amount": 40}),
-            record("o-2", {"order_id": "o-2", "amount": 2500}),
-        ],
-    )
     b = topics["billing"]
     started = {"type": "subscription.started", "plan": "pro", "renews_at": "2099-01-01T00:00:00Z"}
     await produce(
@@ -120,6 +112,24 @@ async def test_examples_run_from_kafka(kafka_broker: Broker, tmp_path: Path) -> 
             "deliver": deliver,
         },
     ) as f:
+
+        async def placed() -> bool:
+            # Kafka orders records within a partition only: payments go out
+            # once their orders are placed, as they would in the real world.
+            for key in ("o-1", "o-2"):
+                if await state_of(f.runtime, "order_fulfillment", key) != "awaiting_payment":
+                    return False
+            return True
+
+        await until(placed, "o-1 and o-2 awaiting payment")
+        await produce(
+            kafka_broker.bootstrap,
+            p,
+            [
+                record("o-1", {"order_id": "o-1", "amount": 40}),
+                record("o-2", {"order_id": "o-2", "amount": 2500}),
+            ],
+        )
         expected = {
             ("order_fulfillment", "o-1"): "paid",
             ("order_fulfillment", "o-2"): "in_review",

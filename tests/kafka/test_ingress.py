@@ -14,19 +14,20 @@ import asyncio
 import contextlib
 import json
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from flowyard.compiler.api import compile_text
 from flowyard.interpreter.kafka.devbroker import Broker
 from flowyard.interpreter.kafka.records import DEDUP_HEADER
 from flowyard.interpreter.kafka.service import KafkaService
 from flowyard.interpreter.kafka.settings import KafkaSettings
 from flowyard.interpreter.runtime import Runtime
-from flowyard.interpreter.store import SQLiteStore
+from flowyard.interpreter.store import InboxItem, SQLiteStore, StoreError
 from support.kafka import create_topics, produce, read_topic, tally_flow, unique_name
 
 pytestmark = pytest.mark.timeout(120)
@@ -68,11 +69,15 @@ class Flowd:
 
 @contextlib.asynccontextmanager
 async def flowd(
-    path: Path, irs: list[dict[str, Any]], settings: KafkaSettings, **runtime_options: Any
+    path: Path,
+    irs: list[dict[str, Any]],
+    settings: KafkaSettings,
+    store_class: type[SQLiteStore] = SQLiteStore,
+    **runtime_options: Any,
 ) -> AsyncIterator[Flowd]:
     said: list[str] = []
     letters: list[tuple[str, str]] = []
-    store = await SQLiteStore.open(path, synchronous="NORMAL")
+    store = await store_class.open(path, synchronous="NORMAL")
     service = KafkaService(
         settings, tell=said.append, on_dead_letter=lambda s, r: letters.append((s, r))
     )
@@ -142,6 +147,14 @@ async def test_records_reach_their_instances_once_across_restarts(
         assert 0 <= int(instance.data["partition"]) < PARTITIONS  # type: ignore[arg-type]
         assert int(instance.data["offset"]) >= 9  # type: ignore[arg-type]
         assert any("assigned" in line for line in f.said)
+    # Kafka's committed offsets followed the stored positions (for monitoring).
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(topics.group)
+    finally:
+        await admin.close()
+    assert sum(meta.offset for meta in committed.values()) == 120
     emitted = await read_topic(kafka_broker.bootstrap, topics.out, at_least=120)
     assert len(emitted) == 120
     dedup = {dict(r.headers)[DEDUP_HEADER] for r in emitted}
@@ -223,7 +236,11 @@ async def test_poison_records_become_dead_letters_and_the_good_ones_are_applied(
         assert instance is not None and instance.data["in_order"] is True
         stored = await f.runtime.store.dead_letters()
         assert len(stored) == len(poison)
-        assert len(f.letters) == len(poison)
+
+        async def told() -> bool:  # the live output follows the store write
+            return len(f.letters) == len(poison)
+
+        await until(told, "every dead letter told")
     letters = await read_topic(kafka_broker.bootstrap, topics.dead, at_least=len(poison))
     assert len(letters) == len(poison)
     reasons = [dict(r.headers)["flowyard-reason"].decode() for r in letters]
@@ -233,7 +250,7 @@ async def test_poison_records_become_dead_letters_and_the_good_ones_are_applied(
         "no key",
         "byte bound",
         "lone surrogate",
-        "not JSON",  # Python refuses integers of over 4,300 digits
+        "too large to store",  # an integer of 5,000 digits
         "not UTF-8",
     ]
     for reason, part in zip(reasons, expected, strict=True):
@@ -244,6 +261,41 @@ async def test_poison_records_become_dead_letters_and_the_good_ones_are_applied(
     assert offsets == [1, 3, 5, 7, 9, 11, 13]
     assert dict(letters[1].headers)["flowyard-flow"] == b"tally"
     assert all(len(r.value or b"") <= 1100 for r in letters)
+
+
+class RefusingStore(SQLiteStore):
+    """Refuses every write holding an input padded "refuse": a record the store
+    cannot take for a reason no check before it knew."""
+
+    async def ingest(self, items: Sequence[InboxItem], *args: Any, **kwargs: Any) -> Any:
+        if any('"refuse"' in json.dumps(item.input) for item in items):
+            raise StoreError("refused on purpose")
+        return await super().ingest(items, *args, **kwargs)
+
+
+async def test_a_record_the_store_refuses_becomes_a_dead_letter_alone(
+    kafka_broker: Broker, topics: Topics, tmp_path: Path
+) -> None:
+    def tick(n: int, pad: str = "") -> tuple[str, bytes, list[Any]]:
+        return ("s", json.dumps({"id": "s", "n": n, "pad": pad}).encode(), [])
+
+    await produce(
+        kafka_broker.bootstrap, topics.inp, [tick(1), tick(2, "refuse"), tick(2), tick(3)]
+    )
+    async with flowd(
+        tmp_path / "flowd.db", [topics.ir()], settings(kafka_broker, topics), RefusingStore
+    ) as f:
+
+        async def three() -> bool:
+            return (await counts(f.runtime, ["s"]))["s"] == 3
+
+        await until(three, "the three other records applied")
+        instance = await f.runtime.get_instance("tally", "s")
+        assert instance is not None and instance.data["in_order"] is True
+        letters = await f.runtime.store.dead_letters()
+        assert len(letters) == 1
+        assert "could not be stored: StoreError: refused on purpose" in letters[0].reason
+        assert letters[0].source.endswith("@1")
 
 
 async def test_consumption_pauses_while_too_many_keys_wait_and_resumes(

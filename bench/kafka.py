@@ -1,0 +1,252 @@
+"""Kafka benchmark: the same flow and records, from Kafka and over HTTP, in one run.
+
+N JSON records over K keys are produced to a topic of P partitions on one
+broker (started here from the cached jars, or --bootstrap), then consumed:
+
+(a) by aiokafka alone, `json.loads` of each value: the raw rate of reading;
+(b) by `flowd run --kafka` (SQLite, synchronous=FULL, no live output), from
+    its partitions' assignment to the last transition journaled;
+(c) by `flowd run` through `POST /events` (bench/embedded.py's path: the same
+    flow, the same events, batches of 20, 16 requests in flight).
+
+Reported: the rates, (b)/(a), (b)/(c), and the latency from a record's
+produce timestamp to its transition's journaled time (the transition commits
+in the transaction that stores the record when the key is idle) while
+records are produced at half of (b)'s rate, for about --latency-seconds.
+Targets: (b) >= (c), (b) >= 10% of (a), p99 <= 50 ms at half load.
+The broker, the client and flowd share the machine's CPUs.
+
+Run: python bench/kafka.py [--events 200000] [--keys 2000] [--partitions 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from embedded import (
+    FLOW,
+    _applied_latencies,
+    _journal_count,
+    make_events,
+    percentile,
+    through_http,
+)
+from flowyard.interpreter.kafka.devbroker import Broker
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+        for _ in range(100):
+            described = await admin.describe_topics([topic])
+            if (
+                all(p["leader"] >= 0 for p in described[0]["partitions"])
+                and described[0]["partitions"]
+            ):
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+
+
+async def produce_all(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> float:
+    """Produce every event (keyed by its id); the seconds it took."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        waiting = [
+            await producer.send(topic, json.dumps(e).encode(), key=e["id"].encode()) for e in events
+        ]
+        for future in waiting[-1000:]:
+            await future
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def raw_consume(bootstrap: str, topic: str, partitions: int, count: int) -> float:
+    """(a): read `count` records with json.loads of each; the seconds it took."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    seen = 0
+    started = time.perf_counter()
+    try:
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+            for records in batches.values():
+                for record in records:
+                    json.loads(record.value or b"null")
+                seen += sum(len(r) for r in batches.values())
+    finally:
+        await consumer.stop()
+    return time.perf_counter() - started
+
+
+def start_flowd(workdir: Path, flow: Path, db: Path, bootstrap: str, log: Path) -> Any:
+    command = [
+        sys.executable, "-m", "flowyard.interpreter.cli", "run", str(flow),
+        "--store", str(db), "--no-http", "--quiet", "--synchronous", "FULL",
+        "--kafka", bootstrap, "--group", f"bench-{uuid.uuid4().hex[:8]}",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(proc: Any) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def wait_for(predicate: Any, what: str, deadline: float, proc: Any, log: Path) -> None:
+    while not predicate():
+        if proc.poll() is not None:
+            raise SystemExit(f"flowd exited ({what}):\n{log.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"time bound reached while waiting: {what}")
+        await asyncio.sleep(0.01)
+
+
+async def through_kafka(
+    workdir: Path, bootstrap: str, topic: str, count: int, max_seconds: float
+) -> float:
+    """(b): from assignment to the last transition journaled; seconds."""
+    flow = workdir / "kafka.flow.yaml"
+    flow.write_text(textwrap.dedent(FLOW).replace("topic: pings", f"topic: {topic}"))
+    db, log = workdir / "kafka.db", workdir / "flowd-kafka.out"
+    proc = start_flowd(workdir, flow, db, bootstrap, log)
+    deadline = time.monotonic() + max_seconds
+    try:
+        await wait_for(
+            lambda: "kafka: assigned" in log.read_text(), "assignment", deadline, proc, log
+        )
+        started = time.perf_counter()
+        await wait_for(lambda: _journal_count(db) >= count, "transitions", deadline, proc, log)
+        return time.perf_counter() - started
+    finally:
+        stop(proc)
+
+
+async def latency_at(
+    workdir: Path, bootstrap: str, *, keys: int, partitions: int, rate: float, seconds: float
+) -> list[float]:
+    """Produce at `rate` records/s for `seconds` to a consuming flowd; produce-to-transition ms."""
+    topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, topic, partitions)
+    flow = workdir / "latency.flow.yaml"
+    flow.write_text(textwrap.dedent(FLOW).replace("topic: pings", f"topic: {topic}"))
+    db, log = workdir / "latency.db", workdir / "flowd-latency.out"
+    proc = start_flowd(workdir, flow, db, bootstrap, log)
+    count = int(rate * seconds)
+    events = make_events(count, keys)
+    deadline = time.monotonic() + seconds * 4 + 60
+    try:
+        await wait_for(
+            lambda: "kafka: assigned" in log.read_text(), "assignment", deadline, proc, log
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1)
+        await producer.start()
+        try:
+            started = time.perf_counter()
+            tick = 0.01
+            for i in range(0, count, max(1, int(rate * tick))):
+                due = started + i / rate
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                for e in events[i : i + max(1, int(rate * tick))]:
+                    await producer.send(topic, json.dumps(e).encode(), key=e["id"].encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
+        await wait_for(lambda: _journal_count(db) >= count, "transitions", deadline, proc, log)
+    finally:
+        stop(proc)
+    return _applied_latencies(db)
+
+
+async def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None:
+    events = make_events(args.events, args.keys)
+    n = len(events)
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, topic, args.partitions)
+    produce_s = await produce_all(bootstrap, topic, events)
+    raw_s = await raw_consume(bootstrap, topic, args.partitions, n)
+    kafka_s = await through_kafka(workdir, bootstrap, topic, n, args.max_seconds)
+    http = await through_http(
+        workdir, events, batch=20, concurrency=16, max_seconds=args.max_seconds
+    )
+    raw_rate, kafka_rate, http_rate = n / raw_s, n / kafka_s, n / http.seconds
+    latencies = await latency_at(
+        workdir,
+        bootstrap,
+        keys=args.keys,
+        partitions=args.partitions,
+        rate=kafka_rate / 2,
+        seconds=args.latency_seconds,
+    )
+    print(
+        f"{n:,} records over {args.keys:,} keys, {args.partitions} partitions; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} "
+        "(broker, clients and flowd share them)"
+    )
+    print(f"  produced with aiokafka send()                 : {n / produce_s:10,.0f} records/s")
+    print(f"  (a) aiokafka consumer alone, json.loads       : {raw_rate:10,.0f} records/s")
+    print(f"  (b) flowd run --kafka -> durable transitions  : {kafka_rate:10,.0f} records/s")
+    print(f"  (c) flowd, POST /events -> durable transitions: {http_rate:10,.0f} records/s")
+    print(f"  (b) / (a) : {kafka_rate / raw_rate:6.1%}  (target >= 10%)")
+    print(f"  (b) / (c) : {kafka_rate / http_rate:6.2f}x  (target >= 1x)")
+    print(
+        f"  produce -> transition at {kafka_rate / 2:,.0f} records/s (half of (b)), "
+        f"{len(latencies):,} records:  p50 {statistics.median(latencies):6.1f} ms"
+        f"   p99 {percentile(latencies, 0.99):6.1f} ms  (target p99 <= 50 ms)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--keys", type=int, default=2_000)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--max-seconds", type=float, default=300, help="bound on each phase")
+    parser.add_argument("--bootstrap", help="use this broker instead of starting one")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="flowyard-bench-kafka-") as tmp:
+        workdir = Path(tmp)
+        if args.bootstrap:
+            asyncio.run(run(args, workdir, args.bootstrap))
+            return
+        broker = Broker.create(workdir / "broker")
+        broker.start()
+        try:
+            asyncio.run(run(args, workdir, broker.bootstrap))
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""bench/kafka.py still runs and reports what it promises (tiny sizes: not a measurement)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flowyard.interpreter.kafka.devbroker import Broker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_kafka_bench_reports_rates_ratios_and_latency(kafka_broker: Broker) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "bench/kafka.py",
+            "--events",
+            "600",
+            "--keys",
+            "60",
+            "--latency-seconds",
+            "1",
+            "--max-seconds",
+            "120",
+            "--bootstrap",
+            kafka_broker.bootstrap,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    for label in ("(a) aiokafka consumer alone", "(b) flowd run --kafka", "(c) flowd, POST"):
+        assert re.search(re.escape(label) + r".*: +[\d,]+ records/s", out), out
+    assert re.search(r"\(b\) / \(a\) : +[\d.]+%", out), out
+    assert re.search(r"\(b\) / \(c\) : +[\d.]+x", out), out
+    assert re.search(r"p50 +[\d.]+ ms +p99 +[\d.]+ ms", out), out
