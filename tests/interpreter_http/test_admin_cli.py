@@ -228,6 +228,29 @@ def test_a_dead_letter_replayed_by_the_cli(running: Flowd) -> None:
     assert "404 unknown dead letter" in error
 
 
+def test_top_and_the_graph_show_live_counts(running: Flowd) -> None:
+    running.post("/events/jobs", {"id": "g-1", "size": 1})
+    (running.cwd / "broken").touch()
+    try:
+        running.cli("signal", "jobs", "g-1", "go", "--data", '{"speed": 1}')
+        running.wait_for("g-1", "status", "incident")
+    finally:
+        (running.cwd / "broken").unlink()
+    top = running.cli("top", "--once")
+    assert "jobs" in top and "incidents" in top
+    row = next(line for line in top.splitlines() if " ready " in line)
+    assert "1" in row  # g-1 is an incident in state ready
+    graph = running.cli("graph", "jobs")
+    assert "stateDiagram-v2" in graph
+    assert any(" : " in line and "1 incident" in line for line in graph.splitlines())
+    assert any(
+        line.strip().startswith("class ") and "incident" in line for line in graph.splitlines()
+    )
+    dot = running.cli("graph", "jobs", "--format", "dot", url=False)
+    assert 'penwidth="3"' in dot and "1 incident" in dot
+    assert "jobs" in running.cli("top", "--once", url=False)
+
+
 def test_flowd_run_serves_metrics(running: Flowd) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
