@@ -161,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: step input for idle keys as it arrives, in the transaction storing it)",
     )
     p.add_argument(
+        "--allow-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a Python module (and its submodules) flows may call besides the project's own "
+        "(repeatable)",
+    )
+    p.add_argument(
         "--token-file",
         metavar="PATH",
         help="the operator token (default: $FLOWD_TOKEN); needed to listen beyond loopback",
@@ -453,6 +461,7 @@ def _run(args: argparse.Namespace) -> int:
         step_on_arrival=args.step_on_arrival,
         max_effects_in_flight=args.max_effects_in_flight,
         max_backlog=args.max_backlog,
+        allowed_modules=[m.strip() for e in args.allow_module for m in e.split(",") if m.strip()],
         token=token,
         log_format=args.log_format,
         quiet=args.quiet,

@@ -14,6 +14,7 @@ built-in default. The file:
 
     [flows]
     env = ["CARRIER_URL"]         # variables flows may read as env.NAME
+    python_modules = ["billing"]  # modules python effects may use besides the project's own
 
     [limits]
     max_concurrent_keys = 256
@@ -87,6 +88,7 @@ SETTINGS = (
     Setting("http", "listen", "http", _text()),
     Setting("http", "token_file", "token_file", _text()),
     Setting("flows", "env", "env", _names),
+    Setting("flows", "python_modules", "allow_module", _names),
     Setting("limits", "max_concurrent_keys", "max_concurrent_keys", _count),
     Setting("limits", "max_effects_in_flight", "max_effects_in_flight", _count),
     Setting("limits", "max_backlog", "max_backlog", _count),

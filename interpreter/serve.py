@@ -62,6 +62,8 @@ class RunOptions:
     """Consume the flows' topics from Kafka and produce emits and dead letters there."""
     max_effects_in_flight: int | None = 1000
     max_backlog: int | None = 10_000
+    allowed_modules: Sequence[str] = ()
+    """Python modules flows may call beyond the project's own (`--allow-module`)."""
     log_format: str = "text"
     """`json`: a JSON line per transition and failed effect attempt on stderr."""
     token: str | None = None
@@ -207,6 +209,7 @@ class _Daemon:
             step_on_arrival=opts.step_on_arrival,
             outbox_sink=sink,
             max_effects_in_flight=opts.max_effects_in_flight,
+            allowed_modules=list(opts.allowed_modules),
             # Effect timeouts and backoffs concern the outside world: real time.
             effect_clock=SystemClock() if opts.clock_speed else None,
         )
