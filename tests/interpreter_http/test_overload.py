@@ -190,3 +190,32 @@ async def test_an_effect_with_concurrency_runs_at_most_that_many_at_once(db_path
         assert gate.most == 2
     finally:
         await runtime.drain_and_stop()
+
+
+async def test_http_effects_share_a_pool_with_a_per_host_limit() -> None:
+    from flowyard.interpreter.runtime.effects.http import HttpEffectRunner, HttpRequest
+
+    state = {"now": 0, "most": 0}
+
+    async def slow(request: web.Request) -> web.Response:
+        state["now"] += 1
+        state["most"] = max(state["most"], state["now"])
+        await asyncio.sleep(0.1)
+        state["now"] -= 1
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/work", slow)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    runner = HttpEffectRunner(per_host=2)
+    try:
+        url = str(server.make_url("/work"))
+        answers = await asyncio.gather(
+            *(runner.send(HttpRequest("POST", url, body={"n": n}), f"k-{n}") for n in range(6))
+        )
+        assert [a["status"] for a in answers] == [200] * 6
+        assert state["most"] == 2
+    finally:
+        await runner.close()
+        await server.close()
