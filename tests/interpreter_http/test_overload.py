@@ -212,7 +212,10 @@ async def test_http_effects_share_a_pool_with_a_per_host_limit() -> None:
     try:
         url = str(server.make_url("/work"))
         answers = await asyncio.gather(
-            *(runner.send(HttpRequest("POST", url, body={"n": n}), f"k-{n}") for n in range(6))
+            *(
+                runner.send(HttpRequest(method="POST", url=url, body={"n": n}), f"k-{n}")
+                for n in range(6)
+            )
         )
         assert [a["status"] for a in answers] == [200] * 6
         assert state["most"] == 2
