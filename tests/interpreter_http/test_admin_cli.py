@@ -81,6 +81,8 @@ from flowyard.interpreter.runtime.effects import EffectError
 async def work(args, ctx):
     if Path("broken").exists():
         raise EffectError("the worker is down", retryable=False)
+    if Path("slow").exists():
+        await asyncio.sleep(60)
     return {"worked": args["size"]}
 """
 
@@ -260,12 +262,22 @@ def test_flowd_run_serves_metrics(running: Flowd) -> None:
     assert {"flowd_inputs_applied", "flowd_effect_attempts", "flowd_instances"} <= names
 
 
-def test_cancel_in_the_middle_and_errors_for_people(running: Flowd) -> None:
+def test_cancel_in_the_middle_of_a_long_transition_and_errors_for_people(
+    running: Flowd,
+) -> None:
     running.post("/events/jobs", {"id": "j-4", "size": 1})
     running.wait_for("j-4", "state", "ready")
-    assert "cancel of jobs/j-4 requested" in running.cli("cancel", "jobs", "j-4")
-    running.wait_for("j-4", "status", "cancelled")
-    assert "operator: cancel" in running.cli("show", "jobs", "j-4")
+    (running.cwd / "slow").touch()
+    try:
+        running.cli("signal", "jobs", "j-4", "go", "--data", '{"speed": 2}')
+        running.wait_for("j-4", "status", "running")  # its effect takes a minute
+        assert "cancel of jobs/j-4 requested" in running.cli("cancel", "jobs", "j-4")
+        running.wait_for("j-4", "status", "cancelled")
+    finally:
+        (running.cwd / "slow").unlink()
+    shown = running.cli("show", "jobs", "j-4")
+    assert "operator: cancel" in shown
+    assert "call work" in shown
     error = running.cli("show", "jobs", "nobody", check=False)
     assert "404 unknown instance: no instance jobs/nobody" in error
     error = running.cli("signal", "jobs", "j-4", "go", "--data", "{nope", check=False)
