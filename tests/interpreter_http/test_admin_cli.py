@@ -8,7 +8,6 @@ letter replayed and a cancel are driven through the CLI.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flowd_process import start_flowd, stop_flowd
 
 FLOW = """
 flow: jobs
@@ -141,37 +141,13 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flowd]:
     (cwd / "jobs.flow.yaml").write_text(textwrap.dedent(FLOW), encoding="utf-8")
     (cwd / "jobs_effects.py").write_text(EFFECTS, encoding="utf-8")
     store = cwd / "flowd.db"
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "flowyard.interpreter.cli", "run", "jobs.flow.yaml"),
-            *("--store", str(store), "--http", "127.0.0.1:0", "--quiet", "--color", "never"),
-        ],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc, base = start_flowd(
+        *("jobs.flow.yaml", "--store", str(store), "--quiet", "--color", "never"), cwd=cwd
     )
     try:
-        base = ""
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 30
-        while not base and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"flowd exited: {proc.wait(5)}")
-            if "HTTP on " in line:
-                base = line.split("HTTP on ", 1)[1].split(";")[0].strip()
-        assert base, "flowd did not announce its HTTP address"
         yield Flowd(base, store, cwd)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_flowd(proc)
 
 
 def test_an_incident_is_shown_then_retried_once_its_effect_is_fixed(running: Flowd) -> None:

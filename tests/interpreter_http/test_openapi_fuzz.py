@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from flowd_process import start_flowd, stop_flowd
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,29 +20,13 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(
 ) -> None:
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert cli is not None, "schemathesis is a test dependency (pip install -e '.[test]')"
-    flowd = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "flowyard.interpreter.cli", "run"),
-            str(ROOT / "examples" / "order_fulfillment.flow.yaml"),
-            *("--store", str(tmp_path / "flowd.db"), "--http", "127.0.0.1:0"),
-            *("--quiet", "--color", "never", "--synchronous", "NORMAL"),
-        ],
+    flowd, base = start_flowd(
+        str(ROOT / "examples" / "order_fulfillment.flow.yaml"),
+        *("--store", str(tmp_path / "flowd.db"), "--quiet", "--color", "never"),
+        *("--synchronous", "NORMAL"),
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
-        assert flowd.stdout is not None
-        base = ""
-        deadline = time.monotonic() + 30
-        while not base and time.monotonic() < deadline:
-            line = flowd.stdout.readline()
-            if not line:
-                break
-            if "HTTP on " in line:
-                base = line.split("HTTP on ", 1)[1].split(";")[0].strip()
-        assert base, "flowd did not start"
         done = subprocess.run(
             [
                 *(cli, "run", f"{base}/openapi.json"),
@@ -57,11 +41,4 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
         assert " passed" in done.stdout
     finally:
-        flowd.terminate()
-        try:
-            flowd.wait(30)
-        except subprocess.TimeoutExpired:
-            flowd.kill()
-            flowd.wait(5)
-        if flowd.stdout is not None:
-            flowd.stdout.close()
+        stop_flowd(flowd)
