@@ -73,6 +73,7 @@ states:
 """
 
 EFFECTS = """
+import asyncio
 from pathlib import Path
 
 from flowyard.interpreter.runtime.effects import EffectError
