@@ -23,7 +23,7 @@ events:
     key: event.id
 effects:
   answer:
-    python: no_such_module:answer
+    python: pings_effects:answer
     timeout: 5s
     retry: {attempts: 1}
 initial: idle
@@ -91,6 +91,10 @@ def test_mistakes_are_named(tmp_path: Path) -> None:
 
 def test_json_logs_have_a_line_per_transition_and_failed_attempt(tmp_path: Path) -> None:
     (tmp_path / "pings.flow.yaml").write_text(textwrap.dedent(FLOW), encoding="utf-8")
+    (tmp_path / "pings_effects.py").write_text(
+        "async def answer(args, ctx):\n    raise RuntimeError('the answering machine is off')\n",
+        encoding="utf-8",
+    )
     (tmp_path / "pings.jsonl").write_text(
         '{"topic": "pings", "value": {"id": "p-1"}}\n', encoding="utf-8"
     )
@@ -123,4 +127,4 @@ def test_json_logs_have_a_line_per_transition_and_failed_attempt(tmp_path: Path)
     assert [f["attempt"] for f in failed] == [1]
     assert failed[0]["effect"] == "answer"
     assert (failed[0]["flow"], failed[0]["key"], failed[0]["seq"]) == ("pings", "p-1", 0)
-    assert "no_such_module" in failed[0]["error"]
+    assert "the answering machine is off" in failed[0]["error"]
