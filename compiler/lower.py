@@ -114,6 +114,8 @@ class _Lowerer:
         out["callback"] = (
             None if decl.callback_timeout is None else {"timeout_ms": decl.callback_timeout.millis}
         )
+        if decl.concurrency is not None:  # absent when unset: existing IR hashes stay
+            out["concurrency"] = decl.concurrency
         return out
 
     # ------------------------------------------------------------ behaviour

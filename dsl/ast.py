@@ -272,6 +272,7 @@ class EffectDecl:
     timeout: Duration | None = None
     retry: RetryPolicy | None = None
     callback_timeout: Duration | None = None  # set: the call completes by callback
+    concurrency: int | None = None  # at most this many calls of the effect at once
     description: str | None = None
     span: Span = _span()
     name_span: Span = _span()

@@ -227,6 +227,7 @@ class FlowBuilder(Builder):
         parts: dict[str, Tree[Token]] = {}  # kind-specific clauses: headers, body, key, value
         description: str | None = None
         timeout = callback = None
+        concurrency: int | None = None
         retry: ast.RetryPolicy | None = None
         for stmt in _stmts(tree):
             kind = str(stmt.data)
@@ -243,6 +244,8 @@ class FlowBuilder(Builder):
                 timeout = self.duration(subtrees(stmt)[0])
             elif kind == "callback":
                 callback = self.duration(subtrees(stmt)[0])
+            elif kind == "concurrency":
+                concurrency = self.integer(tokens(stmt)[0])
             else:
                 retry = self.retry(stmt)
         span = self.span(tree)
@@ -252,6 +255,7 @@ class FlowBuilder(Builder):
             timeout=timeout,
             retry=retry,
             callback_timeout=callback,
+            concurrency=concurrency,
             description=description,
             span=span,
             name_span=name_span,

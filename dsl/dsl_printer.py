@@ -173,6 +173,8 @@ def _effect(effect: ast.EffectDecl) -> list[str]:
         body.append("  " + _retry(effect.retry))
     if effect.callback_timeout is not None:
         body.append(f"  callback timeout {_duration(effect.callback_timeout)}")
+    if effect.concurrency is not None:
+        body.append(f"  concurrency {effect.concurrency}")
     return _braced(f"effect {_name(effect.name)}", body)
 
 

@@ -155,6 +155,7 @@ def _effect(effect: ast.EffectDecl) -> dict[str, Any]:
     _put(out, "retry", _retry(effect.retry) if effect.retry else None)
     if effect.callback_timeout is not None:
         out["callback"] = {"timeout": effect.callback_timeout.text}
+    _put(out, "concurrency", effect.concurrency)
     _put(out, "description", effect.description)
     return out
 

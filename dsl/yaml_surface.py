@@ -279,7 +279,7 @@ class _Surface:
         )
 
     def effect(self, name: str, node: YMap, span: Span, name_span: Span) -> ast.EffectDecl:
-        callback = node.get("callback")
+        callback, concurrency = node.get("callback"), node.get("concurrency")
         return ast.EffectDecl(
             name=name,
             kind=self.effect_kind(node),
@@ -288,6 +288,7 @@ class _Surface:
             callback_timeout=(
                 self.duration_at(_map(callback).get("timeout")) if callback is not None else None
             ),
+            concurrency=(int(_scalar(concurrency).value or 0) if concurrency is not None else None),
             description=_text(node.get("description")),
             span=span,
             name_span=name_span,

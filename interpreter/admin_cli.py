@@ -5,6 +5,8 @@
     flowd signal FLOW KEY NAME [--data JSON] [--idempotency-key K] --url URL
     flowd emitted [--topic T] [--after-offset N] [--limit N] [--url | --store]
     flowd replay-dead-letter ID --url URL
+    flowd top [--interval S] [--once] [--url | --store]
+    flowd graph FLOW [--format mermaid|dot|svg] [-o FILE] [--url | --store]
 
 Reads go to a running flowd (`--url`) or straight to its store (`--store`),
 which they only read, so they work while a flowd runs on it. Commands that
@@ -91,6 +93,19 @@ def add_admin_commands(sub: Any, default_store: str) -> None:
     target(p)
     output(p, "text")
     p.set_defaults(run=_admin(_emitted))
+
+    p = sub.add_parser("top", help="a live dashboard: instances per state, throughput, backlog")
+    p.add_argument("--interval", type=float, default=2.0, metavar="SECONDS")
+    p.add_argument("--once", action="store_true", help="print one frame and exit")
+    target(p)
+    p.set_defaults(run=_admin(_top))
+
+    p = sub.add_parser("graph", help="a flow's picture with how many instances are in each state")
+    p.add_argument("flow", metavar="FLOW", help="the flow's name")
+    p.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    target(p)
+    p.set_defaults(run=_admin(_graph))
 
     p = sub.add_parser(
         "replay-dead-letter", help="offer a dead-lettered event again, after its flow is fixed"
@@ -352,3 +367,70 @@ async def _emitted_from_store(args: argparse.Namespace) -> dict[str, Any]:
 def _compact(value: Any, width: int = 100) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# ---------------------------------------------------------------- top, graph
+
+
+async def _stats_from_store(args: argparse.Namespace) -> dict[str, Any]:
+    import time
+
+    from .stats import stats_json
+
+    store = await _open_store(args)
+    try:
+        return stats_json(await store.gauges(time.time_ns() // 1_000_000))
+    finally:
+        await store.close()
+
+
+async def _top(args: argparse.Namespace, out: TextIO) -> int:
+    from .top import run_top
+
+    if args.interval <= 0:
+        raise AdminError("--interval must be positive")
+    if args.url:
+        client = _client(args)
+
+        async def source() -> dict[str, Any]:
+            return dict(await client.get("/stats"))
+
+        where = args.url
+    else:
+
+        async def source() -> dict[str, Any]:
+            return await _stats_from_store(args)
+
+        where = args.store
+    await run_top(source, where, interval=args.interval, once=args.once)  # Ctrl-C leaves
+    return EXIT_OK
+
+
+async def _graph(args: argparse.Namespace, out: TextIO) -> int:
+    from .graph_counts import annotated_graph
+    from .stats import counts_by_state
+
+    if args.url:
+        client = _client(args)
+        ir = (await client.get(client.path("flows", args.flow)))["ir"]
+        stats = await client.get("/stats")
+    else:
+        store = await _open_store(args)
+        try:
+            versions = await store.load_irs(args.flow)
+        finally:
+            await store.close()
+        if not versions:
+            raise AdminError(f"no flow {args.flow!r} in {args.store}")
+        ir = versions[-1].ir
+        stats = await _stats_from_store(args)
+    try:
+        picture = annotated_graph(ir, counts_by_state(stats, args.flow), args.format)
+    except Exception as exc:  # GraphvizMissing / GraphvizError from flowc's drawing
+        raise AdminError(str(exc)) from None
+    if args.output:
+        Path(args.output).write_text(picture, encoding="utf-8")
+        out.write(f"wrote {args.output}\n")
+    else:
+        out.write(picture)
+    return EXIT_OK

@@ -161,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: step input for idle keys as it arrives, in the transaction storing it)",
     )
     p.add_argument(
+        "--allow-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a Python module (and its submodules) flows may call besides the project's own "
+        "(repeatable)",
+    )
+    p.add_argument(
         "--token-file",
         metavar="PATH",
         help="the operator token (default: $FLOWD_TOKEN); needed to listen beyond loopback",
@@ -169,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="error")
     kafka_args(p, run=True)
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one JSON line on stderr per transition and failed effect attempt",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FLOWD.TOML",
+        help="settings (store, http, token, limits, log); options and FLOWD_* variables win",
+    )
     p.set_defaults(run=_run)
 
     p = sub.add_parser("send", help="produce a record (or an events file) to Kafka")
@@ -375,13 +394,23 @@ def _env(names: Sequence[str]) -> dict[str, str]:
 def _run(args: argparse.Namespace) -> int:
     import logging
 
+    from .config import ConfigError, apply
     from .serve import RunOptions, run
 
+    try:
+        args = apply(args, build_parser().parse_args(["run", "-"]), config=args.config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.log_format == "json":
+        from .jsonlog import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     http = None
     if not args.no_http:
         from .http import parse_address
@@ -432,7 +461,9 @@ def _run(args: argparse.Namespace) -> int:
         step_on_arrival=args.step_on_arrival,
         max_effects_in_flight=args.max_effects_in_flight,
         max_backlog=args.max_backlog,
+        allowed_modules=[m.strip() for e in args.allow_module for m in e.split(",") if m.strip()],
         token=token,
+        log_format=args.log_format,
         quiet=args.quiet,
         colour=colour,
         kafka=kafka,

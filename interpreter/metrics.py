@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -53,6 +54,16 @@ def transition_origin(transition_id: str, program: Program | None) -> str:
     """The state a transition (id `state/on/Event/0`, `state/after/0`, ...) leaves."""
     state = transition_id.split("/", 1)[0]
     return state if program is not None and state in program.states else "unknown"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallInfo:
+    """What a call id says: its instance, the journal seq that asked for it, its effect."""
+
+    flow: str
+    key: str | None
+    seq: int | None
+    effect: str
 
 
 class Metrics:
@@ -150,6 +161,8 @@ class Metrics:
         self.dead_letters_stored = Gauge(
             "flowd_dead_letters_stored", "Dead letters kept in the store.", registry=r
         )
+        self.on_failed_attempt: Callable[[EffectAttempt, CallInfo], None] | None = None
+        """Told of each effect attempt that did not succeed (for `--log-format json`)."""
         self.inbox_depth = 0
         """Inbox rows in the store, kept up to date by `MeteredStore` (cheap to read
         on every request; `load_inbox_depth` sets it from the store at start)."""
@@ -211,19 +224,36 @@ class Metrics:
         del reason
         self.dead_lettered.labels(source_kind(source)).inc()
 
-    def effect_of(self, call_id: str) -> str:
-        """The effect a call runs, from its id `{flow}/{key}/{seq}/{action_id}[/{item}]`
+    def describe_call(self, call_id: str) -> CallInfo:
+        """Flow, key, seq and effect of a call id `{flow}/{key}/{seq}/{action_id}[/{item}]`
         (keys may hold `/`: the action id is found from the end)."""
         flow, _, rest = call_id.partition("/")
         program = self.program(flow)
+        parts = rest.split("/")
         if program is not None:
-            parts = rest.split("/")
-            for start in range(len(parts)):
+            for start in range(2, len(parts)):
                 for end in (len(parts), len(parts) - 1):
                     action = program.actions.get("/".join(parts[start:end]))
                     if isinstance(action, CallAction):
-                        return action.effect
-        return "unknown"
+                        seq = parts[start - 1]
+                        return CallInfo(
+                            flow=flow,
+                            key="/".join(parts[: start - 1]),
+                            seq=int(seq) if seq.isdigit() else None,
+                            effect=action.effect,
+                        )
+        return CallInfo(flow=flow, key=None, seq=None, effect="unknown")
+
+    def attempt_finished(self, attempt: EffectAttempt) -> None:
+        """Count a finished effect attempt (and tell `on_failed_attempt` of a failure)."""
+        if attempt.finished_ms is None or attempt.outcome is None:
+            return
+        call = self.describe_call(attempt.call_id)
+        self.attempts.labels(call.effect, attempt.outcome).inc()
+        seconds = max(0, attempt.finished_ms - attempt.started_ms) / 1000
+        self.attempt_seconds.labels(call.effect).observe(seconds)
+        if attempt.outcome != "ok" and self.on_failed_attempt is not None:
+            self.on_failed_attempt(attempt, call)
 
     # ------------------------------------------------------------ scraping
 
@@ -332,8 +362,4 @@ class MeteredStore:
         self, attempt: EffectAttempt, update: EffectCallUpdate | None = None
     ) -> None:
         await self._inner.record_attempt(attempt, update)
-        if attempt.finished_ms is not None and attempt.outcome is not None:
-            effect = self._metrics.effect_of(attempt.call_id)
-            self._metrics.attempts.labels(effect, attempt.outcome).inc()
-            seconds = max(0, attempt.finished_ms - attempt.started_ms) / 1000
-            self._metrics.attempt_seconds.labels(effect).observe(seconds)
+        self._metrics.attempt_finished(attempt)

@@ -62,6 +62,10 @@ class RunOptions:
     """Consume the flows' topics from Kafka and produce emits and dead letters there."""
     max_effects_in_flight: int | None = 1000
     max_backlog: int | None = 10_000
+    allowed_modules: Sequence[str] = ()
+    """Python modules flows may call beyond the project's own (`--allow-module`)."""
+    log_format: str = "text"
+    """`json`: a JSON line per transition and failed effect attempt on stderr."""
     token: str | None = None
     """The operator token: needed for mutations (and reads off loopback)."""
 
@@ -108,6 +112,10 @@ class _Daemon:
             return self.runtime.version(ir_hash).program
         except UnknownVersionError:
             return None
+
+    def _flow_version(self, ir_hash: str) -> int | None:
+        program = self._program(ir_hash)
+        return None if program is None else program.version
 
     def _on_signal(self) -> None:
         self.signals += 1
@@ -180,6 +188,13 @@ class _Daemon:
                 if sock is not None:
                     sock.close()
                 return EXIT_USAGE
+        live_transition = None if opts.quiet else self.live.transition
+        if opts.log_format == "json":
+            from .jsonlog import JsonLog
+
+            json_log = JsonLog(self._flow_version)
+            live_transition = json_log.transition
+            metrics.on_failed_attempt = json_log.attempt_failed
         base_url = "http://127.0.0.1:8080"
         if sock is not None:
             host, port = sock.getsockname()[:2]
@@ -189,15 +204,14 @@ class _Daemon:
             opts.irs,
             self.clock,
             opts.env,
-            on_transition=chain(
-                metrics.on_transition, None if opts.quiet else self.live.transition
-            ),
+            on_transition=chain(metrics.on_transition, live_transition),
             on_dead_letter=chain(metrics.on_dead_letter, self.live.dead_letter),
             callback_base_url=base_url,
             max_concurrent_keys=opts.max_concurrent_keys,
             step_on_arrival=opts.step_on_arrival,
             outbox_sink=sink,
             max_effects_in_flight=opts.max_effects_in_flight,
+            allowed_modules=list(opts.allowed_modules),
             # Effect timeouts and backoffs concern the outside world: real time.
             effect_clock=SystemClock() if opts.clock_speed else None,
         )

@@ -1,4 +1,5 @@
-"""Effect definitions: kinds (FY506), retry policies (FY502), templates' scope (FY505)."""
+"""Effect definitions: kinds (FY506), retry policies (FY502), templates' scope (FY505),
+concurrency (FY504)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,19 @@ _HTTP_ONLY = ("5xx", "4xx")
 
 
 def check_effects(flow: Flow) -> list[Diagnostic]:
-    """FY502, FY505 and FY506 for every declared effect."""
+    """FY502, FY504, FY505 and FY506 for every declared effect."""
     out: list[Diagnostic] = []
     for effect in flow.effects:
+        if effect.concurrency is not None and effect.concurrency < 1:
+            out.append(
+                Diagnostic(
+                    code="FY504",
+                    message=f"effect '{effect.name}' has concurrency {effect.concurrency}, "
+                    "but at least one call must run at a time",
+                    span=span_of(effect.name_span, effect.span),
+                    hint="use concurrency 1 or more, or leave it out for no bound",
+                )
+            )
         out += _kind(effect)
         out += _retry(effect)
         out += _templates(effect)

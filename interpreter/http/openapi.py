@@ -342,6 +342,48 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/stats": _get(
+        "counts for dashboards: instances by flow, state and status; inbox, timers, outbox,"
+        " dead letters, effect calls; steps and effects running in this process",
+        _json(
+            {
+                "type": "object",
+                "required": ["instances", "inbox", "steps", "effects_running", "effects_waiting"],
+                "properties": {
+                    "instances": {"type": "array", "items": {"type": "object"}},
+                    "inbox": _INT,
+                    "inbox_ready": _INT,
+                    "timers": _INT,
+                    "timers_due": _INT,
+                    "outbox_pending": _INT,
+                    "dead_letters": _INT,
+                    "effect_calls": {"type": "object", "additionalProperties": _INT},
+                    "flows": {"type": "array", "items": _STRING},
+                    "steps": _INT,
+                    "effects_running": _INT,
+                    "effects_waiting": _INT,
+                },
+            },
+            "the counts",
+        ),
+    ),
+    "/flows/{flow}": _get(
+        "the IR a flow's new instances run",
+        _json(
+            {
+                "type": "object",
+                "required": ["flow", "version", "ir_hash", "ir"],
+                "properties": {
+                    "flow": _STRING,
+                    "version": _INT,
+                    "ir_hash": _STRING,
+                    "ir": {"type": "object"},
+                },
+            },
+            "the flow's IR",
+        ),
+        FLOW,
+    ),
     "/openapi.json": _get("this document", _json({"type": "object"}, "OpenAPI 3.1")),
 }
 

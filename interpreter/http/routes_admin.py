@@ -4,6 +4,8 @@ the records flows emitted, and replaying a dead letter once its flow is fixed.
     GET  /instances/{flow}/{key}/history?after_seq=N&limit=M
     GET  /emitted?topic=T&limit=N
     POST /dead-letters/{id}/replay
+    GET  /stats                             counts for dashboards (flowd top, graph)
+    GET  /flows/{flow}                      the IR a flow runs now
     GET  /openapi.json                      (the API's description, see `openapi`)
 """
 
@@ -15,6 +17,7 @@ from ..emitted import emit_topics, emitted
 from ..history import MAX_PAGE, ProgramLookup, instance_history
 from ..program import Program
 from ..runtime import IncomingRecord, Runtime, UnknownVersionError
+from ..stats import stats_json
 from .ingress import RUNTIME, ClientError, json_response
 from .openapi import add_openapi_route
 from .problems import problem
@@ -28,6 +31,8 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_get("/instances/{flow}/{key}/history", get_history)
     app.router.add_get("/emitted", get_emitted)
     app.router.add_post("/dead-letters/{id}/replay", post_replay_dead_letter)
+    app.router.add_get("/stats", get_stats)
+    app.router.add_get("/flows/{flow}", get_flow)
     add_openapi_route(app)
 
 
@@ -133,3 +138,33 @@ def _programs_id(runtime: Runtime) -> str:
 
     hashes = sorted(v.program.hash for f in runtime.flows if (v := runtime.current_version(f)))
     return hashlib.sha256(",".join(hashes).encode()).hexdigest()[:16]
+
+
+async def get_stats(request: web.Request) -> web.StreamResponse:
+    """`GET /stats`: what the store holds and what the runtime is doing, for
+    dashboards (`flowd top`, `flowd graph --url`)."""
+    runtime = request.app[RUNTIME]
+    gauges = await runtime.store.gauges(runtime.clock.now_ms())
+    return json_response(
+        200,
+        stats_json(gauges)
+        | {
+            "flows": sorted(runtime.flows),
+            "steps": runtime.steps,
+            "effects_running": runtime.effect_attempts_running,
+            "effects_waiting": runtime.effect_calls_waiting,
+        },
+    )
+
+
+async def get_flow(request: web.Request) -> web.StreamResponse:
+    """`GET /flows/{flow}`: the IR the flow's new instances run (its current version)."""
+    runtime = request.app[RUNTIME]
+    flow = request.match_info["flow"]
+    current = runtime.current_version(flow)
+    if current is None:
+        raise ClientError(404, "unknown flow", f"no flow {flow!r} is loaded")
+    return json_response(
+        200,
+        {"flow": flow, "version": current.version, "ir_hash": current.hash, "ir": current.ir},
+    )

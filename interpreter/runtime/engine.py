@@ -113,6 +113,8 @@ class Runtime:
       appending them to the embedded log.
     - `effect_clock`: the clock of effect timeouts and retry backoffs, when
       they should not follow `clock` (e.g. real time under a scaled demo clock).
+    - `allowed_modules`: Python effects import only the project's modules
+      (under the search path) and these (None: anything importable).
     - `max_effects_in_flight`: at most this many effect attempts run at once;
       further calls wait for a slot (None: no bound).
     - `step_on_arrival`: step records for idle keys in the transaction that
@@ -143,6 +145,7 @@ class Runtime:
         step_on_arrival: bool = True,
         bounds: Bounds | None = None,
         max_effects_in_flight: int | None = None,
+        allowed_modules: Sequence[str] | None = None,
     ) -> None:
         self._store = store
         self.bounds = bounds or Bounds()
@@ -210,7 +213,7 @@ class Runtime:
             activity=self._activity,
             render_http=self._render_http,
             deliver=self._deliver_effect_result,
-            loader=PythonEffectLoader(effect_search_path),
+            loader=PythonEffectLoader(effect_search_path, allowed_modules),
             overrides=dict(effect_overrides or {}),
             rng=rng or random.Random(),
             backoff_is_idle=isinstance(self._clock, VirtualClock),

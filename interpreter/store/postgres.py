@@ -39,6 +39,7 @@ from .base import (
     StepCommit,
     Store,
     StoreError,
+    StoreGauges,
     StoreStats,
     TimerRow,
 )
@@ -428,6 +429,39 @@ class PostgresStore:
             flow,
         )
         return [rows.ir_version(r) for r in found]
+
+    async def gauges(self, now_ms: int) -> StoreGauges:
+        """See `Store.gauges`."""
+        instances = await self._fetch(
+            "SELECT flow, state, status, count(*) FROM instances GROUP BY flow, state, status"
+        )
+        inbox, ready = (
+            await self._fetch(
+                "SELECT count(*), count(*) FILTER (WHERE not_before_ms IS NULL"
+                " OR not_before_ms <= $1) FROM inbox",
+                now_ms,
+            )
+        )[0]
+        timers, due, earliest = (
+            await self._fetch(
+                "SELECT count(*), count(*) FILTER (WHERE due_ms <= $1), min(due_ms) FROM timers",
+                now_ms,
+            )
+        )[0]
+        calls = await self._fetch("SELECT status, count(*) FROM effect_calls GROUP BY status")
+        return StoreGauges(
+            instances=tuple((str(f), str(st), str(s), int(n)) for f, st, s, n in instances),
+            inbox=int(inbox),
+            inbox_ready=int(ready),
+            timers=int(timers),
+            timers_due=int(due),
+            earliest_due_ms=None if earliest is None else int(earliest),
+            outbox_pending=int(
+                await self._scalar("SELECT count(*) FROM outbox WHERE sent_ms IS NULL")
+            ),
+            dead_letters=int(await self._scalar("SELECT count(*) FROM dead_letters")),
+            effect_calls=tuple((str(status), int(n)) for status, n in calls),
+        )
 
 
 if TYPE_CHECKING:

@@ -134,3 +134,20 @@ def test_loopback_addresses() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.5")
     assert not is_loopback("example.org")
+
+
+def test_python_effects_come_from_the_project_unless_the_operator_allows_more(
+    tmp_path: Path,
+) -> None:
+    from flowyard.interpreter.runtime.effects.python import EffectLoadError, PythonEffectLoader
+
+    (tmp_path / "own_effects.py").write_text("async def go(args, ctx):\n    return 1\n")
+    loader = PythonEffectLoader([str(tmp_path)], allowed_modules=[])
+    assert loader.load("own_effects", "go") is not None
+    with pytest.raises(EffectLoadError, match="--allow-module asyncio"):
+        loader.load("asyncio", "sleep")
+    allowing = PythonEffectLoader([str(tmp_path)], allowed_modules=["asyncio"])
+    assert allowing.load("asyncio", "sleep") is not None
+    with pytest.raises(EffectLoadError, match="not allowed"):
+        allowing.load("asyncio_extra_but_not_under", "x")
+    assert PythonEffectLoader([str(tmp_path)]).load("asyncio", "sleep") is not None  # no list

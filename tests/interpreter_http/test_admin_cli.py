@@ -8,7 +8,6 @@ letter replayed and a cancel are driven through the CLI.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flowd_process import start_flowd, stop_flowd
 
 FLOW = """
 flow: jobs
@@ -73,6 +73,7 @@ states:
 """
 
 EFFECTS = """
+import asyncio
 from pathlib import Path
 
 from flowyard.interpreter.runtime.effects import EffectError
@@ -81,6 +82,8 @@ from flowyard.interpreter.runtime.effects import EffectError
 async def work(args, ctx):
     if Path("broken").exists():
         raise EffectError("the worker is down", retryable=False)
+    if Path("slow").exists():
+        await asyncio.sleep(60)
     return {"worked": args["size"]}
 """
 
@@ -139,37 +142,13 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flowd]:
     (cwd / "jobs.flow.yaml").write_text(textwrap.dedent(FLOW), encoding="utf-8")
     (cwd / "jobs_effects.py").write_text(EFFECTS, encoding="utf-8")
     store = cwd / "flowd.db"
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "flowyard.interpreter.cli", "run", "jobs.flow.yaml"),
-            *("--store", str(store), "--http", "127.0.0.1:0", "--quiet", "--color", "never"),
-        ],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc, base = start_flowd(
+        *("jobs.flow.yaml", "--store", str(store), "--quiet", "--color", "never"), cwd=cwd
     )
     try:
-        base = ""
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 30
-        while not base and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"flowd exited: {proc.wait(5)}")
-            if "HTTP on " in line:
-                base = line.split("HTTP on ", 1)[1].split(";")[0].strip()
-        assert base, "flowd did not announce its HTTP address"
         yield Flowd(base, store, cwd)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_flowd(proc)
 
 
 def test_an_incident_is_shown_then_retried_once_its_effect_is_fixed(running: Flowd) -> None:
@@ -228,6 +207,29 @@ def test_a_dead_letter_replayed_by_the_cli(running: Flowd) -> None:
     assert "404 unknown dead letter" in error
 
 
+def test_top_and_the_graph_show_live_counts(running: Flowd) -> None:
+    running.post("/events/jobs", {"id": "g-1", "size": 1})
+    (running.cwd / "broken").touch()
+    try:
+        running.cli("signal", "jobs", "g-1", "go", "--data", '{"speed": 1}')
+        running.wait_for("g-1", "status", "incident")
+    finally:
+        (running.cwd / "broken").unlink()
+    top = running.cli("top", "--once")
+    assert "jobs" in top and "incidents" in top
+    row = next(line for line in top.splitlines() if " ready " in line)
+    assert "1" in row  # g-1 is an incident in state ready
+    graph = running.cli("graph", "jobs")
+    assert "stateDiagram-v2" in graph
+    assert any(" : " in line and "1 incident" in line for line in graph.splitlines())
+    assert any(
+        line.strip().startswith("class ") and "incident" in line for line in graph.splitlines()
+    )
+    dot = running.cli("graph", "jobs", "--format", "dot", url=False)
+    assert 'penwidth="3"' in dot and "1 incident" in dot
+    assert "jobs" in running.cli("top", "--once", url=False)
+
+
 def test_flowd_run_serves_metrics(running: Flowd) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -237,12 +239,22 @@ def test_flowd_run_serves_metrics(running: Flowd) -> None:
     assert {"flowd_inputs_applied", "flowd_effect_attempts", "flowd_instances"} <= names
 
 
-def test_cancel_in_the_middle_and_errors_for_people(running: Flowd) -> None:
+def test_cancel_in_the_middle_of_a_long_transition_and_errors_for_people(
+    running: Flowd,
+) -> None:
     running.post("/events/jobs", {"id": "j-4", "size": 1})
     running.wait_for("j-4", "state", "ready")
-    assert "cancel of jobs/j-4 requested" in running.cli("cancel", "jobs", "j-4")
-    running.wait_for("j-4", "status", "cancelled")
-    assert "operator: cancel" in running.cli("show", "jobs", "j-4")
+    (running.cwd / "slow").touch()
+    try:
+        running.cli("signal", "jobs", "j-4", "go", "--data", '{"speed": 2}')
+        running.wait_for("j-4", "status", "running")  # its effect takes a minute
+        assert "cancel of jobs/j-4 requested" in running.cli("cancel", "jobs", "j-4")
+        running.wait_for("j-4", "status", "cancelled")
+    finally:
+        (running.cwd / "slow").unlink()
+    shown = running.cli("show", "jobs", "j-4")
+    assert "operator: cancel" in shown
+    assert "call work" in shown
     error = running.cli("show", "jobs", "nobody", check=False)
     assert "404 unknown instance: no instance jobs/nobody" in error
     error = running.cli("signal", "jobs", "j-4", "go", "--data", "{nope", check=False)

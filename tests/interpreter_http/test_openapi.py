@@ -90,6 +90,9 @@ async def test_answers_of_a_scripted_run_fit_the_document(h: Harness) -> None:
         ("post", "/dead-letters/77/replay", None),
         ("get", "/emitted", None),
         ("get", "/healthz", None),
+        ("get", "/stats", None),
+        ("get", "/flows/things", None),
+        ("get", "/flows/nope", None),
     ]
     for method, path, body in calls:
         if method == "get":

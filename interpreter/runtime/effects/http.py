@@ -42,11 +42,22 @@ class HttpStatusError(Exception):
         return AttemptFailure(kind="status", message=f"HTTP {self.status}", status=self.status)
 
 
-class HttpEffectRunner:
-    """Sends rendered requests through one shared aiohttp session."""
+MAX_CONNECTIONS = 256
+MAX_CONNECTIONS_PER_HOST = 32
+"""One slow service cannot take every connection: calls to a host past this
+many wait for one of its connections (the others' hosts are not held up)."""
 
-    def __init__(self) -> None:
+
+class HttpEffectRunner:
+    """Sends rendered requests through one shared aiohttp session: a pool of at
+    most `max_connections`, `per_host` of them to any one host."""
+
+    def __init__(
+        self, max_connections: int = MAX_CONNECTIONS, per_host: int = MAX_CONNECTIONS_PER_HOST
+    ) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._max_connections = max_connections
+        self._per_host = per_host
 
     async def send(
         self,
@@ -104,7 +115,12 @@ class HttpEffectRunner:
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # Timeouts are enforced by the effect runner through the Clock.
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=self._per_host
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=None)
+            )
         return self._session
 
 

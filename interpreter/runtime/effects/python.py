@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,12 +48,41 @@ class PythonEffectLoader:
 
     The working directory (or the given `search_path`) is put on `sys.path`
     first, so `examples.shop:reserve_stock` resolves to ./examples/shop.py.
+
+    With `allowed_modules` (a list, maybe empty) only the project's own
+    modules (found under the search path) and the modules listed (a name
+    allows its submodules too) are imported: a flow cannot name `os:system`
+    or any other installed module unless the operator allows it.
     """
 
-    def __init__(self, search_path: list[str] | None = None) -> None:
+    def __init__(
+        self, search_path: list[str] | None = None, allowed_modules: Sequence[str] | None = None
+    ) -> None:
         self._search_path = search_path if search_path is not None else [os.getcwd()]
+        self._allowed = None if allowed_modules is None else tuple(allowed_modules)
         self._cache: dict[tuple[str, str], PythonEffect] = {}
         self._pool: ThreadPoolExecutor | None = None
+
+    def _check_allowed(self, module: str) -> None:
+        if self._allowed is None:
+            return
+        if any(module == name or module.startswith(name + ".") for name in self._allowed):
+            return
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        origin = None if spec is None else spec.origin
+        roots = [os.path.realpath(entry) for entry in self._search_path]
+        if origin is not None and any(
+            os.path.realpath(origin).startswith(root + os.sep) for root in roots
+        ):
+            return
+        raise EffectLoadError(
+            f"module {module!r} is not part of the project ({', '.join(self._search_path)}) "
+            f"and not allowed: start flowd with --allow-module {module.split('.', maxsplit=1)[0]} "
+            "(or flows.python_modules in flowd.toml) if flows may call it"
+        )
 
     def load(self, module: str, function: str) -> PythonEffect:
         """The async callable `module:function`; raises EffectLoadError if it is not one."""
@@ -62,6 +92,7 @@ class PythonEffectLoader:
         for entry in reversed(self._search_path):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
+        self._check_allowed(module)
         try:
             mod = importlib.import_module(module)
         except Exception as exc:

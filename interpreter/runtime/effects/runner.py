@@ -101,8 +101,11 @@ class EffectRunner:
     (the call is still in flight)."""
     max_attempts_running: int | None = None
     """At most this many attempts run at once, across all effects (None: no
-    bound); calls beyond it wait for a slot, in the order they asked."""
+    bound); calls beyond it wait for a slot, in the order they asked. An
+    effect declared with `concurrency: N` also runs at most N at once."""
     _slots: asyncio.Semaphore | None = None
+    _effect_slots: dict[tuple[str, str], asyncio.Semaphore] = field(default_factory=dict)
+    """Per effect with `concurrency` in its declaration: its calls' slots."""
     _running: int = 0
     _waiting: int = 0
     _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -130,6 +133,16 @@ class EffectRunner:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_attempts_running)
         return self._slots
+
+    def _effect_slot(self, spec: CallSpec) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The effect's own bound (`concurrency` in its declaration), if it has one."""
+        bound = spec.effect.get("concurrency")
+        if not isinstance(bound, int) or bound < 1:
+            return contextlib.nullcontext()
+        slot = self._effect_slots.get((spec.flow, spec.effect_name))
+        if slot is None:
+            slot = self._effect_slots[(spec.flow, spec.effect_name)] = asyncio.Semaphore(bound)
+        return slot
 
     def start(self, spec: CallSpec) -> None:
         """Run `spec` in its own task (a second start of the same call id is ignored)."""
@@ -263,7 +276,8 @@ class EffectRunner:
         self._waiting += 1
         waiting = True
         try:
-            async with self._slot():
+            # The effect's own slot first: a call waiting for it holds no global slot.
+            async with self._effect_slot(spec), self._slot():
                 self._waiting -= 1
                 waiting = False
                 self._running += 1

@@ -1,0 +1,56 @@
+"""`Store.gauges`: what the store holds, counted without reading snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flowyard.interpreter.store import (
+    DeadLetter,
+    InboxItem,
+    NewEffectCall,
+    OutboxMessage,
+    StepCommit,
+    Store,
+    TimerRow,
+)
+
+CommitFor = Callable[..., StepCommit]
+
+
+async def test_gauges_count_what_is_stored(store: Store, commit_for: CommitFor) -> None:
+    empty = await store.gauges(0)
+    assert (empty.instances, empty.inbox, empty.timers, empty.dead_letters) == ((), 0, 0, 0)
+    assert empty.earliest_due_ms is None
+
+    timer = TimerRow(flow="orders", key="a", timer_id="t", due_ms=5_000)
+    call = NewEffectCall(
+        call_id="orders/a/0/x", effect="reserve", request={}, idempotency_key="fy-1"
+    )
+    message = OutboxMessage(topic="out", key="a", value=1, headers={}, dedup_key="d1")
+    await store.commit(
+        commit_for("a", 0, timers_armed=(timer,), effect_calls=(call,), outbox=(message,))
+    )
+    await store.commit(commit_for("b", 0, state="closed", status="completed"))
+    await store.commit(commit_for("c", 0, status="incident"))
+    await store.ingest(
+        [
+            InboxItem(flow="orders", key="a", input={"kind": "x"}, received_ms=1),
+            InboxItem(
+                flow="orders", key="a", input={"kind": "y"}, received_ms=1, not_before_ms=9_000
+            ),
+        ],
+        dead_letters=[DeadLetter(source="http:x", topic="t", reason="bad", payload="{", at_ms=1)],
+    )
+
+    gauges = await store.gauges(6_000)
+    assert sorted(gauges.instances) == [
+        ("orders", "closed", "completed", 1),
+        ("orders", "open", "active", 1),
+        ("orders", "open", "incident", 1),
+    ]
+    assert (gauges.inbox, gauges.inbox_ready) == (2, 1)
+    assert (gauges.timers, gauges.timers_due, gauges.earliest_due_ms) == (1, 1, 5_000)
+    assert gauges.outbox_pending == 1
+    assert gauges.dead_letters == 1
+    assert dict(gauges.effect_calls) == {"pending": 1}
+    assert (await store.gauges(4_000)).timers_due == 0
