@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 import asyncpg
 
+from . import postgres_fence as fencing
 from . import postgres_writes as writes
 from . import sqlite_rows as rows
 from .base import (
@@ -48,16 +49,25 @@ from .targets import display
 
 READ_POOL_SIZE = 4
 CONNECT_TIMEOUT_S = 10.0
+IDLE_IN_TRANSACTION_MS = 10_000
 
 
 class PostgresStore:
     """The PostgreSQL implementation of `Store`."""
 
     def __init__(
-        self, dsn: str, committer: PgGroupCommitter, reader: Any, secret: bytes, schema: str | None
+        self,
+        dsn: str,
+        committer: PgGroupCommitter,
+        reader: Any,
+        secret: bytes,
+        *,
+        schema: str | None,
+        fence: fencing.EpochFence,
     ) -> None:
         self._dsn = dsn
         self._committer = committer
+        self._fence = fence
         self._reader = reader
         self._secret = secret
         self.schema = schema
@@ -69,20 +79,29 @@ class PostgresStore:
         *,
         schema: str | None = None,
         max_batch: int = 256,
+        idle_in_transaction_ms: int = IDLE_IN_TRANSACTION_MS,
     ) -> PostgresStore:
         """Connect to `dsn`, migrate its schema, and start the writer.
 
         `schema` (created if missing) holds the tables instead of the
         connection's default search path; `max_batch` bounds how many writes
-        share one transaction.
+        share one transaction; the server aborts a write transaction left idle
+        for `idle_in_transaction_ms` (its writer paused or hung).
         """
         settings = {} if schema is None else {"search_path": quote_identifier(schema)}
+        # A writer paused with a transaction open (SIGSTOP, a VM stall) holds its
+        # partitions' epoch rows; the server ends such a session after this
+        # long, so a new owner's claim waits at most that (see postgres_fence.py).
+        writer_settings = {
+            **settings,
+            "idle_in_transaction_session_timeout": str(idle_in_transaction_ms),
+        }
         where = display(dsn)
         secret = b""
 
         async def connect() -> Connection:
             return await asyncpg.connect(
-                dsn, timeout=CONNECT_TIMEOUT_S, server_settings=settings or None
+                dsn, timeout=CONNECT_TIMEOUT_S, server_settings=writer_settings
             )
 
         async def first_connect() -> Connection:
@@ -96,7 +115,8 @@ class PostgresStore:
                 raise
             return conn
 
-        committer = PgGroupCommitter(first_connect, max_batch=max_batch)
+        fence = fencing.EpochFence()
+        committer = PgGroupCommitter(first_connect, max_batch=max_batch, fence=fence)
         reader: Any = None
         try:
             await committer.start()
@@ -117,7 +137,7 @@ class PostgresStore:
             if isinstance(error, TimeoutError):
                 raise StoreError(f"{where}: cannot open the store: no answer in time") from error
             raise
-        return cls(dsn, committer, reader, secret, schema)
+        return cls(dsn, committer, reader, secret, schema=schema, fence=fence)
 
     async def __aenter__(self) -> Self:
         return self
@@ -151,6 +171,36 @@ class PostgresStore:
             await self._committer.close()
         finally:
             await self._reader.close()
+
+    # --- ownership ---------------------------------------------------------------
+
+    async def claim_partitions(
+        self, owner: str, partitions: Sequence[int], *, at_ms: int
+    ) -> dict[int, int]:
+        """Take `partitions` over (their epochs go up, fencing their last holders)
+        and check them in every write transaction from now on. Returns
+        partition -> the epoch now held. A store holding no partitions checks
+        nothing: one owner for everything."""
+        async with self._reader.acquire() as conn:
+            epochs = await fencing.claim(conn, owner, partitions, at_ms)
+        self._fence.held.update(epochs)
+        return epochs
+
+    def release_partitions(self, partitions: Sequence[int]) -> None:
+        """Stop writing for `partitions` (given up, or lost: `FencedError.lost`);
+        their next owner's claim fences them anyway."""
+        for partition in partitions:
+            self._fence.held.pop(partition, None)
+
+    @property
+    def held_partitions(self) -> dict[int, int]:
+        """The partitions this store writes for, and the epoch it holds each at."""
+        return dict(self._fence.held)
+
+    async def partition_holders(self) -> dict[int, fencing.EpochHolder]:
+        """Every partition's current epoch and owner, as stored."""
+        async with self._reader.acquire() as conn:
+            return await fencing.holders(conn)
 
     # --- writes ------------------------------------------------------------------
 
