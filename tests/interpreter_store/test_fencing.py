@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -14,20 +13,10 @@ from typing import Any
 import pytest
 from flowyard.interpreter.store import PostgresStore, StepCommit, StoreError, postgres_writes
 from flowyard.interpreter.store.postgres_fence import EpochHolder, FencedError
-from store_backends import Backend, hold_writer, schema_number
+from store_backends import Backend, hold_writer
 
 CommitFor = Callable[..., StepCommit]
 WRITER = Path(__file__).with_name("fenced_writer.py")
-
-
-@pytest.fixture
-def pg(postgres_cluster: Any, tmp_path: Path) -> Backend:
-    return Backend(
-        "postgresql",
-        tmp_path / "unused.db",
-        postgres_cluster.dsn,
-        f"f{os.getpid()}_{schema_number()}",
-    )
 
 
 @pytest.fixture
