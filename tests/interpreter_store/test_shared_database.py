@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -44,13 +45,44 @@ async def test_a_lost_writer_connection_fails_its_batch_and_the_next_one_reconne
         assert isinstance(store, PostgresStore)
         await store.commit(commit_for("before"))
         writer_pid = store._committer._conn.get_server_pid()
+
+        async def long_write(conn: Any) -> None:
+            await conn.execute("SELECT pg_sleep(30)")  # cut short by the termination
+
+        held = asyncio.ensure_future(store._committer.submit(long_write))
+        await asyncio.sleep(0.05)  # the transaction is in flight
+        lost = asyncio.ensure_future(store.commit(commit_for("lost")))
         admin = await asyncpg.connect(pg.dsn)
         try:
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", writer_pid)
         finally:
             await admin.close()
         with pytest.raises(StoreError):
-            await store.commit(commit_for("lost"))
+            await held
+        # The write queued behind it went out on a new connection, or failed too.
+        await asyncio.gather(lost, return_exceptions=True)
         await store.commit(commit_for("after"))
-        assert [i.key for i in await store.instances()] == ["after", "before"]
+        assert {"after", "before"} <= {i.key for i in await store.instances()}
         assert store._committer._conn.get_server_pid() != writer_pid
+
+
+async def test_listings_come_in_byte_order_whatever_the_databases_locale(
+    pg: Backend, commit_for: CommitFor
+) -> None:
+    # A database sorting by English rules ('a' < 'B'); the store sorts as SQLite does.
+    name = pg.schema.replace("t", "icu", 1)
+    admin = await asyncpg.connect(pg.dsn)
+    try:
+        await admin.execute(
+            f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu "
+            "ICU_LOCALE 'en-US' LOCALE 'C'"
+        )
+        dsn = pg.dsn.rsplit("/", 1)[0] + f"/{name}"
+        async with await PostgresStore.open(dsn) as store:
+            for key in ("c", "a", "B"):
+                await store.commit(commit_for(key))
+            assert [i.key for i in await store.instances()] == ["B", "a", "c"]
+            assert await store._reader.fetchval("SELECT 'a' < 'B'")  # English rules
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.close()
