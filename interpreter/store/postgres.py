@@ -40,6 +40,7 @@ from .base import (
     StepCommit,
     Store,
     StoreError,
+    StoreGauges,
     StoreStats,
     TimerRow,
 )
@@ -48,6 +49,7 @@ from .postgres_schema import ensure_secret, migrate, quote_identifier
 from .targets import display
 
 READ_POOL_SIZE = 4
+_INSTANCE_COLUMNS_OF_I = ", ".join(f"i.{c.strip()}" for c in rows.INSTANCE_COLUMNS.split(","))
 CONNECT_TIMEOUT_S = 10.0
 IDLE_IN_TRANSACTION_MS = 10_000
 
@@ -290,6 +292,19 @@ class PostgresStore:
         )
         return rows.instance_row(found[0]) if found else None
 
+    async def load_instances(self, keys: Sequence[tuple[str, str]]) -> list[InstanceRow]:
+        """See `Store.load_instances`: one statement, the keys as two arrays."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return []
+        found = await self._fetch(
+            f"SELECT {_INSTANCE_COLUMNS_OF_I} FROM unnest($1::text[], $2::text[]) "
+            "AS w(flow, key) JOIN instances AS i ON i.flow = w.flow AND i.key = w.key",
+            [flow for flow, _ in wanted],
+            [key for _, key in wanted],
+        )
+        return [rows.instance_row(r) for r in found]
+
     async def instances(
         self,
         flow: str | None = None,
@@ -357,14 +372,30 @@ class PostgresStore:
         )
         return None if value is None else int(value)
 
-    async def due_timers(self, now_ms: int, limit: int | None = None) -> list[TimerRow]:
+    async def due_timers(
+        self, now_ms: int, limit: int | None = None, *, after: TimerRow | None = None
+    ) -> list[TimerRow]:
         """See `Store.due_timers`."""
-        found = await self._fetch(
-            f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 "
-            "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
-            now_ms,
-            limit,
-        )
+        if after is None:
+            found = await self._fetch(
+                f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 "
+                "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
+                now_ms,
+                limit,
+            )
+        else:
+            # The first condition lets the index on due_ms start at the cursor.
+            found = await self._fetch(
+                f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 AND due_ms >= $3 "
+                "AND (due_ms, flow, key, timer_id) > ($3, $4, $5, $6) "
+                "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
+                now_ms,
+                limit,
+                after.due_ms,
+                after.flow,
+                after.key,
+                after.timer_id,
+            )
         return [rows.timer_row(r) for r in found]
 
     async def next_timer_due(self) -> int | None:
@@ -451,10 +482,15 @@ class PostgresStore:
         value = await self._scalar('SELECT max("offset") FROM embedded_log')
         return -1 if value is None else int(value)
 
-    async def dead_letters(self, limit: int | None = None) -> list[DeadLetterRow]:
+    async def dead_letters(
+        self, limit: int | None = None, *, after_id: int = 0
+    ) -> list[DeadLetterRow]:
         """See `Store.dead_letters`."""
         found = await self._fetch(
-            f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters ORDER BY id LIMIT $1", limit
+            f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id > $2 "
+            "ORDER BY id LIMIT $1",
+            limit,
+            after_id,
         )
         return [rows.dead_letter_row(r) for r in found]
 
@@ -473,6 +509,35 @@ class PostgresStore:
             flow,
         )
         return [rows.ir_version(r) for r in found]
+
+    async def gauges(self, now_ms: int) -> StoreGauges:
+        """See `Store.gauges`."""
+        found = await self._fetch(
+            "SELECT (SELECT count(*) FROM inbox), "
+            "(SELECT count(*) FROM inbox WHERE not_before_ms IS NULL OR not_before_ms <= $1), "
+            "(SELECT count(*) FROM timers), "
+            "(SELECT count(*) FROM timers WHERE due_ms <= $1), "
+            "(SELECT min(due_ms) FROM timers), "
+            "(SELECT count(*) FROM outbox WHERE sent_ms IS NULL), "
+            "(SELECT count(*) FROM dead_letters)",
+            now_ms,
+        )
+        (inbox, ready, timers, due, earliest, outbox, letters) = found[0]
+        instances = await self._fetch(
+            "SELECT flow, state, status, count(*) FROM instances GROUP BY flow, state, status"
+        )
+        calls = await self._fetch("SELECT status, count(*) FROM effect_calls GROUP BY status")
+        return StoreGauges(
+            instances=tuple((str(f), str(st), str(s), int(n)) for f, st, s, n in instances),
+            inbox=int(inbox),
+            inbox_ready=int(ready),
+            timers=int(timers),
+            timers_due=int(due),
+            earliest_due_ms=None if earliest is None else int(earliest),
+            outbox_pending=int(outbox),
+            dead_letters=int(letters),
+            effect_calls=tuple((str(status), int(n)) for status, n in calls),
+        )
 
 
 if TYPE_CHECKING:
