@@ -512,31 +512,9 @@ class PostgresStore:
 
     async def gauges(self, now_ms: int) -> StoreGauges:
         """See `Store.gauges`."""
-        found = await self._fetch(
-            "SELECT (SELECT count(*) FROM inbox), "
-            "(SELECT count(*) FROM inbox WHERE not_before_ms IS NULL OR not_before_ms <= $1), "
-            "(SELECT count(*) FROM timers), "
-            "(SELECT count(*) FROM timers WHERE due_ms <= $1), "
-            "(SELECT min(due_ms) FROM timers), "
-            "(SELECT count(*) FROM outbox WHERE sent_ms IS NULL), "
-            "(SELECT count(*) FROM dead_letters)",
-            now_ms,
-        )
-        (inbox, ready, timers, due, earliest, outbox, letters) = found[0]
-        instances = await self._fetch(
-            "SELECT flow, state, status, count(*) FROM instances GROUP BY flow, state, status"
-        )
-        calls = await self._fetch("SELECT status, count(*) FROM effect_calls GROUP BY status")
-        return StoreGauges(
-            instances=tuple((str(f), str(st), str(s), int(n)) for f, st, s, n in instances),
-            inbox=int(inbox),
-            inbox_ready=int(ready),
-            timers=int(timers),
-            timers_due=int(due),
-            earliest_due_ms=None if earliest is None else int(earliest),
-            outbox_pending=int(outbox),
-            dead_letters=int(letters),
-            effect_calls=tuple((str(status), int(n)) for status, n in calls),
+        counts = await self._fetch(rows.GAUGE_COUNTS.format(now="$1"), now_ms)
+        return rows.store_gauges(
+            await self._fetch(rows.GAUGE_INSTANCES), counts[0], await self._fetch(rows.GAUGE_CALLS)
         )
 
 
