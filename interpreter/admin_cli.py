@@ -1,6 +1,6 @@
 """`flowd`'s admin commands: look at instances and steer them.
 
-    flowd instances FLOW [--state S] [--status S] [--limit N] [--url URL | --store PATH]
+    flowd instances FLOW [--state S] [--status S] [--limit N] [--url URL | --store PATH|URL]
     flowd show FLOW KEY [--after SEQ] [--limit N] [--format text|json] [--url | --store]
     flowd signal FLOW KEY NAME [--data JSON] [--idempotency-key K] --url URL
     flowd emitted [--topic T] [--after-offset N] [--limit N] [--url | --store]
@@ -21,7 +21,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any, TextIO
 
 from .admin_client import AdminError, FlowdClient
@@ -42,8 +41,9 @@ def add_admin_commands(sub: Any, default_store: str) -> None:
             group.add_argument(
                 "--store",
                 default=default_store,
-                metavar="PATH",
-                help="read this SQLite store directly (default: %(default)s)",
+                metavar="PATH|URL",
+                help="read this store directly: a SQLite file or postgresql://... "
+                "(default: %(default)s)",
             )
         p.add_argument("--token", help="bearer token for --url (default: $FLOWD_TOKEN)")
 
@@ -146,12 +146,18 @@ def _client(args: argparse.Namespace) -> FlowdClient:
 
 
 async def _open_store(args: argparse.Namespace) -> Any:
-    from .store import SQLiteStore
+    from .store import StoreError
+    from .store.targets import display, open_store, store_exists
 
-    path = Path(args.store)
-    if not path.is_file():
-        raise AdminError(f"no store at {path} (use --store PATH, or --url for a running flowd)")
-    return await SQLiteStore.open(path)
+    if not store_exists(args.store):
+        raise AdminError(
+            f"no store at {args.store} (use --store PATH or postgresql://..., "
+            "or --url for a running flowd)"
+        )
+    try:
+        return await open_store(args.store)
+    except (StoreError, ValueError) as exc:
+        raise AdminError(f"cannot open the store {display(args.store)}: {exc}") from None
 
 
 def _write_json(out: TextIO, value: Any) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 import asyncpg
 
+from . import postgres_fence as fencing
 from . import postgres_writes as writes
 from . import sqlite_rows as rows
 from .base import (
@@ -48,17 +49,27 @@ from .postgres_schema import ensure_secret, migrate, quote_identifier
 from .targets import display
 
 READ_POOL_SIZE = 4
+_INSTANCE_COLUMNS_OF_I = ", ".join(f"i.{c.strip()}" for c in rows.INSTANCE_COLUMNS.split(","))
 CONNECT_TIMEOUT_S = 10.0
+IDLE_IN_TRANSACTION_MS = 10_000
 
 
 class PostgresStore:
     """The PostgreSQL implementation of `Store`."""
 
     def __init__(
-        self, dsn: str, committer: PgGroupCommitter, reader: Any, secret: bytes, schema: str | None
+        self,
+        dsn: str,
+        committer: PgGroupCommitter,
+        reader: Any,
+        secret: bytes,
+        *,
+        schema: str | None,
+        fence: fencing.EpochFence,
     ) -> None:
         self._dsn = dsn
         self._committer = committer
+        self._fence = fence
         self._reader = reader
         self._secret = secret
         self.schema = schema
@@ -70,20 +81,29 @@ class PostgresStore:
         *,
         schema: str | None = None,
         max_batch: int = 256,
+        idle_in_transaction_ms: int = IDLE_IN_TRANSACTION_MS,
     ) -> PostgresStore:
         """Connect to `dsn`, migrate its schema, and start the writer.
 
         `schema` (created if missing) holds the tables instead of the
         connection's default search path; `max_batch` bounds how many writes
-        share one transaction.
+        share one transaction; the server aborts a write transaction left idle
+        for `idle_in_transaction_ms` (its writer paused or hung).
         """
         settings = {} if schema is None else {"search_path": quote_identifier(schema)}
+        # A writer paused with a transaction open (SIGSTOP, a VM stall) holds its
+        # partitions' epoch rows; the server ends such a session after this
+        # long, so a new owner's claim waits at most that (see postgres_fence.py).
+        writer_settings = {
+            **settings,
+            "idle_in_transaction_session_timeout": str(idle_in_transaction_ms),
+        }
         where = display(dsn)
         secret = b""
 
         async def connect() -> Connection:
             return await asyncpg.connect(
-                dsn, timeout=CONNECT_TIMEOUT_S, server_settings=settings or None
+                dsn, timeout=CONNECT_TIMEOUT_S, server_settings=writer_settings
             )
 
         async def first_connect() -> Connection:
@@ -97,7 +117,8 @@ class PostgresStore:
                 raise
             return conn
 
-        committer = PgGroupCommitter(first_connect, max_batch=max_batch)
+        fence = fencing.EpochFence()
+        committer = PgGroupCommitter(first_connect, max_batch=max_batch, fence=fence)
         reader: Any = None
         try:
             await committer.start()
@@ -118,7 +139,7 @@ class PostgresStore:
             if isinstance(error, TimeoutError):
                 raise StoreError(f"{where}: cannot open the store: no answer in time") from error
             raise
-        return cls(dsn, committer, reader, secret, schema)
+        return cls(dsn, committer, reader, secret, schema=schema, fence=fence)
 
     async def __aenter__(self) -> Self:
         return self
@@ -152,6 +173,36 @@ class PostgresStore:
             await self._committer.close()
         finally:
             await self._reader.close()
+
+    # --- ownership ---------------------------------------------------------------
+
+    async def claim_partitions(
+        self, owner: str, partitions: Sequence[int], *, at_ms: int
+    ) -> dict[int, int]:
+        """Take `partitions` over (their epochs go up, fencing their last holders)
+        and check them in every write transaction from now on. Returns
+        partition -> the epoch now held. A store holding no partitions checks
+        nothing: one owner for everything."""
+        async with self._reader.acquire() as conn:
+            epochs = await fencing.claim(conn, owner, partitions, at_ms)
+        self._fence.held.update(epochs)
+        return epochs
+
+    def release_partitions(self, partitions: Sequence[int]) -> None:
+        """Stop writing for `partitions` (given up, or lost: `FencedError.lost`);
+        their next owner's claim fences them anyway."""
+        for partition in partitions:
+            self._fence.held.pop(partition, None)
+
+    @property
+    def held_partitions(self) -> dict[int, int]:
+        """The partitions this store writes for, and the epoch it holds each at."""
+        return dict(self._fence.held)
+
+    async def partition_holders(self) -> dict[int, fencing.EpochHolder]:
+        """Every partition's current epoch and owner, as stored."""
+        async with self._reader.acquire() as conn:
+            return await fencing.holders(conn)
 
     # --- writes ------------------------------------------------------------------
 
@@ -241,6 +292,19 @@ class PostgresStore:
         )
         return rows.instance_row(found[0]) if found else None
 
+    async def load_instances(self, keys: Sequence[tuple[str, str]]) -> list[InstanceRow]:
+        """See `Store.load_instances`: one statement, the keys as two arrays."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return []
+        found = await self._fetch(
+            f"SELECT {_INSTANCE_COLUMNS_OF_I} FROM unnest($1::text[], $2::text[]) "
+            "AS w(flow, key) JOIN instances AS i ON i.flow = w.flow AND i.key = w.key",
+            [flow for flow, _ in wanted],
+            [key for _, key in wanted],
+        )
+        return [rows.instance_row(r) for r in found]
+
     async def instances(
         self,
         flow: str | None = None,
@@ -308,14 +372,30 @@ class PostgresStore:
         )
         return None if value is None else int(value)
 
-    async def due_timers(self, now_ms: int, limit: int | None = None) -> list[TimerRow]:
+    async def due_timers(
+        self, now_ms: int, limit: int | None = None, *, after: TimerRow | None = None
+    ) -> list[TimerRow]:
         """See `Store.due_timers`."""
-        found = await self._fetch(
-            f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 "
-            "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
-            now_ms,
-            limit,
-        )
+        if after is None:
+            found = await self._fetch(
+                f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 "
+                "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
+                now_ms,
+                limit,
+            )
+        else:
+            # The first condition lets the index on due_ms start at the cursor.
+            found = await self._fetch(
+                f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 AND due_ms >= $3 "
+                "AND (due_ms, flow, key, timer_id) > ($3, $4, $5, $6) "
+                "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
+                now_ms,
+                limit,
+                after.due_ms,
+                after.flow,
+                after.key,
+                after.timer_id,
+            )
         return [rows.timer_row(r) for r in found]
 
     async def next_timer_due(self) -> int | None:
@@ -407,10 +487,10 @@ class PostgresStore:
     ) -> list[DeadLetterRow]:
         """See `Store.dead_letters`."""
         found = await self._fetch(
-            f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id > $1 ORDER BY id"
-            " LIMIT $2",
-            after_id,
+            f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id > $2 "
+            "ORDER BY id LIMIT $1",
             limit,
+            after_id,
         )
         return [rows.dead_letter_row(r) for r in found]
 
@@ -432,35 +512,9 @@ class PostgresStore:
 
     async def gauges(self, now_ms: int) -> StoreGauges:
         """See `Store.gauges`."""
-        instances = await self._fetch(
-            "SELECT flow, state, status, count(*) FROM instances GROUP BY flow, state, status"
-        )
-        inbox, ready = (
-            await self._fetch(
-                "SELECT count(*), count(*) FILTER (WHERE not_before_ms IS NULL"
-                " OR not_before_ms <= $1) FROM inbox",
-                now_ms,
-            )
-        )[0]
-        timers, due, earliest = (
-            await self._fetch(
-                "SELECT count(*), count(*) FILTER (WHERE due_ms <= $1), min(due_ms) FROM timers",
-                now_ms,
-            )
-        )[0]
-        calls = await self._fetch("SELECT status, count(*) FROM effect_calls GROUP BY status")
-        return StoreGauges(
-            instances=tuple((str(f), str(st), str(s), int(n)) for f, st, s, n in instances),
-            inbox=int(inbox),
-            inbox_ready=int(ready),
-            timers=int(timers),
-            timers_due=int(due),
-            earliest_due_ms=None if earliest is None else int(earliest),
-            outbox_pending=int(
-                await self._scalar("SELECT count(*) FROM outbox WHERE sent_ms IS NULL")
-            ),
-            dead_letters=int(await self._scalar("SELECT count(*) FROM dead_letters")),
-            effect_calls=tuple((str(status), int(n)) for status, n in calls),
+        counts = await self._fetch(rows.GAUGE_COUNTS.format(now="$1"), now_ms)
+        return rows.store_gauges(
+            await self._fetch(rows.GAUGE_INSTANCES), counts[0], await self._fetch(rows.GAUGE_CALLS)
         )
 
 

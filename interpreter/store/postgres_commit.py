@@ -48,6 +48,8 @@ Fence = Callable[[Connection], Awaitable[None]]
 """Runs first in every write transaction; raises `StoreError` to refuse it
 (a writer whose partition epoch is no longer current: see `PostgresStore`)."""
 
+PROBE_TIMEOUT_S = 5.0
+
 # SQLSTATE classes that are a statement's own fault: data exceptions (22) and
 # integrity constraint violations (23). Anything else the server reports
 # (serialization failures, deadlocks, shutdown, disk full) concerns the batch.
@@ -202,6 +204,8 @@ class PgGroupCommitter:
             results = await self._apply(conn, batch)
         except Exception as error:
             self._failed += 1
+            if not isinstance(error, StoreError):
+                await self._drop_if_broken()
             for queued in batch:
                 if not queued.future.done():
                     failure = (
@@ -223,6 +227,18 @@ class PgGroupCommitter:
                 queued.future.set_result(value)
             else:
                 queued.future.set_exception(value)
+
+    async def _drop_if_broken(self) -> None:
+        """After a failed batch: forget the connection unless it still answers
+        (the server may have ended the session: shutdown, an idle timeout)."""
+        conn = self._conn
+        if conn is None or conn.is_closed():
+            return
+        try:
+            await conn.fetchval("SELECT 1", timeout=PROBE_TIMEOUT_S)
+        except Exception:
+            conn.terminate()
+            self._conn = None
 
     async def _connection(self) -> Connection:
         """The writer's connection, opened again if the last one was lost."""

@@ -3,7 +3,9 @@
 The same tables as SQLite's (`sqlite_schema.py`), in PostgreSQL's types: JSON in
 `json` columns (the text as written, so `\\u0000` and key order survive, which
 `jsonb` would not keep), times in `bigint` milliseconds, ids from identity
-columns (never reused, so the inbox id stays a global arrival order).
+columns (never reused, so the inbox id stays a global arrival order), text in
+the "C" collation (byte order, as SQLite sorts: listings come out in the same
+order on both stores whatever the database's locale).
 
 `meta.schema_version` records how far a database has been migrated. Each
 migration runs in its own transaction together with the version bump, under a
@@ -25,16 +27,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: everything SQLite's versions 1 and 2 hold.
     (
         """CREATE TABLE meta (
-            name text PRIMARY KEY,
-            value text NOT NULL
+            name text COLLATE "C" PRIMARY KEY,
+            value text COLLATE "C" NOT NULL
         )""",
         """CREATE TABLE instances (
-            flow text NOT NULL,
-            key text NOT NULL,
-            ir_hash text NOT NULL,
+            flow text COLLATE "C" NOT NULL,
+            key text COLLATE "C" NOT NULL,
+            ir_hash text COLLATE "C" NOT NULL,
             seq bigint NOT NULL,
-            state text NOT NULL,
-            status text NOT NULL,
+            state text COLLATE "C" NOT NULL,
+            status text COLLATE "C" NOT NULL,
             snapshot json NOT NULL,
             updated_ms bigint NOT NULL,
             PRIMARY KEY (flow, key)
@@ -42,8 +44,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX instances_by_status ON instances (status, flow)",
         "CREATE INDEX instances_by_state ON instances (flow, state)",
         """CREATE TABLE journal (
-            flow text NOT NULL,
-            key text NOT NULL,
+            flow text COLLATE "C" NOT NULL,
+            key text COLLATE "C" NOT NULL,
             seq bigint NOT NULL,
             input json NOT NULL,
             trace json NOT NULL,
@@ -52,58 +54,58 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         """CREATE TABLE inbox (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            flow text NOT NULL,
-            key text NOT NULL,
+            flow text COLLATE "C" NOT NULL,
+            key text COLLATE "C" NOT NULL,
             input json NOT NULL,
             received_ms bigint NOT NULL,
             not_before_ms bigint,
-            source text
+            source text COLLATE "C"
         )""",
         "CREATE INDEX inbox_by_key ON inbox (flow, key, id)",
         "CREATE INDEX inbox_delayed ON inbox (not_before_ms) WHERE not_before_ms IS NOT NULL",
         """CREATE TABLE sources (
-            source text PRIMARY KEY,
+            source text COLLATE "C" PRIMARY KEY,
             position bigint,
             updated_ms bigint NOT NULL
         )""",
         """CREATE TABLE timers (
-            flow text NOT NULL,
-            key text NOT NULL,
-            timer_id text NOT NULL,
+            flow text COLLATE "C" NOT NULL,
+            key text COLLATE "C" NOT NULL,
+            timer_id text COLLATE "C" NOT NULL,
             due_ms bigint NOT NULL,
             PRIMARY KEY (flow, key, timer_id)
         )""",
         "CREATE INDEX timers_by_due ON timers (due_ms)",
         """CREATE TABLE dead_letters (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            source text NOT NULL,
-            topic text,
-            reason text NOT NULL,
-            payload text NOT NULL,
+            source text COLLATE "C" NOT NULL,
+            topic text COLLATE "C",
+            reason text COLLATE "C" NOT NULL,
+            payload text COLLATE "C" NOT NULL,
             at_ms bigint NOT NULL
         )""",
         """CREATE TABLE ir_versions (
-            hash text PRIMARY KEY,
-            flow text NOT NULL,
-            version text NOT NULL,
+            hash text COLLATE "C" PRIMARY KEY,
+            flow text COLLATE "C" NOT NULL,
+            version text COLLATE "C" NOT NULL,
             ir json NOT NULL,
             loaded_ms bigint NOT NULL
         )""",
         # `created` orders calls made in the same millisecond, as SQLite's rowid does.
         """CREATE TABLE effect_calls (
-            call_id text PRIMARY KEY,
+            call_id text COLLATE "C" PRIMARY KEY,
             created bigint GENERATED ALWAYS AS IDENTITY,
-            flow text NOT NULL,
-            key text NOT NULL,
-            effect text NOT NULL,
+            flow text COLLATE "C" NOT NULL,
+            key text COLLATE "C" NOT NULL,
+            effect text COLLATE "C" NOT NULL,
             request json NOT NULL,
-            idempotency_key text NOT NULL,
-            status text NOT NULL CHECK (status IN
+            idempotency_key text COLLATE "C" NOT NULL,
+            status text COLLATE "C" NOT NULL CHECK (status IN
                 ('pending', 'running', 'succeeded', 'failed', 'awaiting_callback')),
             attempts integer NOT NULL DEFAULT 0,
             result json,
-            error text,
-            callback_token text CONSTRAINT effect_calls_callback_token_key UNIQUE,
+            error text COLLATE "C",
+            callback_token text COLLATE "C" CONSTRAINT effect_calls_callback_token_key UNIQUE,
             next_attempt_ms bigint,
             created_ms bigint NOT NULL,
             updated_ms bigint NOT NULL
@@ -111,33 +113,33 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX effect_calls_by_status ON effect_calls (status)",
         "CREATE INDEX effect_calls_by_key ON effect_calls (flow, key)",
         """CREATE TABLE effect_attempts (
-            call_id text NOT NULL REFERENCES effect_calls (call_id) ON DELETE CASCADE,
+            call_id text COLLATE "C" NOT NULL REFERENCES effect_calls (call_id) ON DELETE CASCADE,
             attempt integer NOT NULL,
-            idempotency_key text NOT NULL,
+            idempotency_key text COLLATE "C" NOT NULL,
             started_ms bigint NOT NULL,
             finished_ms bigint,
-            outcome text,
-            error text,
+            outcome text COLLATE "C",
+            error text COLLATE "C",
             PRIMARY KEY (call_id, attempt)
         )""",
         """CREATE TABLE outbox (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            topic text NOT NULL,
-            key text,
+            topic text COLLATE "C" NOT NULL,
+            key text COLLATE "C",
             value json NOT NULL,
             headers json NOT NULL,
-            dedup_key text NOT NULL UNIQUE,
+            dedup_key text COLLATE "C" NOT NULL UNIQUE,
             created_ms bigint NOT NULL,
             sent_ms bigint
         )""",
         "CREATE INDEX outbox_pending ON outbox (id) WHERE sent_ms IS NULL",
         """CREATE TABLE embedded_log (
             "offset" bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            topic text NOT NULL,
-            key text,
+            topic text COLLATE "C" NOT NULL,
+            key text COLLATE "C",
             value json NOT NULL,
             headers json NOT NULL,
-            dedup_key text,
+            dedup_key text COLLATE "C",
             appended_ms bigint NOT NULL
         )""",
         'CREATE INDEX embedded_log_by_topic ON embedded_log (topic, "offset")',
@@ -149,7 +151,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE partition_epochs (
             partition integer PRIMARY KEY,
             epoch bigint NOT NULL,
-            owner text NOT NULL,
+            owner text COLLATE "C" NOT NULL,
             claimed_ms bigint NOT NULL
         )""",
     ),

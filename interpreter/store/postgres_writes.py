@@ -33,9 +33,10 @@ from .base import (
     StepCommit,
     TimerRow,
 )
+from .planning import applicable_steps, commit_names, merged_position, snapshot_row
+from .planning import starts_instance as starts
 from .postgres_commit import Connection, in_savepoint
 from .sqlite_rows import dumps
-from .sqlite_writes import _applicable, _merged, _names, _snapshot_row, _starts
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -115,7 +116,7 @@ class _Sources:
     def advance(self, source: str, position: int | None, at_ms: int) -> None:
         stored = self.seen.get(source, _MISSING)
         before = None if stored is _MISSING else stored
-        self.seen[source] = _merged(before, position)  # type: ignore[arg-type]
+        self.seen[source] = merged_position(before, position)  # type: ignore[arg-type]
         self.updated[source] = at_ms
 
     async def store(self, conn: Connection) -> None:
@@ -223,9 +224,9 @@ async def ingest(conn: Connection, calls: list[IngestCall]) -> list[IngestResult
     planned: list[tuple[list[bool], list[tuple[int, StepCommit]]]] = []
     for call in calls:
         taken = sources.take(call.items)
-        steps = _applicable(call.items, taken, call.applied, stored)
+        steps = applicable_steps(call.items, taken, call.applied, stored)
         # A later call must not start an instance an earlier one started.
-        stored.update((c.flow, c.key) for _, c in steps if _starts(c))
+        stored.update((c.flow, c.key) for _, c in steps if starts(c))
         for position in call.sources:
             sources.advance(position.source, position.position, position.updated_ms)
         planned.append((taken, steps))
@@ -275,7 +276,7 @@ async def _stored_instances(
     conn: Connection, applied: Sequence[StepCommit | None]
 ) -> set[tuple[str, str]]:
     """Which of the instances that steps in `applied` would start already exist."""
-    starting = sorted({(c.flow, c.key) for c in applied if c is not None and _starts(c)})
+    starting = sorted({(c.flow, c.key) for c in applied if c is not None and starts(c)})
     if not starting:
         return set()
     found = await conn.fetch(
@@ -314,12 +315,12 @@ async def commit_turns(conn: Connection, turns: list[Sequence[StepCommit]]) -> l
                 *_columns(journal, 6),
             )
         except asyncpg.UniqueViolationError as error:
-            taken = f"a journal entry of {_names(commits)} is already stored"
+            taken = f"a journal entry of {commit_names(commits)} is already stored"
             raise ConflictError(taken) from error
     await _consume(conn, commits)
     await _write_effects(conn, commits)
     last = {(c.flow, c.key): c for c in commits}
-    snapshots = [_snapshot_row(c) for c in last.values()]
+    snapshots = [snapshot_row(c) for c in last.values()]
     if snapshots:
         await conn.execute(
             "INSERT INTO instances (flow, key, ir_hash, seq, state, status, snapshot, "
@@ -345,7 +346,7 @@ async def _consume(conn: Connection, commits: Sequence[StepCommit]) -> None:
     deleted = int(status.split()[-1])
     if deleted != len(rows):
         raise ConflictError(
-            f"{len(rows) - deleted} of the inbox rows {_names(commits)} consume "
+            f"{len(rows) - deleted} of the inbox rows {commit_names(commits)} consume "
             "are gone (consumed already, or another key's)"
         )
 

@@ -453,35 +453,9 @@ class SQLiteStore:
 
     async def gauges(self, now_ms: int) -> StoreGauges:
         """See `Store.gauges`."""
-        instances = await self._fetch(
-            "SELECT flow, state, status, COUNT(*) FROM instances GROUP BY flow, state, status"
-        )
-        inbox, ready = (
-            await self._fetch(
-                "SELECT COUNT(*), COUNT(*) FILTER (WHERE not_before_ms IS NULL"
-                " OR not_before_ms <= ?) FROM inbox",
-                (now_ms,),
-            )
-        )[0]
-        timers, due, earliest = (
-            await self._fetch(
-                "SELECT COUNT(*), COUNT(*) FILTER (WHERE due_ms <= ?), MIN(due_ms) FROM timers",
-                (now_ms,),
-            )
-        )[0]
-        calls = await self._fetch("SELECT status, COUNT(*) FROM effect_calls GROUP BY status")
-        return StoreGauges(
-            instances=tuple((str(f), str(st), str(s), int(n)) for f, st, s, n in instances),
-            inbox=int(inbox),
-            inbox_ready=int(ready),
-            timers=int(timers),
-            timers_due=int(due),
-            earliest_due_ms=None if earliest is None else int(earliest),
-            outbox_pending=int(
-                await self._scalar("SELECT COUNT(*) FROM outbox WHERE sent_ms IS NULL")
-            ),
-            dead_letters=int(await self._scalar("SELECT COUNT(*) FROM dead_letters")),
-            effect_calls=tuple((str(status), int(n)) for status, n in calls),
+        counts = await self._fetch(rows.GAUGE_COUNTS.format(now="?1"), (now_ms,))
+        return rows.store_gauges(
+            await self._fetch(rows.GAUGE_INSTANCES), counts[0], await self._fetch(rows.GAUGE_CALLS)
         )
 
 

@@ -20,6 +20,7 @@ from .base import (
     LogRecord,
     OutboxRow,
     SourcePosition,
+    StoreGauges,
     TimerRow,
 )
 
@@ -196,3 +197,34 @@ IR_COLUMNS = "hash, flow, version, ir, loaded_ms"
 def ir_version(r: Row) -> IrVersion:
     """Decode `SELECT IR_COLUMNS`."""
     return IrVersion(hash=r[0], flow=r[1], version=r[2], ir=loads_object(r[3]), loaded_ms=r[4])
+
+
+GAUGE_COUNTS = (
+    "SELECT (SELECT count(*) FROM inbox), "
+    "(SELECT count(*) FROM inbox WHERE not_before_ms IS NULL OR not_before_ms <= {now}), "
+    "(SELECT count(*) FROM timers), "
+    "(SELECT count(*) FROM timers WHERE due_ms <= {now}), "
+    "(SELECT min(due_ms) FROM timers), "
+    "(SELECT count(*) FROM outbox WHERE sent_ms IS NULL), "
+    "(SELECT count(*) FROM dead_letters)"
+)
+"""One row of counts for `Store.gauges`; `{now}` is the store's placeholder for now_ms."""
+
+GAUGE_INSTANCES = "SELECT flow, state, status, count(*) FROM instances GROUP BY flow, state, status"
+GAUGE_CALLS = "SELECT status, count(*) FROM effect_calls GROUP BY status"
+
+
+def store_gauges(instances: list[Row], counts: Row, calls: list[Row]) -> StoreGauges:
+    """Decode the rows of GAUGE_INSTANCES, GAUGE_COUNTS and GAUGE_CALLS."""
+    inbox, ready, timers, due, earliest, outbox, letters = counts
+    return StoreGauges(
+        instances=tuple((str(f), str(st), str(s), int(n)) for f, st, s, n in instances),
+        inbox=int(inbox),
+        inbox_ready=int(ready),
+        timers=int(timers),
+        timers_due=int(due),
+        earliest_due_ms=None if earliest is None else int(earliest),
+        outbox_pending=int(outbox),
+        dead_letters=int(letters),
+        effect_calls=tuple((str(status), int(n)) for status, n in calls),
+    )

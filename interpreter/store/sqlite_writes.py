@@ -28,6 +28,11 @@ from .base import (
     TimerRow,
 )
 from .groupcommit import in_savepoint
+from .planning import applicable_steps as _applicable
+from .planning import commit_names as _names
+from .planning import merged_position as _merged
+from .planning import snapshot_row as _snapshot_row
+from .planning import starts_instance as _starts
 from .sqlite_rows import dumps
 
 _CHUNK = 500
@@ -48,15 +53,6 @@ def _marks(n: int) -> str:
 
 
 _MISSING = object()
-
-
-def _merged(stored: int | None, position: int | None) -> int | None:
-    """A source's position after taking `position` (the larger one; None is no position)."""
-    if stored is None:
-        return position
-    if position is None:
-        return stored
-    return max(stored, position)
 
 
 def _advance_source(
@@ -263,46 +259,6 @@ def _remove_fired(conn: sqlite3.Connection, timers: Sequence[TimerRow]) -> None:
         )
 
 
-def _applicable(
-    items: Sequence[InboxItem],
-    taken: Sequence[bool],
-    applied: Sequence[StepCommit | None],
-    stored: set[tuple[str, str]],
-) -> list[tuple[int, StepCommit]]:
-    """The steps of `applied` that may stand in for their items' inbox rows.
-
-    Each key's steps were computed one after another from its snapshot, so a
-    step holds only while every item of its key before it was applied: after a
-    duplicate (an input already taken) or an item left for the inbox, the
-    key's later items go to the inbox as well. A step that starts an instance
-    (journal seq 0) holds only if the key has none in `stored`: the caller
-    may not know every instance the store holds.
-    """
-    if not applied:
-        return []
-    if len(applied) != len(items):
-        raise ValueError(f"{len(applied)} applied steps given for {len(items)} items")
-    steps: list[tuple[int, StepCommit]] = []
-    broken: set[tuple[str, str]] = set()
-    for index, (item, ok, commit) in enumerate(zip(items, taken, applied, strict=True)):
-        kid = (item.flow, item.key)
-        if (
-            commit is not None
-            and ok
-            and kid not in broken
-            and not (_starts(commit) and kid in stored)
-        ):
-            steps.append((index, commit))
-        else:
-            broken.add(kid)
-    return steps
-
-
-def _starts(commit: StepCommit) -> bool:
-    """Whether `commit` starts its instance (applies its first input)."""
-    return commit.journal is not None and commit.journal.seq == 0
-
-
 def _stored_instances(
     conn: sqlite3.Connection, applied: Sequence[StepCommit | None]
 ) -> set[tuple[str, str]]:
@@ -359,11 +315,6 @@ def commit_turns(conn: sqlite3.Connection, turns: list[Sequence[StepCommit]]) ->
     return [None] * len(turns)
 
 
-def _names(commits: Sequence[StepCommit]) -> str:
-    keys = sorted({f"{c.flow}/{c.key}" for c in commits})
-    return ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-
-
 def _write_effects(conn: sqlite3.Connection, c: StepCommit) -> None:
     """Everything of `c` beyond its journal entry, consumed rows and snapshot."""
     if c.timers_cancelled:
@@ -388,20 +339,6 @@ def _write_effects(conn: sqlite3.Connection, c: StepCommit) -> None:
         update_effect_calls(conn, c.effect_updates)
     if c.inbox:
         insert_inbox_items(conn, c.inbox)
-
-
-def _snapshot_row(c: StepCommit) -> tuple[object, ...]:
-    snap = c.instance
-    return (
-        snap.flow,
-        snap.key,
-        snap.ir_hash,
-        snap.seq,
-        snap.state,
-        snap.status,
-        dumps(snap.snapshot),
-        snap.updated_ms,
-    )
 
 
 def _consume(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> None:

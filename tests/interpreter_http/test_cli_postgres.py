@@ -76,6 +76,12 @@ def test_flowd_runs_and_is_operated_on_a_postgres_store(
     assert "0 incident(s)" in capsys.readouterr().out
     assert main(["dead-letters", "--store", store_url]) == 0
     assert "1 dead letter(s)" in capsys.readouterr().out
+    assert main(["instances", "tickets", "--store", store_url, "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted((i["key"], i["state"]) for i in listed) == [
+        ("t-1", "open"),
+        ("t-2", "closed"),
+    ]
 
     # While another process owns the store, flowd and operator actions are refused.
     holder = subprocess.Popen(

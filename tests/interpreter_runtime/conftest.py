@@ -1,8 +1,10 @@
-"""Fixtures for the runtime tests: a real SQLite store, the real compiler and core."""
+"""Fixtures for the runtime tests: a real store (SQLite, or PostgreSQL with
+FLOWYARD_TEST_STORE=postgresql), the real compiler and core."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -55,12 +57,25 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def open_store(db_path: Path) -> AsyncIterator[Callable[[], Any]]:
-    """A factory opening the test database (again, after a stop); closes what it opened."""
-    opened: list[SQLiteStore] = []
+async def open_store(
+    db_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[[], Any]]:
+    """A factory opening the test database (again, after a stop); closes what it opened.
 
-    async def factory() -> SQLiteStore:
-        store = await SQLiteStore.open(db_path, synchronous="NORMAL")
+    SQLite; with FLOWYARD_TEST_STORE=postgresql, a schema of a throwaway
+    PostgreSQL cluster instead (the whole runtime suite on the other store)."""
+    opened: list[Any] = []
+    on_postgres = os.environ.get("FLOWYARD_TEST_STORE") == "postgresql"
+    dsn = request.getfixturevalue("postgres_cluster").dsn if on_postgres else ""
+    schema = f"rt_{os.getpid()}_{db_path.parent.name.replace('-', '_')}"
+
+    async def factory() -> Any:
+        if on_postgres:
+            from flowyard.interpreter.store import PostgresStore
+
+            store: Any = await PostgresStore.open(dsn, schema=schema)
+        else:
+            store = await SQLiteStore.open(db_path, synchronous="NORMAL")
         opened.append(store)
         return store
 

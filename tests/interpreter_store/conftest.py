@@ -38,6 +38,12 @@ def backend(request: pytest.FixtureRequest, db_path: Path) -> Backend:
 
 
 @pytest.fixture
+def pg(postgres_cluster: Any, db_path: Path) -> Backend:
+    """PostgreSQL only: a fresh schema for this test (tests of PostgreSQL's own ways)."""
+    return Backend("postgresql", db_path, postgres_cluster.dsn, f"t{os.getpid()}_{schema_number()}")
+
+
+@pytest.fixture
 async def store(backend: Backend) -> AsyncIterator[Store]:
     opened = await backend.open()
     try:

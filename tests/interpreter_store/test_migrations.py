@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ from flowyard.interpreter.store import (
 )
 from flowyard.interpreter.store import postgres_schema as pg_schema
 from flowyard.interpreter.store.sqlite_schema import SCHEMA_VERSION, migrate, schema_version
-from store_backends import Backend, schema_number
+from store_backends import Backend
 
 CommitFor = Callable[..., StepCommit]
 
@@ -100,17 +99,6 @@ async def test_an_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
 
 
 # --- PostgreSQL ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def pg(postgres_cluster: Any, tmp_path: Path) -> Backend:
-    """A PostgreSQL database (a fresh schema) for this test only."""
-    return Backend(
-        "postgresql",
-        tmp_path / "unused.db",
-        postgres_cluster.dsn,
-        f"m{os.getpid()}_{schema_number()}",
-    )
 
 
 async def pg_connection(pg: Backend) -> Any:

@@ -1,0 +1,103 @@
+"""Partition epochs: a process that lost a partition writes nothing more for it.
+
+Instances are spread over a fixed number of partitions; each partition has one
+owner at a time, decided outside the store (Kafka's consumer-group protocol
+assigns them; see docs/scaling.md). Taking a partition over bumps its epoch in
+`partition_epochs` (`claim`). Every write transaction of a `PostgresStore` that
+holds partitions begins by reading the epochs of the partitions it holds `FOR
+SHARE` (`EpochFence`): if one of them moved on, the whole transaction is
+refused with `FencedError` and rolled back.
+
+Why this fences even a process that was paused and did not notice it lost
+ownership: the check and the writes are one transaction, and the row lock
+taken by the check makes a claim (an UPDATE of that row) wait for the
+transaction to end. So a claim and a write transaction of the old owner are
+ordered: either the write committed before the claim (the new owner then
+reads it), or the write's check runs after the claim and sees the new epoch.
+No write of an old epoch can commit after the new epoch exists. This is
+Temporal's shard range id checked by every persistence write, with
+PostgreSQL's row locks as the condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..immutable import immutable
+from .base import StoreError
+
+
+@immutable(kw_only=True)
+class EpochHolder:
+    """Who holds a partition now, as stored."""
+
+    epoch: int
+    owner: str
+
+
+class FencedError(StoreError):
+    """The write transaction was refused: partitions this store wrote for have a
+    newer owner (`lost`: partition -> the epoch and owner now stored). Nothing
+    of the transaction was written; stop working on those partitions."""
+
+    def __init__(self, lost: Mapping[int, EpochHolder], held: Mapping[int, int]) -> None:
+        self.lost = dict(lost)
+        names = ", ".join(
+            f"{p} (held at epoch {held[p]}, now epoch {h.epoch} of {h.owner})"
+            for p, h in sorted(self.lost.items())
+        )
+        super().__init__(f"fenced: partition(s) {names} belong to another owner")
+
+
+class EpochFence:
+    """The partitions this store holds and their epochs; checked by every write
+    transaction (no partitions held: nothing to check, one owner for all)."""
+
+    def __init__(self) -> None:
+        self.held: dict[int, int] = {}
+
+    async def __call__(self, conn: Any) -> None:
+        if not self.held:
+            return
+        held = dict(self.held)
+        rows = await conn.fetch(
+            "SELECT partition, epoch, owner FROM partition_epochs "
+            "WHERE partition = ANY($1::integer[]) ORDER BY partition FOR SHARE",
+            list(held),
+        )
+        stored = {int(r[0]): EpochHolder(epoch=int(r[1]), owner=str(r[2])) for r in rows}
+        lost = {
+            p: stored.get(p, EpochHolder(epoch=-1, owner="nobody"))
+            for p, epoch in held.items()
+            if p not in stored or stored[p].epoch != epoch
+        }
+        if lost:
+            raise FencedError(lost, held)
+
+
+async def claim(conn: Any, owner: str, partitions: Sequence[int], at_ms: int) -> dict[int, int]:
+    """Take `partitions` over for `owner` (one transaction on `conn`): each one's
+    epoch goes up by one, fencing whoever held it. Returns partition -> new epoch.
+    Waits for write transactions that hold a partition's row (their check) to end."""
+    wanted = sorted(set(partitions))
+    if any(p < 0 for p in wanted):
+        raise ValueError("partitions are numbered from 0")
+    async with conn.transaction():
+        rows = await conn.fetch(
+            "INSERT INTO partition_epochs (partition, epoch, owner, claimed_ms) "
+            "SELECT p, 1, $2, $3 FROM unnest($1::integer[]) AS p "
+            "ON CONFLICT (partition) DO UPDATE SET epoch = partition_epochs.epoch + 1, "
+            "owner = excluded.owner, claimed_ms = excluded.claimed_ms "
+            "RETURNING partition, epoch",
+            wanted,
+            owner,
+            at_ms,
+        )
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+async def holders(conn: Any) -> dict[int, EpochHolder]:
+    """Every partition's current epoch and owner."""
+    rows = await conn.fetch("SELECT partition, epoch, owner FROM partition_epochs")
+    return {int(r[0]): EpochHolder(epoch=int(r[1]), owner=str(r[2])) for r in rows}
