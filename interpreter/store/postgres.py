@@ -47,6 +47,7 @@ from .postgres_schema import ensure_secret, migrate, quote_identifier
 from .targets import display
 
 READ_POOL_SIZE = 4
+_INSTANCE_COLUMNS_OF_I = ", ".join(f"i.{c.strip()}" for c in rows.INSTANCE_COLUMNS.split(","))
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -240,6 +241,19 @@ class PostgresStore:
         )
         return rows.instance_row(found[0]) if found else None
 
+    async def load_instances(self, keys: Sequence[tuple[str, str]]) -> list[InstanceRow]:
+        """See `Store.load_instances`."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return []
+        found = await self._fetch(
+            f"SELECT {_INSTANCE_COLUMNS_OF_I} FROM unnest($1::text[], $2::text[]) "
+            "AS w(flow, key) JOIN instances AS i ON i.flow = w.flow AND i.key = w.key",
+            [flow for flow, _ in wanted],
+            [key for _, key in wanted],
+        )
+        return [rows.instance_row(r) for r in found]
+
     async def instances(
         self,
         flow: str | None = None,
@@ -307,14 +321,29 @@ class PostgresStore:
         )
         return None if value is None else int(value)
 
-    async def due_timers(self, now_ms: int, limit: int | None = None) -> list[TimerRow]:
+    async def due_timers(
+        self, now_ms: int, limit: int | None = None, *, after: TimerRow | None = None
+    ) -> list[TimerRow]:
         """See `Store.due_timers`."""
-        found = await self._fetch(
-            f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 "
-            "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
-            now_ms,
-            limit,
-        )
+        if after is None:
+            found = await self._fetch(
+                f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 "
+                "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
+                now_ms,
+                limit,
+            )
+        else:
+            found = await self._fetch(
+                f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 "
+                "AND (due_ms, flow, key, timer_id) > ($3, $4, $5, $6) "
+                "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
+                now_ms,
+                limit,
+                after.due_ms,
+                after.flow,
+                after.key,
+                after.timer_id,
+            )
         return [rows.timer_row(r) for r in found]
 
     async def next_timer_due(self) -> int | None:
