@@ -328,7 +328,7 @@ async def parked_phase(
     n = args.parked
     flowd = Flowd(workdir, workdir / "parked.db", args.batch, args.concurrency)
     await flowd.start()
-    due = now_ms() + lead_ms(n, start_rate / 2)
+    due = now_ms() + lead_ms(n, start_rate)
     try:
         created, keys = starts("p", spread(due, n, n))
         created_s = await flowd.post("starts", created, deadline)

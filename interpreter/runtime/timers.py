@@ -25,7 +25,7 @@ log = logging.getLogger("flowyard.runtime.timers")
 FIRE_BATCH = 1000
 """Due timers read and fired per store transaction."""
 
-FIRE_AHEAD = 2
+FIRE_AHEAD = 4
 """Batches written at once: the next batch is read and stepped while the one
 before it is being written, so the event loop and the store writer overlap."""
 

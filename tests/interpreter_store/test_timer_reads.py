@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flowyard.interpreter.store import InboxItem, SQLiteStore, StepCommit, TimerRow
+from flowyard.interpreter.store import InboxItem, StepCommit, Store, TimerRow
 
 CommitFor = Callable[..., StepCommit]
 
@@ -15,7 +15,7 @@ def timer(key: str, due: int, timer_id: str = "t") -> TimerRow:
 
 
 async def test_due_timers_after_a_cursor_come_in_due_then_key_order(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     armed = [timer(f"k{i:02d}", 100 + i // 3) for i in range(12)] + [timer("k00", 100, "u")]
     for key in sorted({t.key for t in armed}):
@@ -35,7 +35,7 @@ async def test_due_timers_after_a_cursor_come_in_due_then_key_order(
 
 
 async def test_load_instances_reads_many_and_leaves_out_missing_keys(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     keys = [f"k{i:04d}" for i in range(2500)]  # more than one statement's worth
     for start in range(0, len(keys), 500):
@@ -49,7 +49,7 @@ async def test_load_instances_reads_many_and_leaves_out_missing_keys(
 
 
 async def test_many_fired_timers_are_removed_in_one_ingest_unless_rearmed(
-    store: SQLiteStore, commit_for: CommitFor
+    store: Store, commit_for: CommitFor
 ) -> None:
     armed = [timer(f"k{i:04d}", 100 + i) for i in range(1200)]
     for start in range(0, len(armed), 400):
