@@ -25,11 +25,15 @@ log = logging.getLogger("flowyard.runtime.timers")
 FIRE_BATCH = 1000
 """Due timers read and fired per store transaction."""
 
-FIRE_AHEAD = 2
+FIRE_AHEAD = 4
 """Batches written at once: the next batch is read and stepped while the one
 before it is being written, so the event loop and the store writer overlap."""
 
-PASS_BATCHES = 16
+READ_AGAIN_S = 0.01
+"""While batches are being written and one more may be, how soon to look for
+timers that fell due meanwhile (real seconds: the wait is for the writer)."""
+
+PASS_BATCHES = 64
 """Batches per pass at most; between passes, delayed inputs are looked at too."""
 
 FireTimers = Callable[[Sequence[TimerRow], int], Awaitable[None]]
@@ -83,30 +87,37 @@ class TimerService:
         await self._wake_delayed(now_ms)
 
     async def _fire_due(self) -> bool:
-        """Fire the timers due now, a batch per store transaction, up to
-        `PASS_BATCHES` batches; whether more may be due.
+        """Fire the timers due, a batch per store transaction, until none is
+        due or `PASS_BATCHES` batches were fired; whether more may be due.
 
-        Each batch is read after the last row of the one before (a cursor:
-        those rows are removed only when their batch is written), while up to
-        `FIRE_AHEAD` batches are being written. Every batch read is written,
-        or has failed, before the pass ends, so the next pass starts afresh,
-        with timers armed meanwhile for times already past.
+        While up to `FIRE_AHEAD` batches are being written, the next one is
+        read and stepped: each read starts after the last row read (a cursor:
+        rows are removed only when their batch is written) and takes what is
+        due by then, so timers falling due one after another keep the writer
+        busy instead of waiting for each other's transactions, and are read
+        within `READ_AGAIN_S` of falling due while a transaction is written. Every batch
+        read is written, or has failed, before the pass ends, so the next pass
+        starts afresh, with timers armed meanwhile for times already past.
         """
         writing: set[asyncio.Future[None]] = set()
         after: TimerRow | None = None
-        full = False
+        batches = 0
         try:
-            for _ in range(PASS_BATCHES):
+            while batches < PASS_BATCHES:
                 now_ms = self._clock.now_ms()
                 rows = await self._store.due_timers(now_ms, limit=FIRE_BATCH, after=after)
-                full = len(rows) >= FIRE_BATCH
                 if rows:
                     writing.add(asyncio.ensure_future(self._fire_rows(rows, now_ms)))
                     after = rows[-1]
-                if not full:
+                    batches += 1
+                if not writing:
                     break
-                if len(writing) >= FIRE_AHEAD:
-                    done, writing = await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)
+                if not rows or len(writing) >= FIRE_AHEAD:
+                    # With a batch slot free, look again soon for timers falling due.
+                    timeout = READ_AGAIN_S if len(writing) < FIRE_AHEAD else None
+                    done, writing = await asyncio.wait(
+                        writing, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    )
                     for future in done:
                         future.result()
         finally:
@@ -114,7 +125,7 @@ class TimerService:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return full
+        return batches >= PASS_BATCHES
 
     async def _wake_delayed(self, now_ms: int) -> None:
         # Only scan for ready keys when some delayed row became ready since the

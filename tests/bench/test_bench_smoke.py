@@ -82,3 +82,19 @@ def test_check_bench_reports_time_and_configurations() -> None:
             out,
         ), out
     assert re.search(r"target: 50 states checked in < 2 s: (met|NOT met)", out), out
+
+
+def test_timers_bench_reports_rates_lateness_and_memory() -> None:
+    out = run_bench(
+        "bench/timers.py",
+        *("--timers", "300", "--events", "200", "--keys", "20"),
+        *("--lateness-seconds", "0.5", "--parked", "200", "--max-seconds", "120"),
+    )
+    assert re.search(r"\(1\) event rate: pokes to parked instances : +[\d,]+ events/s", out), out
+    assert re.search(r"\(2\) timers due within one second +: +[\d,]+ fired/s", out), out
+    assert re.search(r"fired / event rate : +[\d.]+%", out), out
+    for label in ("stepped after due", "seen durable"):
+        assert re.search(label + r" +p50 +-?\d+ ms +p99 +-?\d+ ms +max +-?\d+ ms", out), out
+    assert re.search(r"\(4\) 200 parked instances with 200 pending timers", out), out
+    assert re.search(r"flowd RSS +[\d.]+ MB +peak +[\d.]+ MB", out), out
+    assert re.search(r"restarted with all 200 overdue: answering after [\d.]+ s", out), out
