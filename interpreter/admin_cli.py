@@ -21,6 +21,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TextIO
 
 from .admin_client import AdminError, FlowdClient
