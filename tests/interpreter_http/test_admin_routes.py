@@ -229,3 +229,19 @@ async def test_a_dead_letter_is_replayed_once_after_the_flow_is_fixed(notes: Not
 
     assert (await client.post("/dead-letters/999/replay")).status == 404
     assert (await client.post("/dead-letters/abc/replay")).status == 400
+
+
+async def test_instances_page_by_key(h: Harness) -> None:
+    for n in range(5):
+        await h.post("/events/things", {"type": "created", "id": f"p-{n}", "size": n})
+    await h.settle()
+    keys: list[str] = []
+    path = "/instances/things?limit=2"
+    for _ in range(10):
+        status, body = await h.get(path)
+        assert status == 200
+        keys += [item["key"] for item in body["instances"]]
+        if body["next_after"] is None:
+            break
+        path = f"/instances/things?limit=2&after={body['next_after']}"
+    assert keys == [f"p-{n}" for n in range(5)]
