@@ -245,3 +245,16 @@ async def test_instances_page_by_key(h: Harness) -> None:
             break
         path = f"/instances/things?limit=2&after={body['next_after']}"
     assert keys == [f"p-{n}" for n in range(5)]
+
+
+async def test_history_without_the_program_still_tells_the_journal(h: Harness) -> None:
+    from flowyard.interpreter.history import instance_history, render_text
+
+    await incident_then_retry(h, "t-1")
+    page = await instance_history(h.store, "things", "t-1", lambda ir_hash: None)
+    assert page is not None
+    assert page.replay_problem == "its IR is not loaded"
+    kinds_seen = {item.kind for item in page.items}
+    assert {"input", "transition", "effect_attempt", "incident", "note"} <= kinds_seen
+    assert "data" not in kinds_seen  # data diffs need the replay
+    assert "(no data changes shown: its IR is not loaded)" in render_text(page.to_json())
