@@ -1,6 +1,6 @@
 """`flowd`'s admin commands: look at instances and steer them.
 
-    flowd instances FLOW [--state S] [--status S] [--limit N] [--url URL | --store PATH|URL]
+    flowd instances FLOW [--state S] [--status S] [--limit N] [--after KEY] [--url | --store]
     flowd show FLOW KEY [--after SEQ] [--limit N] [--format text|json] [--url | --store]
     flowd signal FLOW KEY NAME [--data JSON] [--idempotency-key K] --url URL
     flowd emitted [--topic T] [--after-offset N] [--limit N] [--url | --store]
@@ -56,6 +56,7 @@ def add_admin_commands(sub: Any, default_store: str) -> None:
     p.add_argument("--state", help="only instances in this state")
     p.add_argument("--status", choices=INSTANCE_STATUSES, help="only instances with this status")
     p.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N (50)")
+    p.add_argument("--after", metavar="KEY", help="keys after this one: the next page")
     target(p)
     output(p, "table")
     p.set_defaults(run=_admin(_instances))
@@ -189,7 +190,7 @@ async def _instances(args: argparse.Namespace, out: TextIO) -> int:
     if args.url:
         client = _client(args)
         params: dict[str, str | int] = {"limit": args.limit}
-        for name in ("state", "status"):
+        for name in ("state", "status", "after"):
             if getattr(args, name):
                 params[name] = getattr(args, name)
         body = await client.get(client.path("instances", args.flow), **params)
@@ -198,7 +199,11 @@ async def _instances(args: argparse.Namespace, out: TextIO) -> int:
         store = await _open_store(args)
         try:
             rows = await store.instances(
-                args.flow, state=args.state, status=args.status, limit=args.limit
+                args.flow,
+                state=args.state,
+                status=args.status,
+                limit=args.limit,
+                after_key=args.after,
             )
         finally:
             await store.close()
@@ -222,8 +227,9 @@ async def _instances(args: argparse.Namespace, out: TextIO) -> int:
         )
     console = Console(file=out, highlight=False, soft_wrap=True)
     console.print(table)
-    more = " (the first; raise --limit for more)" if len(items) == args.limit else ""
-    out.write(f"{len(items)} instance(s) of {args.flow}{more}\n")
+    out.write(f"{len(items)} instance(s) of {args.flow}\n")
+    if items and len(items) == args.limit:
+        out.write(f"more: add --after {items[-1]['key']}\n")
     return EXIT_OK
 
 

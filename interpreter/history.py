@@ -114,8 +114,9 @@ async def instance_history(
             if command.get("kind") == "run_effect":
                 call_id = str(command["call_id"])
                 attempts[call_id] = await store.attempts(call_id)
-    builder = _Timeline(flow, key, programs(row.ir_hash), env, attempts)
-    if programs(row.ir_hash) is None:
+    program = programs(row.ir_hash)
+    builder = _Timeline(flow, key, program, env, attempts)
+    if program is None:
         builder.replay_stopped(0, journal[0].at_ms if journal else 0, "its IR is not loaded")
     items: list[HistoryItem] = []
     last = page[-1].seq if page else after_seq

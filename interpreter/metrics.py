@@ -277,6 +277,9 @@ class Metrics:
             self.in_flight.set(runtime.effect_attempts_running)
             self.waiting.set(runtime.effect_calls_waiting)
             self.inbox.set(gauges.inbox)
+            # Counted as writes return, read here as stored: agree again at each
+            # scrape should a kind of write ever be missed (the next writes move on).
+            self.inbox_depth = gauges.inbox
             self.backlog.set(gauges.inbox_ready)
             self.timers.set(gauges.timers)
             self.timers_due.set(gauges.timers_due)

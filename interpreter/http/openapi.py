@@ -241,11 +241,12 @@ PATHS: dict[str, Any] = {
         _json(
             {
                 "type": "object",
-                "required": ["flow", "count", "instances"],
+                "required": ["flow", "count", "instances", "next_after"],
                 "properties": {
                     "flow": _STRING,
                     "count": _INT,
                     "instances": {"type": "array", "items": _ref("Instance")},
+                    "next_after": {"type": ["string", "null"]},
                 },
             },
             "the instances",
@@ -254,6 +255,7 @@ PATHS: dict[str, Any] = {
         _query("state", _STRING, "only instances in this state"),
         _query("status", _STRING, "only instances with this status"),
         LIMIT,
+        _query("after", _STRING, "only keys after this one (the next page)"),
     ),
     "/instances/{flow}/{key}": _get(
         "one instance", _json(_ref("Instance"), "the instance"), FLOW, KEY

@@ -108,18 +108,25 @@ async def get_instance(request: web.Request) -> web.StreamResponse:
 
 
 async def list_instances(request: web.Request) -> web.StreamResponse:
-    """`GET /instances/{flow}?state=S&status=T&limit=N`, ordered by key."""
+    """`GET /instances/{flow}?state=S&status=T&limit=N&after=KEY`, ordered by key;
+    `next_after` pages on."""
     runtime = request.app[RUNTIME]
     flow = request.match_info["flow"]
     _known_flow(runtime, flow)
+    limit = _limit(request)
     rows = await runtime.store.instances(
         flow,
         state=request.query.get("state"),
         status=request.query.get("status"),
-        limit=_limit(request),
+        limit=limit,
+        after_key=request.query.get("after"),
     )
     items = [instance_json(runtime, row.snapshot) for row in rows]
-    return json_response(200, {"flow": flow, "count": len(items), "instances": items})
+    # A full page may have more after it: `after` pages on from its last key.
+    next_after = rows[-1].key if len(rows) == limit else None
+    return json_response(
+        200, {"flow": flow, "count": len(items), "instances": items, "next_after": next_after}
+    )
 
 
 async def list_incidents(request: web.Request) -> web.StreamResponse:

@@ -493,8 +493,10 @@ class Store(Protocol):
         state: str | None = None,
         status: str | None = None,
         limit: int | None = None,
+        after_key: str | None = None,
     ) -> list[InstanceRow]:
-        """Instances matching the filters, ordered by flow and key."""
+        """Instances matching the filters, ordered by flow and key; with
+        `after_key` (and `flow`), only keys after it: the next page."""
         ...
 
     async def journal(self, flow: str, key: str, *, after_seq: int = -1) -> list[JournalEntry]:

@@ -312,16 +312,19 @@ class PostgresStore:
         state: str | None = None,
         status: str | None = None,
         limit: int | None = None,
+        after_key: str | None = None,
     ) -> list[InstanceRow]:
         """See `Store.instances`."""
         found = await self._fetch(
             f"SELECT {rows.INSTANCE_COLUMNS} FROM instances "
             "WHERE ($1::text IS NULL OR flow = $1) AND ($2::text IS NULL OR state = $2) "
-            "AND ($3::text IS NULL OR status = $3) ORDER BY flow, key LIMIT $4",
+            "AND ($3::text IS NULL OR status = $3) AND ($5::text IS NULL OR key > $5) "
+            "ORDER BY flow, key LIMIT $4",
             flow,
             state,
             status,
             limit,
+            after_key,
         )
         return [rows.instance_row(r) for r in found]
 

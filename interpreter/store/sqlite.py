@@ -275,9 +275,13 @@ class SQLiteStore:
         state: str | None = None,
         status: str | None = None,
         limit: int | None = None,
+        after_key: str | None = None,
     ) -> list[InstanceRow]:
         """See `Store.instances`."""
         where, params = _filters(("flow", flow), ("state", state), ("status", status))
+        if after_key is not None:
+            where += (" AND" if where else " WHERE") + " key > ?"
+            params.append(after_key)
         found = await self._fetch(
             f"SELECT {rows.INSTANCE_COLUMNS} FROM instances{where} ORDER BY flow, key"
             + self._limit(limit),

@@ -3,13 +3,16 @@ as a user would, and its orderly stop."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 
-def start_flowd(*args: str, cwd: Path) -> tuple[subprocess.Popen[str], str]:
+def start_flowd(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     """Start `flowd run ARGS --http 127.0.0.1:0` in `cwd`; (process, base URL) once
     it announces where it listens (30 s at most)."""
     proc = subprocess.Popen(
@@ -18,6 +21,7 @@ def start_flowd(*args: str, cwd: Path) -> tuple[subprocess.Popen[str], str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=None if env is None else {**os.environ, **env},
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 30

@@ -193,6 +193,9 @@ def test_emitted_from_the_api_and_the_store(running: Flowd) -> None:
     assert {"size": 2} in [r["value"] for r in body["log"] if r["key"] == "j-2"]
     text = running.cli("emitted", url=False)
     assert "jobs-done  key j-2" in text
+    first = running.cli("instances", "jobs", "--limit", "1")
+    assert "more: add --after j-1" in first
+    assert "j-2" in running.cli("instances", "jobs", "--limit", "1", "--after", "j-1")
 
 
 def test_a_dead_letter_replayed_by_the_cli(running: Flowd) -> None:

@@ -229,3 +229,32 @@ async def test_a_dead_letter_is_replayed_once_after_the_flow_is_fixed(notes: Not
 
     assert (await client.post("/dead-letters/999/replay")).status == 404
     assert (await client.post("/dead-letters/abc/replay")).status == 400
+
+
+async def test_instances_page_by_key(h: Harness) -> None:
+    for n in range(5):
+        await h.post("/events/things", {"type": "created", "id": f"p-{n}", "size": n})
+    await h.settle()
+    keys: list[str] = []
+    path = "/instances/things?limit=2"
+    for _ in range(10):
+        status, body = await h.get(path)
+        assert status == 200
+        keys += [item["key"] for item in body["instances"]]
+        if body["next_after"] is None:
+            break
+        path = f"/instances/things?limit=2&after={body['next_after']}"
+    assert keys == [f"p-{n}" for n in range(5)]
+
+
+async def test_history_without_the_program_still_tells_the_journal(h: Harness) -> None:
+    from flowyard.interpreter.history import instance_history, render_text
+
+    await incident_then_retry(h, "t-1")
+    page = await instance_history(h.store, "things", "t-1", lambda ir_hash: None)
+    assert page is not None
+    assert page.replay_problem == "its IR is not loaded"
+    kinds_seen = {item.kind for item in page.items}
+    assert {"input", "transition", "effect_attempt", "incident", "note"} <= kinds_seen
+    assert "data" not in kinds_seen  # data diffs need the replay
+    assert "(no data changes shown: its IR is not loaded)" in render_text(page.to_json())

@@ -23,8 +23,9 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(
     flowd, base = start_flowd(
         str(ROOT / "examples" / "order_fulfillment.flow.yaml"),
         *("--store", str(tmp_path / "flowd.db"), "--quiet", "--color", "never"),
-        *("--synchronous", "NORMAL"),
-        cwd=tmp_path,
+        *("--synchronous", "NORMAL", "--env", "CARRIER_URL"),
+        cwd=ROOT,  # the example's effects import from examples/
+        env={"CARRIER_URL": "http://127.0.0.1:9"},  # nothing listens: calls fail, as they may
     )
     try:
         done = subprocess.run(
@@ -33,6 +34,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(
                 *("--checks", "not_a_server_error,response_schema_conformance"),
                 *("--max-examples", "10", "--workers", "1", "--seed", "1"),
             ],
+            cwd=tmp_path,  # schemathesis keeps a cache folder where it runs
             capture_output=True,
             text=True,
             timeout=240,

@@ -101,3 +101,13 @@ async def test_gauges_count_what_is_stored(store: Store, commit_for: CommitFor) 
     assert gauges.dead_letters == 1
     assert dict(gauges.effect_calls) == {"pending": 1}
     assert (await store.gauges(4_000)).timers_due == 0
+
+
+async def test_instances_page_after_a_key(store: Store, commit_for: CommitFor) -> None:
+    for key in ("a", "b", "c", "d"):
+        await store.commit(commit_for(key, 0))
+    first = await store.instances("orders", limit=2)
+    assert [r.key for r in first] == ["a", "b"]
+    rest = await store.instances("orders", limit=2, after_key="b")
+    assert [r.key for r in rest] == ["c", "d"]
+    assert await store.instances("orders", after_key="d") == []
