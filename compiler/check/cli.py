@@ -73,6 +73,16 @@ def run(session: Session, args: argparse.Namespace) -> int:
     rules = frozenset(
         r.name for r in RULES if (r.enabled or r.name in args.enable) and r.name not in args.disable
     )
+    writes = args.scenarios or args.confirm or args.generate_tests
+    if writes and "-" in args.files:
+        # A scenario names its flow by a path relative to itself; standard input has none.
+        sys.stderr.write(
+            "flowc: error: --scenarios, --confirm and --generate-tests need flow files\n"
+        )
+        return EXIT_USAGE
+    if args.budget < 1:
+        sys.stderr.write("flowc: error: --budget must be at least 1\n")
+        return EXIT_USAGE
     reports: list[CheckReport] = []
     failed = False
     for file in args.files:
