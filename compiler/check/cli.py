@@ -136,11 +136,17 @@ def _exit_code(reports: list[CheckReport], failed: bool) -> int:
 
 
 def _scenarios(report: CheckReport, args: argparse.Namespace) -> None:
+    if args.scenarios:
+        _write_scenarios(report, Path(args.scenarios), args.confirm, keep=True)
+        return
     import tempfile
 
-    folder = (
-        Path(args.scenarios) if args.scenarios else Path(tempfile.mkdtemp(prefix="flowc-check-"))
-    )
+    with tempfile.TemporaryDirectory(prefix="flowc-check-") as folder:
+        _write_scenarios(report, Path(folder), args.confirm, keep=False)
+
+
+def _write_scenarios(report: CheckReport, folder: Path, replay: bool, *, keep: bool) -> None:
+    """Each finding's trace as a scenario in `folder`; `replay` runs them (--confirm)."""
     folder.mkdir(parents=True, exist_ok=True)
     written: list[tuple[Any, Path]] = []
     counts: dict[str, int] = {}
@@ -153,9 +159,9 @@ def _scenarios(report: CheckReport, args: argparse.Namespace) -> None:
             continue
         path.write_text(text, encoding="utf-8")
         written.append((finding, path))
-        if args.scenarios:
+        if keep:
             finding.scenario = str(path)
-    if args.confirm:
+    if replay:
         results = confirm([p for _, p in written])
         for (finding, _), passed in zip(written, results, strict=True):
             finding.confirmed = passed
