@@ -73,6 +73,16 @@ def run(session: Session, args: argparse.Namespace) -> int:
     rules = frozenset(
         r.name for r in RULES if (r.enabled or r.name in args.enable) and r.name not in args.disable
     )
+    writes = args.scenarios or args.confirm or args.generate_tests
+    if writes and "-" in args.files:
+        # A scenario names its flow by a path relative to itself; standard input has none.
+        sys.stderr.write(
+            "flowc: error: --scenarios, --confirm and --generate-tests need flow files\n"
+        )
+        return EXIT_USAGE
+    if args.budget < 1:
+        sys.stderr.write("flowc: error: --budget must be at least 1\n")
+        return EXIT_USAGE
     reports: list[CheckReport] = []
     failed = False
     for file in args.files:
@@ -126,11 +136,17 @@ def _exit_code(reports: list[CheckReport], failed: bool) -> int:
 
 
 def _scenarios(report: CheckReport, args: argparse.Namespace) -> None:
+    if args.scenarios:
+        _write_scenarios(report, Path(args.scenarios), args.confirm, keep=True)
+        return
     import tempfile
 
-    folder = (
-        Path(args.scenarios) if args.scenarios else Path(tempfile.mkdtemp(prefix="flowc-check-"))
-    )
+    with tempfile.TemporaryDirectory(prefix="flowc-check-") as folder:
+        _write_scenarios(report, Path(folder), args.confirm, keep=False)
+
+
+def _write_scenarios(report: CheckReport, folder: Path, replay: bool, *, keep: bool) -> None:
+    """Each finding's trace as a scenario in `folder`; `replay` runs them (--confirm)."""
     folder.mkdir(parents=True, exist_ok=True)
     written: list[tuple[Any, Path]] = []
     counts: dict[str, int] = {}
@@ -143,9 +159,9 @@ def _scenarios(report: CheckReport, args: argparse.Namespace) -> None:
             continue
         path.write_text(text, encoding="utf-8")
         written.append((finding, path))
-        if args.scenarios:
+        if keep:
             finding.scenario = str(path)
-    if args.confirm:
+    if replay:
         results = confirm([p for _, p in written])
         for (finding, _), passed in zip(written, results, strict=True):
             finding.confirmed = passed

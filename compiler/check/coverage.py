@@ -21,6 +21,7 @@ from .scenario import scenario_text
 from .semantics import Config, Step, Witness, initial, successors
 
 CONCRETE_BUDGET = 5_000
+CATCH = "catch:"
 
 Path_ = list[tuple[Step, Config, Witness]]
 
@@ -30,7 +31,9 @@ class Suite:
     flow: str
     folder: Path
     transitions: list[str]
+    catches: list[str] = field(default_factory=list)
     covered: set[str] = field(default_factory=set)
+    caught: set[str] = field(default_factory=set)
     files: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
@@ -42,34 +45,48 @@ class Suite:
             f"{self.flow}: {len(self.files)} scenarios in {self.folder} cover "
             f"{len(self.covered)}/{len(self.transitions)} transitions"
         )
+        if self.catches:
+            caught = len(self.caught & set(self.catches))
+            text += f" and {caught}/{len(self.catches)} catches"
         if self.missing:
             text += f"; not covered: {', '.join(self.missing)}"
         return text
 
 
 def generate_tests(report: CheckReport, *, folder: Path) -> Suite:
-    suite = Suite(report.flow, folder, report.transitions())
+    suite = Suite(report.flow, folder, report.transitions(), report.catches())
     config, witness = initial(report.model)
     firsts: dict[str, Path_] = {}
 
+    # Only what the exploration reached can be found; the search stops once it has all that.
+    taken = report.graph.taken
+    goals = [t for t in suite.transitions if t in taken]
+    goals += [CATCH + t for t in suite.catches if ("catch", t) in report.caught_seen()]
+
     def takes_new(path: Path_) -> bool:
-        for transition in path[-1][0].taken:
+        step = path[-1][0]
+        for transition in step.taken:
             firsts.setdefault(transition, path)
-        return len(firsts) == len(suite.transitions)
+            if f"catch {transition}" in step.note:
+                firsts.setdefault(CATCH + transition, path)
+        return len(firsts) == len(goals)
 
     _search(report, config, witness, takes_new)
-    for transition in suite.transitions:
-        if transition in suite.covered or transition not in firsts:
+    for goal in goals:
+        done = suite.caught if goal.startswith(CATCH) else suite.covered
+        if goal.removeprefix(CATCH) in done or goal not in firsts:
             continue
-        path = list(firsts[transition])
+        path = list(firsts[goal])
         _, end, end_witness = path[-1]
         if end.status == "active":
             path += _search(report, end, end_witness, lambda p: p[-1][1].status == "completed")
         for step, _, _ in path:
             suite.covered.update(step.taken)
+            suite.caught.update(t for t in step.taken if f"catch {t}" in step.note)
         file = folder / f"{report.flow}_{len(suite.files) + 1:03d}.scenario.yaml"
         last = path[-1][1]
-        title = f"flowc check --generate-tests: takes {transition}" + (
+        what = f"the catch of {goal.removeprefix(CATCH)}" if goal.startswith(CATCH) else goal
+        title = f"flowc check --generate-tests: takes {what}" + (
             f", then completes in {last.state}" if last.status == "completed" else ""
         )
         steps = [(step, c) for step, c, _ in path]

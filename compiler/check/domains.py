@@ -188,7 +188,10 @@ def build_domain(var: Var, schema: Any, constants: list[Any], item: Any = None) 
     if kind == "string":
         return Domain(var, kind, _string_cells(schema, constants))
     if kind == "array":
-        return Domain(var, kind, (Cell("[]", ([],), "empty"), Cell("[...]", ([item],), "nonempty")))
+        one = synthesize(schema.get("items")) if "items" in schema else item
+        if isinstance(one, dict) and isinstance(item, dict):
+            one = {**item, **one}
+        return Domain(var, kind, (Cell("[]", ([],), "empty"), Cell("[...]", ([one],), "nonempty")))
     default = schema.get("default", {} if kind == "object" else None)
     return Domain(var, kind or "any", (Cell("any", (default,), "any"),))
 
@@ -296,3 +299,34 @@ def _string_cells(schema: dict[str, Any], constants: list[Any]) -> tuple[Cell, .
     label = "another string" if points else "any string"
     cells.append(Cell(label, others, "other"))
     return tuple(cells)
+
+
+def synthesize(schema: Any) -> Any:
+    """A small value that satisfies a JSON Schema (the common keywords)."""
+    if not isinstance(schema, dict):
+        return "x"
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema_type(schema)
+    if kind == "object" or (kind is None and "properties" in schema):
+        props = schema.get("properties") or {}
+        return {p: synthesize(props.get(p)) for p in schema.get("required", [])}
+    if kind == "array":
+        return [synthesize(schema.get("items")) for _ in range(schema.get("minItems", 0))]
+    if kind in ("number", "integer"):
+        if "minimum" in schema:
+            return schema["minimum"]
+        if "exclusiveMinimum" in schema:
+            return schema["exclusiveMinimum"] + 1
+        return min(0, schema.get("maximum", 0))
+    if kind == "boolean":
+        return False
+    if kind == "null":
+        return None
+    if kind == "string":
+        if schema.get("format") == "date-time":
+            return DATE_SAMPLES[0]
+        return "x" * max(1, schema.get("minLength", 1))
+    return "x"

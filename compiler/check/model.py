@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .domains import (
-    DATE_SAMPLES,
     Cell,
     Constants,
     Domain,
@@ -22,8 +21,8 @@ from .domains import (
     build_domain,
     note_expression,
     schema_at,
-    schema_type,
     subexpressions,
+    synthesize,
     var_of,
 )
 
@@ -287,10 +286,14 @@ def _note_action(
             value = assign["value"]
             if value["op"] == "lit":
                 constants.add(target, value["value"])
-            source = var_of(value, trigger)
-            # A copy into a field that decides nothing would only split the source finer.
-            if source is not None and assign["field"] in decisive:
-                constants.join(target, source)
+            # What a deciding field is computed from is split where the field is: a copy
+            # or a sum reaches the field's cells from matching cells of its sources. A field
+            # that decides nothing would only split its sources finer.
+            if assign["field"] in decisive:
+                for sub in subexpressions(value):
+                    source = var_of(sub, trigger)
+                    if source is not None:
+                        constants.join(target, source)
             note_expression(constants, value, trigger, seen)
     else:
         note_expression(constants, action.get("args"), trigger, seen)
@@ -349,34 +352,3 @@ def _input_model(name: str, kind: str, decl: dict[str, Any]) -> InputModel:
         else:
             keyed = False
     return InputModel(name, kind, schema, base, decl.get("delay_ms", 0), keyed)
-
-
-def synthesize(schema: Any) -> Any:
-    """A small value that satisfies a JSON Schema (the common keywords)."""
-    if not isinstance(schema, dict):
-        return "x"
-    if "const" in schema:
-        return schema["const"]
-    if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return schema["enum"][0]
-    kind = schema_type(schema)
-    if kind == "object" or (kind is None and "properties" in schema):
-        props = schema.get("properties") or {}
-        return {p: synthesize(props.get(p)) for p in schema.get("required", [])}
-    if kind == "array":
-        return [synthesize(schema.get("items")) for _ in range(schema.get("minItems", 0))]
-    if kind in ("number", "integer"):
-        if "minimum" in schema:
-            return schema["minimum"]
-        if "exclusiveMinimum" in schema:
-            return schema["exclusiveMinimum"] + 1
-        return min(0, schema.get("maximum", 0))
-    if kind == "boolean":
-        return False
-    if kind == "null":
-        return None
-    if kind == "string":
-        if schema.get("format") == "date-time":
-            return DATE_SAMPLES[0]
-        return "x" * max(1, schema.get("minLength", 1))
-    return "x"

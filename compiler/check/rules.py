@@ -280,7 +280,7 @@ def _liveness(model: Model, graph: Graph) -> Iterator[Finding]:
         trapped = sorted(ahead - {config.state})
         if moves:
             kind = "livelock: it can still move" + (
-                f" (through {', '.join(map(repr, trapped))})" if trapped else ""
+                f", through {', '.join(map(repr, trapped))}" if trapped else ""
             )
         else:
             kind = "dead end: nothing it can receive moves it on"

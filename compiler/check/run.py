@@ -55,6 +55,25 @@ class CheckReport:
             for t, _ in transitions_of(state)
         ]
 
+    def caught_seen(self) -> set[tuple[str, str]]:
+        """("catch", transition) for each transition whose catch the exploration ran."""
+        return {
+            ("catch", t)
+            for edges in self.graph.edges
+            for _, step in edges
+            for t in step.taken
+            if f"catch {t}" in step.note
+        }
+
+    def catches(self) -> list[str]:
+        """The transitions with a `catch`."""
+        return [
+            t["id"]
+            for state in self.model.definition["states"].values()
+            for t, _ in transitions_of(state)
+            if t["catch"] is not None
+        ]
+
     def span(self, pointer: str) -> Span:
         """The source span of an IR pointer, or of its nearest ancestor that has one."""
         spans: dict[str, list[int]] = self.model.ir.get("source", {}).get("spans", {})

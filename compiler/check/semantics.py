@@ -20,7 +20,7 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
-from .domains import Var
+from .domains import Domain, Var
 from .evaluate import UNKNOWN, EvalError, Stamp, evaluate, format_stamp, parse_stamp
 from .fits import misfit
 from .model import KEY, InputModel, Local, Model, put_copy
@@ -153,7 +153,7 @@ def successors(
     for name, inp in model.inputs.items():
         if overdue:
             break  # a timer already due fires before anything else arrives
-        if config.status == "none" and (name not in model.starts or not inp.keyed):
+        if config.status == "none" and name not in model.starts:
             continue
         delay = inp.delay_ms
         if delay and any(
@@ -167,6 +167,8 @@ def successors(
         for variant in local.variants:
             payload = local.payload(variant)
             work = _start(model, config, witness, delay)
+            # A key computed from several fields: a trace cannot be sure to reach this instance.
+            work.exact = inp.keyed
             trigger = Trigger(name, variant, payload, local)
             if config.status == "none":
                 branches = _create(model, work, trigger)
@@ -551,6 +553,7 @@ def _set(
                 cell = -1 if problem is not None else domain.cell_of(value)
                 if cell not in results or (exact and not results[cell][1]):
                     results[cell] = (value, exact, scope, problem)
+            _between(domain, results)
             for cell, (value, exact, scope, problem) in sorted(results.items()):
                 fork = b.fork()
                 fork.exact = b.exact and exact
@@ -569,6 +572,25 @@ def _set(
                 nxt.append(fork)
         branches = nxt
     return branches
+
+
+def _between(
+    domain: Domain, results: dict[int, tuple[Any, bool, dict[str, Any], str | None]]
+) -> None:
+    """A number computed from ranges reaches every cell between the ones its samples reached.
+
+    Samples are taken at the ends of each range, and sums and differences of ranges are
+    ranges, so the cells in between are possible too (found under the abstraction).
+    """
+    if domain.type not in ("number", "integer"):
+        return
+    reached = sorted(c for c in results if c >= 0)
+    if len(reached) < 2:
+        return
+    scope = next(r[2] for r in results.values())
+    for cell in range(reached[0] + 1, reached[-1]):
+        if cell not in results:
+            results[cell] = (domain.cells[cell].samples[0], False, scope, None)
 
 
 def _plain(value: Any) -> Any:

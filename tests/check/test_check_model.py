@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flowyard.compiler.check.domains import build_domain
+from flowyard.compiler.check.domains import build_domain, synthesize
 from flowyard.compiler.check.evaluate import UNKNOWN, EvalError, Span, Stamp, evaluate
 from flowyard.compiler.check.fits import misfit
-from flowyard.compiler.check.model import synthesize
 from flowyard.compiler.lower_expr import lower_expr
 from flowyard.dsl.expressions import parse_expression
 from flowyard.interpreter.expr import ExprError, compile_expr
