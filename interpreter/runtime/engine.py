@@ -189,6 +189,7 @@ class Runtime:
             cache=self._cache,
             store_inputs=self._store_inputs,
             queue=self._queue,
+            step_at_once=step_on_arrival,
         )
         self._timers = TimerService(
             store, self._clock, activity=self._activity, notify=self._notify, fire=firing.fire

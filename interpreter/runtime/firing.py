@@ -46,7 +46,8 @@ class StoreInputs(Protocol):
 
 
 class TimerFiring:
-    """Fires batches of due timer rows: stepped where their keys are idle, queued elsewhere."""
+    """Fires batches of due timer rows: stepped where their keys are idle, queued
+    elsewhere (everywhere, with `step_at_once` off: `flowd run --no-step-on-arrival`)."""
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class TimerFiring:
         cache: InstanceCache,
         store_inputs: StoreInputs,
         queue: Callable[[Sequence[InboxRow]], None],
+        step_at_once: bool = True,
     ) -> None:
         self._stepper = stepper
         self._scheduler = scheduler
@@ -64,12 +66,14 @@ class TimerFiring:
         self._cache = cache
         self._store_inputs = store_inputs
         self._queue = queue
+        self._step_at_once = step_at_once
 
     async def fire(self, rows: Sequence[TimerRow], now_ms: int) -> None:
         """Fire `rows` (read as due at `now_ms`) in one store transaction."""
         arrivals = Arrivals(self._stepper, self._scheduler, self._inbox, self._cache)
         try:
-            claimed = arrivals.claim(dict.fromkeys((row.flow, row.key) for row in rows))
+            kids = dict.fromkeys((row.flow, row.key) for row in rows)
+            claimed = arrivals.claim(kids) if self._step_at_once else []
             instances = await self._cache.load_many(claimed) if claimed else {}
             items: list[InboxItem] = []
             inputs: list[Input] = []

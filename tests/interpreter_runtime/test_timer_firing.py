@@ -198,3 +198,20 @@ async def test_a_timer_rearmed_after_its_row_was_read_fires_at_its_new_time(
     instance = await rt.get_instance("timed", "k")
     assert instance is not None and instance.data["seen"] == ["timer"]
     await rt.drain_and_stop()
+
+
+async def test_without_step_on_arrival_timers_pass_through_the_inbox(
+    open_store: Any, compile_yaml: Any
+) -> None:
+    ir = compile_yaml(TIMED)
+    store = await open_store()
+    recorder = Recorder(store)
+    rt = Runtime(store, [ir], VirtualClock(), step_on_arrival=False)
+    await rt.start()
+    await _park(rt, ["a", "b"])
+    await rt.advance(HOUR_MS)
+    assert [(size, len(result.accepted)) for size, result in recorder.fired] == [(2, 2)]
+    for key in ("a", "b"):
+        instance = await rt.get_instance("timed", key)
+        assert instance is not None and instance.data["seen"] == ["timer"]
+    await rt.drain_and_stop()
