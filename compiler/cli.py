@@ -336,7 +336,7 @@ def _validate(session: _Session, args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(render_json(everything))
     elif everything:
-        strict = " (--strict: warnings fail too)" if args.strict and everything else ""
+        strict = " (--strict: warnings fail too)" if args.strict else ""
         sys.stdout.write(f"\n{summary(everything)}{strict}\n")
     if io_failed:
         return EXIT_USAGE
