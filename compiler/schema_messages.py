@@ -2,8 +2,8 @@
 
 jsonschema words a failed `format` as `'x' is not a 'email'`; we say
 `'x' is not a valid email`. The interpreter's payload, signal and data checks
-take their messages from here (the compiler checks no formats: to it `format`
-is an annotation), so the text is the same wherever it is shown.
+and the compiler's check of data defaults (FY509) take their messages from
+here, so the text is the same wherever it is shown.
 """
 
 from __future__ import annotations

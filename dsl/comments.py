@@ -42,14 +42,27 @@ def source_comments(text: str, surface: Literal["yaml", "dsl"]) -> list[Comment]
 
 
 def _dsl_comments(text: str) -> list[Comment]:
+    from lark.exceptions import LarkError
+
     from .dsl_lark import parser
 
     lines = text.splitlines()
     out = []
-    for token in parser().lex(text, dont_ignore=True):
-        if token.type == "COMMENT" and token.line is not None and token.column is not None:
-            before = lines[token.line - 1][: token.column - 1]
-            out.append(Comment(token.line, str(token)[1:].rstrip(), bool(before.strip())))
+    try:
+        # All of the grammar's terminals at once, not the parser's lexer that knows
+        # which ones may come next: enough to tell comments from strings.
+        for token in parser().lex(text, dont_ignore=True):
+            if token.type == "COMMENT" and token.line is not None and token.column is not None:
+                before = lines[token.line - 1][: token.column - 1]
+                out.append(Comment(token.line, str(token)[1:].rstrip(), bool(before.strip())))
+    except LarkError:
+        # Text the parser reads but that one lexer for every context splits otherwise:
+        # keep the comments that fill a line, which no string of a flow can look like.
+        return [
+            Comment(number, line.lstrip()[1:].rstrip(), False)
+            for number, line in enumerate(lines, 1)
+            if line.lstrip().startswith("#")
+        ]
     return out
 
 

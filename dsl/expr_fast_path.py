@@ -19,7 +19,7 @@ that both paths agree, node by node and span by span.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 from . import ast
 from .dsl_lark import Origin
@@ -40,15 +40,23 @@ _TOKEN = re.compile(
 )
 _KEYWORDS = frozenset({"true", "false", "null", "in"})
 _LITERALS: dict[str, bool | None] = {"true": True, "false": False, "null": None}
-# Binary operators by precedence level, loosest first (grammar.lark's or_expr ... mul_expr).
-_LEVELS: tuple[frozenset[str], ...] = (
-    frozenset({"||"}),
-    frozenset({"&&"}),
-    frozenset({"==", "!="}),
-    frozenset({"<", "<=", ">", ">=", "in"}),
-    frozenset({"+", "-"}),
-    frozenset({"*", "/", "%"}),
-)
+# Binary operators and their precedence, loosest first (grammar.lark's or_expr ... mul_expr).
+_LEVEL: dict[str, int] = {
+    "||": 1,
+    "&&": 2,
+    "==": 3,
+    "!=": 3,
+    "<": 4,
+    "<=": 4,
+    ">": 4,
+    ">=": 4,
+    "in": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "%": 6,
+}
 _MAX_DEPTH = 60
 
 
@@ -65,13 +73,9 @@ class _NotCommonError(Exception):
     """Not for this parser: the lark path decides."""
 
 
-class _Parsed(NamedTuple):
-    """An expression and the extent lark gives its tree (a parenthesised one's includes the
-    parentheses, though the expression's own span does not)."""
-
-    expr: ast.Expr
-    start: tuple[int, int]
-    end: tuple[int, int]
+_Parsed: TypeAlias = tuple[ast.Expr, tuple[int, int], tuple[int, int]]
+"""An expression and the extent lark gives its tree, from (line, column) to (line, column):
+a parenthesised expression's extent includes the parentheses, its span does not."""
 
 
 def parse_common_expression(text: str, origin: Origin) -> ast.Expr | None:
@@ -79,12 +83,12 @@ def parse_common_expression(text: str, origin: Origin) -> ast.Expr | None:
     try:
         tokens = _tokens(text, origin)
         parser = _Parser(tokens, origin)
-        parsed = parser.expression(0)
+        parsed = parser.expression()
         if tokens[parser.i].kind != "end":
             return None
     except _NotCommonError:
         return None
-    return parsed.expr
+    return parsed[0]
 
 
 def _tokens(text: str, origin: Origin) -> list[_Token]:
@@ -147,46 +151,44 @@ class _Parser:
         )
 
     # expression: or_expr ("?" expression ":" expression)?
-    def expression(self, level: int) -> _Parsed:
+    def expression(self) -> _Parsed:
         self.depth += 1
         if self.depth > _MAX_DEPTH:
             raise _NotCommonError
         try:
-            if level == 0:
-                condition = self.expression(1)
-                if not self.at_op("?"):
-                    return condition
-                self.take("?")
-                then = self.expression(0)
-                self.take(":")
-                otherwise = self.expression(0)
-                conditional = ast.Conditional(
-                    condition=condition.expr,
-                    then=then.expr,
-                    otherwise=otherwise.expr,
-                    span=self.span(condition.start, otherwise.end),
-                )
-                return _Parsed(conditional, condition.start, otherwise.end)
-            if level > len(_LEVELS):
-                return self.unary()
-            operators = _LEVELS[level - 1]
-            left = self.expression(level + 1)
-            while True:
-                token = self.peek()
-                is_in = token.kind == "name" and token.text == "in"
-                if not (is_in or (token.kind == "op" and token.text in operators)):
-                    return left
-                if is_in and "in" not in operators:
-                    return left
-                self.i += 1
-                right = self.expression(level + 1)
-                op: ast.BinaryOp = token.text  # type: ignore[assignment]
-                expr = ast.Binary(
-                    op=op, left=left.expr, right=right.expr, span=self.span(left.start, right.end)
-                )
-                left = _Parsed(expr, left.start, right.end)
+            condition = self.binary(1)
+            if not self.at_op("?"):
+                return condition
+            self.take("?")
+            then = self.expression()
+            self.take(":")
+            otherwise = self.expression()
+            conditional = ast.Conditional(
+                condition=condition[0],
+                then=then[0],
+                otherwise=otherwise[0],
+                span=self.span(condition[1], otherwise[2]),
+            )
+            return conditional, condition[1], otherwise[2]
         finally:
             self.depth -= 1
+
+    def binary(self, min_level: int) -> _Parsed:
+        """Operators from `or_expr` down to `mul_expr`, each level left-associative."""
+        left = self.unary()
+        while True:
+            token = self.tokens[self.i]
+            # A string token's text keeps its quotes, so only operators and `in` match.
+            level = _LEVEL.get(token.text, 0)
+            if level < min_level:
+                return left
+            self.i += 1
+            right = self.binary(level + 1)
+            op: ast.BinaryOp = token.text  # type: ignore[assignment]
+            binary = ast.Binary(
+                op=op, left=left[0], right=right[0], span=self.span(left[1], right[2])
+            )
+            left = binary, left[1], right[2]
 
     def unary(self) -> _Parsed:
         if not self.at_op("!", "-"):
@@ -200,13 +202,13 @@ class _Parser:
             operand = self.unary()
         finally:
             self.depth -= 1
-        span = self.span(start, operand.end)
-        inner = operand.expr
+        span = self.span(start, operand[2])
+        inner = operand[0]
         last = self.tokens[self.i - 1]
-        if token.text == "-" and last.kind in ("int", "float") and operand.start == last[2:4]:
+        if token.text == "-" and last.kind in ("int", "float") and operand[1] == last[2:4]:
             # `-1` is a negative literal (as in YAML and CEL); `-(1)` stays a negation.
-            return _Parsed(self.number(last, span, negative=True), start, operand.end)
-        return _Parsed(ast.Unary(op=token.text, operand=inner, span=span), start, operand.end)  # type: ignore[arg-type]
+            return (self.number(last, span, negative=True), start, operand[2])
+        return (ast.Unary(op=token.text, operand=inner, span=span), start, operand[2])  # type: ignore[arg-type]
 
     def member(self) -> _Parsed:
         target = self.primary()
@@ -219,22 +221,20 @@ class _Parser:
                     args, end = self.arguments(")")
                     expr: ast.Expr = ast.Call(
                         function=name.text,
-                        args=(target.expr, *args),
-                        span=self.span(target.start, end),
+                        args=(target[0], *args),
+                        span=self.span(target[1], end),
                     )
                 else:
                     end = (name.end_line, name.end_column)
                     expr = ast.Field(
-                        target=target.expr, name=name.text, span=self.span(target.start, end)
+                        target=target[0], name=name.text, span=self.span(target[1], end)
                     )
             else:
-                index = self.expression(0)
+                index = self.expression()
                 close = self.take("]")
                 end = (close.end_line, close.end_column)
-                expr = ast.Index(
-                    target=target.expr, index=index.expr, span=self.span(target.start, end)
-                )
-            target = _Parsed(expr, target.start, end)
+                expr = ast.Index(target=target[0], index=index[0], span=self.span(target[1], end))
+            target = expr, target[1], end
         return target
 
     def arguments(self, close: str) -> tuple[tuple[ast.Expr, ...], tuple[int, int]]:
@@ -242,7 +242,7 @@ class _Parser:
         self.take()
         args: list[ast.Expr] = []
         while not self.at_op(close):
-            args.append(self.expression(0).expr)
+            args.append(self.expression()[0])
             if not self.at_op(","):
                 break
             self.take(",")
@@ -256,31 +256,31 @@ class _Parser:
         span = self.span(start, end)
         if token.kind in ("int", "float"):
             self.i += 1
-            return _Parsed(self.number(token, span), start, end)
+            return (self.number(token, span), start, end)
         if token.kind == "string":
             self.i += 1
-            return _Parsed(ast.Literal(value=token.text[1:-1], span=span), start, end)
+            return (ast.Literal(value=token.text[1:-1], span=span), start, end)
         if token.kind == "name":
             self.i += 1
             if token.text in _LITERALS:
-                return _Parsed(ast.Literal(value=_LITERALS[token.text], span=span), start, end)
+                return (ast.Literal(value=_LITERALS[token.text], span=span), start, end)
             if token.text in _KEYWORDS:
                 raise _NotCommonError
             if self.at_op("("):
                 args, end = self.arguments(")")
                 call = ast.Call(function=token.text, args=args, span=self.span(start, end))
-                return _Parsed(call, start, end)
-            return _Parsed(ast.Name(name=token.text, span=span), start, end)
+                return (call, start, end)
+            return (ast.Name(name=token.text, span=span), start, end)
         if token.kind != "op":
             raise _NotCommonError
         if token.text == "(":
             self.take()
-            inner = self.expression(0)
+            inner = self.expression()
             close = self.take(")")
-            return _Parsed(inner.expr, start, (close.end_line, close.end_column))
+            return (inner[0], start, (close.end_line, close.end_column))
         if token.text == "[":
             items, end = self.arguments("]")
-            return _Parsed(ast.ListLit(items=items, span=self.span(start, end)), start, end)
+            return (ast.ListLit(items=items, span=self.span(start, end)), start, end)
         if token.text == "{":
             return self.map(start)
         raise _NotCommonError
@@ -297,13 +297,13 @@ class _Parser:
             else:
                 raise _NotCommonError
             self.take(":")
-            entries.append((name, self.expression(0).expr))
+            entries.append((name, self.expression()[0]))
             if not self.at_op(","):
                 break
             self.take(",")
         close = self.take("}")
         end = (close.end_line, close.end_column)
-        return _Parsed(ast.MapLit(entries=tuple(entries), span=self.span(start, end)), start, end)
+        return (ast.MapLit(entries=tuple(entries), span=self.span(start, end)), start, end)
 
     def number(self, token: _Token, span: Span, *, negative: bool = False) -> ast.Literal:
         text = ("-" if negative else "") + token.text

@@ -13,6 +13,7 @@ from ...dsl.ast import JSON, DataField, Flow, JsonPath, SchemaDecl
 from ...dsl.diagnostics import Diagnostic
 from ...dsl.spans import Span
 from ..regex import RE2_HINT, regex_problem
+from ..schema_messages import violation_message
 from .walk import span_of
 
 
@@ -127,14 +128,17 @@ def _explain(path: JsonPath, error: ValidationError) -> tuple[str, str]:
 def _default(field: DataField) -> list[Diagnostic]:
     # A field without a default starts as null, so null must fit its schema too.
     default: JSON = field.default if field.has_default else None
-    error: ValidationError | None = next(
-        iter(Draft202012Validator(field.schema.schema).iter_errors(default)), None
+    # Formats too: flowd checks them in data after every transition.
+    checker = Draft202012Validator(
+        field.schema.schema, format_checker=Draft202012Validator.FORMAT_CHECKER
     )
+    error: ValidationError | None = next(iter(checker.iter_errors(default)), None)
     if error is None:
         return []
     if field.has_default:
         message = (
-            f"the default of data field '{field.name}' does not match its schema: {error.message}"
+            f"the default of data field '{field.name}' does not match its schema: "
+            f"{violation_message(error)}"
         )
         hint = "change the default or the schema so that they agree"
     else:

@@ -42,6 +42,16 @@ def test_default_not_matching_schema(kit: Kit) -> None:
     )
 
 
+def test_default_in_the_wrong_format_is_said_in_our_words(kit: Kit) -> None:
+    flow = kit.flow()
+    schema = ast.SchemaDecl(schema={"type": "string", "format": "email"})
+    data = (dataclasses.replace(flow.data[0], schema=schema, default="nobody"),)
+    d = kit.only(kit.check(dataclasses.replace(flow, data=(*data, *flow.data[1:]))), "FY509")
+    assert d.message == (
+        "the default of data field 'total' does not match its schema: 'nobody' is not a valid email"
+    )
+
+
 def test_missing_default_must_allow_null(kit: Kit) -> None:
     flow = kit.flow()
     data = (dataclasses.replace(flow.data[0], default=None, has_default=False),)

@@ -177,26 +177,25 @@ def test_invalid_ir_is_reported_without_a_traceback(
     assert "Traceback" not in err
 
 
-def test_gc_thresholds_are_relaxed_only_while_compiling(
+def test_the_garbage_collector_is_off_only_while_compiling(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import gc
 
     from flowyard.compiler import api
-    from flowyard.compiler.cli import BATCH_GC_THRESHOLDS
 
-    before = gc.get_threshold()
-    seen: list[tuple[int, int, int]] = []
+    seen: list[bool] = []
     real = api.compile_text_keeping_ast
 
     def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(gc.get_threshold())
+        seen.append(gc.isenabled())
         return real(*args, **kwargs)
 
     monkeypatch.setattr(api, "compile_text_keeping_ast", spy)
+    assert gc.isenabled()
     assert main(["validate", str(EXAMPLE)]) == 0
-    assert seen == [BATCH_GC_THRESHOLDS]
-    assert gc.get_threshold() == before
+    assert seen == [False]
+    assert gc.isenabled()
     capsys.readouterr()
 
 

@@ -111,3 +111,19 @@ def test_nothing_to_keep_is_said_too() -> None:
     assert attach(source_comments(text, "yaml"), flow, text.splitlines()).summary() == (
         "no comments to keep"
     )
+
+
+def test_dsl_comments_on_lines_of_their_own_survive_a_lexer_that_gives_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flowyard.dsl import dsl_lark
+    from lark.exceptions import LarkError
+
+    class Failing:
+        def lex(self, text: str, dont_ignore: bool) -> object:
+            raise LarkError("no")
+
+    text = "# one\nflow x version 1  # two\n  # three\n"
+    monkeypatch.setattr(dsl_lark, "parser", Failing)
+    found = source_comments(text, "dsl")
+    assert [(c.line, c.text) for c in found] == [(1, " one"), (3, " three")]
