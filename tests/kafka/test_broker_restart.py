@@ -44,5 +44,6 @@ async def test_consumption_resumes_after_a_broker_restart(
             instance = await f.runtime.get_instance("tally", key)
             assert instance is not None and instance.data["in_order"] is True
             assert len(await f.runtime.store.journal("tally", key)) == 10
-    emitted = await read_topic(kafka_broker.bootstrap, t.out, at_least=len(KEYS) * 10)
-    assert len({dict(r.headers)[DEDUP_HEADER] for r in emitted}) == len(KEYS) * 10
+        # The outbox's producing resumed too (read while flowd runs).
+        emitted = await read_topic(kafka_broker.bootstrap, t.out, at_least=len(KEYS) * 10)
+        assert len({dict(r.headers)[DEDUP_HEADER] for r in emitted}) == len(KEYS) * 10

@@ -90,6 +90,9 @@ async def test_send_then_run_shows_assignment_transitions_and_dead_letters(
             if text.count("Tick") >= 2 and "schema violation" in text:
                 break
             time.sleep(0.2)
+        # Read while flowd runs: the dead-letter relay produces after the store write.
+        letters = await read_topic(b, dead, at_least=1)
+        assert dict(letters[0].headers)["flowyard-source-topic"].decode() == topic_in
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
@@ -101,5 +104,3 @@ async def test_send_then_run_shows_assignment_transitions_and_dead_letters(
     assert f"consuming {topic_in} from {b}" in text, text
     assert "schema violation" in text, text
     assert "flowd: stopped after 2 steps" in text, text
-    letters = await read_topic(b, dead, at_least=1)
-    assert dict(letters[0].headers)["flowyard-source-topic"].decode() == topic_in

@@ -147,6 +147,12 @@ async def test_records_reach_their_instances_once_across_restarts(
         assert 0 <= int(instance.data["partition"]) < PARTITIONS  # type: ignore[arg-type]
         assert int(instance.data["offset"]) >= 9  # type: ignore[arg-type]
         assert any("assigned" in line for line in f.said)
+        # Read while flowd runs: a stopped flowd leaves unsent emits for its next start.
+        emitted = await read_topic(kafka_broker.bootstrap, topics.out, at_least=120)
+        assert len(emitted) == 120
+        dedup = {dict(r.headers)[DEDUP_HEADER] for r in emitted}
+        assert len(dedup) == 120
+        assert {r.key for r in emitted} == {k.encode() for k in keys}
     # Kafka's committed offsets followed the stored positions (for monitoring).
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
     await admin.start()
@@ -155,11 +161,6 @@ async def test_records_reach_their_instances_once_across_restarts(
     finally:
         await admin.close()
     assert sum(meta.offset for meta in committed.values()) == 120
-    emitted = await read_topic(kafka_broker.bootstrap, topics.out, at_least=120)
-    assert len(emitted) == 120
-    dedup = {dict(r.headers)[DEDUP_HEADER] for r in emitted}
-    assert len(dedup) == 120
-    assert {r.key for r in emitted} == {k.encode() for k in keys}
 
     # A restart seeks to the stored positions: nothing is applied twice, and
     # what arrived meanwhile is applied.
@@ -241,26 +242,26 @@ async def test_poison_records_become_dead_letters_and_the_good_ones_are_applied(
             return len(f.letters) == len(poison)
 
         await until(told, "every dead letter told")
-    letters = await read_topic(kafka_broker.bootstrap, topics.dead, at_least=len(poison))
-    assert len(letters) == len(poison)
-    reasons = [dict(r.headers)["flowyard-reason"].decode() for r in letters]
-    expected = [
-        "not JSON",
-        "schema violation",
-        "no key",
-        "byte bound",
-        "lone surrogate",
-        "too large to store",  # an integer of 5,000 digits
-        "not UTF-8",
-    ]
-    for reason, part in zip(reasons, expected, strict=True):
-        assert part in reason
-    first = dict(letters[0].headers)
-    assert first["flowyard-source-topic"].decode() == topics.inp
-    offsets = sorted(int(dict(r.headers)["flowyard-source-offset"]) for r in letters)
-    assert offsets == [1, 3, 5, 7, 9, 11, 13]
-    assert dict(letters[1].headers)["flowyard-flow"] == b"tally"
-    assert all(len(r.value or b"") <= 1100 for r in letters)
+        letters = await read_topic(kafka_broker.bootstrap, topics.dead, at_least=len(poison))
+        assert len(letters) == len(poison)
+        reasons = [dict(r.headers)["flowyard-reason"].decode() for r in letters]
+        expected = [
+            "not JSON",
+            "schema violation",
+            "no key",
+            "byte bound",
+            "lone surrogate",
+            "too large to store",  # an integer of 5,000 digits
+            "not UTF-8",
+        ]
+        for reason, part in zip(reasons, expected, strict=True):
+            assert part in reason
+        first = dict(letters[0].headers)
+        assert first["flowyard-source-topic"].decode() == topics.inp
+        offsets = sorted(int(dict(r.headers)["flowyard-source-offset"]) for r in letters)
+        assert offsets == [1, 3, 5, 7, 9, 11, 13]
+        assert dict(letters[1].headers)["flowyard-flow"] == b"tally"
+        assert all(len(r.value or b"") <= 1100 for r in letters)
 
 
 class RefusingStore(SQLiteStore):

@@ -139,6 +139,12 @@ def check_store(db: Path, *, final: bool) -> int:
     return applied
 
 
+def unsent(db: Path) -> int:
+    """Outbox rows not produced yet (a stopped flowd produces them on its next start)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT count(*) FROM outbox WHERE sent_ms IS NULL").fetchone()[0])
+
+
 async def produce_all(bootstrap: str, topic: str, rng: random.Random) -> None:
     """All records, in rounds (n = 1 for every key, then 2, ...), spread over
     about the time the kills take, so that they land while records flow."""
@@ -187,7 +193,7 @@ async def test_sigkill_loses_and_doubles_nothing(kafka_broker: Broker, tmp_path:
         flowd.start()
         flowd.wait_assigned()
         deadline = time.monotonic() + 180
-        while check_store(flowd.db, final=False) < KEYS * PER_KEY:
+        while check_store(flowd.db, final=False) < KEYS * PER_KEY or unsent(flowd.db):
             assert time.monotonic() < deadline, f"not done (seed {seed}):\n{flowd.tail()}"
             await asyncio.sleep(0.5)
         assert flowd.stop() == 0, flowd.tail()
