@@ -37,7 +37,7 @@ from aiohttp import web
 from .. import jsontext
 from ..runtime import Runtime, RuntimeNotRunningError, UnstorableInputError
 from ..store import StoreError
-from .replies import ReplyCache
+from .replies import IdempotentRequests, ReplyCache
 
 log = logging.getLogger("flowyard.http")
 
@@ -45,7 +45,7 @@ DeadLetterHook = Callable[[str, str], None]
 """Told `(source, reason)` of every input the ingress dead-lettered (for live output)."""
 
 RUNTIME = web.AppKey("runtime", Runtime)
-REPLIES = web.AppKey("replies", ReplyCache)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotentRequests)
 ON_DEAD_LETTER: web.AppKey[DeadLetterHook] = web.AppKey("on_dead_letter")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -134,7 +134,9 @@ def create_app(
 
     app = web.Application(middlewares=[_errors], client_max_size=runtime.bounds.max_body_bytes)
     app[RUNTIME] = runtime
-    app[REPLIES] = ReplyCache(reply_cache_size)
+    app[IDEMPOTENCY] = IdempotentRequests(
+        runtime.store, runtime.clock.now_ms, ReplyCache(reply_cache_size)
+    )
     app[ON_DEAD_LETTER] = on_dead_letter or _ignore
     add_input_routes(app)
     add_query_routes(app)
