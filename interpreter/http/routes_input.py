@@ -2,8 +2,9 @@
 
 Each answers only once its input is durable in the store. An `Idempotency-Key`
 header turns into the inputs' source ids (`http:<topic>:<key>#<n>` for events,
-the signal id for signals), so the store accepts a retried request once; the
-reply cache hands the retry the first answer.
+the signal id for signals; parts escaped by `sourceids.source_id`), so the
+store accepts a retried request once; `replies` binds the key to its request
+and hands a retry the first answer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..runtime import (
     UnknownVersionError,
     signal_source,
 )
+from ..sourceids import source_id
 from .ingress import IDEMPOTENCY, ON_DEAD_LETTER, RUNTIME, ClientError, json_response, read_json
 from .problems import problem
 from .replies import HeldKey, KeyReuseError, Reply, fingerprint
@@ -143,7 +145,7 @@ async def _take_events(  # noqa: PLR0917 - one request's parts
         IncomingRecord(
             value=event,
             headers=headers,
-            source=None if key is None else f"http:{topic}:{key}#{index}",
+            source=None if key is None else f"{source_id('http', topic, key)}#{index}",
             timestamp_ms=now,
             origin="http",
         )
