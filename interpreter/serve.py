@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from .runtime import Runtime, UnknownVersionError
 from .runtime.clock import Clock, ScaledClock, SystemClock
 from .storable import Bounds
 from .store import Store, StoreError, Synchronous
+from .store.files import left_open
 from .store.ownership import StoreBusyError
 from .store.targets import StoreClaim, claim_store, display, open_store
 from .tuning import tune_for_serving
@@ -77,7 +79,14 @@ def run(options: RunOptions) -> int:
     """Run flowd in the foreground until signalled (or idle, if asked); the exit code."""
     daemon = _Daemon(options)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(daemon.main())
+        code = runner.run(daemon.main())
+    if left_open():
+        # The store's files became unwritable: finalizing its connections at
+        # exit would write to them and end in SIGBUS (see store/files.py).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
