@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from collections.abc import Callable
 
 from .storable import Bounds
 
@@ -54,38 +55,39 @@ def byte_size(text: str) -> int:
     return value
 
 
+_BOUNDS_OPTIONS: tuple[tuple[str, str, Callable[[str], int], str, str], ...] = (
+    ("max_body_bytes", "SIZE", byte_size, "8m", "largest HTTP request body (413 beyond)"),
+    (
+        "max_events_per_request",
+        "N",
+        positive_int,
+        "10000",
+        "most events in one POST /events (413 beyond)",
+    ),
+    ("max_result_bytes", "SIZE", byte_size, "1m", "largest effect result or callback body"),
+    (
+        "max_data_bytes",
+        "SIZE",
+        byte_size,
+        "4m",
+        "largest instance data after a step; beyond, an incident",
+    ),
+)
+"""(Bounds field, metavar, type, default as written, help) of each size option."""
+
+
 def add_bounds_options(parser: argparse.ArgumentParser) -> None:
     """`--max-body-bytes`, `--max-events-per-request`, `--max-result-bytes`, `--max-data-bytes`."""
-    default = Bounds()
     group = parser.add_argument_group("size limits")
-    group.add_argument(
-        "--max-body-bytes",
-        type=byte_size,
-        default=default.max_body_bytes,
-        metavar="SIZE",
-        help="largest HTTP request body (413 beyond; default 8m)",
-    )
-    group.add_argument(
-        "--max-events-per-request",
-        type=positive_int,
-        default=default.max_events_per_request,
-        metavar="N",
-        help="most events in one POST /events (413 beyond; default %(default)s)",
-    )
-    group.add_argument(
-        "--max-result-bytes",
-        type=byte_size,
-        default=default.max_result_bytes,
-        metavar="SIZE",
-        help="largest effect result or callback body, as JSON (default 1m)",
-    )
-    group.add_argument(
-        "--max-data-bytes",
-        type=byte_size,
-        default=default.max_data_bytes,
-        metavar="SIZE",
-        help="largest instance data after a step, as JSON; beyond, an incident (default 4m)",
-    )
+    default = Bounds()
+    for name, metavar, kind, shown, text in _BOUNDS_OPTIONS:
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            default=getattr(default, name),
+            metavar=metavar,
+            help=f"{text} (default {shown})",
+        )
 
 
 def bounds_of(args: argparse.Namespace) -> Bounds:

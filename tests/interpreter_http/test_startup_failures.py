@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -36,17 +34,6 @@ def flow_file(tmp_path: Path) -> Path:
     return path
 
 
-def _flowd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowyard.interpreter.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     ("option", "value"),
     [
@@ -70,16 +57,14 @@ def test_bad_numbers_are_refused_by_the_parser(
 
 
 def test_a_store_in_a_missing_folder_is_one_line_and_exit_2(
-    flow_file: Path, tmp_path: Path
+    flow_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    done = _flowd(
-        "run", str(flow_file), "--store", str(tmp_path / "nowhere" / "x.db"), "--no-http",
-        cwd=tmp_path,
-    )  # fmt: skip
-    said = done.stdout + done.stderr
-    assert done.returncode == 2, said
-    assert "Traceback" not in said and said.count("\n") == 1
-    assert "cannot use the store" in said and "No such file or directory" in said
+    store = tmp_path / "nowhere" / "x.db"
+    assert main(["run", str(flow_file), "--store", str(store), "--no-http"]) == 2
+    said = capsys.readouterr()
+    text = said.out + said.err
+    assert "Traceback" not in text and text.count("\n") == 1, text
+    assert "cannot" in text and "No such file or directory" in text
 
 
 def test_a_store_that_is_not_a_database_exits_2_and_releases_its_lock(
