@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .admin_client import AdminError, FlowdClient
+from .cliargs import positive_int
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 INSTANCE_STATUSES = ("active", "running", "completed", "incident", "cancelled")
@@ -55,7 +56,7 @@ def add_admin_commands(sub: Any, default_store: str) -> None:
     p.add_argument("flow", metavar="FLOW")
     p.add_argument("--state", help="only instances in this state")
     p.add_argument("--status", choices=INSTANCE_STATUSES, help="only instances with this status")
-    p.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N (50)")
+    p.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N (50)")
     p.add_argument("--after", metavar="KEY", help="keys after this one: the next page")
     target(p)
     output(p, "table")
@@ -66,7 +67,7 @@ def add_admin_commands(sub: Any, default_store: str) -> None:
     p.add_argument("key", metavar="KEY")
     p.add_argument("--after", type=int, default=-1, metavar="SEQ", help="journal entries after SEQ")
     p.add_argument(
-        "--limit", type=_positive, default=100, metavar="N", help="journal entries (100)"
+        "--limit", type=positive_int, default=100, metavar="N", help="journal entries (100)"
     )
     p.add_argument(
         "--env",
@@ -91,7 +92,7 @@ def add_admin_commands(sub: Any, default_store: str) -> None:
     p = sub.add_parser("emitted", help="records flows emitted (outbox and embedded log)")
     p.add_argument("--topic", help="only this topic (default: every topic flows emit to)")
     p.add_argument("--after-offset", type=int, default=-1, metavar="N")
-    p.add_argument("--limit", type=_positive, default=50, metavar="N")
+    p.add_argument("--limit", type=positive_int, default=50, metavar="N")
     target(p)
     output(p, "text")
     p.set_defaults(run=_admin(_emitted))
@@ -115,16 +116,6 @@ def add_admin_commands(sub: Any, default_store: str) -> None:
     p.add_argument("id", type=int, metavar="ID", help="the id `flowd dead-letters` shows (#ID)")
     target(p, store=False)
     p.set_defaults(run=_admin(_replay))
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 Command = Callable[[argparse.Namespace, TextIO], Coroutine[Any, Any, int]]

@@ -59,9 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         from .store import StoreError
 
-        if not isinstance(exc, StoreError):
+        if not isinstance(exc, OSError | StoreError):
             raise
-        # A store that cannot be opened (unreachable server, newer schema): say so.
+        # A store that cannot be opened or written (unreachable server, newer
+        # schema, missing, read-only, full, not a database): one line, no traceback.
         sys.stderr.write(f"flowd: error: {exc}\n")
         return EXIT_USAGE
     return code
@@ -79,6 +80,8 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     """flowd's argument parser (subcommands set `run`, a function of the namespace)."""
     import argparse
+
+    from .cliargs import add_bounds_options, clock_speed, positive_int
 
     parser = argparse.ArgumentParser(prog="flowd", description="Run Flowyard flows durably.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -127,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--clock-speed",
-        type=float,
+        type=clock_speed,
         metavar="N",
         help="run flow time N times faster than the wall clock (demos: 3600 makes 1h a second)",
     )
@@ -137,17 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="FULL",
         help="SQLite durability (default FULL: an acknowledged input survives power loss)",
     )
-    p.add_argument("--max-concurrent-keys", type=int, default=256, metavar="N")
+    p.add_argument("--max-concurrent-keys", type=positive_int, default=256, metavar="N")
+    add_bounds_options(p)
     p.add_argument(
         "--max-effects-in-flight",
-        type=int,
+        type=positive_int,
         default=1000,
         metavar="N",
         help="at most N effect attempts run at once; more wait their turn (default: %(default)s)",
     )
     p.add_argument(
         "--max-backlog",
-        type=int,
+        type=positive_int,
         default=10_000,
         metavar="N",
         help="POST /events and signals answer 429 with Retry-After while N inputs and effect "
@@ -220,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dead-letters", help="list inputs that could not be accepted")
     store_arg(p)
-    p.add_argument("--limit", type=int, default=None, metavar="N")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N")
     p.set_defaults(run=_dead_letters)
 
     for action, text in (("retry", "retry an incident"), ("cancel", "cancel an instance")):
@@ -394,6 +398,7 @@ def _env(names: Sequence[str]) -> dict[str, str]:
 def _run(args: argparse.Namespace) -> int:
     import logging
 
+    from .cliargs import bounds_of
     from .config import ConfigError, apply
     from .serve import RunOptions, run
 
@@ -431,11 +436,6 @@ def _run(args: argparse.Namespace) -> int:
     for events in args.events:
         if not Path(events).is_file():
             raise UsageError(f"--events {events}: no such file")
-    for option in ("max_effects_in_flight", "max_backlog"):
-        if getattr(args, option) < 1:
-            raise UsageError(f"--{option.replace('_', '-')} must be at least 1")
-    if args.clock_speed is not None and args.clock_speed <= 0:
-        raise UsageError("--clock-speed must be positive")
     env = _env(args.env)
     kafka = _kafka_settings(args)
     irs = load_flows(args.flows, sys.stderr)
@@ -464,6 +464,7 @@ def _run(args: argparse.Namespace) -> int:
         allowed_modules=[m.strip() for e in args.allow_module for m in e.split(",") if m.strip()],
         token=token,
         log_format=args.log_format,
+        bounds=bounds_of(args),
         quiet=args.quiet,
         colour=colour,
         kafka=kafka,

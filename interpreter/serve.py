@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +27,9 @@ from .metrics import Metrics, chain
 from .program import Program, ProgramError
 from .runtime import Runtime, UnknownVersionError
 from .runtime.clock import Clock, ScaledClock, SystemClock
+from .storable import Bounds
 from .store import Store, StoreError, Synchronous
+from .store.files import left_open
 from .store.ownership import StoreBusyError
 from .store.targets import StoreClaim, claim_store, display, open_store
 from .tuning import tune_for_serving
@@ -58,6 +61,8 @@ class RunOptions:
     step_on_arrival: bool = True
     quiet: bool = False
     colour: bool | None = None
+    bounds: Bounds = field(default_factory=Bounds)
+    """Size limits on requests, effect results and instance data (`--max-...-bytes`)."""
     kafka: KafkaSettings | None = None
     """Consume the flows' topics from Kafka and produce emits and dead letters there."""
     max_effects_in_flight: int | None = 1000
@@ -74,7 +79,14 @@ def run(options: RunOptions) -> int:
     """Run flowd in the foreground until signalled (or idle, if asked); the exit code."""
     daemon = _Daemon(options)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        return runner.run(daemon.main())
+        code = runner.run(daemon.main())
+    if left_open():
+        # The store's files became unwritable: finalizing its connections at
+        # exit would write to them and end in SIGBUS (see store/files.py).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -199,36 +211,56 @@ class _Daemon:
         if sock is not None:
             host, port = sock.getsockname()[:2]
             base_url = f"http://{_url_host(str(host))}:{port}"
-        runtime = Runtime(
-            metered,
-            opts.irs,
-            self.clock,
-            opts.env,
-            on_transition=chain(metrics.on_transition, live_transition),
-            on_dead_letter=chain(metrics.on_dead_letter, self.live.dead_letter),
-            callback_base_url=base_url,
-            max_concurrent_keys=opts.max_concurrent_keys,
-            step_on_arrival=opts.step_on_arrival,
-            outbox_sink=sink,
-            max_effects_in_flight=opts.max_effects_in_flight,
-            allowed_modules=list(opts.allowed_modules),
-            # Effect timeouts and backoffs concern the outside world: real time.
-            effect_clock=SystemClock() if opts.clock_speed else None,
-        )
+        try:
+            runtime = Runtime(
+                metered,
+                opts.irs,
+                self.clock,
+                opts.env,
+                on_transition=chain(metrics.on_transition, live_transition),
+                on_dead_letter=chain(metrics.on_dead_letter, self.live.dead_letter),
+                callback_base_url=base_url,
+                max_concurrent_keys=opts.max_concurrent_keys,
+                step_on_arrival=opts.step_on_arrival,
+                outbox_sink=sink,
+                max_effects_in_flight=opts.max_effects_in_flight,
+                allowed_modules=list(opts.allowed_modules),
+                bounds=opts.bounds,
+                # Effect timeouts and backoffs concern the outside world: real time.
+                effect_clock=SystemClock() if opts.clock_speed else None,
+            )
+        except Exception as exc:
+            # Nothing may stay open after a failed start (a store left open
+            # would keep the process from exiting).
+            self.live.warning(f"flowd: cannot start: {exc}")
+            await self._close_after_failed_start(None, store, sock)
+            return EXIT_USAGE
         self.runtime = runtime
         metrics.watch(runtime)
         try:
             await runtime.start()
-        except (ProgramError, StoreError) as exc:
+        except Exception as exc:
+            # A flow the runtime cannot load is 1; the store failing (a full or
+            # read-only disk) is 2, like any I/O problem at start.
             self.live.warning(f"flowd: cannot start: {exc}")
-            await runtime.drain_and_stop()
-            if self.kafka is not None:
-                await self.kafka.close()
-            if sock is not None:
-                sock.close()
-            return EXIT_ERRORS
+            await self._close_after_failed_start(runtime, store, sock)
+            return EXIT_ERRORS if isinstance(exc, ProgramError) else EXIT_USAGE
         tune_for_serving()
         return await self._serve(runtime, metered, sock, base_url)
+
+    async def _close_after_failed_start(
+        self, runtime: Runtime | None, store: Store, sock: socket.socket | None
+    ) -> None:
+        with contextlib.suppress(Exception):
+            if runtime is not None:
+                await runtime.drain_and_stop()
+        with contextlib.suppress(Exception):
+            await store.close()
+        if self.kafka is not None:
+            with contextlib.suppress(Exception):
+                await self.kafka.close()
+        if sock is not None:
+            sock.close()
 
     async def _serve(
         self, runtime: Runtime, store: Store, sock: socket.socket | None, base_url: str

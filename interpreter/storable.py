@@ -17,8 +17,8 @@ dead letter with the reason); a value computed inside a step (expressions,
 effect results) makes the instance an incident instead, so no input can make
 a key fail its commit and retry forever.
 
-`Bounds` holds the size limits (`flowd run --max-...`); `oversize` measures a
-value against one.
+`Bounds` holds the size limits (`flowd run --max-...`); `refusal` checks a
+value against `problem` and a size limit at once.
 """
 
 from __future__ import annotations
@@ -77,13 +77,28 @@ def problem(value: Any, *, floats: bool = True) -> str | None:
     return _walk_floats(value, "", 0) if floats and _may_hold_floats(value) else None
 
 
-def oversize(value: Any, limit: int, what: str) -> str | None:
-    """Why `value` is too large for `limit` bytes of JSON text, or None.
-    `value` must be storable (`problem` said None)."""
-    size = encoded_size(value)
+def refusal(
+    value: Any, limit: int, what: str, *, option: str = "", floats: bool = True
+) -> str | None:
+    """Why `value` (`what`) cannot be kept: `problem`, or more than `limit`
+    bytes of JSON (`option` names the setting), with one encoding of the value
+    in the common case (the per-step check's cost)."""
+    try:
+        size = len(orjson.dumps(value))
+    except TypeError:
+        found = problem(value, floats=floats)
+        if found is not None:
+            return found
+        size = encoded_size(value)
+    else:
+        if floats and _may_hold_floats(value):
+            found = _walk_floats(value, "", 0)
+            if found is not None:
+                return found
     if size <= limit:
         return None
-    return f"{what} is {size:,} bytes of JSON, more than the limit of {limit:,}"
+    setting = f" ({option})" if option else ""
+    return f"{what} is {size:,} bytes of JSON, more than the limit of {limit:,}{setting}"
 
 
 def encoded_size(value: Any) -> int:

@@ -25,6 +25,7 @@ Routes (see docs/operations.md for the reference):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -37,7 +38,8 @@ from aiohttp import web
 from .. import jsontext
 from ..runtime import Runtime, RuntimeNotRunningError, UnstorableInputError
 from ..store import StoreError
-from .replies import ReplyCache
+from .connections import ConnectionLimits, LimitedSite
+from .replies import IdempotentRequests, ReplyCache
 
 log = logging.getLogger("flowyard.http")
 
@@ -45,8 +47,9 @@ DeadLetterHook = Callable[[str, str], None]
 """Told `(source, reason)` of every input the ingress dead-lettered (for live output)."""
 
 RUNTIME = web.AppKey("runtime", Runtime)
-REPLIES = web.AppKey("replies", ReplyCache)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotentRequests)
 ON_DEAD_LETTER: web.AppKey[DeadLetterHook] = web.AppKey("on_dead_letter")
+LIMITS = web.AppKey("limits", ConnectionLimits)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -83,9 +86,16 @@ def _dumps(value: Any) -> str:
 async def read_json(request: web.Request, *, empty: Any) -> tuple[Any, bytes]:
     """The request body parsed as JSON (`empty` for an empty body) and its raw bytes.
 
-    Raises `ClientError` (400) for a body that is not UTF-8 JSON.
+    Raises `ClientError` (400) for a body that is not UTF-8 JSON, (408) for a
+    body not sent within the body timeout.
     """
-    raw = await request.read()
+    timeout = request.app[LIMITS].body_timeout_s
+    try:
+        raw = await asyncio.wait_for(request.read(), timeout)
+    except TimeoutError:
+        raise ClientError(
+            408, "request timeout", f"the body did not arrive within {timeout:g}s"
+        ) from None
     if not raw.strip():
         return empty, raw
     try:
@@ -101,7 +111,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ClientError as exc:
-        return error_response(exc.status, exc.error, exc.detail)
+        response = error_response(exc.status, exc.error, exc.detail)
+        if exc.status == 408:
+            response.force_close()  # the rest of the body is not waited for
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -110,6 +123,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(503, "not running", str(exc))
     except UnstorableInputError as exc:
         return error_response(400, "cannot be stored", str(exc))
+    except ConnectionResetError:
+        # The client hung up (mid-body, say): nobody is left to answer.
+        log.debug("client went away during %s %s", request.method, request.path)
+        return web.Response(status=400)
     except StoreError as exc:
         log.error("store error while serving %s %s: %s", request.method, request.path, exc)
         return error_response(503, "store unavailable", str(exc))
@@ -123,6 +140,7 @@ def create_app(
     *,
     on_dead_letter: DeadLetterHook | None = None,
     reply_cache_size: int = 10_000,
+    limits: ConnectionLimits | None = None,
 ) -> web.Application:
     """The ingress application for a started (or soon started) `runtime`.
 
@@ -134,8 +152,11 @@ def create_app(
 
     app = web.Application(middlewares=[_errors], client_max_size=runtime.bounds.max_body_bytes)
     app[RUNTIME] = runtime
-    app[REPLIES] = ReplyCache(reply_cache_size)
+    app[IDEMPOTENCY] = IdempotentRequests(
+        runtime.store, runtime.clock.now_ms, ReplyCache(reply_cache_size)
+    )
     app[ON_DEAD_LETTER] = on_dead_letter or _ignore
+    app[LIMITS] = limits or ConnectionLimits()
     add_input_routes(app)
     add_query_routes(app)
     add_admin_routes(app)
@@ -182,8 +203,18 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 async def serve(app: web.Application, sock: socket.socket) -> web.AppRunner:
     """Start serving `app` on the bound `sock`; `await runner.cleanup()` stops it."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    limits = app[LIMITS]
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=limits.idle_timeout_s,
+        # After an answer given before the body was read (a 408, a 413), how
+        # long the rest of the body is read and dropped before closing.
+        lingering_time=1.0,
+        shutdown_timeout=5.0,
+    )
     await runner.setup()
-    site = web.SockSite(runner, sock, shutdown_timeout=5.0)
+    site = LimitedSite(runner, sock, max_connections=limits.max_connections)
     await site.start()
     return runner

@@ -2,8 +2,9 @@
 
 Each answers only once its input is durable in the store. An `Idempotency-Key`
 header turns into the inputs' source ids (`http:<topic>:<key>#<n>` for events,
-the signal id for signals), so the store accepts a retried request once; the
-reply cache hands the retry the first answer.
+the signal id for signals; parts escaped by `sourceids.source_id`), so the
+store accepts a retried request once; `replies` binds the key to its request
+and hands a retry the first answer.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from ..runtime import (
     UnknownVersionError,
     signal_source,
 )
-from .ingress import ON_DEAD_LETTER, REPLIES, RUNTIME, ClientError, json_response, read_json
+from ..sourceids import source_id
+from .ingress import IDEMPOTENCY, ON_DEAD_LETTER, RUNTIME, ClientError, json_response, read_json
 from .problems import problem
-from .replies import KeyReuseError, Reply, fingerprint
+from .replies import HeldKey, KeyReuseError, Reply, fingerprint
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 EVENT_HEADER_PREFIX = "X-Event-Header-"
@@ -48,25 +50,12 @@ def _idempotency_key(request: web.Request) -> str | None:
     return key
 
 
-def _cached(request: web.Request, key: str | None, request_fingerprint: str) -> Reply | None:
-    if key is None:
-        return None
-    try:
-        return request.app[REPLIES].get(key, request_fingerprint)
-    except KeyReuseError:
-        raise ClientError(
-            422,
-            "Idempotency-Key reused",
-            f"the key {key!r} was used for a different request; use a new key per request",
-        ) from None
-
-
-def _answer(
-    request: web.Request, key: str | None, request_fingerprint: str, reply: Reply
-) -> web.Response:
-    if key is not None:
-        request.app[REPLIES].put(key, request_fingerprint, reply)
-    return json_response(reply.status, reply.body)
+def _reused(key: str) -> ClientError:
+    return ClientError(
+        422,
+        "Idempotency-Key reused",
+        f"the key {key!r} was used for a different request; use a new key per request",
+    )
 
 
 def _event_headers(request: web.Request) -> dict[str, str]:
@@ -107,7 +96,6 @@ def outcome_json(outcome: IngestOutcome) -> dict[str, Any]:
 
 async def post_events(request: web.Request) -> web.StreamResponse:
     """`POST /events/{topic}`: one JSON event, or a JSON array of events."""
-    runtime = request.app[RUNTIME]
     topic = request.match_info["topic"]
     key = _idempotency_key(request)
     headers = _event_headers(request)
@@ -118,9 +106,23 @@ async def post_events(request: web.Request) -> web.StreamResponse:
         if key is None
         else fingerprint("events", topic, raw, json.dumps(headers, sort_keys=True))
     )
-    cached = _cached(request, key, request_fingerprint)
-    if cached is not None:
-        return json_response(cached.status, cached.body)
+    try:
+        async with request.app[IDEMPOTENCY].hold(key, request_fingerprint) as held:
+            reply = held.reply or await _take_events(request, held, topic, key, headers, body)
+    except KeyReuseError:
+        raise _reused(str(key)) from None
+    return json_response(reply.status, reply.body)
+
+
+async def _take_events(  # noqa: PLR0917 - one request's parts
+    request: web.Request,
+    held: HeldKey,
+    topic: str,
+    key: str | None,
+    headers: dict[str, str],
+    body: Any,
+) -> Reply:
+    runtime = request.app[RUNTIME]
     if body is _NO_BODY:
         raise ClientError(400, "empty body", "send one JSON event or a JSON array of events")
     events = body if isinstance(body, list) else [body]
@@ -137,12 +139,13 @@ async def post_events(request: web.Request) -> web.StreamResponse:
     if topic not in runtime.topics:
         known = ", ".join(sorted(runtime.topics)) or "none"
         raise ClientError(404, "unknown topic", f"no flow reads topic {topic!r} (topics: {known})")
+    await held.claim()
     now = runtime.clock.now_ms()
     records = [
         IncomingRecord(
             value=event,
             headers=headers,
-            source=None if key is None else f"http:{topic}:{key}#{index}",
+            source=None if key is None else f"{source_id('http', topic, key)}#{index}",
             timestamp_ms=now,
             origin="http",
         )
@@ -166,14 +169,12 @@ async def post_events(request: web.Request) -> web.StreamResponse:
             **problem(422, "events rejected (dead-lettered)", "; ".join(reasons)),
             **reply_body,
         }
-    reply = Reply(422 if rejected else 202, reply_body)
-    return _answer(request, key, request_fingerprint, reply)
+    return held.remember(Reply(422 if rejected else 202, reply_body))
 
 
 async def post_signal(request: web.Request) -> web.StreamResponse:
     """`POST /signals/{flow}/{key}/{signal}`: the body is the signal's payload
     (an empty body is `{}`)."""
-    runtime = request.app[RUNTIME]
     flow = request.match_info["flow"]
     instance_key = request.match_info["key"]
     name = request.match_info["signal"]
@@ -182,9 +183,20 @@ async def post_signal(request: web.Request) -> web.StreamResponse:
     request_fingerprint = (
         "" if key is None else fingerprint("signal", flow, instance_key, name, raw)
     )
-    cached = _cached(request, key, request_fingerprint)
-    if cached is not None:
-        return json_response(cached.status, cached.body)
+    try:
+        async with request.app[IDEMPOTENCY].hold(key, request_fingerprint) as held:
+            reply = held.reply or await _take_signal(request, held, payload)
+    except KeyReuseError:
+        raise _reused(str(key)) from None
+    return json_response(reply.status, reply.body)
+
+
+async def _take_signal(request: web.Request, held: HeldKey, payload: Any) -> Reply:
+    runtime = request.app[RUNTIME]
+    flow = request.match_info["flow"]
+    instance_key = request.match_info["key"]
+    name = request.match_info["signal"]
+    key = _idempotency_key(request)
     if flow not in runtime.flows:
         raise ClientError(404, "unknown flow", f"no flow {flow!r} is loaded")
     instance = await runtime.get_instance(flow, instance_key)
@@ -213,6 +225,7 @@ async def post_signal(request: web.Request) -> web.StreamResponse:
         known = ", ".join(sorted(program.signals)) or "none"
         raise ClientError(404, "unknown signal", f"flow {flow!r} has no signal {name!r} ({known})")
     # A payload failing the schema is dead-lettered by the runtime, with the reason.
+    await held.claim()
     outcome = await runtime.signal(flow, instance_key, name, payload, signal_id=key)
     if outcome.status == "dead_lettered":
         for reason in outcome.reasons:
@@ -231,7 +244,7 @@ async def post_signal(request: web.Request) -> web.StreamResponse:
         if outcome.status == "duplicate":
             body["duplicate"] = True
         reply = Reply(202, body)
-    return _answer(request, key, request_fingerprint, reply)
+    return held.remember(reply)
 
 
 async def post_callback(request: web.Request) -> web.StreamResponse:

@@ -459,9 +459,7 @@ class Runtime:
         reported failure). A second success for a token is accepted and ignored.
         """
         self._check_running()
-        refused = storable.problem(payload) or storable.oversize(
-            payload, self.bounds.max_result_bytes, "the callback's body"
-        )
+        refused = storable.refusal(payload, self.bounds.max_result_bytes, "the callback's body")
         if refused is None and error is not None:
             refused = storable.problem(error)
         if refused is not None:

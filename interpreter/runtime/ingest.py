@@ -29,6 +29,7 @@ from ..expr import Compiled, ExprError
 from ..immutable import immutable
 from ..model import EventInput, Input, SignalInput
 from ..program import Program
+from ..sourceids import source_id
 from ..store import DeadLetter, InboxItem, InboxRow, SourcePosition, StepCommit, Store
 
 
@@ -72,8 +73,8 @@ def signal_source(flow: str, key: str, signal_id: str | None) -> str:
     """The source id of a signal (one with an id is accepted once), as its
     inbox item and any dead letter of it carry it."""
     if signal_id is None:
-        return f"signal:{flow}:{key}"
-    return f"signal:{flow}:{key}:{signal_id}"
+        return source_id("signal", flow, key)
+    return source_id("signal", flow, key, signal_id)
 
 
 IngestStatus = Literal["accepted", "duplicate", "dead_lettered", "ignored"]

@@ -382,13 +382,15 @@ def unstorable(result: StepResult, max_data_bytes: int) -> str | None:
     emitted value, or an effect's arguments) it cannot encode, or data over
     `max_data_bytes`. Such a step must not be committed: it would fail again on
     every retry of its key."""
-    data = result.instance.data
-    problem = storable.problem(data, floats=False)
-    if problem is not None:
-        return f"the step computed data that cannot be stored: {problem}"
-    too_big = storable.oversize(data, max_data_bytes, "the instance's data")
-    if too_big is not None:
-        return f"{too_big} (flowd run --max-data-bytes)"
+    refused = storable.refusal(
+        result.instance.data,
+        max_data_bytes,
+        "the instance's data",
+        option="flowd run --max-data-bytes",
+        floats=False,
+    )
+    if refused is not None:
+        return f"the step computed data that cannot be kept: {refused}"
     for command in result.commands:
         value: Any = None
         if isinstance(command, Emit):

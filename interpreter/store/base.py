@@ -583,6 +583,12 @@ class Store(Protocol):
         """How far a source has been stored, or None if never seen."""
         ...
 
+    async def claim_idempotency_key(self, key: str, fingerprint: str, at_ms: int) -> str:
+        """Durably bind `key` to `fingerprint` unless it is bound already; returns
+        the fingerprint `key` is bound to (the given one, or the first one ever:
+        a different one means the key was used for another request)."""
+        ...
+
     async def load_irs(self, flow: str | None = None) -> list[IrVersion]:
         """Stored IR versions, oldest first."""
         ...

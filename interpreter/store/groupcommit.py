@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from .base import StoreClosedError, StoreError, StoreStats
+from .files import leave_open
 
 T = TypeVar("T")
 
@@ -89,10 +90,14 @@ class GroupCommitter:
         connect: Callable[[], sqlite3.Connection],
         *,
         max_batch: int = 256,
+        before_batch: Callable[[], None] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._connect = connect
+        self._before_batch = before_batch
+        """Called on the writer thread before each transaction; what it raises
+        fails the batch (e.g. the store's files can no longer be written)."""
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -188,7 +193,10 @@ class GroupCommitter:
             log.error("the store writer stopped", exc_info=True)
             ended = StoreClosedError(f"the store writer stopped: {error!r}")
         finally:
-            conn.close()
+            if self._safe_to_close():
+                conn.close()
+            else:
+                leave_open(conn)
             self._post(self._writer_done, ended)
 
     def _write_batches(self, conn: sqlite3.Connection) -> None:
@@ -198,13 +206,33 @@ class GroupCommitter:
                 self._post(self._fail, batch, StoreClosedError("the store was shut down"))
             elif batch:
                 try:
-                    outcome = _apply(conn, [q.job for q in batch])
+                    outcome = self._checked_apply(conn, [q.job for q in batch])
                 except BaseException as error:
                     self._post(self._resolve, batch, _Outcome([], committed=False, error=error))
                     raise
                 self._post(self._resolve, batch, outcome)
             if stopping:
                 return
+
+    def _safe_to_close(self) -> bool:
+        """Whether closing may write (SQLite checkpoints on the last close): not
+        when `before_batch` says the files cannot be written (see `files`)."""
+        if self._before_batch is None:
+            return True
+        try:
+            self._before_batch()
+        except Exception as error:
+            log.error("the store connection is left open, not checkpointed: %s", error)
+            return False
+        return True
+
+    def _checked_apply(self, conn: sqlite3.Connection, jobs: list[_Job]) -> _Outcome:
+        if self._before_batch is not None:
+            try:
+                self._before_batch()
+            except Exception as error:
+                return _Outcome(results=[], committed=False, error=error)
+        return _apply(conn, jobs)
 
     def _next_batch(self) -> tuple[list[_Queued], bool]:
         """The writes queued now (waiting for one), and whether the stop mark came;

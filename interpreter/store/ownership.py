@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import IO
 
+from .files import open_private
+
 
 class StoreBusyError(Exception):
     """Another process owns the store."""
@@ -31,7 +33,7 @@ class StoreOwnership:
     def claim(cls, store_path: str | Path) -> StoreOwnership:
         """Own `store_path`, or raise `StoreBusyError` naming the owner's pid."""
         path = Path(f"{store_path}.lock")
-        lock_file = path.open("a+", encoding="utf-8")
+        lock_file = os.fdopen(open_private(str(path)), "r+", encoding="utf-8")
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -239,6 +239,15 @@ class PostgresStore:
             lambda conn: writes.refuse_input(conn, flow, key, inbox_id, letter)
         )
 
+    async def claim_idempotency_key(self, key: str, fingerprint: str, at_ms: int) -> str:
+        """See `Store.claim_idempotency_key`."""
+        return cast(
+            str,
+            await self._committer.submit(
+                lambda conn: writes.claim_idempotency_key(conn, key, fingerprint, at_ms)
+            ),
+        )
+
     async def commit(self, commit: StepCommit) -> None:
         """See `Store.commit`."""
         await self._committer.submit_merged((commit,), writes.commit_turns)

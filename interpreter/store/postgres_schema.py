@@ -155,6 +155,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             claimed_ms bigint NOT NULL
         )""",
     ),
+    # 3: each HTTP Idempotency-Key with the fingerprint of the request that
+    # first used it (SQLite's version 3).
+    (
+        """CREATE TABLE idempotency_keys (
+            key text COLLATE "C" PRIMARY KEY,
+            fingerprint text NOT NULL,
+            created_ms bigint NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -184,6 +184,19 @@ async def insert_dead_letter(conn: Connection, letter: DeadLetter) -> int:
     return letter_id
 
 
+async def claim_idempotency_key(conn: Connection, key: str, fingerprint: str, at_ms: int) -> str:
+    """See `Store.claim_idempotency_key`."""
+    await conn.execute(
+        "INSERT INTO idempotency_keys (key, fingerprint, created_ms) VALUES ($1, $2, $3) "
+        "ON CONFLICT (key) DO NOTHING",
+        key,
+        fingerprint,
+        at_ms,
+    )
+    bound = await conn.fetchval("SELECT fingerprint FROM idempotency_keys WHERE key = $1", key)
+    return str(bound)
+
+
 async def refuse_input(
     conn: Connection, flow: str, key: str, inbox_id: int, letter: DeadLetter
 ) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, cast, get_args
@@ -41,6 +42,7 @@ from .base import (
     StoreStats,
     TimerRow,
 )
+from .files import check_writable, create_private, leave_open
 from .groupcommit import GroupCommitter
 from .sqlite_schema import ensure_secret, migrate
 
@@ -73,6 +75,20 @@ def _open_writer(path: str, synchronous: Synchronous) -> tuple[sqlite3.Connectio
         conn.close()
         raise
     return conn, secret
+
+
+async def _stop_without_closing(reader: aiosqlite.Connection) -> None:
+    """End `reader`'s worker thread but keep its SQLite connection unclosed for
+    the life of the process (aiosqlite offers no public way: `stop` closes it)."""
+    connection = getattr(reader, "_connection", None)
+    if connection is None:
+        await reader.close()
+        return
+    leave_open(connection)
+    reader._connection = None
+    stopped = reader.stop()
+    if stopped is not None:
+        await stopped
 
 
 class SQLiteStore:
@@ -111,7 +127,10 @@ class SQLiteStore:
             conn, secret = _open_writer(target, synchronous)
             return conn
 
-        committer = GroupCommitter(connect, max_batch=max_batch)
+        create_private(target)
+        committer = GroupCommitter(
+            connect, max_batch=max_batch, before_batch=partial(check_writable, target)
+        )
         reader: aiosqlite.Connection | None = None
         try:
             await committer.start()
@@ -154,11 +173,21 @@ class SQLiteStore:
         return self._committer.stats
 
     async def close(self) -> None:
-        """Finish queued writes and close both connections."""
+        """Finish queued writes and close both connections.
+
+        When the store's files can no longer be written (see `files`), the
+        connections are left open instead: SQLite writes the memory-mapped
+        WAL index when the last one closes, which would end the process with
+        SIGBUS."""
         try:
             await self._committer.close()
         finally:
-            await self._reader.close()
+            try:
+                check_writable(self._path)
+            except StoreError:
+                await _stop_without_closing(self._reader)
+            else:
+                await self._reader.close()
 
     # --- writes ------------------------------------------------------------------
 
@@ -191,6 +220,12 @@ class SQLiteStore:
         """See `Store.refuse_input`."""
         return await self._committer.submit(
             lambda conn: writes.refuse_input(conn, flow, key, inbox_id, letter)
+        )
+
+    async def claim_idempotency_key(self, key: str, fingerprint: str, at_ms: int) -> str:
+        """See `Store.claim_idempotency_key`."""
+        return await self._committer.submit(
+            lambda conn: writes.claim_idempotency_key(conn, key, fingerprint, at_ms)
         )
 
     async def commit(self, commit: StepCommit) -> None:

@@ -137,6 +137,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         'CREATE INDEX embedded_log_by_topic ON embedded_log (topic, "offset")',
     ),
+    # 3: each HTTP Idempotency-Key with the fingerprint of the request that
+    # first used it, so reuse for another request is refused after a restart too.
+    (
+        """CREATE TABLE idempotency_keys (
+            key TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            created_ms INTEGER NOT NULL
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

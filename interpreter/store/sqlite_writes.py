@@ -170,6 +170,17 @@ def insert_dead_letter(conn: sqlite3.Connection, letter: DeadLetter) -> int:
     return cursor.lastrowid
 
 
+def claim_idempotency_key(conn: sqlite3.Connection, key: str, fingerprint: str, at_ms: int) -> str:
+    """See `Store.claim_idempotency_key`."""
+    conn.execute(
+        "INSERT INTO idempotency_keys (key, fingerprint, created_ms) VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
+        (key, fingerprint, at_ms),
+    )
+    row = conn.execute("SELECT fingerprint FROM idempotency_keys WHERE key = ?", (key,)).fetchone()
+    return str(row[0])
+
+
 def refuse_input(
     conn: sqlite3.Connection, flow: str, key: str, inbox_id: int, letter: DeadLetter
 ) -> int:

@@ -417,15 +417,17 @@ class EffectRunner:
     def _checked(self, value: Any) -> Any:
         """`value` if it can be stored and is within `max_result_bytes`; else the
         call fails, without retrying (the same result would come back)."""
-        reason = storable.problem(value)
-        if reason is not None:
+        refused = storable.refusal(
+            value,
+            self.max_result_bytes,
+            "the effect's result",
+            option="flowd run --max-result-bytes",
+        )
+        if refused is not None:
             raise EffectError(
-                f"the effect returned a value that is not JSON the store can hold: {reason}",
+                f"the effect returned a value that is not JSON the store can hold: {refused}",
                 retryable=False,
             )
-        too_big = storable.oversize(value, self.max_result_bytes, "the effect's result")
-        if too_big is not None:
-            raise EffectError(f"{too_big} (flowd run --max-result-bytes)", retryable=False)
         return value
 
 
