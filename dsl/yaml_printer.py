@@ -257,7 +257,8 @@ _WIDTH = 88
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _YAML11_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
 _DURATION_LIKE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+\Z")
-_FLOW_UNSAFE = frozenset(",[]{}:")
+# `?` too: pyyaml's pure-Python parser ends a plain value at `?` inside `{ }` or `[ ]`.
+_FLOW_UNSAFE = frozenset(",[]{}:?")
 
 
 def _plain_ok(text: str, *, in_flow: bool, is_key: bool) -> bool:

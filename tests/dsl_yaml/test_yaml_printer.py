@@ -248,3 +248,13 @@ json_values = st.recursive(
 def test_any_json_default_and_literal_string_round_trip(default: ast.JSON, text: str) -> None:
     flow = _flow_with({"v": ast.Literal(value=text)}, default=default)
     assert _reload(flow) == flow
+
+
+def test_a_question_mark_inside_braces_is_quoted_for_both_parsers(yaml_parser: str) -> None:
+    from flowyard.dsl.yaml_loader import compose
+    from flowyard.dsl.yaml_printer import format_inline
+
+    text = format_inline({"v": ";?", "w": ["a?b"]})
+    assert text == '{v: ";?", w: ["a?b"]}'
+    root, diagnostics = compose(f"x: {text}\n", file="t.yaml")
+    assert diagnostics == [] and root is not None and root.value == {"x": {"v": ";?", "w": ["a?b"]}}
