@@ -10,6 +10,13 @@ position, or deduplicated by the store (per flow, by position). Kafka's
 committed offsets follow the stored ones about once a second, so standard
 tools show the group's lag; they are never read back.
 
+A partition's batches are stored one after the other: the next one is not
+even fetched before the last one is stored (written first, a later batch
+would make the store take the earlier one's records for duplicates). The
+batches of different partitions are stored at once, and the store's group
+commit writes them together, while the free partitions' next records are
+fetched.
+
 A record that cannot be stored becomes a dead letter (see `records`); if a
 batch still fails to be stored, its records are ingested one by one and the
 one that fails alone becomes a dead letter too, so no record holds up its
