@@ -10,6 +10,13 @@ position, or deduplicated by the store (per flow, by position). Kafka's
 committed offsets follow the stored ones about once a second, so standard
 tools show the group's lag; they are never read back.
 
+A partition's batches are stored one after the other: the next one is not
+even fetched before the last one is stored (written first, a later batch
+would make the store take the earlier one's records for duplicates). The
+batches of different partitions are stored at once, and the store's group
+commit writes them together, while the free partitions' next records are
+fetched.
+
 A record that cannot be stored becomes a dead letter (see `records`); if a
 batch still fails to be stored, its records are ingested one by one and the
 one that fails alone becomes a dead letter too, so no record holds up its
@@ -85,7 +92,7 @@ class KafkaIngress:
         self._backlog = backlog
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        self._storing: dict[TopicPartition, asyncio.Task[None]] = {}
         self._next: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
@@ -118,6 +125,8 @@ class KafkaIngress:
         """Stop consuming and leave the group (positions are in the store)."""
         task, self._task = self._task, None
         await cancel(task)
+        if self._storing:
+            await asyncio.wait(list(self._storing.values()))
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             if self._committing is not None:
@@ -154,34 +163,69 @@ class KafkaIngress:
         while True:
             try:
                 self._backpressure(consumer)
-                batches = await consumer.getmany(
-                    timeout_ms=POLL_MS, max_records=self._settings.max_batch
-                )
-                async with self._lock:
-                    # One task per partition: the store's group commit writes
-                    # them in one transaction.
-                    assigned = consumer.assignment()
-                    await asyncio.gather(
-                        *(
-                            self._ingest_partition(tp, records)
-                            for tp, records in batches.items()
-                            if tp in assigned
-                        )
-                    )
+                await self._poll(consumer)
                 self._commit_soon(consumer)
             except asyncio.CancelledError:
                 raise
-            except RuntimeNotRunningError:
-                return
-            except (KafkaError, StoreError, OSError) as exc:
-                # The broker went away, or the store refused a write: positions
-                # in memory may be ahead of the store's, so start again from it.
+            except (KafkaError, OSError) as exc:
+                # The broker went away: aiokafka reconnects, and every batch
+                # fetched so far is being stored, so positions stay right.
                 log.warning("kafka consumer: %s: %s; retrying", type(exc).__name__, exc)
                 self._tell(f"kafka: {type(exc).__name__}: {exc}; retrying in {RETRY_AFTER_S:g} s")
                 await asyncio.sleep(RETRY_AFTER_S)
-                with contextlib.suppress(KafkaError, StoreError, OSError):
-                    async with self._lock:
-                        await self._seek_to_stored(consumer, list(consumer.assignment()))
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+        """Take new records of the partitions not being stored, and store each
+        partition's batch in a task of its own. A partition's batches are stored
+        one after the other (a later one written first would make the store take
+        the earlier one's records for duplicates: their offsets are below its
+        position); different partitions' at once, so the store's group commit
+        writes them together while the next records are fetched."""
+        assigned = consumer.assignment()
+        free = [tp for tp in assigned if tp not in self._storing]
+        if assigned and not free:
+            await asyncio.wait(
+                list(self._storing.values()),
+                timeout=POLL_MS / 1000,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            return
+        # With nothing assigned yet, this waits (and lets the group join).
+        batches = await consumer.getmany(
+            *(free if len(free) < len(assigned) else ()),
+            timeout_ms=0 if self._storing else POLL_MS,
+            max_records=self._settings.max_batch,
+        )
+        for tp, records in batches.items():
+            if records and tp in consumer.assignment() and tp not in self._storing:
+                self._storing[tp] = asyncio.create_task(
+                    self._store_batch(consumer, tp, records), name=f"flowd-kafka-{tp}"
+                )
+        if not batches and self._storing:
+            await asyncio.wait(
+                list(self._storing.values()),
+                timeout=POLL_MS / 1000,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+
+    async def _store_batch(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: Sequence[ConsumedRecord]
+    ) -> None:
+        try:
+            await self._ingest_partition(tp, records)
+        except RuntimeNotRunningError:
+            pass  # flowd is stopping; the stored position says where to start again
+        except Exception as exc:
+            # Not stored (the store failing, or a bug): the records must not be
+            # skipped, so fetch the partition again from its stored position.
+            log.exception("kafka: a batch of %s was not stored; retrying", tp)
+            self._tell(f"kafka: a batch of {tp.topic}[{tp.partition}] not stored: {exc}")
+            await asyncio.sleep(RETRY_AFTER_S)
+            with contextlib.suppress(KafkaError, StoreError, OSError):
+                if tp in consumer.assignment():
+                    await self._seek_to_stored(consumer, [tp])
+        finally:
+            self._storing.pop(tp, None)
 
     async def _ingest_partition(
         self, tp: TopicPartition, records: Sequence[ConsumedRecord]
@@ -245,15 +289,16 @@ class KafkaIngress:
         consumer = self._consumer
         if consumer is None:
             return
-        async with self._lock:
-            await self._seek_to_stored(consumer, partitions)
+        await self._seek_to_stored(consumer, partitions)
         self._tell("kafka: assigned " + _describe(partitions))
 
     async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
-        """Partitions are being taken away: wait for the batch being stored."""
-        async with self._lock:
-            for tp in partitions:
-                self._next.pop(tp, None)
+        """Partitions are being taken away: wait for their batches being stored."""
+        storing = [self._storing[tp] for tp in partitions if tp in self._storing]
+        if storing:
+            await asyncio.wait(storing)
+        for tp in partitions:
+            self._next.pop(tp, None)
         if partitions:
             self._tell("kafka: revoked " + _describe(partitions))
 
