@@ -140,7 +140,7 @@ def _client(args: argparse.Namespace) -> FlowdClient:
 
 async def _open_store(args: argparse.Namespace) -> Any:
     from .store import StoreError
-    from .store.targets import display, open_store, store_exists
+    from .store.targets import display, open_store_for_reading, store_exists
 
     if not store_exists(args.store):
         raise AdminError(
@@ -148,7 +148,7 @@ async def _open_store(args: argparse.Namespace) -> Any:
             "or --url for a running flowd)"
         )
     try:
-        return await open_store(args.store)
+        return await open_store_for_reading(args.store)
     except (StoreError, ValueError) as exc:
         raise AdminError(f"cannot open the store {display(args.store)}: {exc}") from None
 

@@ -44,7 +44,7 @@ class FlowdClient:
         self.token = token if token is not None else os.environ.get(TOKEN_VARIABLE)
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json, application/problem+json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         headers.update(extra or {})

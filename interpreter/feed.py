@@ -11,10 +11,15 @@ Either may carry `"after": "10m"` (flow time since the feed started) or
 skipped. Each line's source id is `file:<absolute path>:<line>`, so feeding the
 same file to the same store again applies nothing twice. A line that cannot be
 read (not JSON, no topic, a bad `after`) becomes a dead letter naming its line.
+
+With a `BacklogBound` (`flowd run --max-backlog`), the feed waits before each
+ingest while the backlog is at or past the bound, and goes on once it is
+below: as HTTP answers 429 then, a file is throttled, never dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +35,25 @@ DeadLetterHook = Callable[[str, str], None]
 MAX_BATCH = 500
 """Consecutive event lines of one topic are ingested together, up to this many."""
 
+BACKLOG_POLL_S = 0.05
+"""How often a feed waiting for the backlog to fall looks at it again."""
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogBound:
+    """Feed nothing while `backlog()` (inputs and effect calls waiting) is at least `bound`."""
+
+    backlog: Callable[[], int]
+    bound: int
+
+    def __post_init__(self) -> None:
+        if self.bound < 1:
+            raise ValueError("the backlog bound must be at least 1")
+
+    def reached(self) -> bool:
+        """Whether the backlog is at or past the bound now."""
+        return self.backlog() >= self.bound
+
 
 @dataclass(slots=True)
 class FeedReport:
@@ -40,6 +64,8 @@ class FeedReport:
     duplicates: int = 0
     dead_lettered: int = 0
     ignored: int = 0
+    waits: int = 0
+    """How many times the feed waited for the backlog to fall below its bound."""
 
     def count(self, outcome: IngestOutcome) -> None:
         """Add one record's outcome."""
@@ -54,9 +80,10 @@ class FeedReport:
 
     def summary(self) -> str:
         """One line for people."""
+        waited = f"; waited {self.waits} time(s) for the backlog" if self.waits else ""
         return (
             f"{self.lines} lines: {self.accepted} accepted, {self.duplicates} already applied, "
-            f"{self.dead_lettered} dead-lettered, {self.ignored} ignored"
+            f"{self.dead_lettered} dead-lettered, {self.ignored} ignored{waited}"
         )
 
 
@@ -85,11 +112,18 @@ class Feeder:
     """Feeds one JSON Lines file into a started `Runtime`."""
 
     def __init__(
-        self, runtime: Runtime, path: str | Path, *, on_dead_letter: DeadLetterHook | None = None
+        self,
+        runtime: Runtime,
+        path: str | Path,
+        *,
+        on_dead_letter: DeadLetterHook | None = None,
+        backlog: BacklogBound | None = None,
     ) -> None:
         self._runtime = runtime
         self._path = Path(path).resolve()
         self._on_dead_letter = on_dead_letter
+        self._backlog = backlog
+        self._max_batch = MAX_BATCH if backlog is None else min(MAX_BATCH, backlog.bound)
         self._batch: list[_Event] = []
         self._start_ms = 0
         self.report = FeedReport()
@@ -128,7 +162,7 @@ class Feeder:
                     await self._signal(item)
                     continue
                 if self._batch and (
-                    self._batch[0].topic != item.topic or len(self._batch) >= MAX_BATCH
+                    self._batch[0].topic != item.topic or len(self._batch) >= self._max_batch
                 ):
                     await self._flush()
                 self._batch.append(item)
@@ -153,6 +187,7 @@ class Feeder:
     async def _flush(self) -> None:
         if not self._batch:
             return
+        await self._wait_for_room()
         batch, self._batch = self._batch, []
         topic = batch[0].topic
         records = [
@@ -165,7 +200,16 @@ class Feeder:
             for reason in outcome.reasons:
                 self._tell(self.source(event.line), reason)
 
+    async def _wait_for_room(self) -> None:
+        """Wait while the backlog is at or past its bound (nothing is dropped)."""
+        if self._backlog is None or not self._backlog.reached():
+            return
+        self.report.waits += 1
+        while self._backlog.reached():
+            await asyncio.sleep(BACKLOG_POLL_S)
+
     async def _signal(self, item: _Signal) -> None:
+        await self._wait_for_room()
         outcome = await self._runtime.signal(
             item.flow, item.key, item.name, item.value, signal_id=self.source(item.line)
         )
@@ -217,7 +261,11 @@ def _parse_line(number: int, obj: dict[str, Any]) -> _Event | _Signal:
 
 
 async def feed_file(
-    runtime: Runtime, path: str | Path, *, on_dead_letter: DeadLetterHook | None = None
+    runtime: Runtime,
+    path: str | Path,
+    *,
+    on_dead_letter: DeadLetterHook | None = None,
+    backlog: BacklogBound | None = None,
 ) -> FeedReport:
     """Feed the JSON Lines file at `path` into `runtime`; returns the counts."""
-    return await Feeder(runtime, path, on_dead_letter=on_dead_letter).run()
+    return await Feeder(runtime, path, on_dead_letter=on_dead_letter, backlog=backlog).run()

@@ -20,7 +20,7 @@ from typing import Any, Literal, TextIO
 from .model import Cancel, Instance, RetryIncident
 from .store import InboxItem
 from .store.ownership import StoreBusyError
-from .store.targets import claim_store, open_store
+from .store.targets import claim_store, open_store, open_store_for_reading
 
 Action = Literal["retry", "cancel"]
 
@@ -44,7 +44,7 @@ def _time(ms: int | None) -> str:
 
 async def list_incidents(store_path: str | Path, out: TextIO, *, flow: str | None = None) -> int:
     """Print the incidents in the store; returns how many there are."""
-    store = await open_store(store_path)
+    store = await open_store_for_reading(store_path)
     try:
         rows = await store.instances(flow, status="incident")
     finally:
@@ -63,7 +63,7 @@ async def list_dead_letters(
     store_path: str | Path, out: TextIO, *, limit: int | None = None
 ) -> int:
     """Print the dead letters in the store, oldest first; returns how many were printed."""
-    store = await open_store(store_path)
+    store = await open_store_for_reading(store_path)
     try:
         rows = await store.dead_letters(limit=limit)
     finally:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .feed import Feeder
+from .feed import BacklogBound, Feeder
 from .live import LiveView
 from .metrics import Metrics, chain
 from .program import Program, ProgramError
@@ -333,9 +333,15 @@ class _Daemon:
         return EXIT_OK
 
     async def _feed_then_maybe_stop(self, runtime: Runtime, store: Store) -> None:
+        metrics, limit = self.metrics, self.options.max_backlog
+        bound = (
+            None
+            if limit is None
+            else BacklogBound(lambda: metrics.inbox_depth + runtime.effect_calls_waiting, limit)
+        )
         try:
             for path in self.options.events:
-                feeder = Feeder(runtime, path, on_dead_letter=self.live.dead_letter)
+                feeder = Feeder(runtime, path, on_dead_letter=self.live.dead_letter, backlog=bound)
                 report = await feeder.run()
                 self.live.info(f"flowd: fed {path}: {report.summary()}")
             if self.options.exit_when_idle:

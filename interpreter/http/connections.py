@@ -19,10 +19,13 @@ debug level, without a traceback.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from dataclasses import dataclass
 
 from aiohttp import web
+
+from .problems import PROBLEM_MEDIA_TYPE, problem
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,13 +37,16 @@ class ConnectionLimits:
     body_timeout_s: float = 30.0
 
 
-_BUSY_BODY = (
-    b'{"error": "too many connections", '
-    b'"detail": "flowd holds as many connections as it may; retry in a moment"}'
-)
+_BUSY_BODY = json.dumps(
+    problem(
+        503,
+        "too many connections",
+        "flowd holds as many connections as it may; retry in a moment",
+    )
+).encode()
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
-    b"Content-Type: application/json\r\n"
+    b"Content-Type: " + PROBLEM_MEDIA_TYPE.encode() + b"\r\n"
     b"Connection: close\r\n"
     b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY
 )

@@ -65,8 +65,13 @@ class ClientError(Exception):
 
 
 def json_response(status: int, body: Any) -> web.Response:
-    """A JSON answer (UTF-8, not ASCII-escaped)."""
-    return web.json_response(body, status=status, dumps=_dumps)
+    """A JSON answer (UTF-8, not ASCII-escaped); an error answer holding problem
+    details is sent as `application/problem+json`."""
+    from .problems import media_type
+
+    return web.json_response(
+        body, status=status, dumps=_dumps, content_type=media_type(status, body)
+    )
 
 
 def error_response(status: int, error: str, detail: Any = None) -> web.Response:

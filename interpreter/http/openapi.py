@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .problems import PROBLEM_MEDIA_TYPE
+
 OPENAPI_VERSION = "3.1.0"
 
 _ANY: dict[str, Any] = {}
@@ -29,7 +31,10 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return _json(_ref("Problem"), description)
+    return {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": _ref("Problem")}},
+    }
 
 
 def _path_param(name: str, description: str) -> dict[str, Any]:

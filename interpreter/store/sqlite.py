@@ -4,6 +4,12 @@ All writes go through one `GroupCommitter` (a single writer connection on its
 own thread, many writes per transaction). Reads use a second, read-only
 connection through aiosqlite; WAL lets it read while the writer writes, so reads
 never queue behind a batch and always see every write that has returned.
+
+`SQLiteStore.open_read_only` opens only the reading connection, in SQLite's
+read-only mode: it never creates, migrates or writes the database, so the admin
+commands can read a store while a flowd runs on it; its writes raise `StoreError`.
+(As any reader of a WAL database, SQLite may create the empty `-wal` and `-shm`
+side files when no flowd has them open.)
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from .base import (
 )
 from .files import check_writable, create_private, leave_open
 from .groupcommit import GroupCommitter
-from .sqlite_schema import ensure_secret, migrate
+from .sqlite_schema import SCHEMA_VERSION, ensure_secret, migrate
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 """SQLite's `PRAGMA synchronous`. In WAL mode: FULL fsyncs the WAL on every
@@ -91,11 +97,36 @@ async def _stop_without_closing(reader: aiosqlite.Connection) -> None:
         await stopped
 
 
+async def _read_secret(path: str, reader: aiosqlite.Connection) -> bytes:
+    """The callback secret of the database behind `reader`, after checking it
+    is at the schema version this code reads (a read-only open cannot migrate)."""
+    has_meta = await reader.execute_fetchall(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    )
+    found = await reader.execute_fetchall(
+        "SELECT name, value FROM meta WHERE name IN ('schema_version', 'callback_secret')"
+        if has_meta
+        else "SELECT NULL, NULL WHERE 0"
+    )
+    meta = {str(name): str(value) for name, value in found}
+    version = int(meta.get("schema_version", "0"))
+    if version != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: the store is at schema version {version}, this flowd reads version "
+            f"{SCHEMA_VERSION}: run this flowd on it once to migrate it, or upgrade flowd"
+        )
+    return bytes.fromhex(meta.get("callback_secret", ""))
+
+
 class SQLiteStore:
     """The SQLite implementation of `Store`. Open with `await SQLiteStore.open(path)`."""
 
     def __init__(
-        self, path: str, committer: GroupCommitter, reader: aiosqlite.Connection, secret: bytes
+        self,
+        path: str,
+        committer: GroupCommitter | None,
+        reader: aiosqlite.Connection,
+        secret: bytes,
     ) -> None:
         self._path = path
         self._committer = committer
@@ -146,6 +177,29 @@ class SQLiteStore:
             raise
         return cls(target, committer, reader, secret)
 
+    @classmethod
+    async def open_read_only(cls, path: str | Path) -> SQLiteStore:
+        """Open the existing database at `path` for reading only (SQLite's
+        `mode=ro`, and `query_only`): nothing is created, migrated or written,
+        and every write method raises `StoreError`. A flowd may run on it."""
+        target = str(path)
+        if target == ":memory:" or target.startswith("file:"):
+            raise ValueError("SQLiteStore needs a file path")
+        uri = Path(target).resolve().as_uri() + "?mode=ro"
+        reader: aiosqlite.Connection | None = None
+        try:
+            reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            await reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await reader.execute("PRAGMA query_only = ON")
+            secret = await _read_secret(target, reader)
+        except BaseException as error:
+            if reader is not None:
+                await reader.close()
+            if isinstance(error, sqlite3.Error):
+                raise StoreError(f"{target}: cannot read the store: {error}") from error
+            raise
+        return cls(target, None, reader, secret)
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -168,9 +222,21 @@ class SQLiteStore:
         return self._secret
 
     @property
+    def read_only(self) -> bool:
+        """Whether this store was opened with `open_read_only`."""
+        return self._committer is None
+
+    @property
     def stats(self) -> StoreStats:
         """Write counters since open."""
+        if self._committer is None:
+            return StoreStats(transactions=0, operations=0, largest_batch=0, failed_transactions=0)
         return self._committer.stats
+
+    def _writer(self) -> GroupCommitter:
+        if self._committer is None:
+            raise StoreError(f"{self._path}: the store was opened read-only")
+        return self._committer
 
     async def close(self) -> None:
         """Finish queued writes and close both connections.
@@ -180,7 +246,8 @@ class SQLiteStore:
         WAL index when the last one closes, which would end the process with
         SIGBUS."""
         try:
-            await self._committer.close()
+            if self._committer is not None:
+                await self._committer.close()
         finally:
             try:
                 check_writable(self._path)
@@ -210,55 +277,55 @@ class SQLiteStore:
             timers_fired=tuple(timers_fired),
             applied=tuple(applied),
         )
-        return cast(IngestResult, await self._committer.submit_merged(call, writes.ingest))
+        return cast(IngestResult, await self._writer().submit_merged(call, writes.ingest))
 
     async def dead_letter(self, letter: DeadLetter) -> int:
         """See `Store.dead_letter`."""
-        return await self._committer.submit(lambda conn: writes.insert_dead_letter(conn, letter))
+        return await self._writer().submit(lambda conn: writes.insert_dead_letter(conn, letter))
 
     async def refuse_input(self, flow: str, key: str, inbox_id: int, letter: DeadLetter) -> int:
         """See `Store.refuse_input`."""
-        return await self._committer.submit(
+        return await self._writer().submit(
             lambda conn: writes.refuse_input(conn, flow, key, inbox_id, letter)
         )
 
     async def claim_idempotency_key(self, key: str, fingerprint: str, at_ms: int) -> str:
         """See `Store.claim_idempotency_key`."""
-        return await self._committer.submit(
+        return await self._writer().submit(
             lambda conn: writes.claim_idempotency_key(conn, key, fingerprint, at_ms)
         )
 
     async def commit(self, commit: StepCommit) -> None:
         """See `Store.commit`."""
-        await self._committer.submit_merged((commit,), writes.commit_turns)
+        await self._writer().submit_merged((commit,), writes.commit_turns)
 
     async def commit_steps(self, commits: Sequence[StepCommit]) -> None:
         """See `Store.commit_steps`."""
-        await self._committer.submit_merged(tuple(commits), writes.commit_turns)
+        await self._writer().submit_merged(tuple(commits), writes.commit_turns)
 
     async def record_attempt(
         self, attempt: EffectAttempt, update: EffectCallUpdate | None = None
     ) -> None:
         """See `Store.record_attempt`."""
-        await self._committer.submit(lambda conn: writes.record_attempt(conn, attempt, update))
+        await self._writer().submit(lambda conn: writes.record_attempt(conn, attempt, update))
 
     async def update_effect_calls(self, updates: Sequence[EffectCallUpdate]) -> None:
         """See `Store.update_effect_calls`."""
         batch = tuple(updates)
-        await self._committer.submit(lambda conn: writes.update_effect_calls(conn, batch))
+        await self._writer().submit(lambda conn: writes.update_effect_calls(conn, batch))
 
     async def mark_outbox_sent(
         self, ids: Sequence[int], *, sent_ms: int, append_to_log: bool
     ) -> list[int]:
         """See `Store.mark_outbox_sent`."""
         batch = tuple(ids)
-        return await self._committer.submit(
+        return await self._writer().submit(
             lambda conn: writes.mark_outbox_sent(conn, batch, sent_ms, append_to_log)
         )
 
     async def save_ir(self, ir: IrVersion) -> None:
         """See `Store.save_ir`."""
-        await self._committer.submit(lambda conn: writes.save_ir(conn, ir))
+        await self._writer().submit(lambda conn: writes.save_ir(conn, ir))
 
     # --- reads -------------------------------------------------------------------
 

@@ -80,6 +80,15 @@ async def open_store(
     return await SQLiteStore.open(target, synchronous=synchronous)
 
 
+async def open_store_for_reading(target: str | Path) -> SQLiteStore | PostgresStore:
+    """Open the store `target` names only to read it, while a flowd may run on
+    it: a SQLite file read-only (never created, migrated or written); a
+    PostgreSQL database as `open_store` does (the server isolates readers)."""
+    if is_postgres_url(target):
+        return await open_store(target)
+    return await SQLiteStore.open_read_only(target)
+
+
 def store_exists(target: str | Path) -> bool:
     """Whether there is a store to read at `target` (a PostgreSQL database is
     asked when opened; a SQLite file must exist)."""

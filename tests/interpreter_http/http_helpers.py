@@ -103,12 +103,17 @@ class Effects:
 
     fail_check: bool = False
     check_delays: dict[str, float] = field(default_factory=dict)
+    check_gates: dict[str, asyncio.Event] = field(default_factory=dict)
+    """A check of a key with a gate here waits until the gate is set."""
     checks: list[dict[str, Any]] = field(default_factory=list)
     callback_tokens: dict[str, str] = field(default_factory=dict)
 
     async def check(self, args: Any, ctx: EffectContext) -> Any:
         self.checks.append(dict(args))
         await asyncio.sleep(self.check_delays.get(ctx.key, 0))
+        gate = self.check_gates.get(ctx.key)
+        if gate is not None:
+            await gate.wait()
         if self.fail_check:
             raise EffectError("the checker is down", retryable=False)
         return {"ok": True, "size": args["size"]}

@@ -4,6 +4,7 @@ over the limit is refused, and a client hanging up is no error."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -65,6 +66,15 @@ async def test_one_connection_over_the_limit_is_refused(
     reader, writer = await _open(port)
     answer = await _closed_by_server(reader)
     assert answer.startswith(b"HTTP/1.1 503") and b"too many connections" in answer
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"\r\nContent-Type: application/problem+json\r\n" in head
+    assert json.loads(body) == {
+        "type": "about:blank",
+        "title": "too many connections",
+        "status": 503,
+        "detail": "flowd holds as many connections as it may; retry in a moment",
+        "error": "too many connections",
+    }
     writer.close()
     for _, held_writer in held:
         held_writer.close()

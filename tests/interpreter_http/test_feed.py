@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from flowyard.interpreter.feed import feed_file
+import pytest
+from flowyard.interpreter.feed import BacklogBound, Feeder, feed_file
+from flowyard.interpreter.runtime import IncomingRecord, IngestOutcome
 from http_helpers import Harness, HarnessFactory, stop
 
 LINES = [
@@ -102,3 +106,57 @@ async def test_a_line_the_store_cannot_hold_is_a_dead_letter_and_the_feed_goes_o
     assert any("lone surrogate (U+D800)" in r for r in reasons)
     assert any("too large to store" in r for r in reasons)
     assert (await h.runtime.get_instance("things", "s-3")) is not None
+
+
+async def test_a_feed_waits_while_the_backlog_is_at_its_bound_and_drops_nothing(
+    h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The signal to w-0 starts a check that stays in flight until the test opens
+    # its gate; with the backlog (keys to step plus calls in flight) bounded at 1,
+    # the feed must wait before the lines after the signal.
+    keys = [f"w-{n}" for n in range(6)]
+    lines = [{"topic": "things", "value": {"type": "created", "id": "w-0", "size": 0}}]
+    lines.append({"signal": "approve", "flow": "things", "key": "w-0", "value": {"ok": True}})
+    lines += [
+        {"topic": "things", "value": {"type": "created", "id": key, "size": n}}
+        for n, key in enumerate(keys[1:], start=1)
+    ]
+    feed = tmp_path / "burst.jsonl"
+    feed.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    gate = asyncio.Event()
+    h.effects.check_gates["w-0"] = gate
+    in_flight_at_ingest: list[int] = []
+    ingest = h.runtime.ingest_events
+
+    async def watched(topic: str, records: Sequence[IncomingRecord]) -> list[IngestOutcome]:
+        in_flight_at_ingest.append(h.runtime.effects_in_flight)
+        return await ingest(topic, records)
+
+    monkeypatch.setattr(h.runtime, "ingest_events", watched)
+
+    def backlog() -> int:
+        return h.runtime.pending_keys + h.runtime.effects_in_flight
+
+    feeder = Feeder(h.runtime, feed, backlog=BacklogBound(backlog, 1))
+    feeding = asyncio.create_task(feeder.run())
+    while feeder.report.waits == 0:  # the feed stops at the bound...
+        assert not feeding.done(), "the feed went past the bound"
+        await asyncio.sleep(0.01)
+    fed_before_the_gate = len(in_flight_at_ingest)
+    for _ in range(5):  # ...and stays stopped while the call is in flight
+        await asyncio.sleep(0.01)
+        assert not feeding.done()
+        assert len(in_flight_at_ingest) == fed_before_the_gate < len(keys)
+    gate.set()  # the backlog falls below the bound: the feed goes on
+    report = await feeding
+    await h.settle()
+    assert report.waits >= 1
+    assert in_flight_at_ingest == [0] * len(keys)  # nothing was fed past the bound
+    assert (report.lines, report.accepted, report.duplicates) == (7, 7, 0)
+    assert f"waited {report.waits} time(s) for the backlog" in report.summary()
+    first = await h.runtime.get_instance("things", "w-0")
+    assert first is not None and first.state == "approved"
+    for n, key in enumerate(keys[1:], start=1):
+        instance = await h.runtime.get_instance("things", key)
+        assert instance is not None and instance.data["size"] == n
+        assert len(await h.store.journal("things", key)) == 1  # applied exactly once

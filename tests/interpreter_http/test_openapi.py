@@ -56,10 +56,14 @@ def _operation(method: str, path: str) -> dict[str, Any]:
     raise AssertionError(f"{method} {path} is not described")
 
 
-def check_answer(method: str, path: str, status: int, body: Any) -> None:
+def check_answer(
+    method: str, path: str, status: int, body: Any, media_type: str = "application/json"
+) -> None:
     responses = _operation(method, path)["responses"]
     assert str(status) in responses, f"{method} {path} answered {status}, not described"
-    schema = responses[str(status)]["content"]["application/json"]["schema"]
+    content = responses[str(status)]["content"]
+    assert media_type in content, f"{method} {path} {status} sent {media_type}, not described"
+    schema = content[media_type]["schema"]
     root = {**schema, "components": document()["components"]}
     errors = sorted(Draft202012Validator(root).iter_errors(body), key=str)
     assert not errors, f"{method} {path} {status}: {errors[0].message}"
@@ -103,5 +107,8 @@ async def test_answers_of_a_scripted_run_fit_the_document(h: Harness) -> None:
             response = await h.client.post(path, json=body)
         answer = await response.json()
         assert response.status < 500, (path, answer)
-        check_answer(method, path, response.status, answer)
+        # RFC 9457: errors are problem details, sent as such; the rest is JSON.
+        expected = "application/problem+json" if response.status >= 400 else "application/json"
+        assert response.content_type == expected, (method, path, response.status)
+        check_answer(method, path, response.status, answer, response.content_type)
         await h.settle()
