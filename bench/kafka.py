@@ -16,7 +16,14 @@ records are produced at half of (b)'s rate, for about --latency-seconds.
 Targets: (b) >= (c), (b) >= 10% of (a), p99 <= 50 ms at half load.
 The broker, the client and flowd share the machine's CPUs.
 
+With --burst [N] (1,000,000 when N is left out) it runs one other phase
+instead: N records are produced before flowd starts, then `flowd run --kafka`
+consumes them all; reported are flowd's peak resident memory (VmHWM of
+/proc/<pid>/status), the rate, and how many were applied when --max-seconds
+ran out, if it did. Backpressure is what keeps that peak bounded.
+
 Run: python bench/kafka.py [--events 200000] [--keys 2000] [--partitions 6]
+     python bench/kafka.py --burst [N] [--keys 2000] [--max-seconds 300]
 """
 
 from __future__ import annotations
@@ -152,6 +159,77 @@ async def through_kafka(
         stop(proc)
 
 
+async def produce_burst(bootstrap: str, topic: str, count: int, keys: int) -> float:
+    """Produce `count` records over `keys` keys, made as they go (the bench
+    holds a few thousand at a time, not all of them); the seconds it took."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        for i in range(count):
+            e = {"id": f"k{i % keys:05d}", "n": i // keys}
+            await producer.send(topic, json.dumps(e).encode(), key=e["id"].encode())
+            if i % 10_000 == 9_999:
+                await producer.flush()
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+def peak_rss_kib(pid: int) -> int | None:
+    """The process's peak resident set (VmHWM) in KiB, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
+async def burst(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None:
+    """Produce --burst records, then let flowd consume them; its peak RSS and rate."""
+    n: int = args.burst
+    topic = f"bench-burst-{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, topic, args.partitions)
+    produce_s = await produce_burst(bootstrap, topic, n, args.keys)
+    flow = workdir / "burst.flow.yaml"
+    flow.write_text(textwrap.dedent(FLOW).replace("topic: pings", f"topic: {topic}"))
+    db, log = workdir / "burst.db", workdir / "flowd-burst.out"
+    proc = start_flowd(workdir, flow, db, bootstrap, log)
+    deadline = time.monotonic() + args.max_seconds
+    peak = 0
+    applied = 0
+    try:
+        await wait_for(
+            lambda: "kafka: assigned" in log.read_text(), "assignment", deadline, proc, log
+        )
+        started = time.perf_counter()
+        while applied < n and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"flowd exited:\n{log.read_text()[-2000:]}")
+            peak = max(peak, peak_rss_kib(proc.pid) or 0)
+            applied = _journal_count(db)
+            await asyncio.sleep(0.5)
+        seconds = time.perf_counter() - started
+        peak = max(peak, peak_rss_kib(proc.pid) or 0)
+    finally:
+        stop(proc)
+    pauses = log.read_text().count("kafka: paused")
+    print(
+        f"burst of {n:,} records over {args.keys:,} keys, {args.partitions} partitions, "
+        f"produced before flowd started; {os.cpu_count()} CPUs"
+    )
+    print(f"  produced with aiokafka send()             : {n / produce_s:10,.0f} records/s")
+    done = "all applied" if applied >= n else f"time bound reached: {applied:,} of {n:,} applied"
+    print(f"  flowd run --kafka -> durable transitions  : {applied / seconds:10,.0f} records/s"
+          f"  ({done} in {seconds:,.0f} s)")  # fmt: skip
+    print(f"  flowd peak RSS (VmHWM)                    : {peak / 1024:10,.1f} MB")
+    print(f"  pauses told in flowd's output             : {pauses:10,}")
+
+
 async def latency_at(
     workdir: Path, bootstrap: str, *, keys: int, partitions: int, rate: float, seconds: float
 ) -> list[float]:
@@ -234,16 +312,25 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--max-seconds", type=float, default=300, help="bound on each phase")
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        nargs="?",
+        const=1_000_000,
+        help="produce N records first (1,000,000 if N is left out), then measure "
+        "flowd's peak RSS and rate over them (only this phase)",
+    )
     args = parser.parse_args()
+    phase = run if args.burst is None else burst
     with tempfile.TemporaryDirectory(prefix="flowyard-bench-kafka-") as tmp:
         workdir = Path(tmp)
         if args.bootstrap:
-            asyncio.run(run(args, workdir, args.bootstrap))
+            asyncio.run(phase(args, workdir, args.bootstrap))
             return
         broker = Broker.create(workdir / "broker")
         broker.start()
         try:
-            asyncio.run(run(args, workdir, broker.bootstrap))
+            asyncio.run(phase(args, workdir, broker.bootstrap))
         finally:
             broker.stop()
 

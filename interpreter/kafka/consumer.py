@@ -22,12 +22,17 @@ batch still fails to be stored, its records are ingested one by one and the
 one that fails alone becomes a dead letter too, so no record holds up its
 partition. Dead letters also go to a Kafka topic (`DeadLetterRelay`).
 
-Backpressure: when too many keys wait to be stepped, too many effect calls
-are in flight, or (given `backlog`) the inputs in inboxes and the calls
-waiting pass `--max-backlog` (the bound of HTTP's 429s), every assigned
-partition is paused, and resumed once all are below half their bound; a
-slow key never holds up the others of its partition, since records go to
-their key's inbox.
+Backpressure is per partition first: the consumer counts, for each assigned
+partition, its records stored in inboxes and not yet applied (the inbox rows
+its batches created, until the runtime reports them applied), and pauses a
+partition whose count reaches `max_partition_backlog`, resuming it below
+half. A slow key thus pauses only the partitions feeding it, never the
+others. As a last resort, when too many keys wait to be stepped, too many
+effect calls are in flight, or (given `backlog`) the inputs in inboxes and
+the calls waiting pass `--max-backlog` (the bound of HTTP's 429s), every
+assigned partition is paused, and resumed once all are below half their
+bound. A slow key never holds up the others of its partition either, since
+records go to their key's inbox.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -99,6 +105,13 @@ class KafkaIngress:
         self._committing: asyncio.Task[None] | None = None
         self._ingested = 0
         self._paused_for: str | None = None
+        self._unapplied: dict[int, TopicPartition] = {}
+        """Inbox rows this consumer stored and not yet applied, by row id."""
+        self._load: Counter[TopicPartition] = Counter()
+        """Per partition, how many of `_unapplied` came from it."""
+        self._busy: set[TopicPartition] = set()
+        """Partitions paused for their own load (past `max_partition_backlog`)."""
+        runtime.watch_applied(self._applied)
 
     @property
     def topics(self) -> list[str]:
@@ -248,11 +261,34 @@ class KafkaIngress:
         self._ingested += len(incoming_records)
         letters = False
         for record, outcome in zip(records, outcomes, strict=True):
+            self._track(tp, outcome)
             for reason in outcome.reasons:
                 letters = True
                 self._on_dead_letter(f"kafka:{tp.topic}:{tp.partition}@{record.offset}", reason)
         if letters and self._dead_letters is not None:
             self._dead_letters.wake()
+
+    def _track(self, tp: TopicPartition, outcome: IngestOutcome) -> None:
+        """Count the inbox rows `outcome` created as `tp`'s until they are applied
+        (rows applied already, on arrival or since, are not counted)."""
+        for d in outcome.deliveries:
+            if d.inbox_id is None or d.applied:
+                continue
+            if self._runtime.holds_inbox_row(d.flow, d.key, d.inbox_id):
+                self._unapplied[d.inbox_id] = tp
+                self._load[tp] += 1
+
+    def _applied(self, row_ids: Sequence[int]) -> None:
+        for row_id in row_ids:
+            tp = self._unapplied.pop(row_id, None)
+            if tp is not None:
+                self._load[tp] -= 1
+                if self._load[tp] <= 0:
+                    del self._load[tp]
+
+    def unapplied(self, topic: str, partition: int) -> int:
+        """Records of this partition stored in inboxes and not yet applied."""
+        return self._load.get(TopicPartition(topic, partition), 0)
 
     async def _one_by_one(
         self,
@@ -299,6 +335,11 @@ class KafkaIngress:
             await asyncio.wait(storing)
         for tp in partitions:
             self._next.pop(tp, None)
+            self._busy.discard(tp)
+            self._load.pop(tp, None)
+        gone = set(partitions)
+        for row_id in [r for r, tp in self._unapplied.items() if tp in gone]:
+            del self._unapplied[row_id]
         if partitions:
             self._tell("kafka: revoked " + _describe(partitions))
 
@@ -353,6 +394,31 @@ class KafkaIngress:
     # ------------------------------------------------------------ backpressure
 
     def _backpressure(self, consumer: AIOKafkaConsumer) -> None:
+        """Pause the partitions past their own bound, or all past a global one;
+        resume the rest."""
+        assigned: set[TopicPartition] = set(consumer.assignment())
+        self._global_pressure(len(assigned))
+        bound = self._settings.max_partition_backlog
+        for tp in sorted(assigned):
+            load = self._load.get(tp, 0)
+            if tp not in self._busy and load >= bound:
+                self._busy.add(tp)
+                self._tell(
+                    f"kafka: paused {tp.topic}[{tp.partition}]: {load:,} of its records "
+                    f"wait in inboxes (bound {bound:,})"
+                )
+            elif tp in self._busy and load * 2 < bound:
+                self._busy.discard(tp)
+                self._tell(f"kafka: resumed {tp.topic}[{tp.partition}]")
+        # Partitions assigned while all are paused are paused too.
+        want = assigned if self._paused_for is not None else self._busy & assigned
+        paused: set[TopicPartition] = set(consumer.paused())
+        if want - paused:
+            consumer.pause(*sorted(want - paused))
+        if (paused & assigned) - want:
+            consumer.resume(*sorted((paused & assigned) - want))
+
+    def _global_pressure(self, assigned: int) -> None:
         gauges = self._pressure()
         if self._paused_for is None:
             over = [
@@ -360,22 +426,12 @@ class KafkaIngress:
                 for value, bound, what in gauges
                 if value >= bound
             ]
-            if not over:
-                return
-            partitions = sorted(consumer.assignment())
-            consumer.pause(*partitions)
-            self._paused_for = "; ".join(over)
-            self._tell(f"kafka: paused {len(partitions)} partitions: {self._paused_for}")
+            if over:
+                self._paused_for = "; ".join(over)
+                self._tell(f"kafka: paused {assigned} partitions: {self._paused_for}")
         elif all(value < bound // 2 for value, bound, _ in gauges):
-            partitions = sorted(consumer.paused())
-            consumer.resume(*partitions)
             self._paused_for = None
-            self._tell(f"kafka: resumed {len(partitions)} partitions")
-        else:
-            # Partitions assigned while paused are paused too.
-            fresh = consumer.assignment() - consumer.paused()
-            if fresh:
-                consumer.pause(*sorted(fresh))
+            self._tell(f"kafka: resumed {assigned - len(self._busy)} partitions")
 
     def _pressure(self) -> list[tuple[int, int, str]]:
         """Each measure of pressure: its value, its bound, what it counts."""

@@ -70,6 +70,9 @@ class KafkaSettings:
     max_backlog: int | None = None
     """Pause when inputs in inboxes and effect calls waiting reach this (with a
     backlog gauge: `flowd run --max-backlog`), resume below half."""
+    max_partition_backlog: int = 1_000
+    """Pause one partition when this many of its records stored in inboxes are
+    not yet applied (resume it below half); the other partitions go on."""
     max_batch: int = 500
     """Records taken from the consumer at a time."""
 

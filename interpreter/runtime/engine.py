@@ -264,6 +264,16 @@ class Runtime:
         """Keys with input to apply, being stepped or waiting for a free slot."""
         return self._scheduler.running + self._scheduler.queued
 
+    def watch_applied(self, watcher: Callable[[Sequence[int]], None]) -> None:
+        """Call `watcher` with the ids of inbox rows once their application is
+        durable (ingest's `Delivery.inbox_id`s among them)."""
+        self._inbox.watch(watcher)
+
+    def holds_inbox_row(self, flow: str, key: str, row_id: int) -> bool:
+        """Whether inbox row `row_id` of `(flow, key)` is stored and not yet
+        applied, as far as memory knows (False once it is applied)."""
+        return self._inbox.holds_row((flow, key), row_id)
+
     @property
     def effects_in_flight(self) -> int:
         """Effect calls started and not yet delivered (including those backing off)."""

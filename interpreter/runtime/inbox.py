@@ -15,7 +15,7 @@ with `expect`, so no input is stepped on arrival ahead of them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from ..model import Input, input_from_json
 from ..store import InboxRow, Store
@@ -51,6 +51,15 @@ class InboxCache:
         self._rows: dict[KeyId, dict[int, QueuedInput]] = {}
         self._stale: set[KeyId] = set()
         self._incoming: Counter[KeyId] = Counter()
+        self._watchers: list[Callable[[Sequence[int]], None]] = []
+
+    def watch(self, watcher: Callable[[Sequence[int]], None]) -> None:
+        """Call `watcher` with the ids of rows applied (durably), whenever some are."""
+        self._watchers.append(watcher)
+
+    def holds_row(self, kid: KeyId, row_id: int) -> bool:
+        """Whether row `row_id` of `kid` is held here (stored, not yet applied)."""
+        return row_id in self._rows.get(kid, {})
 
     def add(self, kid: KeyId, rows: Iterable[QueuedInput]) -> None:
         """Rows just made durable in `kid`'s inbox."""
@@ -106,6 +115,9 @@ class InboxCache:
 
     def consumed(self, kid: KeyId, ids: Iterable[int]) -> None:
         """The rows `ids` of `kid` were applied and that is durable."""
+        ids = list(ids)
+        for watcher in self._watchers:
+            watcher(ids)
         held = self._rows.get(kid)
         if held is None:
             return

@@ -44,3 +44,29 @@ def test_kafka_bench_reports_rates_ratios_and_latency(kafka_broker: Broker) -> N
     assert re.search(r"\(b\) / \(a\) : +[\d.]+%", out), out
     assert re.search(r"\(b\) / \(c\) : +[\d.]+x", out), out
     assert re.search(r"p50 +[\d.]+ ms +p99 +[\d.]+ ms", out), out
+
+
+def test_kafka_bench_burst_reports_peak_rss_and_rate(kafka_broker: Broker) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "bench/kafka.py",
+            "--burst",
+            "2000",
+            "--keys",
+            "50",
+            "--max-seconds",
+            "120",
+            "--bootstrap",
+            kafka_broker.bootstrap,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert re.search(r"flowd run --kafka .*: +[\d,]+ records/s +\(all applied", out), out
+    assert re.search(r"flowd peak RSS \(VmHWM\) +: +[\d,.]+ MB", out), out

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from flowyard.compiler.api import compile_text
 from flowyard.interpreter.kafka.devbroker import Broker
@@ -321,6 +322,114 @@ async def test_consumption_pauses_while_too_many_keys_wait_and_resumes(
         assert any(line.startswith("kafka: resumed") for line in f.said), f.said
         instance = await f.runtime.get_instance("tally", "b7")
         assert instance is not None and instance.data["in_order"] is True
+
+
+GATED = """
+flow: gated
+version: 1
+key: id
+events:
+  Job:
+    topic: IN
+    key: event.id
+    schema:
+      type: object
+      required: [id, n]
+      properties:
+        id: {type: string}
+        n: {type: integer}
+effects:
+  work:
+    python: gated_effects:work
+    timeout: 120s
+data:
+  count: {type: integer, default: 0}
+initial: working
+states:
+  working:
+    on:
+      Job:
+        do:
+          - call: work
+            with: {id: "${ key }"}
+          - set: {count: "${ data.count + 1 }"}
+"""
+
+
+async def test_a_slow_key_pauses_its_partition_only(kafka_broker: Broker, tmp_path: Path) -> None:
+    t = Topics()
+    await create_topics(kafka_broker.bootstrap, [t.inp], 2)
+    ir, diagnostics = compile_text(GATED.replace("IN", t.inp), file="g.flow.yaml", surface="yaml")
+    assert ir is not None, diagnostics
+    gate = asyncio.Event()
+
+    async def work(args: Any, _ctx: Any) -> dict[str, Any]:
+        if args["id"] == "slow":
+            await gate.wait()
+        return {}
+
+    def job(key: str, n: int) -> tuple[str, bytes, list[Any]]:
+        return (key, json.dumps({"id": key, "n": n}).encode(), [])
+
+    fast = [f"f{i}" for i in range(8)]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
+    await producer.start()
+    try:
+        # Partition 0: one key whose effect is held, so its records wait in its inbox.
+        for n in range(1, 81):
+            await producer.send(t.inp, job("slow", n)[1], key=b"slow", partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    s = settings(kafka_broker, t, max_partition_backlog=50)
+    async with flowd(tmp_path / "flowd.db", [ir], s, effect_overrides={"work": work}) as f:
+        ingress = f.service.ingress
+        assert ingress is not None
+        busy, free = (t.inp, 0), (t.inp, 1)
+
+        async def paused() -> bool:
+            return busy in ingress.status().paused
+
+        await until(paused, "partition 0 paused")
+        # Partition 1 (40 records, below the bound) goes on: fetched and applied meanwhile.
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
+        await producer.start()
+        try:
+            for n in range(1, 6):
+                for key in fast:
+                    await producer.send(t.inp, job(key, n)[1], key=key.encode(), partition=1)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+        async def fast_done() -> bool:
+            for key in fast:
+                instance = await f.runtime.get_instance("gated", key)
+                if instance is None or instance.data["count"] != 5:
+                    return False
+            return True
+
+        await until(fast_done, "every key of partition 1 applied 5 records")
+        status = ingress.status()
+        assert busy in status.paused and free not in status.paused, (status, f.said)
+        assert ingress.unapplied(*busy) >= 50
+        assert any(line.startswith(f"kafka: paused {t.inp}[0]") for line in f.said), f.said
+        assert not any(f"{t.inp}[1]" in line and "paused" in line for line in f.said), f.said
+
+        gate.set()
+
+        async def slow_done() -> bool:
+            instance = await f.runtime.get_instance("gated", "slow")
+            return instance is not None and instance.data["count"] == 80
+
+        await until(slow_done, "the slow key applied its 80 records")
+        await until(lambda: _true(busy not in ingress.status().paused), "partition 0 resumed")
+        assert any(line == f"kafka: resumed {t.inp}[0]" for line in f.said), f.said
+        assert ingress.unapplied(*busy) == 0
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 def test_the_tally_flow_compiles() -> None:
