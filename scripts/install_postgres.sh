@@ -5,6 +5,7 @@
 # postgres are needed, not Debian's packaged cluster. Without them those tests
 # are skipped with the reason. FLOWYARD_NO_SYSTEM_INSTALL=1 leaves the system alone.
 set -euo pipefail
+. "${BASH_SOURCE[0]%/*}/system_install.sh"
 
 for found in "${FLOWYARD_PG_LIB:-/usr/lib/postgresql}"/*/bin/initdb; do
     [ -x "$found" ] && exit 0
@@ -12,16 +13,5 @@ done
 if command -v initdb >/dev/null 2>&1; then
     exit 0
 fi
-if [ "${FLOWYARD_NO_SYSTEM_INSTALL:-}" = 1 ]; then
-    echo "note: PostgreSQL is not installed; the PostgreSQL store tests will be skipped" >&2
-    exit 0
-fi
-if ! command -v apt-get >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
-    echo "note: PostgreSQL is not installed and cannot be installed here (needs apt-get as root);" \
-        "the PostgreSQL store tests will be skipped" >&2
-    exit 0
-fi
-echo "installing postgresql system-wide (apt-get install postgresql) so the PostgreSQL store" \
-    "tests can run; set FLOWYARD_NO_SYSTEM_INSTALL=1 to skip this (those tests are then skipped)" >&2
-(apt-get update -qq && apt-get install -y -qq postgresql >/dev/null) \
-    || echo "note: postgresql could not be installed; the PostgreSQL store tests will be skipped" >&2
+install_system_packages postgresql postgresql "the PostgreSQL store tests can run" \
+    "the PostgreSQL store tests"

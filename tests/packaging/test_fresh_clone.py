@@ -1,7 +1,7 @@
 """A fresh clone of the repository stands alone: its test suite collects with nothing beside it.
 
 The clone goes into an empty temporary folder, so a test module that reads a
-file outside its own checkout (`../shared/examples/...` once did) fails to
+file outside its own checkout (the examples were once read from a sibling folder) fails to
 collect here. The installed `flowyard` package still resolves to the checkout
 under test; what is checked is that no test module reaches outside its clone.
 """
