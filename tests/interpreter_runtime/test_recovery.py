@@ -3,6 +3,7 @@ timers that fell due while down fire at start-up."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -41,29 +42,7 @@ states:
   done: {final: true}
 """
 
-TIMED = """
-flow: timed
-version: 1
-key: id
-events:
-  Go:
-    topic: go
-    key: event.id
-data:
-  fired: {type: integer, default: 0}
-initial: idle
-states:
-  idle:
-    on:
-      Go: {goto: waiting}
-  waiting:
-    after:
-      1h:
-        do:
-          - set: {fired: "${ data.fired + 1 }"}
-        goto: expired
-  expired: {final: true}
-"""
+TIMED = (Path(__file__).with_name("fixtures") / "timed.flow.yaml").read_text()
 
 
 async def test_effect_in_flight_is_reissued_and_completed_one_is_not(

@@ -26,29 +26,7 @@ CHILD = Path(__file__).with_name("timer_crash_run.py")
 KEYS = 1500
 BATCH = 10
 
-TIMED = """
-flow: timed
-version: 1
-key: id
-events:
-  Go:
-    topic: go
-    key: event.id
-data:
-  fired: {type: integer, default: 0}
-initial: idle
-states:
-  idle:
-    on:
-      Go: {goto: waiting}
-  waiting:
-    after:
-      1h:
-        do:
-          - set: {fired: "${ data.fired + 1 }"}
-        goto: expired
-  expired: {final: true}
-"""
+TIMED = (Path(__file__).with_name("fixtures") / "timed.flow.yaml").read_text()
 
 pytestmark = [pytest.mark.slow]
 
