@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -34,6 +33,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from support.restarted_flowd import RestartedFlowd
 
 HERE = Path(__file__).resolve().parent
 FLOW = HERE / "crash.flow.yaml"
@@ -56,7 +56,7 @@ def _free_port() -> int:
 
 
 @dataclass
-class Flowd:
+class Flowd(RestartedFlowd):
     """The flowd subprocess under test, restarted after every kill."""
 
     db: Path
@@ -71,43 +71,14 @@ class Flowd:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.starts += 1
-        env = {**os.environ, "FLOWYARD_CHAOS_LOG": str(self.effects_log)}
-        with self.output.open("ab") as out:
-            out.write(f"--- start {self.starts}\n".encode())
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "flowyard.interpreter.cli",
-                    "run",
-                    str(FLOW),
-                    "--store",
-                    str(self.db),
-                    "--http",
-                    f"127.0.0.1:{self.port}",
-                    "--quiet",
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=HERE,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
-
-    def tail(self) -> str:
-        return self.output.read_text(errors="replace")[-4000:]
+        self.launch(
+            [
+                *(str(FLOW), "--store", str(self.db), "--http", f"127.0.0.1:{self.port}"),
+                *("--quiet", "--log-level", "warning"),
+            ],
+            env={**os.environ, "FLOWYARD_CHAOS_LOG": str(self.effects_log)},
+            cwd=HERE,
+        )
 
     async def wait_healthy(self, session: aiohttp.ClientSession) -> None:
         deadline = time.monotonic() + 60

@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -37,6 +36,7 @@ import pytest
 from flowyard.interpreter.kafka.devbroker import Broker
 from flowyard.interpreter.kafka.records import DEDUP_HEADER
 from support.kafka import create_topics, produce, read_topic, tally_flow, unique_name
+from support.restarted_flowd import RestartedFlowd
 
 KEYS = 200
 PER_KEY = 100
@@ -48,7 +48,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 
 @dataclass
-class Flowd:
+class Flowd(RestartedFlowd):
     """The flowd subprocess under test, restarted after every kill."""
 
     flow: Path
@@ -60,44 +60,13 @@ class Flowd:
     starts: int = 0
 
     def start(self) -> None:
-        self.starts += 1
-        with self.output.open("ab") as out:
-            out.write(f"--- start {self.starts}\n".encode())
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "flowyard.interpreter.cli",
-                    "run",
-                    str(self.flow),
-                    "--store",
-                    str(self.db),
-                    "--no-http",
-                    "--quiet",
-                    "--log-level",
-                    "warning",
-                    "--kafka",
-                    self.bootstrap,
-                    "--group",
-                    self.group,
-                    "--kafka-option",
-                    "group_instance_id=crash-test",
-                    "--synchronous",
-                    "NORMAL",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
+        self.launch(
+            [
+                *(str(self.flow), "--store", str(self.db), "--no-http", "--quiet"),
+                *("--log-level", "warning", "--kafka", self.bootstrap, "--group", self.group),
+                *("--kafka-option", "group_instance_id=crash-test", "--synchronous", "NORMAL"),
+            ]
+        )
 
     def wait_assigned(self) -> None:
         """Wait until this start of flowd has its partitions (and its signal handlers)."""
@@ -108,9 +77,6 @@ class Flowd:
                 return
             time.sleep(0.1)
         raise AssertionError(f"flowd did not get its partitions:\n{self.tail()}")
-
-    def tail(self) -> str:
-        return self.output.read_text(errors="replace")[-4000:]
 
 
 def check_store(db: Path, *, final: bool) -> int:
