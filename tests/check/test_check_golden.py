@@ -8,15 +8,14 @@ FLOWYARD_UPDATE_GOLDEN=1 (re)writes the expected files; review the diff.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from flowyard.compiler.check.rules import RULES
 from flowyard.compiler.cli import main
+from support.golden import check_golden
 
 CASES = Path(__file__).resolve().parent / "cases"
-UPDATE = os.environ.get("FLOWYARD_UPDATE_GOLDEN") == "1"
 
 
 def case_name(path: Path) -> str:
@@ -40,15 +39,6 @@ def run_check(
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     return code, out
-
-
-def check_golden(expected: Path, actual: str) -> None:
-    if UPDATE:
-        expected.write_text(actual, encoding="utf-8")
-        return
-    if not expected.exists():
-        pytest.fail(f"{expected.name} is missing; run with FLOWYARD_UPDATE_GOLDEN=1 to create it")
-    assert actual == expected.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("path", case_files(), ids=case_name)

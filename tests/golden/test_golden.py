@@ -8,16 +8,15 @@ FLOWYARD_UPDATE_GOLDEN=1 to (re)write the expected files, then review the diff.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 from flowyard.compiler.cli import main
 from flowyard.dsl.diagnostics import CODES
+from support.golden import check_golden
 
 CASES = Path(__file__).resolve().parent / "cases"
-UPDATE = os.environ.get("FLOWYARD_UPDATE_GOLDEN") == "1"
 CASE_NAME = re.compile(r"^(FY\d{3})_[a-z0-9_]+$")
 # Warnings about the machine flowc runs on (env names, python effects), and the
 # env name their case reads, which the test makes sure is unset.
@@ -49,15 +48,6 @@ def run_validate(
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     return code, out
-
-
-def check_golden(expected: Path, actual: str) -> None:
-    if UPDATE:
-        expected.write_text(actual, encoding="utf-8")
-        return
-    if not expected.exists():
-        pytest.fail(f"{expected.name} is missing; run with FLOWYARD_UPDATE_GOLDEN=1 to create it")
-    assert actual == expected.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("path", case_files(), ids=case_name)
