@@ -158,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
         "calls wait (default: %(default)s)",
     )
     p.add_argument(
+        "--partitions",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="with --kafka on PostgreSQL: the store partitions several flowd share, fixed "
+        "when the store is created (default: 12; see docs/scaling.md)",
+    )
+    p.add_argument(
         "--no-step-on-arrival",
         dest="step_on_arrival",
         action="store_false",
@@ -468,7 +476,10 @@ def _run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         colour=colour,
         kafka=kafka,
+        partitions=args.partitions,
     )
+    if args.partitions is not None and not options.partitioned:
+        raise UsageError("--partitions needs --kafka and a postgresql:// --store")
     return run(options)
 
 

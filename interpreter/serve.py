@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .feed import BacklogBound, Feeder
 from .live import LiveView
@@ -31,17 +31,19 @@ from .storable import Bounds
 from .store import Store, StoreError, Synchronous
 from .store.files import left_open
 from .store.ownership import StoreBusyError
-from .store.targets import StoreClaim, claim_store, display, open_store
+from .store.targets import StoreClaim, claim_store, display, is_postgres_url, open_store
 from .tuning import tune_for_serving
 
 if TYPE_CHECKING:
     from .kafka.service import KafkaService
     from .kafka.settings import KafkaSettings
+    from .store.postgres import PostgresStore
 
 log = logging.getLogger("flowyard.flowd")
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 IDLE_POLL_S = 0.05
+SHARED_INBOX_COUNT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +75,15 @@ class RunOptions:
     """`json`: a JSON line per transition and failed effect attempt on stderr."""
     token: str | None = None
     """The operator token: needed for mutations (and reads off loopback)."""
+    partitions: int | None = None
+    """Store partitions of a new PostgreSQL store shared by several flowd
+    (`--partitions`; an existing store keeps its count)."""
+
+    @property
+    def partitioned(self) -> bool:
+        """Several flowd share the store: PostgreSQL, with Kafka deciding who
+        steps which partition (docs/scaling.md)."""
+        return self.kafka is not None and is_postgres_url(self.store_path)
 
 
 def run(options: RunOptions) -> int:
@@ -159,11 +170,11 @@ class _Daemon:
                 self.live.warning(f"flowd: cannot listen on {opts.http[0]}:{opts.http[1]}: {exc}")
                 return EXIT_USAGE
         try:
-            self.claim = await claim_store(opts.store_path)
+            self.claim = await claim_store(opts.store_path, shared=opts.partitioned)
         except StoreBusyError as exc:
             self.live.warning(
-                f"flowd: {exc}; stop it first (one flowd per store), and send it "
-                "operator commands with --url"
+                f"flowd: {exc}; stop it first (one flowd per store, or several "
+                "with --kafka on PostgreSQL), and send it operator commands with --url"
             )
             if sock is not None:
                 sock.close()
@@ -174,7 +185,12 @@ class _Daemon:
                 sock.close()
             return EXIT_USAGE
         try:
-            store = await open_store(opts.store_path, synchronous=opts.synchronous)
+            store = await open_store(
+                opts.store_path,
+                synchronous=opts.synchronous,
+                partitioned=opts.partitioned,
+                partitions=opts.partitions,
+            )
         except (StoreError, OSError, ValueError) as exc:
             self.live.warning(f"flowd: cannot open the store {display(opts.store_path)}: {exc}")
             if sock is not None:
@@ -228,6 +244,7 @@ class _Daemon:
                 bounds=opts.bounds,
                 # Effect timeouts and backoffs concern the outside world: real time.
                 effect_clock=SystemClock() if opts.clock_speed else None,
+                partitioned=cast("PostgresStore", store) if opts.partitioned else None,
             )
         except Exception as exc:
             # Nothing may stay open after a failed start (a store left open
@@ -293,6 +310,9 @@ class _Daemon:
         speed = f"; clock x{opts.clock_speed:g}" if opts.clock_speed else ""
         self.live.info(f"flowd: running {flows} on {display(opts.store_path)}{where}{speed}")
         work = asyncio.create_task(self._feed_then_maybe_stop(runtime, store))
+        counting = (
+            asyncio.create_task(self._count_shared_inbox(store)) if opts.partitioned else None
+        )
         code = EXIT_OK
         try:
             if self.kafka is not None:
@@ -303,9 +323,11 @@ class _Daemon:
             self.live.info("flowd: draining")
             if runner is not None:
                 await runner.cleanup()
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
+            for task in (work, counting):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if self.kafka is not None:
                 await self.kafka.stop()
             await runtime.drain_and_stop()
@@ -314,6 +336,15 @@ class _Daemon:
             self.live.info(f"flowd: stopped after {runtime.steps} steps")
             self.live.close()
         return code
+
+    async def _count_shared_inbox(self, store: Store) -> None:
+        """With a shared store, inputs this process stores are applied by
+        others and the other way round: the inbox depth (the backlog that
+        pauses consumption and answers HTTP with 429) is read from the store."""
+        while True:
+            await asyncio.sleep(SHARED_INBOX_COUNT_S)
+            with contextlib.suppress(StoreError, OSError):
+                await self.metrics.load_inbox_depth(store)
 
     def _kafka_dead_letter(self, source: str, reason: str) -> None:
         self.metrics.on_dead_letter(source, reason)
@@ -324,8 +355,11 @@ class _Daemon:
 
         metrics = self.metrics
         try:
+            partitions = runtime.partitions_status()
             await kafka.start(
-                runtime, backlog=lambda: metrics.inbox_depth + runtime.effect_calls_waiting
+                runtime,
+                backlog=lambda: metrics.inbox_depth + runtime.effect_calls_waiting,
+                partition_count=None if partitions is None else partitions.count,
             )
         except (KafkaError, OSError) as exc:
             self.live.warning(f"flowd: cannot consume from Kafka: {type(exc).__name__}: {exc}")

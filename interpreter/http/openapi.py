@@ -327,12 +327,29 @@ PATHS: dict[str, Any] = {
         LIMIT,
     ),
     "/healthz": _get(
-        "liveness: 200 while running, 503 otherwise",
+        "liveness: 200 while running, 503 otherwise; on a shared store, the partitions "
+        "held (`?owning=1`: 503 while none is held)",
         _json(
             {
                 "type": "object",
                 "required": ["status", "flows"],
-                "properties": {"status": _STRING, "flows": {"type": "array", "items": _STRING}},
+                "properties": {
+                    "status": _STRING,
+                    "flows": {"type": "array", "items": _STRING},
+                    "owns": {"type": "boolean"},
+                    "partitions": {
+                        "type": "object",
+                        "properties": {
+                            "owner": _STRING,
+                            "partitions": {"type": "integer"},
+                            "held": {
+                                "type": "object",
+                                "additionalProperties": {"type": "integer"},
+                            },
+                            "moving": {"type": "array", "items": {"type": "integer"}},
+                        },
+                    },
+                },
             },
             "running",
         ),

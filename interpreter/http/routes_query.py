@@ -81,19 +81,27 @@ def _known_flow(runtime: Runtime, flow: str) -> None:
 
 
 async def get_health(request: web.Request) -> web.StreamResponse:
-    """`GET /healthz`: 200 while the runtime runs, 503 otherwise."""
+    """`GET /healthz`: 200 while the runtime runs, 503 otherwise. With a store
+    shared by several flowd, which partitions this one holds (`owns`: whether
+    it steps any instance now; `?owning=1` answers 503 when it does not)."""
     runtime = request.app[RUNTIME]
     running = runtime.state == "running"
-    return json_response(
-        200 if running else 503,
-        {
-            "status": "ok" if running else runtime.state,
-            "flows": sorted(runtime.flows),
-            "steps": runtime.steps,
-            "effects_in_flight": runtime.effects_in_flight,
-            "loop_lag": runtime.loop_lag.to_json(),
-        },
-    )
+    body: dict[str, Any] = {
+        "status": "ok" if running else runtime.state,
+        "flows": sorted(runtime.flows),
+        "steps": runtime.steps,
+        "effects_in_flight": runtime.effects_in_flight,
+        "loop_lag": runtime.loop_lag.to_json(),
+    }
+    healthy = running
+    partitions = runtime.partitions_status()
+    if partitions is not None:
+        body["owns"] = bool(partitions.held)
+        body["partitions"] = partitions.to_json()
+        if request.query.get("owning") in ("1", "true") and not partitions.held:
+            healthy = False
+            body["status"] = "owns no partition"
+    return json_response(200 if healthy else 503, body)
 
 
 async def get_instance(request: web.Request) -> web.StreamResponse:

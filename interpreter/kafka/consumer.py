@@ -125,7 +125,7 @@ class KafkaIngress:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._settings.max_batch,
-            **self._settings.client_options(AIOKafkaConsumer),
+            **self._settings.client_options(AIOKafkaConsumer, group_membership=True),
         )
         await consumer.start()
         self._consumer = consumer

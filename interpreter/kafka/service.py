@@ -18,8 +18,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ..runtime import Runtime
-from .consumer import ConsumerStatus, KafkaIngress, cancel
+from .consumer import KafkaIngress, cancel
 from .deadletters import DeadLetterRelay
+from .membership import PartitionMembership
 from .producer import KafkaEmitter, new_producer
 from .settings import KafkaSettings
 
@@ -48,6 +49,7 @@ class KafkaService:
         self._producer: AIOKafkaProducer | None = None
         self._ingress: KafkaIngress | None = None
         self._relay: DeadLetterRelay | None = None
+        self._membership: PartitionMembership | None = None
         self._status: asyncio.Task[None] | None = None
 
     @property
@@ -69,10 +71,24 @@ class KafkaService:
         self._producer = producer
         return KafkaEmitter(producer)
 
-    async def start(self, runtime: Runtime, *, backlog: Callable[[], int] | None = None) -> None:
+    async def start(
+        self,
+        runtime: Runtime,
+        *,
+        backlog: Callable[[], int] | None = None,
+        partition_count: int | None = None,
+    ) -> None:
         """Start consuming the flows' topics and relaying dead letters; `backlog`
-        counts inputs and calls waiting, against `KafkaSettings.max_backlog`."""
+        counts inputs and calls waiting, against `KafkaSettings.max_backlog`.
+        A partitioned runtime first joins the group that hands out its store's
+        `partition_count` partitions (`membership`)."""
         assert self._producer is not None, "open() first"
+        if runtime.partitioned:
+            assert partition_count is not None, "a partitioned runtime needs partition_count"
+            self._membership = PartitionMembership(
+                runtime, self._settings, count=partition_count, tell=self._tell
+            )
+            await self._membership.start()
         topic = self._settings.dead_letter_topic
         if topic is not None:
             await self._ensure_topic(topic)
@@ -108,6 +124,8 @@ class KafkaService:
             await self._ingress.stop()
         if self._relay is not None:
             await self._relay.stop()
+        if self._membership is not None:
+            await self._membership.stop()
 
     async def close(self) -> None:
         """Close the producer (after the runtime's outbox relay stopped)."""
@@ -120,7 +138,7 @@ class KafkaService:
         try:
             await admin.start()
             if topic not in await admin.list_topics():
-                await admin.create_topics([NewTopic(topic, 1, 1)])
+                await admin.create_topics([NewTopic(topic, 1, self._settings.replication_factor)])
                 self._tell(f"kafka: created the dead-letter topic {topic}")
         except TopicAlreadyExistsError:
             pass
@@ -130,21 +148,18 @@ class KafkaService:
             await admin.close()
 
     async def _report(self) -> None:
-        last: ConsumerStatus | None = None
+        last: tuple[object, ...] | None = None
         while True:
             await asyncio.sleep(STATUS_EVERY_S)
             if self._ingress is None:
                 continue
             now = self._ingress.status()
-            if last is None or (now.lag, now.paused, now.ingested) != (
-                last.lag,
-                last.paused,
-                last.ingested,
-            ):
+            holding = "" if self._membership is None else self._membership.holding()
+            if last is None or (now.lag, now.paused, now.ingested, holding) != last:
                 lag = "unknown" if now.lag is None else f"{now.lag:,}"
                 paused = f", {len(now.paused)} paused" if now.paused else ""
                 self._tell(
                     f"kafka: {len(now.assigned)} partitions{paused}, "
-                    f"{now.ingested:,} records ingested, lag {lag}"
+                    f"{now.ingested:,} records ingested, lag {lag}{holding}"
                 )
-            last = now
+            last = (now.lag, now.paused, now.ingested, holding)

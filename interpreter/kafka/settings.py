@@ -75,12 +75,22 @@ class KafkaSettings:
     not yet applied (resume it below half); the other partitions go on."""
     max_batch: int = 500
     """Records taken from the consumer at a time."""
+    replication_factor: int = 1
+    """Replicas of the topics flowd creates (dead letters, the partitions topic)."""
+    session_timeout_ms: int = 10_000
+    """How long the group waits for a silent member before moving its
+    partitions (Kafka's default, 45 s, would make fail-over slow)."""
+    heartbeat_interval_ms: int = 3_000
 
-    def client_options(self, client: type) -> dict[str, Any]:
+    def client_options(self, client: type, *, group_membership: bool = False) -> dict[str, Any]:
         """Keyword arguments for an aiokafka `client` class: the bootstrap and
-        those options the class takes (a consumer's timeouts are not a producer's)."""
+        those options the class takes (a consumer's timeouts are not a producer's);
+        with `group_membership`, flowd's session timeouts unless options set them."""
         takes = inspect.signature(client).parameters
         out: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "client_id": "flowd"}
+        if group_membership:
+            out["session_timeout_ms"] = self.session_timeout_ms
+            out["heartbeat_interval_ms"] = self.heartbeat_interval_ms
         ssl_files: dict[str, str] = {}
         for name, value in self.options.items():
             if name not in _SSL_FILES and name not in takes:

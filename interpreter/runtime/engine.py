@@ -34,6 +34,7 @@ from ..storable import Bounds
 from ..store import (
     DeadLetter,
     EffectCallUpdate,
+    EffectStatus,
     InboxItem,
     InboxRow,
     IngestResult,
@@ -64,6 +65,7 @@ from .ingest import (
 from .logconsumer import LogConsumer
 from .looplag import LagReport, LoopLagMonitor
 from .outbox import OutboxRelay, OutboxSink
+from .partitions import OwnedPartitions, PartitionedStore, PartitionHooks, PartitionsStatus
 from .scheduler import KeyScheduler
 from .stepper import InstanceCache, KeyId, KeyStepper, StepHooks, Transition
 from .timers import TimerService
@@ -122,6 +124,10 @@ class Runtime:
       input passes through the inbox.
     - `bounds`: size limits on effect results, callback bodies and instance
       data (`storable.Bounds`; the HTTP ones are the ingress's).
+    - `partitioned`: the same store (unwrapped), when several processes share
+      it: this runtime then steps only the instances of the partitions it is
+      given (`take_partitions`), and every input goes through the inbox (see
+      `partitions`).
     """
 
     def __init__(
@@ -146,7 +152,12 @@ class Runtime:
         bounds: Bounds | None = None,
         max_effects_in_flight: int | None = None,
         allowed_modules: Sequence[str] | None = None,
+        partitioned: PartitionedStore | None = None,
     ) -> None:
+        if partitioned is not None:
+            # Another process may have stored older input for a key: only the
+            # store's inbox knows the order (each turn reads it).
+            step_on_arrival = False
         self._store = store
         self.bounds = bounds or Bounds()
         self._loop_lag = LoopLagMonitor()
@@ -180,7 +191,7 @@ class Runtime:
             max_data_bytes=self.bounds.max_data_bytes,
         )
         self._scheduler: KeyScheduler[KeyId] = KeyScheduler(
-            self._stepper.run, max_concurrent=max_concurrent_keys, activity=self._activity
+            self._run_key, max_concurrent=max_concurrent_keys, activity=self._activity
         )
         firing = TimerFiring(
             stepper=self._stepper,
@@ -221,6 +232,21 @@ class Runtime:
             max_result_bytes=self.bounds.max_result_bytes,
             max_attempts_running=max_effects_in_flight,
         )
+        self._partitions: OwnedPartitions | None = None
+        if partitioned is not None:
+            self._partitions = OwnedPartitions(
+                partitioned,
+                PartitionHooks(
+                    now_ms=self._clock.now_ms,
+                    notify=self._notify,
+                    resume_effect_calls=self._resume_effect_calls,
+                    wait_turns=self._scheduler.settle,
+                    cancel_effects=self._effects.cancel_where,
+                    forget=self._forget_keys,
+                    woken=self._partitions_moved,
+                    known=lambda kid: self._scheduler.known(kid) or self._inbox.holds(kid),
+                ),
+            )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -319,11 +345,15 @@ class Runtime:
             [v.program for flow in self._versions.flows if (v := self._versions.current(flow))]
         )
         self._state = "running"
-        # Before anything can add rows in memory: the rows an earlier run left
-        # are only in the store, and must not be overtaken by newer ones.
-        for flow, key in await self._store.keys_with_ready_inbox(now):
-            self._notify(flow, key)
-        await self._resume_effect_calls()
+        if self._partitions is not None:
+            # Nothing is held yet: work arrives with `take_partitions`.
+            await self._partitions.start()
+        else:
+            # Before anything can add rows in memory: the rows an earlier run left
+            # are only in the store, and must not be overtaken by newer ones.
+            for flow, key in await self._store.keys_with_ready_inbox(now):
+                self._notify(flow, key)
+            await self._resume_effect_calls()
         self._timers.start()
         self._outbox.start()
         self._log.start()
@@ -338,6 +368,8 @@ class Runtime:
         was_running = self._state == "running"
         self._state = "stopping"
         if was_running:
+            if self._partitions is not None:
+                await self._partitions.stop()
             await self._loop_lag.stop()
             await self._log.stop()
             await self._timers.stop()
@@ -514,7 +546,60 @@ class Runtime:
 
     async def get_instance(self, flow: str, key: str) -> Instance | None:
         """The instance's latest committed snapshot, or None."""
-        return await self._cache.get((flow, key))
+        return await self._snapshot((flow, key))
+
+    # ------------------------------------------------------------ partitions
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether this runtime shares its store and steps only partitions it holds."""
+        return self._partitions is not None
+
+    async def take_partitions(self, partitions: Sequence[int]) -> dict[int, int]:
+        """Claim `partitions` (fencing their last holder) and start stepping
+        their instances; the epochs claimed. Partitioned mode only."""
+        if self._partitions is None:
+            raise RuntimeError("take_partitions needs a partitioned runtime")
+        self._check_running()
+        return await self._partitions.take(partitions)
+
+    async def give_up_partitions(self, partitions: Sequence[int]) -> list[int]:
+        """Stop stepping `partitions` once their turns and effect calls in
+        flight are over, and release them; those that were held."""
+        if self._partitions is None:
+            raise RuntimeError("give_up_partitions needs a partitioned runtime")
+        return await self._partitions.give_up(partitions)
+
+    def partitions_status(self) -> PartitionsStatus | None:
+        """The partitions held and their epochs (None: not partitioned)."""
+        return None if self._partitions is None else self._partitions.status()
+
+    def _owns(self, key: str) -> bool:
+        return self._partitions is None or self._partitions.owns(key)
+
+    async def _run_key(self, kid: KeyId) -> bool:
+        if self._partitions is not None:
+            if not self._partitions.owns(kid[1]):
+                return False
+            self._inbox.mark_stale(kid)
+        return await self._stepper.run(kid)
+
+    def _forget_keys(self, which: Callable[[KeyId], bool]) -> None:
+        self._cache.drop_where(which)
+        self._inbox.drop_where(which)
+
+    def _partitions_moved(self) -> None:
+        self._timers.wake()
+        self._outbox.wake()
+
+    async def _snapshot(self, kid: KeyId) -> Instance | None:
+        """The latest committed snapshot of `kid`: from memory for the keys this
+        runtime steps, from the store for the others (not kept: they change
+        behind our back)."""
+        if self._owns(kid[1]):
+            return await self._cache.get(kid)
+        row = await self._store.load_instance(*kid)
+        return None if row is None else Instance.from_json(row.snapshot)
 
     # ------------------------------------------------------------ internals
 
@@ -524,6 +609,8 @@ class Runtime:
 
     def _notify(self, flow: str, key: str) -> None:
         """`(flow, key)` may have input that only the store knows of."""
+        if not self._owns(key):
+            return
         self._inbox.mark_stale((flow, key))
         self._scheduler.notify((flow, key))
 
@@ -556,6 +643,8 @@ class Runtime:
         (and the timer task, which wakes a key again when a delayed row falls due)."""
         delayed = False
         for row in rows:
+            if not self._owns(row.key):
+                continue  # the store tells its holder
             kid = (row.flow, row.key)
             self._inbox.add(kid, (queued(row),))
             self._scheduler.notify(kid)
@@ -600,7 +689,7 @@ class Runtime:
 
     async def _operator(self, flow: str, key: str, inp: Input) -> int | None:
         self._check_running()
-        if await self._cache.get((flow, key)) is None:
+        if await self._snapshot((flow, key)) is None:
             raise UnknownInstanceError(f"no instance {flow}/{key}")
         now = self._clock.now_ms()
         item = InboxItem(flow=flow, key=key, input=inp.to_json(), received_ms=now)
@@ -609,7 +698,7 @@ class Runtime:
         return result.inbox_ids[0]
 
     async def _version_for(self, flow: str, key: str) -> LoadedVersion | None:
-        instance = await self._cache.get((flow, key))
+        instance = await self._snapshot((flow, key))
         if instance is None:
             return self._versions.current(flow)
         try:
@@ -695,9 +784,15 @@ class Runtime:
         result = await self._store_inputs([item], effect_updates=[update])
         self._stored([item], result)
 
-    async def _resume_effect_calls(self) -> None:
-        """Re-issue calls a previous run left pending or running."""
-        for row in await self._store.effect_calls(["pending", "running"]):
+    async def _resume_effect_calls(self, partitions: Sequence[int] | None = None) -> None:
+        """Re-issue calls a previous run (or the last holder of `partitions`)
+        left pending or running."""
+        unfinished: list[EffectStatus] = ["pending", "running"]
+        if partitions is None:
+            rows = await self._store.effect_calls(unfinished)
+        else:
+            rows = await self._store.effect_calls(unfinished, partitions=partitions)
+        for row in rows:
             try:
                 request = CallRequest.from_json(row.request)
                 version = self._versions.by_hash(request.ir_hash)

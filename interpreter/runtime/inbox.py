@@ -93,6 +93,13 @@ class InboxCache:
         self._rows.pop(kid, None)
         self._stale.add(kid)
 
+    def drop_where(self, which: Callable[[KeyId], bool]) -> None:
+        """Drop what is held for the keys for which `which` is true (another
+        process steps them now)."""
+        for kid in [k for k in self._rows if which(k)]:
+            del self._rows[kid]
+        self._stale.difference_update([k for k in self._stale if which(k)])
+
     async def ready(self, kid: KeyId, now_ms: int) -> list[QueuedInput]:
         """`kid`'s rows that may be applied at `now_ms` (delayed ones once due), oldest first."""
         if kid in self._stale:

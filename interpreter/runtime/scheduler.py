@@ -108,6 +108,27 @@ class KeyScheduler(Generic[K]):
             self._activity.enter()
         self._pump()
 
+    def known(self, key: K) -> bool:
+        """Whether `key` is waiting, running or claimed."""
+        return key in self._queue or key in self._running or key in self._claimed
+
+    async def settle(self, which: Callable[[K], bool]) -> None:
+        """Drop the waiting keys for which `which` is true and wait until none
+        of them is running or claimed (none is started meanwhile only if the
+        caller stopped notifying them)."""
+        for key in [k for k in self._queue if which(k)]:
+            del self._queue[key]
+            self._activity.leave()
+        self._again.difference_update([k for k in self._again if which(k)])
+        while True:
+            running = [task for key, task in self._running.items() if which(key)]
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+            elif any(which(k) for k in self._claimed):
+                await asyncio.sleep(0.01)
+            else:
+                return
+
     async def stop(self) -> None:
         """Start nothing new; wait for the keys being run to finish their turn
         and for the claimed ones to be released."""

@@ -125,6 +125,11 @@ class InstanceCache:
     def drop(self, kid: KeyId) -> None:
         self._items.pop(kid, None)
 
+    def drop_where(self, which: Callable[[KeyId], bool]) -> None:
+        """Drop the snapshots of the keys for which `which` is true."""
+        for kid in [k for k in self._items if which(k)]:
+            del self._items[kid]
+
 
 @immutable
 class PendingStep:

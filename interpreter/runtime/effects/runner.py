@@ -194,6 +194,23 @@ class EffectRunner:
         finally:
             self.activity.enter()
 
+    async def cancel_where(self, which: Callable[[tuple[str, str]], bool]) -> None:
+        """Cancel the running calls of the keys for which `which` is true; they
+        stay pending/running in the store, to be re-issued by whoever steps
+        those keys next, with the same idempotency key."""
+        tasks = [
+            self._tasks[call_id]
+            for kid, calls in self._by_key.items()
+            if which(kid)
+            for call_id in calls
+            if call_id in self._tasks
+        ]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
     async def cancel_all(self) -> None:
         """Cancel every running call; they stay pending/running in the store and
         are re-issued, with the same idempotency key, on the next start."""
