@@ -60,3 +60,17 @@ def postgres_cluster() -> Iterator[object]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The session's Kafka broker (`support.kafka`), started by the first test
+    that asks for it and stopped after the last; skipped with the reason where
+    it cannot run (failed in CI)."""
+    from support.kafka import start_broker
+
+    broker = start_broker(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield broker
+    finally:
+        broker.stop()

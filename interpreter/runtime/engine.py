@@ -201,6 +201,7 @@ class Runtime:
             store_inputs=self._store_inputs,
             queue=self._queue,
             step_at_once=step_on_arrival,
+            owns=self._owns,
         )
         self._timers = TimerService(
             store, self._clock, activity=self._activity, notify=self._notify, fire=firing.fire

@@ -59,6 +59,7 @@ class TimerFiring:
         store_inputs: StoreInputs,
         queue: Callable[[Sequence[InboxRow]], None],
         step_at_once: bool = True,
+        owns: Callable[[str], bool] = lambda _key: True,
     ) -> None:
         self._stepper = stepper
         self._scheduler = scheduler
@@ -67,9 +68,14 @@ class TimerFiring:
         self._store_inputs = store_inputs
         self._queue = queue
         self._step_at_once = step_at_once
+        self._owns = owns
 
     async def fire(self, rows: Sequence[TimerRow], now_ms: int) -> None:
-        """Fire `rows` (read as due at `now_ms`) in one store transaction."""
+        """Fire `rows` (read as due at `now_ms`) in one store transaction.
+
+        Rows of keys this process no longer steps are left to their new holder,
+        decided after the last await, right before the write is queued: so a
+        partition given up after that waits for the write (`partitions`)."""
         arrivals = Arrivals(self._stepper, self._scheduler, self._inbox, self._cache)
         try:
             kids = dict.fromkeys((row.flow, row.key) for row in rows)
@@ -85,6 +91,14 @@ class TimerFiring:
                 items.append(InboxItem(row.flow, row.key, inp.to_json(), now_ms))
                 inputs.append(inp)
             applied = arrivals.plan_claimed(items, inputs, instances)
+            mine = [row for row in rows if self._owns(row.key)]
+            if len(mine) < len(rows):
+                if not mine:
+                    return
+                kept = [i for i, item in enumerate(items) if self._owns(item.key)]
+                items = [items[i] for i in kept]
+                applied = [applied[i] for i in kept] if applied else applied
+                rows = mine
             result = await self._store_inputs(items, timers_fired=rows, applied=applied)
             arrivals.settle(result.applied)
             queued = stored_rows(items, result.inbox_ids)

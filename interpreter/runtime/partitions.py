@@ -58,6 +58,9 @@ class PartitionedStore(Protocol):
 
     def held_partitions(self) -> dict[int, int]: ...
 
+    async def barrier(self) -> None:
+        """Return once every write queued before the call has committed or failed."""
+
     async def listen_inbox(self, callback: InboxNotice) -> None: ...
 
     def on_fenced(self, callback: Callable[[Mapping[int, Any]], None]) -> None: ...
@@ -207,6 +210,10 @@ class OwnedPartitions:
                 await self._hooks.cancel_effects(moved)
                 await self._hooks.wait_turns(moved)
                 self._hooks.forget(moved)
+                # A write for them queued before they left `_owned` (a timer
+                # firing, an effect's result) is still checked against their
+                # epochs: it commits before anyone else holds them, or is refused.
+                await self._store.barrier()
                 self._store.release_partitions(gone)
             finally:
                 self._moving.difference_update(gone)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -40,16 +40,6 @@ def start_broker(workdir: Path) -> Broker:
     except BrokerError as exc:
         pytest.fail(str(exc), pytrace=False)
     return broker
-
-
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """The session's broker (its log: `<workdir>/broker.log`)."""
-    broker = start_broker(tmp_path_factory.mktemp("kafka"))
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 _counter = itertools.count()
