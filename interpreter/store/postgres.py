@@ -18,6 +18,7 @@ are announced by `NOTIFY` (`listen_inbox` hears them).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
@@ -71,6 +72,10 @@ READ_POOL_SIZE = 4
 _INSTANCE_COLUMNS_OF_I = ", ".join(f"i.{c.strip()}" for c in rows.INSTANCE_COLUMNS.split(","))
 CONNECT_TIMEOUT_S = 10.0
 IDLE_IN_TRANSACTION_MS = 10_000
+
+
+async def _nothing(_conn: Connection) -> None:
+    return None
 
 
 def new_owner_id() -> str:
@@ -257,7 +262,7 @@ class PostgresStore:
     def on_fenced(self, callback: Callable[[Mapping[int, fencing.EpochHolder]], None]) -> None:
         """Call `callback(lost)` when a write transaction is refused because
         partitions moved on (`lost`: partition -> its epoch and owner now). The
-        lost partitions are dropped from `held_partitions` first, so the next
+        lost partitions are dropped from `held_partitions()` first, so the next
         transaction goes through for the others; the failed batch's callers
         get the `FencedError`."""
         self._fence.on_fenced(callback)
@@ -318,7 +323,6 @@ class PostgresStore:
         for partition in partitions:
             self._fence.held.pop(partition, None)
 
-    @property
     def held_partitions(self) -> dict[int, int]:
         """The partitions this store writes for, and the epoch it holds each at."""
         return dict(self._fence.held)
@@ -329,6 +333,12 @@ class PostgresStore:
             return await fencing.holders(conn)
 
     # --- writes ------------------------------------------------------------------
+
+    async def barrier(self) -> None:
+        """Return once every write queued before this call has committed or
+        failed (a partition given up: nothing of it is still on its way)."""
+        with contextlib.suppress(StoreError):
+            await self._committer.submit(_nothing)
 
     async def ingest(
         self,

@@ -48,7 +48,7 @@ async def test_a_writer_whose_partition_was_taken_over_is_refused_and_writes_not
 
     # The loser gives the partition up and goes on with the one it kept.
     a.release_partitions(list(refused.value.lost))
-    assert a.held_partitions == {0: 1}
+    assert a.held_partitions() == {0: 1}
     await a.commit(commit_for("k1"))
     await b.commit(commit_for("k2"))
     holders = await b.partition_holders()

@@ -4,6 +4,7 @@ only for them, and the partition count is fixed per schema."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from flowyard.interpreter.store.postgres_fence import (
     FencedError,
     PartitionNotHeldError,
 )
-from store_backends import Backend
+from store_backends import Backend, hold_writer
 from store_backends import keys_in as backend_keys_in
 
 CommitFor = Callable[..., StepCommit]
@@ -339,7 +340,7 @@ async def test_a_fenced_store_drops_the_lost_partitions_and_goes_on_with_the_oth
             await a.commit(commit_for(kept))
         assert refused.value.lost == {1: EpochHolder(epoch=2, owner=b.owner_id)}
         assert told == [refused.value.lost]
-        assert a.held_partitions == {0: 1}
+        assert a.held_partitions() == {0: 1}
         assert await a.load_instance("orders", kept) is None
 
         await a.commit(commit_for(kept))  # the next batch passes for partition 0
@@ -369,3 +370,23 @@ async def test_effect_updates_and_outbox_bookkeeping_are_not_partition_checked(
     )
     call = await solo.effect_call("c")
     assert call is not None and call.status == "succeeded"
+
+
+async def test_a_barrier_returns_once_the_writes_queued_before_it_are_done(
+    pg: Backend, partitioned: PostgresStore, commit_for: CommitFor
+) -> None:
+    key = keys_in(2, 1)[0]
+    await partitioned.claim_partitions(partitioned.owner_id, [2], at_ms=1)
+    held = await hold_writer(pg, partitioned)
+    queued = asyncio.ensure_future(partitioned.commit(commit_for(key)))
+    await asyncio.sleep(0)  # queued before the barrier
+    await partitioned.barrier()
+    assert held.done() and queued.done()
+    assert await partitioned.load_instance("orders", key) is not None
+    # A refused batch is over too: the barrier does not raise.
+    async with await open_store(pg, partitioned=True) as other:
+        await other.claim_partitions(other.owner_id, [2], at_ms=2)
+    queued = asyncio.ensure_future(partitioned.commit(commit_for(key, 1)))
+    await asyncio.sleep(0)
+    await partitioned.barrier()
+    assert isinstance(queued.exception(), FencedError)
