@@ -511,9 +511,14 @@ class Store(Protocol):
         ...
 
     async def keys_with_ready_inbox(
-        self, now_ms: int, limit: int | None = None
+        self, now_ms: int, limit: int | None = None, *, partitions: Sequence[int] | None = None
     ) -> list[tuple[str, str]]:
-        """`(flow, key)` pairs with an inbox row ready at `now_ms`, oldest first."""
+        """`(flow, key)` pairs with an inbox row ready at `now_ms`, oldest first.
+
+        `partitions`: only instances of those store partitions. Left out, a
+        PostgreSQL store in partitioned mode reads the partitions it holds;
+        any other reads every key. SQLite has no partitions: it always reads
+        every key, whatever `partitions` says."""
         ...
 
     async def next_not_before_ms(self, after_ms: int | None = None) -> int | None:
@@ -547,8 +552,14 @@ class Store(Protocol):
         *,
         flow: str | None = None,
         key: str | None = None,
+        partitions: Sequence[int] | None = None,
     ) -> list[EffectCallRow]:
-        """Effect calls, e.g. those to resume on recovery, by creation order."""
+        """Effect calls, e.g. those to resume on recovery, by creation order.
+
+        `partitions`: only calls of instances of those store partitions. Left
+        out, a PostgreSQL store in partitioned mode asked for a `status` reads
+        the partitions it holds; otherwise every call. SQLite has no
+        partitions: it ignores `partitions`."""
         ...
 
     async def call_by_token(self, token: str) -> EffectCallRow | None:

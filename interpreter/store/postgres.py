@@ -8,11 +8,22 @@ returned is committed, so the next read sees it.
 Open with `await PostgresStore.open("postgresql://user@host/db")`. `schema`
 puts the tables in that PostgreSQL schema (created if missing), so several
 stores can share one database (tests give each test its own).
+
+Partitioned mode (`partitioned=True`: several processes share the schema, each
+stepping the instances of the partitions it holds, docs/scaling.md): the reads
+that find work cover the held partitions only, steps of instances of other
+partitions are refused, and inbox rows stored for partitions held elsewhere
+are announced by `NOTIFY` (`listen_inbox` hears them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+import os
+import secrets
+import socket
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
@@ -44,14 +55,32 @@ from .base import (
     StoreStats,
     TimerRow,
 )
+from .partitions import check_count
 from .postgres_commit import Connection, PgGroupCommitter
-from .postgres_schema import ensure_secret, migrate, quote_identifier
+from .postgres_listen import InboxCallback, InboxListener
+from .postgres_partitions import StorePartitions, inbox_channel
+from .postgres_schema import (
+    MigrationSettings,
+    ensure_secret,
+    migrate,
+    partition_count,
+    quote_identifier,
+)
 from .targets import display
 
 READ_POOL_SIZE = 4
 _INSTANCE_COLUMNS_OF_I = ", ".join(f"i.{c.strip()}" for c in rows.INSTANCE_COLUMNS.split(","))
 CONNECT_TIMEOUT_S = 10.0
 IDLE_IN_TRANSACTION_MS = 10_000
+
+
+async def _nothing(_conn: Connection) -> None:
+    return None
+
+
+def new_owner_id() -> str:
+    """An id no other store object has: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class PostgresStore:
@@ -66,13 +95,19 @@ class PostgresStore:
         *,
         schema: str | None,
         fence: fencing.EpochFence,
+        partitions: StorePartitions,
     ) -> None:
         self._dsn = dsn
         self._committer = committer
         self._fence = fence
         self._reader = reader
         self._secret = secret
+        self._partitions = partitions
+        self._listener: InboxListener | None = None
         self.schema = schema
+        # Made once: the committer merges adjacent writes whose merge `is` the same.
+        self._ingest = functools.partial(writes.ingest, parts=partitions)
+        self._commit_turns = functools.partial(writes.commit_turns, parts=partitions)
 
     @classmethod
     async def open(
@@ -82,6 +117,8 @@ class PostgresStore:
         schema: str | None = None,
         max_batch: int = 256,
         idle_in_transaction_ms: int = IDLE_IN_TRANSACTION_MS,
+        partitioned: bool = False,
+        partitions: int | None = None,
     ) -> PostgresStore:
         """Connect to `dsn`, migrate its schema, and start the writer.
 
@@ -89,7 +126,15 @@ class PostgresStore:
         connection's default search path; `max_batch` bounds how many writes
         share one transaction; the server aborts a write transaction left idle
         for `idle_in_transaction_ms` (its writer paused or hung).
+
+        `partitioned`: this store is one of several processes sharing the
+        schema (see the module's docstring). `partitions` is the partition
+        count of a new schema (default `partitions.DEFAULT_PARTITIONS`); an
+        existing schema keeps its own, and asking for another is a `StoreError`.
         """
+        if partitions is not None:
+            check_count(partitions)
+        migration = MigrationSettings() if partitions is None else MigrationSettings(partitions)
         settings = {} if schema is None else {"search_path": quote_identifier(schema)}
         # A writer paused with a transaction open (SIGSTOP, a VM stall) holds its
         # partitions' epoch rows; the server ends such a session after this
@@ -100,6 +145,8 @@ class PostgresStore:
         }
         where = display(dsn)
         secret = b""
+        count = 0
+        schema_name = schema or ""
 
         async def connect() -> Connection:
             return await asyncpg.connect(
@@ -107,11 +154,13 @@ class PostgresStore:
             )
 
         async def first_connect() -> Connection:
-            nonlocal secret
+            nonlocal secret, count, schema_name
             conn = await connect()
             try:
-                await migrate(conn, schema=schema)
+                await migrate(conn, schema=schema, settings=migration)
+                count = await partition_count(conn, partitions, where=where)
                 secret = await ensure_secret(conn)
+                schema_name = schema_name or str(await conn.fetchval("SELECT current_schema()"))
             except BaseException:
                 await conn.close()
                 raise
@@ -139,7 +188,14 @@ class PostgresStore:
             if isinstance(error, TimeoutError):
                 raise StoreError(f"{where}: cannot open the store: no answer in time") from error
             raise
-        return cls(dsn, committer, reader, secret, schema=schema, fence=fence)
+        parts = StorePartitions(
+            count,
+            partitioned=partitioned,
+            owner_id=new_owner_id(),
+            channel=inbox_channel(schema_name),
+            fence=fence,
+        )
+        return cls(dsn, committer, reader, secret, schema=schema, fence=fence, partitions=parts)
 
     async def __aenter__(self) -> Self:
         return self
@@ -168,11 +224,78 @@ class PostgresStore:
         return self._committer.stats
 
     async def close(self) -> None:
-        """Finish queued writes and close every connection."""
+        """Finish queued writes and close every connection (the listener's too)."""
         try:
+            if self._listener is not None:
+                await self._listener.close()
             await self._committer.close()
         finally:
             await self._reader.close()
+
+    # --- partitions ---------------------------------------------------------------
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether this store is one of several processes sharing the schema."""
+        return self._partitions.partitioned
+
+    @property
+    def partition_count(self) -> int:
+        """The schema's number of partitions (fixed when it was created)."""
+        return self._partitions.count
+
+    def partition_of(self, key: str) -> int:
+        """The partition of instance `key` (Kafka's default partitioner on the key)."""
+        return self._partitions.of(key)
+
+    @property
+    def owner_id(self) -> str:
+        """This store object's id: the owner in its claims, the sender of its
+        notifications (`host:pid:random`)."""
+        return self._partitions.owner_id
+
+    @property
+    def inbox_channel(self) -> str:
+        """The schema's `LISTEN` channel for inbox notifications."""
+        return self._partitions.channel
+
+    def on_fenced(self, callback: Callable[[Mapping[int, fencing.EpochHolder]], None]) -> None:
+        """Call `callback(lost)` when a write transaction is refused because
+        partitions moved on (`lost`: partition -> its epoch and owner now). The
+        lost partitions are dropped from `held_partitions()` first, so the next
+        transaction goes through for the others; the failed batch's callers
+        get the `FencedError`."""
+        self._fence.on_fenced(callback)
+
+    async def listen_inbox(
+        self, callback: InboxCallback, *, on_reconnect: Callable[[], None] | None = None
+    ) -> None:
+        """Hear of inbox rows stored by other processes for partitions they do
+        not hold: `callback(partition, [(flow, key), ...])` for each notification
+        not sent by this store (an empty list: rows whose keys were too long
+        to name; read the partition's inbox). Returns once listening; a lost
+        connection is reopened, then `on_reconnect()` is called (notifications
+        sent meanwhile are lost: read the held partitions' inboxes). `close`
+        stops it."""
+        if self._listener is not None:
+            raise RuntimeError("this store is listening already")
+        settings = {"application_name": f"flowd pid {os.getpid()} inbox listener"}
+
+        async def connect() -> Connection:
+            return await asyncpg.connect(
+                self._dsn, timeout=CONNECT_TIMEOUT_S, server_settings=settings
+            )
+
+        listener = InboxListener(
+            connect,
+            channel=self._partitions.channel,
+            owner_id=self._partitions.owner_id,
+            callback=callback,
+            on_reconnect=on_reconnect,
+            where=self.url,
+        )
+        await listener.start()
+        self._listener = listener
 
     # --- ownership ---------------------------------------------------------------
 
@@ -183,6 +306,12 @@ class PostgresStore:
         and check them in every write transaction from now on. Returns
         partition -> the epoch now held. A store holding no partitions checks
         nothing: one owner for everything."""
+        beyond = [p for p in partitions if p >= self.partition_count]
+        if beyond:
+            raise ValueError(
+                f"no partition {beyond[0]}: the store has {self.partition_count} (0 to "
+                f"{self.partition_count - 1})"
+            )
         async with self._reader.acquire() as conn:
             epochs = await fencing.claim(conn, owner, partitions, at_ms)
         self._fence.held.update(epochs)
@@ -194,7 +323,6 @@ class PostgresStore:
         for partition in partitions:
             self._fence.held.pop(partition, None)
 
-    @property
     def held_partitions(self) -> dict[int, int]:
         """The partitions this store writes for, and the epoch it holds each at."""
         return dict(self._fence.held)
@@ -205,6 +333,12 @@ class PostgresStore:
             return await fencing.holders(conn)
 
     # --- writes ------------------------------------------------------------------
+
+    async def barrier(self) -> None:
+        """Return once every write queued before this call has committed or
+        failed (a partition given up: nothing of it is still on its way)."""
+        with contextlib.suppress(StoreError):
+            await self._committer.submit(_nothing)
 
     async def ingest(
         self,
@@ -227,7 +361,7 @@ class PostgresStore:
             timers_fired=tuple(timers_fired),
             applied=tuple(applied),
         )
-        return cast(IngestResult, await self._committer.submit_merged(call, writes.ingest))
+        return cast(IngestResult, await self._committer.submit_merged(call, self._ingest))
 
     async def dead_letter(self, letter: DeadLetter) -> int:
         """See `Store.dead_letter`."""
@@ -250,11 +384,11 @@ class PostgresStore:
 
     async def commit(self, commit: StepCommit) -> None:
         """See `Store.commit`."""
-        await self._committer.submit_merged((commit,), writes.commit_turns)
+        await self._committer.submit_merged((commit,), self._commit_turns)
 
     async def commit_steps(self, commits: Sequence[StepCommit]) -> None:
         """See `Store.commit_steps`."""
-        await self._committer.submit_merged(tuple(commits), writes.commit_turns)
+        await self._committer.submit_merged(tuple(commits), self._commit_turns)
 
     async def record_attempt(
         self, attempt: EffectAttempt, update: EffectCallUpdate | None = None
@@ -353,41 +487,87 @@ class PostgresStore:
     ) -> list[InboxRow]:
         """See `Store.inbox_for`."""
         found = await self._fetch(
-            f"SELECT {rows.INBOX_COLUMNS} FROM inbox WHERE flow = $1 AND key = $2 "
+            f"SELECT {rows.INBOX_COLUMNS} FROM inbox WHERE partition = $5 AND flow = $1 "
+            "AND key = $2 "
             "AND ($3::bigint IS NULL OR not_before_ms IS NULL OR not_before_ms <= $3) "
             "ORDER BY id LIMIT $4",
             flow,
             key,
             now_ms,
             limit,
+            self.partition_of(key),
         )
         return [rows.inbox_row(r) for r in found]
 
+    # The reads that find work (ready inboxes, due timers, calls to resume, the
+    # outbox) take `partitions`: only those partitions' rows. Left out, a
+    # partitioned store reads the partitions it holds (none held: nothing),
+    # any other store reads everything.
+
     async def keys_with_ready_inbox(
-        self, now_ms: int, limit: int | None = None
+        self, now_ms: int, limit: int | None = None, *, partitions: Sequence[int] | None = None
     ) -> list[tuple[str, str]]:
         """See `Store.keys_with_ready_inbox`."""
-        found = await self._fetch(
-            "SELECT flow, key, min(id) AS first FROM inbox "
-            "WHERE not_before_ms IS NULL OR not_before_ms <= $1 "
-            "GROUP BY flow, key ORDER BY first LIMIT $2",
-            now_ms,
-            limit,
-        )
+        scope = self._partitions.read_scope(partitions)
+        if scope is None:
+            found = await self._fetch(
+                "SELECT flow, key, min(id) AS first FROM inbox "
+                "WHERE not_before_ms IS NULL OR not_before_ms <= $1 "
+                "GROUP BY flow, key ORDER BY first LIMIT $2",
+                now_ms,
+                limit,
+            )
+        elif scope:
+            found = await self._fetch(
+                "SELECT flow, key, min(id) AS first FROM inbox "
+                "WHERE partition = ANY($3::integer[]) "
+                "AND (not_before_ms IS NULL OR not_before_ms <= $1) "
+                "GROUP BY flow, key ORDER BY first LIMIT $2",
+                now_ms,
+                limit,
+                scope,
+            )
+        else:
+            return []
         return [(r[0], r[1]) for r in found]
 
-    async def next_not_before_ms(self, after_ms: int | None = None) -> int | None:
+    async def next_not_before_ms(
+        self, after_ms: int | None = None, *, partitions: Sequence[int] | None = None
+    ) -> int | None:
         """See `Store.next_not_before_ms`."""
-        value = await self._scalar(
-            "SELECT min(not_before_ms) FROM inbox WHERE $1::bigint IS NULL OR not_before_ms > $1",
-            after_ms,
-        )
+        scope = self._partitions.read_scope(partitions)
+        if scope is None:
+            value = await self._scalar(
+                "SELECT min(not_before_ms) FROM inbox "
+                "WHERE $1::bigint IS NULL OR not_before_ms > $1",
+                after_ms,
+            )
+        elif scope:
+            # Each partition's earliest by its index, then the least of those.
+            after = "" if after_ms is None else "AND not_before_ms > $2 "
+            value = await self._scalar(
+                "SELECT min(first.at) FROM unnest($1::integer[]) AS p(partition), LATERAL "
+                "(SELECT not_before_ms AS at FROM inbox WHERE inbox.partition = p.partition "
+                f"AND not_before_ms IS NOT NULL {after}ORDER BY not_before_ms LIMIT 1) AS first",
+                scope,
+                *([] if after_ms is None else [after_ms]),
+            )
+        else:
+            return None
         return None if value is None else int(value)
 
     async def due_timers(
-        self, now_ms: int, limit: int | None = None, *, after: TimerRow | None = None
+        self,
+        now_ms: int,
+        limit: int | None = None,
+        *,
+        after: TimerRow | None = None,
+        partitions: Sequence[int] | None = None,
     ) -> list[TimerRow]:
         """See `Store.due_timers`."""
+        scope = self._partitions.read_scope(partitions)
+        if scope is not None:
+            return await self._due_timers_of(scope, now_ms, limit, after)
         if after is None:
             found = await self._fetch(
                 f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 "
@@ -410,9 +590,44 @@ class PostgresStore:
             )
         return [rows.timer_row(r) for r in found]
 
-    async def next_timer_due(self) -> int | None:
+    async def _due_timers_of(
+        self, scope: list[int], now_ms: int, limit: int | None, after: TimerRow | None
+    ) -> list[TimerRow]:
+        if not scope:
+            return []
+        # Each partition's first `limit` by its index, then the first `limit` of those.
+        cursor = (
+            ""
+            if after is None
+            else "AND due_ms >= $4 AND (due_ms, flow, key, timer_id) > ($4, $5, $6, $7) "
+        )
+        found = await self._fetch(
+            "SELECT t.flow, t.key, t.timer_id, t.due_ms FROM unnest($3::integer[]) "
+            "AS p(partition), LATERAL (SELECT flow, key, timer_id, due_ms FROM timers "
+            f"WHERE timers.partition = p.partition AND due_ms <= $1 {cursor}"
+            "ORDER BY due_ms, flow, key, timer_id LIMIT $2) AS t "
+            "ORDER BY t.due_ms, t.flow, t.key, t.timer_id LIMIT $2",
+            now_ms,
+            limit,
+            scope,
+            *([] if after is None else [after.due_ms, after.flow, after.key, after.timer_id]),
+        )
+        return [rows.timer_row(r) for r in found]
+
+    async def next_timer_due(self, *, partitions: Sequence[int] | None = None) -> int | None:
         """See `Store.next_timer_due`."""
-        value = await self._scalar("SELECT min(due_ms) FROM timers")
+        scope = self._partitions.read_scope(partitions)
+        if scope is None:
+            value = await self._scalar("SELECT min(due_ms) FROM timers")
+        elif scope:
+            value = await self._scalar(
+                "SELECT min(first.due_ms) FROM unnest($1::integer[]) AS p(partition), LATERAL "
+                "(SELECT due_ms FROM timers WHERE timers.partition = p.partition "
+                "ORDER BY due_ms LIMIT 1) AS first",
+                scope,
+            )
+        else:
+            return None
         return None if value is None else int(value)
 
     async def timers_for(self, flow: str, key: str) -> list[TimerRow]:
@@ -438,16 +653,28 @@ class PostgresStore:
         *,
         flow: str | None = None,
         key: str | None = None,
+        partitions: Sequence[int] | None = None,
     ) -> list[EffectCallRow]:
-        """See `Store.effect_calls`."""
+        """See `Store.effect_calls`. A partitioned store asked for calls by status
+        (those to resume) reads the partitions it holds unless told `partitions`."""
         wanted = None if status is None else [status] if isinstance(status, str) else list(status)
+        scope = (
+            self._partitions.read_scope(partitions)
+            if partitions is not None or wanted is not None
+            else None
+        )
+        if scope == []:
+            return []
+        in_scope = "" if scope is None else "AND partition = ANY($4::integer[]) "
         found = await self._fetch(
             f"SELECT {rows.EFFECT_CALL_COLUMNS} FROM effect_calls "
             "WHERE ($1::text IS NULL OR flow = $1) AND ($2::text IS NULL OR key = $2) "
-            "AND ($3::text[] IS NULL OR status = ANY($3)) ORDER BY created_ms, created",
+            f"AND ($3::text[] IS NULL OR status = ANY($3)) {in_scope}"
+            "ORDER BY created_ms, created",
             flow,
             key,
             wanted,
+            *([] if scope is None else [scope]),
         )
         return [rows.effect_call_row(r) for r in found]
 
@@ -468,12 +695,26 @@ class PostgresStore:
         )
         return [rows.attempt_row(r) for r in found]
 
-    async def pending_outbox(self, limit: int | None = None) -> list[OutboxRow]:
+    async def pending_outbox(
+        self, limit: int | None = None, *, partitions: Sequence[int] | None = None
+    ) -> list[OutboxRow]:
         """See `Store.pending_outbox`."""
-        found = await self._fetch(
-            f"SELECT {rows.OUTBOX_COLUMNS} FROM outbox WHERE sent_ms IS NULL ORDER BY id LIMIT $1",
-            limit,
-        )
+        scope = self._partitions.read_scope(partitions)
+        if scope is None:
+            found = await self._fetch(
+                f"SELECT {rows.OUTBOX_COLUMNS} FROM outbox WHERE sent_ms IS NULL "
+                "ORDER BY id LIMIT $1",
+                limit,
+            )
+        elif scope:
+            found = await self._fetch(
+                f"SELECT {rows.OUTBOX_COLUMNS} FROM outbox WHERE sent_ms IS NULL "
+                "AND partition = ANY($2::integer[]) ORDER BY id LIMIT $1",
+                limit,
+                scope,
+            )
+        else:
+            return []
         return [rows.outbox_row(r) for r in found]
 
     async def read_log(

@@ -21,11 +21,14 @@ PostgreSQL's row locks as the condition.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..immutable import immutable
 from .base import StoreError
+
+log = logging.getLogger("flowyard.store.fence")
 
 
 @immutable(kw_only=True)
@@ -50,14 +53,41 @@ class FencedError(StoreError):
         super().__init__(f"fenced: partition(s) {names} belong to another owner")
 
 
+class PartitionNotHeldError(StoreError):
+    """A partitioned store was asked to write a step of an instance whose
+    partition it does not hold (never claimed, released, or lost to a newer
+    owner); that write alone is refused."""
+
+    def __init__(self, partitions: Sequence[int], names: str) -> None:
+        self.partitions = sorted(set(partitions))
+        listed = ", ".join(map(str, self.partitions))
+        super().__init__(f"not the owner: partition(s) {listed} of {names} not held")
+
+
+FencedCallback = Callable[[Mapping[int, EpochHolder]], None]
+"""Told the partitions a refused transaction lost, with who holds them now."""
+
+
 class EpochFence:
     """The partitions this store holds and their epochs; checked by every write
-    transaction (no partitions held: nothing to check, one owner for all)."""
+    transaction (no partitions held: nothing to check, one owner for all).
+
+    A refused transaction drops the partitions it lost from `held` at once (so
+    the next transaction passes for those still held) and tells `on_fenced`'s
+    callbacks. `checked` is what the current transaction checked: the
+    partitions its steps may write for."""
 
     def __init__(self) -> None:
         self.held: dict[int, int] = {}
+        self.checked: frozenset[int] = frozenset()
+        self._on_fenced: list[FencedCallback] = []
+
+    def on_fenced(self, callback: FencedCallback) -> None:
+        """Call `callback(lost)` whenever a transaction is refused."""
+        self._on_fenced.append(callback)
 
     async def __call__(self, conn: Any) -> None:
+        self.checked = frozenset()
         if not self.held:
             return
         held = dict(self.held)
@@ -73,7 +103,20 @@ class EpochFence:
             if p not in stored or stored[p].epoch != epoch
         }
         if lost:
+            self._drop(lost, held)
             raise FencedError(lost, held)
+        self.checked = frozenset(held)
+
+    def _drop(self, lost: Mapping[int, EpochHolder], held: Mapping[int, int]) -> None:
+        for partition in lost:
+            # Unless it was claimed again meanwhile, at a newer epoch.
+            if self.held.get(partition) == held[partition]:
+                del self.held[partition]
+        for callback in self._on_fenced:
+            try:
+                callback(lost)
+            except Exception:
+                log.exception("an on_fenced callback failed")
 
 
 async def claim(conn: Any, owner: str, partitions: Sequence[int], at_ms: int) -> dict[int, int]:

@@ -10,20 +10,60 @@ order on both stores whatever the database's locale).
 `meta.schema_version` records how far a database has been migrated. Each
 migration runs in its own transaction together with the version bump, under a
 session-level advisory lock, so several `flowd` processes opening one
-database at once migrate it once. Migrations are append-only: never edit one
-that has shipped, add the next number.
+database at once migrate it once. A migration is a list of steps: SQL
+statements, or coroutines given the connection (for what SQL cannot do, such
+as computing rows' partitions in Python). Migrations are append-only: never
+edit one that has shipped, add the next number.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .base import StoreError
+from .partitions import DEFAULT_PARTITIONS, check_count, partition_of
 
 MIGRATION_LOCK = 0x666C6F77  # "flow": the advisory lock held while migrating
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+
+@dataclass(frozen=True, slots=True)
+class MigrationSettings:
+    """What a migration needs beyond the database itself: the partition count to
+    record in a database that has none yet (a new one, or one older than version 4)."""
+
+    partitions: int = DEFAULT_PARTITIONS
+
+
+MigrationStep = str | Callable[[Any, MigrationSettings], Awaitable[None]]
+"""A SQL statement, or a coroutine run with the migration's connection and settings."""
+
+_BACKFILL_CHUNK = 50_000  # keys per UPDATE: bounds the arrays sent at once
+
+
+async def _record_partitions_and_backfill(conn: Any, settings: MigrationSettings) -> None:
+    """Record the partition count and give the rows that belong to an instance
+    their partition (of the instance key, `partitions.partition_of`)."""
+    await conn.execute(
+        "INSERT INTO meta (name, value) VALUES ('partitions', $1) ON CONFLICT (name) DO NOTHING",
+        str(check_count(settings.partitions)),
+    )
+    count = int(await conn.fetchval("SELECT value FROM meta WHERE name = 'partitions'"))
+    for table in ("inbox", "timers", "effect_calls"):
+        keys = [r[0] for r in await conn.fetch(f"SELECT DISTINCT key FROM {table}")]
+        for start in range(0, len(keys), _BACKFILL_CHUNK):
+            chunk = keys[start : start + _BACKFILL_CHUNK]
+            await conn.execute(
+                f"UPDATE {table} AS t SET partition = u.partition "
+                "FROM unnest($1::text[], $2::integer[]) AS u(key, partition) WHERE t.key = u.key",
+                chunk,
+                [partition_of(key, count) for key in chunk],
+            )
+
+
+MIGRATIONS: tuple[tuple[MigrationStep, ...], ...] = (
     # 1: everything SQLite's versions 1 and 2 hold.
     (
         """CREATE TABLE meta (
@@ -164,6 +204,35 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_ms bigint NOT NULL
         )""",
     ),
+    # 4: store partitions (docs/scaling.md). The rows that find work (inbox rows,
+    # timers, effect calls, outbox rows) carry their instance's partition, so a
+    # process reads only those of the partitions it holds; `meta.partitions` is
+    # the count, fixed from here on. Outbox rows written before this version do
+    # not name the instance that emitted them (their dedup key is a hash): they
+    # go to partition 0, whose owner relays them.
+    (
+        "ALTER TABLE inbox ADD COLUMN partition integer",
+        "ALTER TABLE timers ADD COLUMN partition integer",
+        "ALTER TABLE effect_calls ADD COLUMN partition integer",
+        "ALTER TABLE outbox ADD COLUMN partition integer NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ALTER COLUMN partition DROP DEFAULT",
+        _record_partitions_and_backfill,
+        "ALTER TABLE inbox ALTER COLUMN partition SET NOT NULL",
+        "ALTER TABLE timers ALTER COLUMN partition SET NOT NULL",
+        "ALTER TABLE effect_calls ALTER COLUMN partition SET NOT NULL",
+        # A key's rows by partition first: its inbox (`inbox_for` names the
+        # partition too) and a partition's ready keys.
+        "DROP INDEX inbox_by_key",
+        "CREATE INDEX inbox_by_partition ON inbox (partition, flow, key, id)",
+        "CREATE INDEX inbox_delayed_by_partition ON inbox (partition, not_before_ms) "
+        "WHERE not_before_ms IS NOT NULL",
+        # A partition's due timers in the order they fire, the cursor included.
+        "CREATE INDEX timers_by_partition ON timers (partition, due_ms, flow, key, timer_id)",
+        # Calls to resume, by status and then partition (the status counts still use it).
+        "DROP INDEX effect_calls_by_status",
+        "CREATE INDEX effect_calls_by_status ON effect_calls (status, partition)",
+        "CREATE INDEX outbox_pending_by_partition ON outbox (partition, id) WHERE sent_ms IS NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -182,9 +251,16 @@ async def schema_version(conn: Any) -> int:
     return 0 if value is None else int(value)
 
 
-async def migrate(conn: Any, target: int = SCHEMA_VERSION, *, schema: str | None = None) -> int:
+async def migrate(
+    conn: Any,
+    target: int = SCHEMA_VERSION,
+    *,
+    schema: str | None = None,
+    settings: MigrationSettings | None = None,
+) -> int:
     """Bring the database up to `target`, one transaction per migration, first
-    creating `schema` if one is named (the connection's search path must name it).
+    creating `schema` if one is named (the connection's search path must name it);
+    `settings` are used where the database has no value of its own yet.
 
     Returns the version found before migrating. Refuses a database newer than
     this code. Several processes may do this at once: a session-level advisory
@@ -194,6 +270,7 @@ async def migrate(conn: Any, target: int = SCHEMA_VERSION, *, schema: str | None
     """
     if not 0 <= target <= SCHEMA_VERSION:
         raise ValueError(f"no schema version {target}")
+    settings = settings or MigrationSettings()
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
         if schema is not None:
@@ -206,8 +283,11 @@ async def migrate(conn: Any, target: int = SCHEMA_VERSION, *, schema: str | None
             )
         for version in range(found + 1, target + 1):
             async with conn.transaction():
-                for statement in MIGRATIONS[version - 1]:
-                    await conn.execute(statement)
+                for step in MIGRATIONS[version - 1]:
+                    if isinstance(step, str):
+                        await conn.execute(step)
+                    else:
+                        await step(conn, settings)
                 await conn.execute(
                     "INSERT INTO meta (name, value) VALUES ('schema_version', $1) "
                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -216,6 +296,19 @@ async def migrate(conn: Any, target: int = SCHEMA_VERSION, *, schema: str | None
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
     return found
+
+
+async def partition_count(conn: Any, asked: int | None, *, where: str) -> int:
+    """The database's partition count (set when its schema was created or
+    migrated to version 4); `StoreError` if `asked` is another one."""
+    stored = int(await conn.fetchval("SELECT value FROM meta WHERE name = 'partitions'"))
+    if asked is not None and asked != stored:
+        raise StoreError(
+            f"{where}: the store has {stored} partitions, not the {asked} asked for; a "
+            f"schema's partition count is fixed when it is created: ask for {stored} (or "
+            f"leave the count out), or start a new schema (?schema=NAME) for {asked}"
+        )
+    return stored
 
 
 async def ensure_secret(conn: Any) -> bytes:

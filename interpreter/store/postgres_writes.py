@@ -8,10 +8,16 @@ batches at once: rows go in through `unnest` of one array per column (one
 statement for any number of rows), and the steps of a merged batch are folded
 in memory first where they touch the same rows (a timer armed by one step and
 cancelled by the next, say), so each table sees one statement.
+
+Rows that find work (inbox, timers, effect calls, outbox) are written with
+their instance's partition (`StorePartitions`, which also refuses steps of
+instances a partitioned store does not own and notifies other processes of
+inbox rows for partitions it does not hold).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +42,7 @@ from .base import (
 from .planning import applicable_steps, commit_names, merged_position, snapshot_row
 from .planning import starts_instance as starts
 from .postgres_commit import Connection, in_savepoint
+from .postgres_partitions import StorePartitions, notify_inbox
 from .sqlite_rows import dumps
 
 
@@ -133,28 +140,32 @@ class _Sources:
 
 
 _INSERT_INBOX = (
-    "INSERT INTO inbox (flow, key, input, received_ms, not_before_ms, source) "
-    "SELECT flow, key, input, received_ms, not_before_ms, source FROM unnest("
-    "$1::text[], $2::text[], $3::json[], $4::bigint[], $5::bigint[], $6::text[]) "
-    "WITH ORDINALITY AS u(flow, key, input, received_ms, not_before_ms, source, n) "
+    "INSERT INTO inbox (flow, key, input, received_ms, not_before_ms, source, partition) "
+    "SELECT flow, key, input, received_ms, not_before_ms, source, partition FROM unnest("
+    "$1::text[], $2::text[], $3::json[], $4::bigint[], $5::bigint[], $6::text[], "
+    "$7::integer[]) WITH ORDINALITY "
+    "AS u(flow, key, input, received_ms, not_before_ms, source, partition, n) "
     "ORDER BY n RETURNING id"
 )
 
 
 async def _append_inbox(
-    conn: Connection, items: Sequence[InboxItem], append: Sequence[bool]
+    conn: Connection, parts: StorePartitions, items: Sequence[InboxItem], append: Sequence[bool]
 ) -> list[int | None]:
     """Insert the `items` flagged in `append`; their new row ids, None for the others."""
+    appended = [i for i, ok in zip(items, append, strict=True) if ok]
     rows = [
-        (i.flow, i.key, dumps(i.input), i.received_ms, i.not_before_ms, i.source)
-        for i, ok in zip(items, append, strict=True)
-        if ok
+        (i.flow, i.key, dumps(i.input), i.received_ms, i.not_before_ms, i.source, parts.of(i.key))
+        for i in appended
     ]
     new_ids = iter(await _returned_ids(conn, _INSERT_INBOX, rows))
+    await notify_inbox(conn, parts, ((i.flow, i.key) for i in appended))
     return [next(new_ids) if ok else None for ok in append]
 
 
-async def _insert_inbox_groups(conn: Connection, groups: Sequence[Sequence[InboxItem]]) -> None:
+async def _insert_inbox_groups(
+    conn: Connection, parts: StorePartitions, groups: Sequence[Sequence[InboxItem]]
+) -> None:
     """Append each group's items (one group per step) to the inbox, skipping
     those their source has seen."""
     if not any(groups):
@@ -163,7 +174,7 @@ async def _insert_inbox_groups(conn: Connection, groups: Sequence[Sequence[Inbox
     taken = [sources.take(group) for group in groups]
     await sources.store(conn)
     await _append_inbox(
-        conn, [i for g in groups for i in g], [flag for flags in taken for flag in flags]
+        conn, parts, [i for g in groups for i in g], [flag for flags in taken for flag in flags]
     )
 
 
@@ -224,10 +235,15 @@ class IngestCall:
     applied: Sequence[StepCommit | None]
 
 
-async def ingest(conn: Connection, calls: list[IngestCall]) -> list[IngestResult]:
+async def ingest(
+    conn: Connection, calls: list[IngestCall], *, parts: StorePartitions
+) -> list[IngestResult]:
     """See `Store.ingest`, for several calls at once, as if made one after another
     (the rules are SQLite's: `sqlite_writes.ingest`), with one statement per table.
+    A step offered for an instance this store does not own is not applied: its
+    item goes to the inbox.
     """
+    calls = [_owned_steps_only(call, parts) for call in calls]
     stored = await _stored_instances(conn, [c for call in calls for c in call.applied])
     sources = await _Sources.load(
         conn,
@@ -246,9 +262,11 @@ async def ingest(conn: Connection, calls: list[IngestCall]) -> list[IngestResult
     await sources.store(conn)
     commits = [commit for _, steps in planned for _, commit in steps]
     if len(calls) > 1:
-        await commit_turns(conn, [commits])
+        await commit_turns(conn, [commits], parts=parts)
     elif commits:
-        ok, _ = await in_savepoint(conn, "applied", lambda: commit_turns(conn, [commits]))
+        ok, _ = await in_savepoint(
+            conn, "applied", lambda: commit_turns(conn, [commits], parts=parts)
+        )
         if not ok:
             planned = [(taken, []) for taken, _ in planned]
     stepped = [{index for index, _ in steps} for _, steps in planned]
@@ -259,6 +277,7 @@ async def ingest(conn: Connection, calls: list[IngestCall]) -> list[IngestResult
     inbox_ids = iter(
         await _append_inbox(
             conn,
+            parts,
             [item for call in calls for item in call.items],
             [flag for flags in appends for flag in flags],
         )
@@ -285,6 +304,13 @@ async def ingest(conn: Connection, calls: list[IngestCall]) -> list[IngestResult
     ]
 
 
+def _owned_steps_only(call: IngestCall, parts: StorePartitions) -> IngestCall:
+    if not parts.partitioned or all(c is None or parts.owns(c.key) for c in call.applied):
+        return call
+    owned = tuple(c if c is None or parts.owns(c.key) else None for c in call.applied)
+    return dataclasses.replace(call, applied=owned)
+
+
 async def _stored_instances(
     conn: Connection, applied: Sequence[StepCommit | None]
 ) -> set[tuple[str, str]]:
@@ -306,15 +332,19 @@ _JOURNAL_KEY = "journal_pkey"
 _TOKEN_KEY = "effect_calls_callback_token_key"
 
 
-async def commit_turns(conn: Connection, turns: list[Sequence[StepCommit]]) -> list[None]:
+async def commit_turns(
+    conn: Connection, turns: list[Sequence[StepCommit]], *, parts: StorePartitions
+) -> list[None]:
     """See `Store.commit_steps`, for several turns at once, with one statement
     per table: each turn's commits in order; of several commits of one instance,
     only the last one's snapshot is written.
 
     Raises `ConflictError` if any journal seq is taken or any consumed inbox
-    row is gone; the caller then commits the turns one by one to learn which.
+    row is gone, `PartitionNotHeldError` if a partitioned store does not own an
+    instance; the caller then commits the turns one by one to learn which.
     """
     commits = [c for turn in turns for c in turn]
+    parts.check_owned(commits)
     journal = [
         (c.flow, c.key, j.seq, dumps(j.input), dumps(j.trace), j.at_ms)
         for c in commits
@@ -331,7 +361,7 @@ async def commit_turns(conn: Connection, turns: list[Sequence[StepCommit]]) -> l
             taken = f"a journal entry of {commit_names(commits)} is already stored"
             raise ConflictError(taken) from error
     await _consume(conn, commits)
-    await _write_effects(conn, commits)
+    await _write_effects(conn, parts, commits)
     last = {(c.flow, c.key): c for c in commits}
     snapshots = [snapshot_row(c) for c in last.values()]
     if snapshots:
@@ -364,26 +394,30 @@ async def _consume(conn: Connection, commits: Sequence[StepCommit]) -> None:
         )
 
 
-async def _write_effects(conn: Connection, commits: Sequence[StepCommit]) -> None:
+async def _write_effects(
+    conn: Connection, parts: StorePartitions, commits: Sequence[StepCommit]
+) -> None:
     """Everything of `commits` beyond journal entries, consumed rows and snapshots,
     one statement per table for them all."""
-    await _write_timers(conn, commits)
-    outbox = [(m, c.instance.updated_ms) for c in commits for m in c.outbox]
+    await _write_timers(conn, parts, commits)
+    outbox = [(m, c.instance.updated_ms, parts.of(c.key)) for c in commits for m in c.outbox]
     if outbox:
         await _insert_outbox(conn, outbox)
     calls = [
         (c.flow, c.key, call, c.instance.updated_ms) for c in commits for call in c.effect_calls
     ]
     if calls:
-        await _insert_effect_calls(conn, calls)
+        await _insert_effect_calls(conn, parts, calls)
     callbacks = [(c.flow, c.key, cb, c.instance.updated_ms) for c in commits for cb in c.callbacks]
     if callbacks:
-        await _register_callbacks(conn, callbacks)
+        await _register_callbacks(conn, parts, callbacks)
     await update_effect_calls(conn, [u for c in commits for u in c.effect_updates])
-    await _insert_inbox_groups(conn, [c.inbox for c in commits if c.inbox])
+    await _insert_inbox_groups(conn, parts, [c.inbox for c in commits if c.inbox])
 
 
-async def _write_timers(conn: Connection, commits: Sequence[StepCommit]) -> None:
+async def _write_timers(
+    conn: Connection, parts: StorePartitions, commits: Sequence[StepCommit]
+) -> None:
     """Timers cancelled and armed, in the commits' order, folded into one delete
     and one upsert."""
     final: dict[tuple[str, str, str], int | None] = {}  # None: cancelled
@@ -393,7 +427,11 @@ async def _write_timers(conn: Connection, commits: Sequence[StepCommit]) -> None
         for t in c.timers_armed:
             final[(t.flow, t.key, t.timer_id)] = t.due_ms
     cancelled = [kid for kid, due in final.items() if due is None]
-    armed = [(*kid, due) for kid, due in final.items() if due is not None]
+    armed = [
+        (flow, key, timer_id, due, parts.of(key))
+        for (flow, key, timer_id), due in final.items()
+        if due is not None
+    ]
     if cancelled:
         await conn.execute(
             "DELETE FROM timers AS t USING unnest($1::text[], $2::text[], $3::text[]) "
@@ -403,48 +441,52 @@ async def _write_timers(conn: Connection, commits: Sequence[StepCommit]) -> None
         )
     if armed:
         await conn.execute(
-            "INSERT INTO timers (flow, key, timer_id, due_ms) SELECT * FROM unnest("
-            "$1::text[], $2::text[], $3::text[], $4::bigint[]) "
+            "INSERT INTO timers (flow, key, timer_id, due_ms, partition) SELECT * FROM unnest("
+            "$1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[]) "
             "ON CONFLICT (flow, key, timer_id) DO UPDATE SET due_ms = excluded.due_ms",
-            *_columns(armed, 4),
+            *_columns(armed, 5),
         )
 
 
-async def _insert_outbox(conn: Connection, messages: Sequence[tuple[OutboxMessage, int]]) -> None:
+async def _insert_outbox(
+    conn: Connection, messages: Sequence[tuple[OutboxMessage, int, int]]
+) -> None:
+    """`messages` with the time they were emitted and their instance's partition."""
     # A replayed step emits the same dedup key again; the first copy stands.
     rows = [
-        (m.topic, m.key, dumps(m.value), dumps(m.headers), m.dedup_key, at_ms)
-        for m, at_ms in messages
+        (m.topic, m.key, dumps(m.value), dumps(m.headers), m.dedup_key, at_ms, partition)
+        for m, at_ms, partition in messages
     ]
     await conn.execute(
-        "INSERT INTO outbox (topic, key, value, headers, dedup_key, created_ms) "
-        "SELECT topic, key, value, headers, dedup_key, created_ms FROM unnest("
-        "$1::text[], $2::text[], $3::json[], $4::json[], $5::text[], $6::bigint[]) "
-        "WITH ORDINALITY AS u(topic, key, value, headers, dedup_key, created_ms, n) "
+        "INSERT INTO outbox (topic, key, value, headers, dedup_key, created_ms, partition) "
+        "SELECT topic, key, value, headers, dedup_key, created_ms, partition FROM unnest("
+        "$1::text[], $2::text[], $3::json[], $4::json[], $5::text[], $6::bigint[], "
+        "$7::integer[]) WITH ORDINALITY "
+        "AS u(topic, key, value, headers, dedup_key, created_ms, partition, n) "
         "ORDER BY n ON CONFLICT (dedup_key) DO NOTHING",
-        *_columns(rows, 6),
+        *_columns(rows, 7),
     )
 
 
 async def _insert_effect_calls(
-    conn: Connection, calls: Sequence[tuple[str, str, NewEffectCall, int]]
+    conn: Connection, parts: StorePartitions, calls: Sequence[tuple[str, str, NewEffectCall, int]]
 ) -> None:
     rows = [
         (call.call_id, flow, key, call.effect, dumps(call.request), call.idempotency_key,
-         call.status, call.callback_token, call.next_attempt_ms, at_ms)
+         call.status, call.callback_token, call.next_attempt_ms, at_ms, parts.of(key))
         for flow, key, call, at_ms in calls
     ]  # fmt: skip
     try:
         await conn.execute(
             "INSERT INTO effect_calls (call_id, flow, key, effect, request, idempotency_key, "
-            "status, attempts, callback_token, next_attempt_ms, created_ms, updated_ms) "
-            "SELECT call_id, flow, key, effect, request, idempotency_key, status, 0, "
-            "callback_token, next_attempt_ms, at_ms, at_ms FROM unnest($1::text[], $2::text[], "
-            "$3::text[], $4::text[], $5::json[], $6::text[], $7::text[], $8::text[], "
-            "$9::bigint[], $10::bigint[]) WITH ORDINALITY AS u(call_id, flow, key, effect, "
-            "request, idempotency_key, status, callback_token, next_attempt_ms, at_ms, n) "
-            "ORDER BY n",
-            *_columns(rows, 10),
+            "status, attempts, callback_token, next_attempt_ms, created_ms, updated_ms, "
+            "partition) SELECT call_id, flow, key, effect, request, idempotency_key, status, 0, "
+            "callback_token, next_attempt_ms, at_ms, at_ms, partition FROM unnest($1::text[], "
+            "$2::text[], $3::text[], $4::text[], $5::json[], $6::text[], $7::text[], $8::text[], "
+            "$9::bigint[], $10::bigint[], $11::integer[]) WITH ORDINALITY AS u(call_id, flow, "
+            "key, effect, request, idempotency_key, status, callback_token, next_attempt_ms, "
+            "at_ms, partition, n) ORDER BY n",
+            *_columns(rows, 11),
         )
     except asyncpg.UniqueViolationError as error:
         ids = ", ".join(call.call_id for _, _, call, _ in calls[:5])
@@ -452,7 +494,9 @@ async def _insert_effect_calls(
 
 
 async def _register_callbacks(
-    conn: Connection, callbacks: Sequence[tuple[str, str, CallbackRegistration, int]]
+    conn: Connection,
+    parts: StorePartitions,
+    callbacks: Sequence[tuple[str, str, CallbackRegistration, int]],
 ) -> None:
     for flow, key, callback, at_ms in callbacks:
         # One statement per registration: a later one may re-register the same
@@ -460,8 +504,9 @@ async def _register_callbacks(
         try:
             await conn.execute(
                 "INSERT INTO effect_calls (call_id, flow, key, effect, request, "
-                "idempotency_key, status, attempts, callback_token, created_ms, updated_ms) "
-                "VALUES ($1, $2, $3, $4, '{}', $1, 'awaiting_callback', 0, $5, $6, $6) "
+                "idempotency_key, status, attempts, callback_token, created_ms, updated_ms, "
+                "partition) "
+                "VALUES ($1, $2, $3, $4, '{}', $1, 'awaiting_callback', 0, $5, $6, $6, $7) "
                 "ON CONFLICT (call_id) DO UPDATE SET callback_token = excluded.callback_token, "
                 "status = 'awaiting_callback', updated_ms = excluded.updated_ms",
                 callback.call_id,
@@ -470,6 +515,7 @@ async def _register_callbacks(
                 callback.effect,
                 callback.token,
                 at_ms,
+                parts.of(key),
             )
         except asyncpg.UniqueViolationError as error:
             raise ConflictError(

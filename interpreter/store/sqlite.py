@@ -413,9 +413,9 @@ class SQLiteStore:
         return [rows.inbox_row(r) for r in found]
 
     async def keys_with_ready_inbox(
-        self, now_ms: int, limit: int | None = None
+        self, now_ms: int, limit: int | None = None, *, partitions: Sequence[int] | None = None
     ) -> list[tuple[str, str]]:
-        """See `Store.keys_with_ready_inbox`."""
+        """See `Store.keys_with_ready_inbox`; SQLite has no partitions: every key."""
         found = await self._fetch(
             "SELECT flow, key, min(id) AS first FROM inbox "
             "WHERE not_before_ms IS NULL OR not_before_ms <= ? "
@@ -476,8 +476,9 @@ class SQLiteStore:
         *,
         flow: str | None = None,
         key: str | None = None,
+        partitions: Sequence[int] | None = None,
     ) -> list[EffectCallRow]:
-        """See `Store.effect_calls`."""
+        """See `Store.effect_calls`; SQLite has no partitions: every call."""
         where, params = _filters(("flow", flow), ("key", key))
         if status is not None:
             wanted = [status] if isinstance(status, str) else list(status)

@@ -9,6 +9,9 @@ and is taken out before connecting; every other parameter goes to asyncpg.
 (the runtime keeps inboxes and snapshots in memory): a `flock` for a SQLite
 file (`ownership.py`), a session-level advisory lock for a PostgreSQL schema.
 Both are released by the system when the process dies, even by SIGKILL.
+`claim_store(..., shared=True)` is for partitioned processes (PostgreSQL
+only): the same lock taken shared, so they run side by side, each owning the
+partitions it claims, while a solo flowd (exclusive) and they exclude each other.
 """
 
 from __future__ import annotations
@@ -68,16 +71,32 @@ def display(target: str | Path) -> str:
 
 
 async def open_store(
-    target: str | Path, *, synchronous: Synchronous = "FULL"
+    target: str | Path,
+    *,
+    synchronous: Synchronous = "FULL",
+    partitioned: bool = False,
+    partitions: int | None = None,
 ) -> SQLiteStore | PostgresStore:
     """Open the store `target` names (`synchronous` concerns SQLite only:
-    PostgreSQL's durability is the server's `synchronous_commit`)."""
+    PostgreSQL's durability is the server's `synchronous_commit`; `partitioned`
+    and `partitions` PostgreSQL only: see `PostgresStore.open`)."""
     if is_postgres_url(target):
         from .postgres import PostgresStore
 
         parsed = PostgresTarget.parse(str(target))
-        return await PostgresStore.open(parsed.dsn, schema=parsed.schema)
+        return await PostgresStore.open(
+            parsed.dsn, schema=parsed.schema, partitioned=partitioned, partitions=partitions
+        )
+    if partitioned or partitions is not None:
+        raise StoreError(_needs_postgres(target))
     return await SQLiteStore.open(target, synchronous=synchronous)
+
+
+def _needs_postgres(target: str | Path) -> str:
+    return (
+        f"the store {target} is a SQLite file: partitioned mode (several flowd processes "
+        "sharing one store) needs PostgreSQL (--store postgresql://...)"
+    )
 
 
 async def open_store_for_reading(target: str | Path) -> SQLiteStore | PostgresStore:
@@ -112,39 +131,33 @@ class _FileClaim:
 
 
 class PostgresClaim:
-    """A session-level advisory lock on one schema, on a connection of its own."""
+    """A session-level advisory lock on one schema, on a connection of its own:
+    exclusive for a solo flowd, shared among partitioned ones."""
 
     def __init__(self, conn: Any) -> None:
         self._conn: Any = conn
 
     @classmethod
-    async def claim(cls, url: str) -> PostgresClaim:
-        """Own the schema `url` names, or raise `StoreBusyError` naming the owner."""
+    async def claim(cls, url: str, *, shared: bool = False) -> PostgresClaim:
+        """Own the schema `url` names (with `shared`, together with other
+        partitioned processes), or raise `StoreBusyError` naming who holds it."""
         import asyncpg
 
         parsed = PostgresTarget.parse(url)
+        name = f"flowd pid {os.getpid()}" + (" (partitioned)" if shared else "")
         try:
             conn = await asyncpg.connect(
                 parsed.dsn,
                 timeout=CONNECT_TIMEOUT_S,
-                server_settings={"application_name": f"flowd pid {os.getpid()}"},
+                server_settings={"application_name": name},
             )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
             raise StoreError(f"{display(url)}: cannot connect: {error}") from error
         try:
             schema = parsed.schema or await conn.fetchval("SELECT current_schema()") or "public"
-            lock = "pg_try_advisory_lock($1, hashtext($2))"
-            if not await conn.fetchval(f"SELECT {lock}", OWNER_LOCK, schema):
-                owner = await conn.fetchval(
-                    "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a "
-                    "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-                    "AND l.classid = $1::integer::oid AND l.objid = hashtext($2)::oid",
-                    OWNER_LOCK,
-                    schema,
-                )
-                raise StoreBusyError(
-                    f"the store {display(url)} is in use by {owner or 'another flowd'}"
-                )
+            lock = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+            if not await conn.fetchval(f"SELECT {lock}($1, hashtext($2))", OWNER_LOCK, schema):
+                raise StoreBusyError(await _busy_message(conn, url, schema, shared=shared))
         except BaseException:
             await conn.close()
             raise
@@ -158,8 +171,36 @@ class PostgresClaim:
             await conn.close()  # the lock goes with the session
 
 
-async def claim_store(target: str | Path) -> StoreClaim:
-    """Own `target` while flowd runs on it, or raise `StoreBusyError`."""
+async def _busy_message(conn: Any, url: str, schema: str, *, shared: bool) -> str:
+    """Who holds the schema's lock, for a claim it refused."""
+    holders = await conn.fetch(
+        "SELECT a.application_name, l.mode = 'ShareLock' FROM pg_locks AS l "
+        "JOIN pg_stat_activity AS a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+        "AND l.granted AND l.classid = $1::integer::oid AND l.objid = hashtext($2)::oid "
+        "AND l.objsubid = 2 ORDER BY a.backend_start",
+        OWNER_LOCK,
+        schema,
+    )
+    names = ", ".join(str(r[0]) for r in holders if r[0]) or "another flowd"
+    if shared:
+        return (
+            f"the store {display(url)} is in use by {names}, which runs alone: stop it "
+            "before starting partitioned processes on it"
+        )
+    if any(r[1] for r in holders):
+        return (
+            f"the store {display(url)} is in use by {names}, partitioned: stop them to "
+            "run a flowd alone on it, or run this one partitioned too"
+        )
+    return f"the store {display(url)} is in use by {names}"
+
+
+async def claim_store(target: str | Path, *, shared: bool = False) -> StoreClaim:
+    """Own `target` while flowd runs on it, or raise `StoreBusyError`. `shared`:
+    own it together with other partitioned processes (PostgreSQL only: a SQLite
+    file is refused with `StoreError`)."""
     if is_postgres_url(target):
-        return await PostgresClaim.claim(str(target))
+        return await PostgresClaim.claim(str(target), shared=shared)
+    if shared:
+        raise StoreError(_needs_postgres(target))
     return _FileClaim(StoreOwnership.claim(target))

@@ -17,6 +17,7 @@ from flowyard.interpreter.store import (
     groupcommit,
     postgres_commit,
 )
+from flowyard.interpreter.store.partitions import partition_of
 
 _schemas = itertools.count()
 
@@ -77,3 +78,9 @@ async def hold_writer(backend: Backend, store: Store) -> asyncio.Future[None]:
     held = asyncio.ensure_future(backend.hold_writer(store))
     await asyncio.sleep(0.05)
     return held
+
+
+def keys_in(partition: int, n: int, count: int) -> list[str]:
+    """The first `n` keys `k0, k1, ...` of store partition `partition` of `count`."""
+    found = (f"k{i}" for i in itertools.count() if partition_of(f"k{i}", count) == partition)
+    return list(itertools.islice(found, n))

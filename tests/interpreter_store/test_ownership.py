@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from flowyard.interpreter.store import StoreError
 from flowyard.interpreter.store.ownership import StoreBusyError, StoreOwnership
-from flowyard.interpreter.store.targets import PostgresClaim
+from flowyard.interpreter.store.targets import PostgresClaim, claim_store, open_store
 from store_backends import Backend
 
 
@@ -64,3 +65,43 @@ def test_a_postgres_schema_has_one_owner_until_released_or_killed(pg: Backend) -
         await (await PostgresClaim.claim(url)).release()
 
     asyncio.run(free())
+
+
+# --- partitioned processes: the same lock, shared ---------------------------------------
+
+
+async def test_partitioned_processes_share_a_postgres_schema_that_a_solo_one_owns_alone(
+    pg: Backend,
+) -> None:
+    url = f"{pg.dsn}?schema={pg.schema}"
+    me = f"flowd pid {os.getpid()}"
+    first = await claim_store(url, shared=True)
+    second = await claim_store(url, shared=True)
+    with pytest.raises(StoreBusyError) as refused:
+        await claim_store(url)
+    assert str(refused.value) == (
+        f"the store {url} is in use by {me} (partitioned), {me} (partitioned), partitioned: "
+        "stop them to run a flowd alone on it, or run this one partitioned too"
+    )
+    await first.release()
+    with pytest.raises(StoreBusyError, match=r"\(partitioned\), partitioned: stop them"):
+        await claim_store(url)
+    await second.release()
+
+    solo = await claim_store(url)
+    with pytest.raises(StoreBusyError) as refused:
+        await claim_store(url, shared=True)
+    assert str(refused.value) == (
+        f"the store {url} is in use by {me}, which runs alone: stop it before starting "
+        "partitioned processes on it"
+    )
+    await solo.release()
+    await (await claim_store(url, shared=True)).release()
+
+
+async def test_a_sqlite_store_cannot_be_shared_or_opened_partitioned(db_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"is a SQLite file: partitioned mode .* needs PostgreSQL"):
+        await claim_store(db_path, shared=True)
+    with pytest.raises(StoreError, match="needs PostgreSQL"):
+        await open_store(db_path, partitioned=True)
+    assert not db_path.exists()
