@@ -61,7 +61,9 @@ class PartitionedStore(Protocol):
     async def barrier(self) -> None:
         """Return once every write queued before the call has committed or failed."""
 
-    async def listen_inbox(self, callback: InboxNotice) -> None: ...
+    async def listen_inbox(
+        self, callback: InboxNotice, *, on_reconnect: Callable[[], None] | None = None
+    ) -> None: ...
 
     def on_fenced(self, callback: Callable[[Mapping[int, Any]], None]) -> None: ...
 
@@ -122,6 +124,7 @@ class OwnedPartitions:
         self._lock = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
         self._fenced: set[asyncio.Task[list[int]]] = set()
+        self._sweeps: set[asyncio.Task[None]] = set()
 
     @property
     def store(self) -> PartitionedStore:
@@ -147,7 +150,9 @@ class OwnedPartitions:
     async def start(self) -> None:
         """Listen for other processes' inbox rows and sweep now and then."""
         self._store.on_fenced(self._on_fenced)
-        await self._store.listen_inbox(self._on_inbox)
+        await self._store.listen_inbox(
+            self._on_inbox, on_reconnect=lambda: self._sweep_soon(sorted(self._owned))
+        )
         self._sweeper = asyncio.create_task(self._sweep(), name="flowd-partition-sweep")
 
     async def stop(self) -> None:
@@ -158,10 +163,10 @@ class OwnedPartitions:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for fenced in list(self._fenced):
-            fenced.cancel()
+        for other in [*self._fenced, *self._sweeps]:
+            other.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fenced
+                await other
 
     async def take(self, partitions: Collection[int]) -> dict[int, int]:
         """Claim `partitions` and start stepping their instances; returns the
@@ -224,6 +229,8 @@ class OwnedPartitions:
     def _on_inbox(self, partition: int, kids: list[tuple[str, str]]) -> None:
         if partition not in self._owned:
             return
+        if not kids:  # keys too long to name: read the partition's inbox
+            self._sweep_soon([partition])
         for flow, key in kids:
             self._hooks.notify(flow, key)
 
@@ -233,21 +240,28 @@ class OwnedPartitions:
         self._fenced.add(task)
         task.add_done_callback(self._fenced.discard)
 
+    def _sweep_soon(self, partitions: list[int]) -> None:
+        if partitions:
+            task = asyncio.create_task(self._sweep_once(partitions), name="flowd-sweep")
+            self._sweeps.add(task)
+            task.add_done_callback(self._sweeps.discard)
+
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(SWEEP_EVERY_S)
-            owned = sorted(self._owned)
-            if not owned:
-                continue
-            try:
-                keys = await self._store.keys_with_ready_inbox(
-                    self._hooks.now_ms(), partitions=owned
-                )
-            except Exception:
-                log.warning("could not sweep the inboxes of partitions %s", owned, exc_info=True)
-                continue
-            for flow, key in keys:
-                if self._store.partition_of(key) in self._owned and not self._hooks.known(
-                    (flow, key)
-                ):
-                    self._hooks.notify(flow, key)
+            await self._sweep_once(sorted(self._owned))
+
+    async def _sweep_once(self, partitions: list[int]) -> None:
+        """Schedule the keys with ready input in `partitions` not known here yet."""
+        if not partitions:
+            return
+        try:
+            keys = await self._store.keys_with_ready_inbox(
+                self._hooks.now_ms(), partitions=partitions
+            )
+        except Exception:
+            log.warning("could not read the inboxes of partitions %s", partitions, exc_info=True)
+            return
+        for flow, key in keys:
+            if self.owns(key) and not self._hooks.known((flow, key)):
+                self._hooks.notify(flow, key)
