@@ -7,6 +7,7 @@
     flowd replay-dead-letter ID --url URL
     flowd top [--interval S] [--once] [--url | --store]
     flowd graph FLOW [--format mermaid|dot|svg] [-o FILE] [--url | --store]
+    flowd partitions --store postgresql://... [--format table|json]
 
 Reads go to a running flowd (`--url`) or straight to its store (`--store`),
 which they only read, so they work while a flowd runs on it. Commands that
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -109,6 +111,19 @@ def add_admin_commands(sub: Any, default_store: str) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     target(p)
     p.set_defaults(run=_admin(_graph))
+
+    p = sub.add_parser(
+        "partitions",
+        help="which flowd holds each partition of a shared PostgreSQL store, and its backlog",
+    )
+    p.add_argument(
+        "--store",
+        required=True,
+        metavar="URL",
+        help="a PostgreSQL store several flowd share (postgresql://...)",
+    )
+    output(p, "table")
+    p.set_defaults(run=_admin(_partitions))
 
     p = sub.add_parser(
         "replay-dead-letter", help="offer a dead-lettered event again, after its flow is fixed"
@@ -222,6 +237,54 @@ async def _instances(args: argparse.Namespace, out: TextIO) -> int:
     if items and len(items) == args.limit:
         out.write(f"more: add --after {items[-1]['key']}\n")
     return EXIT_OK
+
+
+# ---------------------------------------------------------------- partitions
+
+
+async def _partitions(args: argparse.Namespace, out: TextIO) -> int:
+    from .store.targets import is_postgres_url
+
+    if not is_postgres_url(args.store):
+        raise AdminError(
+            f"--store {args.store}: partitions belong to a PostgreSQL store shared by "
+            "several flowd (postgresql://...); a SQLite store has one flowd and no partitions"
+        )
+    store = await _open_store(args)
+    try:
+        rows = await store.partition_report()
+    finally:
+        await store.close()
+    if args.format == "json":
+        _write_json(out, [dataclasses.asdict(row) for row in rows])
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "partition", "epoch", "held by", "claimed", "inbox", "timers", "calls", "unsent", box=None
+    )
+    for row in rows:
+        table.add_row(
+            str(row.partition),
+            "-" if row.epoch is None else str(row.epoch),
+            row.owner or "nobody yet",
+            "-" if row.claimed_ms is None else _utc(row.claimed_ms),
+            str(row.inbox),
+            str(row.timers),
+            str(row.calls),
+            str(row.unsent),
+        )
+    Console(file=out, highlight=False, soft_wrap=True).print(table)
+    holders = {row.owner for row in rows if row.owner}
+    out.write(f"{len(rows)} partitions held by {len(holders)} flowd\n")
+    return EXIT_OK
+
+
+def _utc(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 # ---------------------------------------------------------------- show

@@ -332,6 +332,11 @@ class PostgresStore:
         async with self._reader.acquire() as conn:
             return await fencing.holders(conn)
 
+    async def partition_report(self) -> list[fencing.PartitionReport]:
+        """Every partition's holder, epoch and backlog (`flowd partitions`)."""
+        async with self._reader.acquire() as conn:
+            return await fencing.report(conn, self.partition_count)
+
     # --- writes ------------------------------------------------------------------
 
     async def barrier(self) -> None:

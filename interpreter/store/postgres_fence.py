@@ -144,3 +144,60 @@ async def holders(conn: Any) -> dict[int, EpochHolder]:
     """Every partition's current epoch and owner."""
     rows = await conn.fetch("SELECT partition, epoch, owner FROM partition_epochs")
     return {int(r[0]): EpochHolder(epoch=int(r[1]), owner=str(r[2])) for r in rows}
+
+
+@immutable(kw_only=True)
+class PartitionReport:
+    """One partition as an operator sees it: who holds it and what waits in it."""
+
+    partition: int
+    epoch: int | None
+    """None: never claimed."""
+    owner: str | None
+    claimed_ms: int | None
+    inbox: int
+    """Inputs stored and not yet applied."""
+    timers: int
+    calls: int
+    """Effect calls not finished (pending, running or awaiting a callback)."""
+    unsent: int
+    """Emits not yet produced."""
+
+
+async def report(conn: Any, count: int) -> list[PartitionReport]:
+    """Every partition's holder and backlog, in one snapshot."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        holders = {
+            int(r[0]): r
+            for r in await conn.fetch(
+                "SELECT partition, epoch, owner, claimed_ms FROM partition_epochs"
+            )
+        }
+        counts: dict[str, dict[int, int]] = {}
+        for name, sql in (
+            ("inbox", "SELECT partition, count(*) FROM inbox GROUP BY partition"),
+            ("timers", "SELECT partition, count(*) FROM timers GROUP BY partition"),
+            (
+                "calls",
+                "SELECT partition, count(*) FROM effect_calls WHERE status IN "
+                "('pending', 'running', 'awaiting_callback') GROUP BY partition",
+            ),
+            (
+                "unsent",
+                "SELECT partition, count(*) FROM outbox WHERE sent_ms IS NULL GROUP BY partition",
+            ),
+        ):
+            counts[name] = {int(r[0]): int(r[1]) for r in await conn.fetch(sql)}
+    out = []
+    for partition in range(count):
+        held = holders.get(partition)
+        out.append(
+            PartitionReport(
+                partition=partition,
+                epoch=None if held is None else int(held[1]),
+                owner=None if held is None else str(held[2]),
+                claimed_ms=None if held is None else int(held[3]),
+                **{name: found.get(partition, 0) for name, found in counts.items()},
+            )
+        )
+    return out

@@ -1,7 +1,8 @@
 """Several flowd on one PostgreSQL store and one Kafka group (docs/scaling.md).
 
 `test_three_flowd_through_two_sigkills`: three flowd share 12 store
-partitions. 20,000 Kafka records over 200 keys and 12 partitions flow in
+partitions. 20,000 Kafka records over 200 keys and 12 partitions (record
+keys are not the instance keys, so records reach any process) flow in
 while HTTP events and signals for the same keys are sent to processes chosen
 at random (each key's in order, the next sent once the last was accepted;
 retried with the same Idempotency-Key at another process when one dies). One
@@ -147,7 +148,9 @@ async def wait_instances(url: str, count: int, timeout_s: float = 120) -> None:
 async def produce_ticks(bootstrap: str, topic: str, rng: random.Random) -> None:
     for start in range(1, PER_KEY + 1, ROUND):
         chunk = [
-            (f"key-{k}", json.dumps({"id": f"key-{k}", "n": n}).encode(), [])
+            # Keyed otherwise than the instances: a record's source partition
+            # says nothing of who holds its instance.
+            (f"record-{k}", json.dumps({"id": f"key-{k}", "n": n}).encode(), [])
             for n in range(start, start + ROUND)
             for k in range(KEYS)
         ]
