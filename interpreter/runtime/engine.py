@@ -41,6 +41,7 @@ from ..store import (
     SourcePosition,
     StepCommit,
     Store,
+    StoreError,
     TimerRow,
 )
 from .activity import Activity
@@ -191,7 +192,10 @@ class Runtime:
             max_data_bytes=self.bounds.max_data_bytes,
         )
         self._scheduler: KeyScheduler[KeyId] = KeyScheduler(
-            self._run_key, max_concurrent=max_concurrent_keys, activity=self._activity
+            self._run_key,
+            max_concurrent=max_concurrent_keys,
+            activity=self._activity,
+            expected_errors=(StoreError,),
         )
         firing = TimerFiring(
             stepper=self._stepper,
@@ -583,7 +587,12 @@ class Runtime:
             if not self._partitions.owns(kid[1]):
                 return False
             self._inbox.mark_stale(kid)
-        return await self._stepper.run(kid)
+        try:
+            return await self._stepper.run(kid)
+        except StoreError:
+            if not self._owns(kid[1]):
+                return False  # lost meanwhile: its new holder steps it
+            raise
 
     def _forget_keys(self, which: Callable[[KeyId], bool]) -> None:
         self._cache.drop_where(which)

@@ -41,10 +41,12 @@ class KeyScheduler(Generic[K]):
         *,
         max_concurrent: int,
         activity: Activity | None = None,
+        expected_errors: tuple[type[Exception], ...] = (),
     ) -> None:
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self._run_key = run_key
+        self._expected = expected_errors
         self._max = max_concurrent
         self._activity = activity or Activity()
         self._queue: dict[K, None] = {}  # insertion-ordered set
@@ -156,6 +158,10 @@ class KeyScheduler(Generic[K]):
             more = await self._run_key(key)
         except asyncio.CancelledError:
             raise
+        except self._expected as exc:
+            # A passing trouble (the store unreachable for a moment): no traceback.
+            log.warning("running key %r failed (%s); it will be tried again", key, exc)
+            failed = True
         except Exception:
             log.exception("running key %r failed; it will be tried again", key)
             failed = True

@@ -64,7 +64,9 @@ def _is_own_error(error: Exception) -> bool:
     if isinstance(error, asyncpg.InterfaceError):
         # A value asyncpg cannot encode for a parameter is a ValueError too.
         return isinstance(error, ValueError)
-    return not isinstance(error, OSError | asyncio.TimeoutError)
+    # asyncpg's own state errors (a connection the server ended while this
+    # process was paused, say) concern the connection.
+    return not isinstance(error, OSError | asyncio.TimeoutError | asyncpg.InternalClientError)
 
 
 @dataclass(slots=True)

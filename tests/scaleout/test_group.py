@@ -13,8 +13,9 @@ journals replay to the snapshots. The fail-over times are printed.
 
 `test_paused_flowd_is_fenced`: a flowd paused with SIGSTOP while its effect
 calls are in flight loses its partitions to the other; resumed with SIGCONT,
-its writes for them are refused (it says `fenced`), and every instance still
-took its effect's result exactly once.
+its writes for them are refused (it says `fenced`), the calls it had in
+flight are re-issued by the other with the same idempotency key, and every
+instance took its effect's result exactly once.
 
 Set FLOWYARD_CHAOS_SEED to replay a run's schedule.
 """
@@ -324,9 +325,11 @@ async def test_paused_flowd_is_fenced(kafka_broker: Broker, store_url: str, tmp_
         )
         for name in ("zombie", "other")
     )
+    naps = tmp_path / "naps.jsonl"
+    env = {**os.environ, "FLOWYARD_NAP_LOG": str(naps)}
     try:
-        zombie.start(cwd=HERE)
-        other.start(cwd=HERE)
+        zombie.start(cwd=HERE, env=env)
+        other.start(cwd=HERE, env=env)
         await asyncio.to_thread(wait_until_held, [zombie, other], PARTITIONS)
         await produce(
             kafka_broker.bootstrap,
@@ -334,7 +337,10 @@ async def test_paused_flowd_is_fenced(kafka_broker: Broker, store_url: str, tmp_
             [(f"key-{k}", json.dumps({"id": f"key-{k}"}).encode(), []) for k in range(KEYS)],
         )
         deadline = time.monotonic() + 60
-        while ((zombie.health() or {}).get("effects_in_flight") or 0) == 0:
+        # Pause it while its calls run (they take 2 s each).
+        assert zombie.proc is not None
+        running = f'"pid": {zombie.proc.pid}}}'
+        while not naps.exists() or running not in naps.read_text():
             assert time.monotonic() < deadline, zombie.tail()
             await asyncio.sleep(0.02)
         zombie.pause()
@@ -368,3 +374,13 @@ async def test_paused_flowd_is_fenced(kafka_broker: Broker, store_url: str, tmp_
                 node.kill()
     assert journal == {f"key-{k}": 2 for k in range(KEYS)}, "an input was applied twice"
     assert sorted(status for _, status in calls) == ["succeeded"] * KEYS
+    # The calls in flight on the paused process were re-issued by the other,
+    # with the same idempotency key.
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for line in naps.read_text().splitlines():
+        entry = json.loads(line)
+        runs.setdefault(entry["call_id"], []).append(entry)
+    assert len(runs) == KEYS
+    assert all(len({e["idempotency_key"] for e in each}) == 1 for each in runs.values())
+    assert {zombie.proc.pid, other.proc.pid} == {e["pid"] for each in runs.values() for e in each}
+    assert any(len({e["pid"] for e in each}) == 2 for each in runs.values()), "none re-issued"

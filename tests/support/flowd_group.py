@@ -13,7 +13,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ class Node(RestartedFlowd):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, *, cwd: Path | None = None) -> None:
+    def start(self, *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> None:
         self.launch(
             [
                 str(self.flow),
@@ -55,6 +55,7 @@ class Node(RestartedFlowd):
                 *("--quiet", "--log-level", "warning", *self.extra),
             ],
             cwd=cwd,
+            env=env,
         )
 
     @property
