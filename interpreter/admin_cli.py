@@ -275,7 +275,9 @@ async def _partitions(args: argparse.Namespace, out: TextIO) -> int:
             str(row.calls),
             str(row.unsent),
         )
-    Console(file=out, highlight=False, soft_wrap=True).print(table)
+    # Owner ids and times are printed whole, however narrow the terminal.
+    width = 100 + max((len(row.owner or "") for row in rows), default=0)
+    Console(file=out, highlight=False, width=width).print(table)
     holders = {row.owner for row in rows if row.owner}
     out.write(f"{len(rows)} partitions held by {len(holders)} flowd\n")
     return EXIT_OK
@@ -284,7 +286,7 @@ async def _partitions(args: argparse.Namespace, out: TextIO) -> int:
 def _utc(ms: int) -> str:
     from datetime import UTC, datetime
 
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # ---------------------------------------------------------------- show
