@@ -101,7 +101,8 @@ class PartitionMembership:
         if held is not None and held.held:
             # Steps in flight commit before the group hands the partitions on.
             with contextlib.suppress(StoreError, OSError):
-                await self._runtime.give_up_partitions(sorted(held.held))
+                gone = await self._runtime.give_up_partitions(sorted(held.held))
+                self._tell(f"partitions: gave up {_ranges(gone)} (stopping)")
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             with contextlib.suppress(KafkaError, OSError):
