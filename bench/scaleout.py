@@ -16,10 +16,12 @@ Phase 2 (partitioned mode, docs/scaling.md): the same N events are produced
 as Kafka records keyed by instance key to a topic of 12 partitions before any
 flowd starts; then (i) one, (ii) two `flowd run --kafka B --group G
 --partitions 12 --store postgresql://...?schema=S` consume them, each time in
-a fresh consumer group on a fresh schema. Each is timed from the first store
-partition held (any process's `/healthz`, polled every 20 ms) to the last
-transition journaled; the rate from launch is printed beside it, with what
-was ingested before the clock started. Reported: the rates, two/one (not a
+a fresh consumer group on a fresh schema. Each is timed from the first work
+on the records, a store partition held (any process's `/healthz`) or a record
+stored in an inbox (a records consumer may be assigned before the store
+partitions), whichever comes first (polled every 20 ms), to the last
+transition journaled; the rate from launch is printed beside it, and the
+rate after both processes held partitions. Reported: the rates, two/one (not a
 target: two processes share this machine's cores with the broker and
 PostgreSQL), one partitioned process as a share of (a), and beside phase 1's
 rate (the cost of partitioned mode; phase 1 is fed over HTTP, as a store on
@@ -75,6 +77,7 @@ from aiokafka import AIOKafkaProducer
 from embedded import (
     FLOW,
     RAW_BATCH,
+    _cpu_seconds,
     _free_port,
     _post_all,
     _wait_healthy,
@@ -314,17 +317,23 @@ class GroupRun:
 
     processes: int
     startup_s: float
-    """From launching the processes to the first store partition held."""
+    """From launching the processes to the start of the clock."""
+    start_by: str
+    """What started the clock: a store partition held, or a record stored."""
     seconds: float
-    """From the first store partition held (by any of them) to the last transition journaled."""
+    """From the first store partition held or the first record stored in an inbox
+    (by any of them), whichever came first, to the last transition journaled."""
     journal_at_start: int
     inbox_at_start: int
     """Inbox rows written before the clock started (records ingested, not yet stepped)."""
     spread_s: float | None
     """From the first partition held until every process held some and all
     were held (None: not before the last transition)."""
+    journal_at_spread: int
     held: tuple[int, ...]
     """How many partitions each process held at the end."""
+    cpu_s: tuple[float, ...]
+    """CPU time (user + system) each process used while the clock ran."""
     journal: int
     misapplied: int
 
@@ -357,13 +366,24 @@ async def through_group(
                 )
             )
         async with aiohttp.ClientSession() as http:
-            while not any(await asyncio.gather(*(held(http, n) for n in nodes))):
-                check_running(nodes, deadline, "a store partition held")
+            # The clock starts with the first work on the records: a store
+            # partition held, or a record stored in an inbox (a process's
+            # records consumer may be assigned before its store partitions).
+            while True:
+                if any(await asyncio.gather(*(held(http, n) for n in nodes))):
+                    start_by = "partition held"
+                    break
+                if await inbox_rows_written(watcher, schema):
+                    start_by = "record stored"
+                    break
+                check_running(nodes, deadline, "a store partition held or a record stored")
                 await asyncio.sleep(0.02)
             started = time.perf_counter()
+            cpu_at_start = [_cpu_seconds(n.proc.pid) or 0.0 for n in nodes]
             journal_at_start = await journal_rows(watcher)
             inbox_at_start = await inbox_rows_written(watcher, schema)
             spread_s: float | None = None
+            journal_at_spread = 0
             polls = 0
             while await journal_rows(watcher) < len(events):
                 check_running(nodes, deadline, "transitions")
@@ -371,9 +391,14 @@ async def through_group(
                     helds = await asyncio.gather(*(held(http, n) for n in nodes))
                     if all(helds) and sum(map(len, helds)) == PARTITIONS:
                         spread_s = time.perf_counter() - started
+                        journal_at_spread = await journal_rows(watcher)
                 polls += 1
                 await asyncio.sleep(0.02)
             seconds = time.perf_counter() - started
+            cpu = [
+                (_cpu_seconds(n.proc.pid) or 0.0) - c
+                for n, c in zip(nodes, cpu_at_start, strict=True)
+            ]
             final = await asyncio.gather(*(held(http, n) for n in nodes))
         await asyncio.sleep(0.5)  # anything applied twice would show up now
         journal = await journal_rows(watcher)
@@ -384,11 +409,14 @@ async def through_group(
     return GroupRun(
         processes=processes,
         startup_s=started - launched,
+        start_by=start_by,
         seconds=seconds,
         journal_at_start=journal_at_start,
         inbox_at_start=inbox_at_start,
         spread_s=spread_s,
+        journal_at_spread=journal_at_spread,
         held=tuple(len(h) for h in final),
+        cpu_s=tuple(cpu),
         journal=journal,
         misapplied=wrong,
     )
@@ -647,7 +675,8 @@ def report(args: argparse.Namespace, n: int, results: Results, load: float) -> b
             f"topic of {PARTITIONS} "
             f"partitions, produced before flowd started ({n / results.produce_s:,.0f}/s); "
             f"flowd run --kafka --group (fresh) --partitions {PARTITIONS}, a fresh schema each; "
-            "timed from the first store partition held to the last transition journaled"
+            "timed from the first store partition held or record stored, whichever came "
+            "first, to the last transition journaled"
         )
         rates = {}
         for run in results.groups:
@@ -656,18 +685,28 @@ def report(args: argparse.Namespace, n: int, results: Results, load: float) -> b
             label = "one partitioned flowd" if run.processes == 1 else "two partitioned flowd"
             print(
                 f"  {label}, Kafka -> durable transitions    : {rate:9,.0f}/s"
-                f"  (first partition held {run.startup_s:.1f} s after launch, "
+                f"  (first {run.start_by} {run.startup_s:.1f} s after launch, "
                 f"{run.inbox_at_start:,} inbox rows and {run.journal_at_start:,} transitions "
                 f"by then; from launch: {n / (run.startup_s + run.seconds):,.0f}/s)"
             )
-            spread = (
-                "not before the last transition"
-                if run.spread_s is None
-                else f"{run.spread_s:.1f} s after the clock started"
-            )
+            if run.spread_s is None:
+                spread = "not before the last transition"
+            elif run.spread_s < run.seconds:
+                after = (n - run.journal_at_spread) / (run.seconds - run.spread_s)
+                spread = (
+                    f"{run.spread_s:.1f} s after the clock started, "
+                    f"{run.journal_at_spread:,} transitions by then, {after:,.0f}/s after"
+                )
+            else:
+                spread = f"{run.spread_s:.1f} s after the clock started"
             print(
                 f"    all {PARTITIONS} partitions held, each process holding some: {spread}; "
                 f"held at the end: {' + '.join(map(str, run.held))}"
+            )
+            cpu = " + ".join(f"{c:.1f}" for c in run.cpu_s)
+            print(
+                f"    flowd CPU while the clock ran: {cpu} s, "
+                f"{sum(run.cpu_s) / n * 1e6:,.0f} us per transition"
             )
             print(
                 f"    journal {run.journal:,} of {n:,} records; keys not applied exactly once "

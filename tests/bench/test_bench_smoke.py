@@ -88,9 +88,11 @@ def test_scaleout_bench_reports_flowd_beside_raw_postgres(
     for label in ("one", "two"):
         assert re.search(
             label + r" partitioned flowd, Kafka -> durable transitions +: +[\d,]+/s"
-            r" +\(first partition held [\d.]+ s after launch, .*from launch: [\d,]+/s\)",
+            r" +\(first (partition held|record stored) [\d.]+ s after launch, "
+            r".*from launch: [\d,]+/s\)",
             out,
         ), out
+    assert re.search(r"flowd CPU while the clock ran: .* [\d,]+ us per transition", out), out
     assert re.search(r"keys not applied exactly once in order: \d+", out), out
     assert re.search(r"two / one partitioned flowd : +[\d.]+x", out), out
     assert re.search(r"one partitioned flowd / raw PostgreSQL writes : +[\d.]+%", out), out
