@@ -1,31 +1,63 @@
-"""Scale-out benchmark, phase one: one flowd process on PostgreSQL.
+"""Scale-out benchmark: flowd on PostgreSQL, one process and a partitioned group.
 
-A `flowd run --store postgresql://...` subprocess receives N events over K keys
-through `POST /events` on loopback from a concurrent client (several events
-per request), as in `embedded.py`; the clock stops when the last transition is
-journaled. Reported beside it, in the same run and on the same server:
+Phase 1: a `flowd run --store postgresql://...` subprocess (not partitioned)
+receives N events over K keys through `POST /events` on loopback from a
+concurrent client (several events per request), as in `embedded.py`; the
+clock stops when the last transition is journaled.
 
-(a) the raw rate of batched PostgreSQL writes of the same rows (every event's
-    journal row by COPY and its instance snapshot by an `unnest` upsert, 256
-    events per transaction: the store's group-commit bound) into the same
-    schema, from one asyncpg connection; measured before and after the flowd
-    phase and averaged, as the machine's speed drifts.
+Beside it, in the same run and on the same server, (a) the raw rate of batched
+PostgreSQL writes of the same rows (every event's journal row by COPY and its
+instance snapshot by an `unnest` upsert, 256 events per transaction: the
+store's group-commit bound) into a fresh schema, from one asyncpg connection;
+measured before and after the flowd phases and averaged, as the machine's
+speed drifts. Target: one flowd at least 25% of (a).
+
+Phase 2 (partitioned mode, docs/scaling.md): the same N events are produced
+as Kafka records keyed by instance key to a topic of 12 partitions before any
+flowd starts; then (i) one, (ii) two `flowd run --kafka B --group G
+--partitions 12 --store postgresql://...?schema=S` consume them, each time in
+a fresh consumer group on a fresh schema. Each is timed from the first work
+on the records, a store partition held (any process's `/healthz`) or a record
+stored in an inbox (a records consumer may be assigned before the store
+partitions), whichever comes first (polled every 20 ms), to the last
+transition journaled; the rate from launch is printed beside it, and the
+rate after both processes held partitions. Reported: the rates, two/one (not a
+target: two processes share this machine's cores with the broker and
+PostgreSQL), one partitioned process as a share of (a), and beside phase 1's
+rate (the cost of partitioned mode; phase 1 is fed over HTTP, as a store on
+PostgreSQL with --kafka is always partitioned).
+
+Fail-over: two partitioned flowd on a fresh schema take records produced at a
+steady rate (--failover-rate for --failover-seconds); once both hold
+partitions and both have journaled transitions (and --kill-after seconds into
+producing), one is killed with SIGKILL. Measured: (a) from the kill until the
+survivor's `/healthz` shows all 12 partitions held (polled every 100 ms); (b)
+from the kill to the journal time (`at_ms`) of the first transition of an
+instance in a partition the killed process held; (c) that every record was
+applied exactly once and in order (each key's journal inputs against what
+was produced for it). flowd's group defaults apply (session timeout 10 s,
+heartbeat 3 s: `KafkaSettings`). Target: at most 15 s.
 
 Durability is PostgreSQL's default: `synchronous_commit = on`, and the
 throwaway cluster this starts keeps `fsync = on` (a server given with --dsn is
-used as it is configured). Target: flowd at least 25% of (a).
+used as it is configured; the report shows both settings). A broker is
+started from the cached jars (`devbroker`) unless --bootstrap is given. Every
+flowd phase is bounded by --max-seconds; flowd processes get SIGTERM, then
+SIGKILL; the cluster and broker started here are stopped at the end. Exits 1
+when a record was lost or applied twice.
 
-Not measured yet (later phases, once flowd consumes Kafka in a consumer group):
-two processes sharing the work, and the fail-over time.
-
-Run: python bench/scaleout.py [--events 20000] [--keys 2000] [--batch 20]
-     [--concurrency 16] [--dsn postgresql://user@host/db]
+Run: python bench/scaleout.py [--events 20000] [--keys 2000] [--phases 1,2,failover]
+     [--batch 20] [--concurrency 16] [--max-seconds 300]
+     [--failover-rate 200] [--failover-seconds 40] [--kill-after 5]
+     [--dsn postgresql://user@host/db] [--bootstrap host:port]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import statistics
@@ -34,13 +66,18 @@ import sys
 import tempfile
 import textwrap
 import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from embedded import (
     FLOW,
     RAW_BATCH,
+    _cpu_seconds,
     _free_port,
     _post_all,
     _wait_healthy,
@@ -49,8 +86,12 @@ from embedded import (
     make_events,
     percentile,
 )
+from flowyard.interpreter.kafka.devbroker import Broker
+from flowyard.interpreter.kafka.settings import KafkaSettings
 from flowyard.interpreter.program import Program
+from flowyard.interpreter.store.partitions import partition_of
 from flowyard.interpreter.store.postgres_schema import migrate
+from kafka import create_topic, produce_all
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -145,72 +186,691 @@ async def through_flowd(
     return seconds, acks, int(inbox_rows or 0)
 
 
+# ------------------------------------------------- phase two: partitioned mode
+
+PARTITIONS = 12
+"""The store's partitions (flowd's default) and the records topic's, one to one."""
+
+POLL_S = 0.1
+"""How often the fail-over phase asks `/healthz` and the journal."""
+
+
+@dataclass
+class Flowd:
+    """One `flowd run FLOW --kafka ... --group G --store postgresql://...?schema=S`."""
+
+    name: str
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-2000:]
+
+
+def flow_reading(workdir: Path, topic: str) -> Path:
+    path = workdir / f"{topic}.flow.yaml"
+    path.write_text(textwrap.dedent(FLOW).replace("topic: pings", f"topic: {topic}"))
+    return path
+
+
+def start_partitioned(
+    workdir: Path, flow: Path, store: str, *, bootstrap: str, group: str, name: str
+) -> Flowd:
+    port = _free_port()
+    log = workdir / f"{name}.out"
+    command = [
+        sys.executable, "-m", "flowyard.interpreter.cli", "run", str(flow),
+        "--store", store, "--http", f"127.0.0.1:{port}",
+        "--kafka", bootstrap, "--group", group, "--partitions", str(PARTITIONS),
+        "--quiet", "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+    return Flowd(name, port, log, proc)
+
+
+def stop_all(nodes: list[Flowd]) -> None:
+    """SIGTERM to every live process, SIGKILL to those still running 30 s later."""
+    for node in nodes:
+        if node.alive:
+            node.proc.send_signal(signal.SIGTERM)
+    until = time.monotonic() + 30
+    for node in nodes:
+        try:
+            node.proc.wait(timeout=max(0.1, until - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            node.proc.kill()
+            node.proc.wait()
+
+
+def check_running(nodes: list[Flowd], deadline: float, what: str) -> None:
+    for node in nodes:
+        if not node.alive:
+            raise SystemExit(f"{node.name} exited ({what}):\n{node.tail()}")
+    if time.monotonic() > deadline:
+        raise SystemExit(f"time bound reached while waiting: {what}")
+
+
+async def held(http: aiohttp.ClientSession, node: Flowd) -> dict[int, int]:
+    """`GET /healthz`'s held store partitions (partition -> epoch); {} when silent."""
+    try:
+        async with http.get(f"{node.url}/healthz", timeout=aiohttp.ClientTimeout(total=2)) as reply:
+            body = await reply.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return {}
+    found = (body.get("partitions") or {}).get("held") or {}
+    return {int(p): int(e) for p, e in found.items()}
+
+
+async def watch(dsn: str, schema: str) -> Any:
+    """A connection to the schema flowd creates (not created here)."""
+    return await asyncpg.connect(dsn, server_settings={"search_path": schema})
+
+
+async def journal_rows(conn: Any, keys: list[str] | None = None) -> int:
+    """Transitions journaled (of `keys`); 0 before flowd made the schema."""
+    try:
+        if keys is None:
+            return await _journal_count(conn)
+        return int(
+            await conn.fetchval("SELECT count(*) FROM journal WHERE key = ANY($1::text[])", keys)
+        )
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+        return 0
+
+
+async def inbox_rows_written(conn: Any, schema: str) -> int:
+    found = await conn.fetchval(
+        "SELECT coalesce(max(last_value), 0) FROM pg_sequences "
+        "WHERE schemaname = $1 AND sequencename = 'inbox_id_seq'",
+        schema,
+    )
+    return int(found or 0)
+
+
+async def misapplied(conn: Any, events: list[dict[str, Any]]) -> int:
+    """Keys whose records were not each applied exactly once and in order
+    (the journal's inputs, by seq, against what was produced for the key)."""
+    expected: dict[str, list[int]] = {}
+    for event in events:
+        expected.setdefault(event["id"], []).append(event["n"])
+    rows = await conn.fetch(
+        "SELECT key, array_agg((input->'payload'->>'n')::int ORDER BY seq) FROM journal "
+        "GROUP BY key"
+    )
+    got = {key: list(ns) for key, ns in rows}
+    return sum(1 for key in expected.keys() | got.keys() if got.get(key) != expected.get(key))
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRun:
+    """Partitioned flowd consuming records produced before they started."""
+
+    processes: int
+    startup_s: float
+    """From launching the processes to the start of the clock."""
+    start_by: str
+    """What started the clock: a store partition held, or a record stored."""
+    seconds: float
+    """From the first store partition held or the first record stored in an inbox
+    (by any of them), whichever came first, to the last transition journaled."""
+    journal_at_start: int
+    inbox_at_start: int
+    """Inbox rows written before the clock started (records ingested, not yet stepped)."""
+    spread_s: float | None
+    """From the first partition held until every process held some and all
+    were held (None: not before the last transition)."""
+    journal_at_spread: int
+    held: tuple[int, ...]
+    """How many partitions each process held at the end."""
+    cpu_s: tuple[float, ...]
+    """CPU time (user + system) each process used while the clock ran."""
+    journal: int
+    misapplied: int
+
+
+async def through_group(
+    workdir: Path,
+    dsn: str,
+    schema: str,
+    *,
+    bootstrap: str,
+    topic: str,
+    events: list[dict[str, Any]],
+    processes: int,
+    max_seconds: float,
+) -> GroupRun:
+    """`processes` partitioned flowd in a fresh group on a fresh schema, over
+    the records already in `topic`."""
+    flow = flow_reading(workdir, topic)
+    group = f"bench-{processes}p-{uuid.uuid4().hex[:8]}"
+    store = f"{dsn}?schema={schema}"
+    nodes: list[Flowd] = []
+    watcher = await watch(dsn, schema)
+    try:
+        deadline = time.monotonic() + max_seconds
+        launched = time.perf_counter()
+        for i in range(processes):
+            nodes.append(
+                start_partitioned(
+                    workdir, flow, store, bootstrap=bootstrap, group=group, name=f"{schema}-{i}"
+                )
+            )
+        async with aiohttp.ClientSession() as http:
+            # The clock starts with the first work on the records: a store
+            # partition held, or a record stored in an inbox (a process's
+            # records consumer may be assigned before its store partitions).
+            while True:
+                if any(await asyncio.gather(*(held(http, n) for n in nodes))):
+                    start_by = "partition held"
+                    break
+                if await inbox_rows_written(watcher, schema):
+                    start_by = "record stored"
+                    break
+                check_running(nodes, deadline, "a store partition held or a record stored")
+                await asyncio.sleep(0.02)
+            started = time.perf_counter()
+            cpu_at_start = [_cpu_seconds(n.proc.pid) or 0.0 for n in nodes]
+            journal_at_start = await journal_rows(watcher)
+            inbox_at_start = await inbox_rows_written(watcher, schema)
+            spread_s: float | None = None
+            journal_at_spread = 0
+            polls = 0
+            while await journal_rows(watcher) < len(events):
+                check_running(nodes, deadline, "transitions")
+                if spread_s is None and polls % 5 == 0:
+                    helds = await asyncio.gather(*(held(http, n) for n in nodes))
+                    if all(helds) and sum(map(len, helds)) == PARTITIONS:
+                        spread_s = time.perf_counter() - started
+                        journal_at_spread = await journal_rows(watcher)
+                polls += 1
+                await asyncio.sleep(0.02)
+            seconds = time.perf_counter() - started
+            cpu = [
+                (_cpu_seconds(n.proc.pid) or 0.0) - c
+                for n, c in zip(nodes, cpu_at_start, strict=True)
+            ]
+            final = await asyncio.gather(*(held(http, n) for n in nodes))
+        await asyncio.sleep(0.5)  # anything applied twice would show up now
+        journal = await journal_rows(watcher)
+        wrong = await misapplied(watcher, events)
+    finally:
+        await watcher.close()
+        stop_all(nodes)
+    return GroupRun(
+        processes=processes,
+        startup_s=started - launched,
+        start_by=start_by,
+        seconds=seconds,
+        journal_at_start=journal_at_start,
+        inbox_at_start=inbox_at_start,
+        spread_s=spread_s,
+        journal_at_spread=journal_at_spread,
+        held=tuple(len(h) for h in final),
+        cpu_s=tuple(cpu),
+        journal=journal,
+        misapplied=wrong,
+    )
+
+
+# ------------------------------------------------------------------- fail-over
+
+
+@dataclass(frozen=True, slots=True)
+class Failover:
+    produced: int
+    produce_s: float
+    victim_held: tuple[int, ...]
+    """The store partitions the killed process held."""
+    all_held_s: float
+    """From the SIGKILL until the survivor's /healthz shows all partitions held."""
+    first_transition_s: float
+    """From the SIGKILL to the journal time of the first transition of an
+    instance in a partition the killed process held."""
+    journal: int
+    misapplied: int
+
+
+async def produce_steady(
+    bootstrap: str, topic: str, events: list[dict[str, Any]], rate: float
+) -> float:
+    """Produce `events` (keyed by instance key) at `rate` a second; the seconds it took."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        tick = max(1, round(rate * POLL_S))
+        for i in range(0, len(events), tick):
+            await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            for event in events[i : i + tick]:
+                await producer.send(topic, json.dumps(event).encode(), key=event["id"].encode())
+        await producer.flush()
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+
+
+def keys_of(partitions: Any, keys: list[str]) -> list[str]:
+    chosen = set(partitions)
+    return [key for key in keys if partition_of(key, PARTITIONS) in chosen]
+
+
+async def fail_over(
+    workdir: Path,
+    dsn: str,
+    schema: str,
+    bootstrap: str,
+    *,
+    keys: int,
+    rate: float,
+    seconds: float,
+    kill_after: float,
+    max_seconds: float,
+) -> Failover:
+    """Two partitioned flowd take records produced at `rate`; one is killed
+    with SIGKILL once both step instances, `kill_after` s into producing."""
+    topic = f"bench-failover-{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, topic, PARTITIONS)
+    flow = flow_reading(workdir, topic)
+    group = f"bench-failover-{uuid.uuid4().hex[:8]}"
+    store = f"{dsn}?schema={schema}"
+    events = make_events(max(1, int(rate * seconds)), keys)
+    names = sorted({e["id"] for e in events})
+    nodes: list[Flowd] = []
+    producing: asyncio.Task[float] | None = None
+    watcher = await watch(dsn, schema)
+    try:
+        deadline = time.monotonic() + max_seconds
+        for i in range(2):
+            nodes.append(
+                start_partitioned(
+                    workdir, flow, store, bootstrap=bootstrap, group=group, name=f"{schema}-{i}"
+                )
+            )
+        victim, survivor = nodes
+        async with aiohttp.ClientSession() as http:
+
+            async def split() -> list[dict[int, int]] | None:
+                """Each process's partitions, when both hold some and all are held once."""
+                helds = list(await asyncio.gather(*(held(http, n) for n in nodes)))
+                taken = sorted(p for h in helds for p in h)
+                return helds if all(helds) and taken == list(range(PARTITIONS)) else None
+
+            while await split() is None:
+                check_running(nodes, deadline, "both processes holding partitions")
+                await asyncio.sleep(POLL_S)
+            producing = asyncio.create_task(produce_steady(bootstrap, topic, events, rate))
+            producing_since = time.perf_counter()
+            while True:
+                check_running(nodes, deadline, "transitions on both processes")
+                if producing.done():
+                    raise SystemExit("records ran out before the kill: raise --failover-seconds")
+                helds = await split()
+                if time.perf_counter() - producing_since >= kill_after and helds is not None:
+                    theirs = keys_of(helds[0], names)
+                    ours = keys_of(helds[1], names)
+                    if await journal_rows(watcher, theirs) and await journal_rows(watcher, ours):
+                        break
+                await asyncio.sleep(POLL_S)
+            kill_ms = time.time_ns() // 1_000_000
+            killed = time.perf_counter()
+            victim.proc.send_signal(signal.SIGKILL)
+            victim.proc.wait()
+            dead_ms = time.time_ns() // 1_000_000
+            all_held_s: float | None = None
+            first_ms: int | None = None
+            while all_held_s is None or first_ms is None:
+                check_running([survivor], deadline, "the survivor taking over")
+                if all_held_s is None and len(await held(http, survivor)) == PARTITIONS:
+                    all_held_s = time.perf_counter() - killed
+                if first_ms is None:
+                    # The killed process stamped its rows before it died: later
+                    # rows of its instances are the survivor's.
+                    found = await watcher.fetchval(
+                        "SELECT min(at_ms) FROM journal WHERE key = ANY($1::text[]) AND at_ms > $2",
+                        theirs,
+                        dead_ms,
+                    )
+                    first_ms = None if found is None else int(found)
+                await asyncio.sleep(POLL_S)
+            produce_s = await producing
+            while await journal_rows(watcher) < len(events):
+                check_running([survivor], deadline, "the last transitions")
+                await asyncio.sleep(POLL_S)
+        await asyncio.sleep(0.5)  # anything applied twice would show up now
+        journal = await journal_rows(watcher)
+        wrong = await misapplied(watcher, events)
+    finally:
+        if producing is not None and not producing.done():
+            producing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await producing
+        await watcher.close()
+        stop_all(nodes)
+    return Failover(
+        produced=len(events),
+        produce_s=produce_s,
+        victim_held=tuple(sorted(helds[0])),
+        all_held_s=all_held_s,
+        first_transition_s=(first_ms - kill_ms) / 1000,
+        journal=journal,
+        misapplied=wrong,
+    )
+
+
+# ---------------------------------------------------------------------- report
+
+PHASES = ("1", "2", "failover")
+TARGET_SHARE = 0.25
+TARGET_FAILOVER_S = 15.0
+
+
+@dataclass
+class Results:
+    raw: tuple[float, float] | None = None
+    """Raw batched writes before and after the flowd phases, rows/s."""
+    http: tuple[float, list[float], int] | None = None
+    produce_s: float | None = None
+    groups: list[GroupRun] = field(default_factory=list)
+    failover: Failover | None = None
+    fsync: str = "?"
+    synchronous_commit: str = "?"
+
+
+async def partitioned_phase(
+    workdir: Path,
+    dsn: str,
+    tag: str,
+    *,
+    bootstrap: str,
+    events: list[dict[str, Any]],
+    results: Results,
+    max_seconds: float,
+) -> None:
+    """Phase two: the records produced first, then one and two partitioned flowd."""
+    topic = f"bench-scaleout-{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, topic, PARTITIONS)
+    results.produce_s = await produce_all(bootstrap, topic, events)
+    for processes in (1, 2):
+        results.groups.append(
+            await through_group(
+                workdir,
+                dsn,
+                f"{tag}_group{processes}",
+                bootstrap=bootstrap,
+                topic=topic,
+                events=events,
+                processes=processes,
+                max_seconds=max_seconds,
+            )
+        )
+
+
+async def durability(dsn: str) -> tuple[str, str]:
+    """The server's `fsync` and `synchronous_commit` settings."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        fsync = await conn.fetchval("SHOW fsync")
+        return str(fsync), str(await conn.fetchval("SHOW synchronous_commit"))
+    finally:
+        await conn.close()
+
+
+def report(args: argparse.Namespace, n: int, results: Results, load: float) -> bool:
+    """Print what was measured; False when an input was lost or applied twice."""
+    sound = True
+    print(
+        f"{os.cpu_count()} CPUs, load average {load:.1f} at the start and "
+        f"{os.getloadavg()[0]:.1f} at the end (clients, flowd, the broker, PostgreSQL and "
+        f"the baseline share them); PostgreSQL fsync = {results.fsync}, synchronous_commit = "
+        f"{results.synchronous_commit}"
+    )
+    raw_rate = None
+    if results.raw is not None:
+        before, after = (n / s for s in results.raw)
+        raw_rate = (before + after) / 2
+    http_rate = None
+    if results.http is not None:
+        seconds, acks, inbox_rows = results.http
+        http_rate = n / seconds
+        print(
+            f"phase 1: {n:,} events over {args.keys:,} keys, {len(acks):,} requests of "
+            f"{args.batch} events, {args.concurrency} in flight"
+        )
+        print(
+            f"  one flowd on PostgreSQL, POST /events -> durable transitions : {http_rate:9,.0f}/s"
+        )
+    if raw_rate is not None and results.raw is not None:
+        before, after = (n / s for s in results.raw)
+        print(
+            f"  (a) raw batched PostgreSQL writes, same rows (COPY + unnest) : {raw_rate:9,.0f}/s"
+            f"  (mean of {before:,.0f} before and {after:,.0f} after)"
+        )
+    if results.http is not None and http_rate is not None and raw_rate is not None:
+        seconds, acks, inbox_rows = results.http
+        print(
+            f"  stepped on arrival     {1 - inbox_rows / n:6.1%} of events"
+            f"  (the others passed through the inbox: {inbox_rows:,} rows)"
+        )
+        print(
+            f"  request ack latency      p50 {statistics.median(acks):7.1f} ms"
+            f"   p99 {percentile(acks, 0.99):7.1f} ms"
+        )
+        ratio = http_rate / raw_rate
+        print(f"  flowd / raw PostgreSQL writes : {ratio:6.1%}  (target >= 25%)")
+        if ratio < TARGET_SHARE:
+            print("  below target")
+    if results.groups and results.produce_s is not None:
+        print(
+            f"phase 2: {n:,} records over {args.keys:,} keys, keyed by instance key, in a "
+            f"topic of {PARTITIONS} "
+            f"partitions, produced before flowd started ({n / results.produce_s:,.0f}/s); "
+            f"flowd run --kafka --group (fresh) --partitions {PARTITIONS}, a fresh schema each; "
+            "timed from the first store partition held or record stored, whichever came "
+            "first, to the last transition journaled"
+        )
+        rates = {}
+        for run in results.groups:
+            rate = n / run.seconds
+            rates[run.processes] = rate
+            label = "one partitioned flowd" if run.processes == 1 else "two partitioned flowd"
+            print(
+                f"  {label}, Kafka -> durable transitions    : {rate:9,.0f}/s"
+                f"  (first {run.start_by} {run.startup_s:.1f} s after launch, "
+                f"{run.inbox_at_start:,} inbox rows and {run.journal_at_start:,} transitions "
+                f"by then; from launch: {n / (run.startup_s + run.seconds):,.0f}/s)"
+            )
+            if run.spread_s is None:
+                spread = "not before the last transition"
+            elif run.spread_s < run.seconds:
+                after = (n - run.journal_at_spread) / (run.seconds - run.spread_s)
+                spread = (
+                    f"{run.spread_s:.1f} s after the clock started, "
+                    f"{run.journal_at_spread:,} transitions by then, {after:,.0f}/s after"
+                )
+            else:
+                spread = f"{run.spread_s:.1f} s after the clock started"
+            print(
+                f"    all {PARTITIONS} partitions held, each process holding some: {spread}; "
+                f"held at the end: {' + '.join(map(str, run.held))}"
+            )
+            cpu = " + ".join(f"{c:.1f}" for c in run.cpu_s)
+            print(
+                f"    flowd CPU while the clock ran: {cpu} s, "
+                f"{sum(run.cpu_s) / n * 1e6:,.0f} us per transition"
+            )
+            print(
+                f"    journal {run.journal:,} of {n:,} records; keys not applied exactly once "
+                f"in order: {run.misapplied}"
+            )
+            sound = sound and run.journal == n and run.misapplied == 0
+        if 1 in rates and 2 in rates:
+            print(
+                f"  two / one partitioned flowd : {rates[2] / rates[1]:6.2f}x  (reported, not a "
+                f"target: {os.cpu_count()} CPUs shared with the broker and PostgreSQL)"
+            )
+        if 1 in rates and raw_rate is not None:
+            share = rates[1] / raw_rate
+            print(
+                f"  one partitioned flowd / raw PostgreSQL writes : {share:6.1%}  (target >= 25%)"
+            )
+            if share < TARGET_SHARE:
+                print("  below target")
+        if 1 in rates and http_rate is not None:
+            print(
+                f"  one partitioned flowd / one flowd not partitioned (phase 1, POST /events) : "
+                f"{rates[1] / http_rate:6.1%}"
+            )
+    elif results.http is not None:
+        print("phase 2 (partitioned, Kafka): not run (--phases)")
+    fo = results.failover
+    if fo is not None:
+        defaults = KafkaSettings(bootstrap="")
+        print(
+            f"fail-over: two partitioned flowd, {PARTITIONS} partitions, {fo.produced:,} records "
+            f"over {min(args.keys, fo.produced):,} keys produced at "
+            f"{fo.produced / fo.produce_s:,.0f}/s; "
+            f"SIGKILL to one {args.kill_after:g} s into producing; session timeout "
+            f"{defaults.session_timeout_ms / 1000:g} s, heartbeat "
+            f"{defaults.heartbeat_interval_ms / 1000:g} s (flowd's defaults)"
+        )
+        print(f"  the killed process held partitions {', '.join(map(str, fo.victim_held))}")
+        print(
+            f"  (a) SIGKILL -> survivor holds all {PARTITIONS} partitions    : "
+            f"{fo.all_held_s:6.1f} s  (target <= {TARGET_FAILOVER_S:g} s)"
+        )
+        if fo.all_held_s > TARGET_FAILOVER_S:
+            print("  above target")
+        print(
+            f"  (b) SIGKILL -> first transition of its instances   : "
+            f"{fo.first_transition_s:6.1f} s  (target <= {TARGET_FAILOVER_S:g} s)"
+        )
+        if fo.first_transition_s > TARGET_FAILOVER_S:
+            print("  above target")
+        print(
+            f"  (c) journal {fo.journal:,} of {fo.produced:,} records; keys not applied exactly "
+            f"once in order: {fo.misapplied}"
+        )
+        sound = sound and fo.journal == fo.produced and fo.misapplied == 0
+    if not sound:
+        print("  AN INPUT WAS LOST OR APPLIED TWICE")
+    return sound
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--keys", type=int, default=2_000)
-    parser.add_argument("--batch", type=int, default=20, help="events per POST")
-    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
-    parser.add_argument("--max-seconds", type=float, default=300, help="bound on the flowd phase")
+    parser.add_argument("--batch", type=int, default=20, help="events per POST (phase 1)")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (phase 1)")
+    parser.add_argument(
+        "--max-seconds", type=float, default=300, help="bound on each flowd phase, in seconds"
+    )
     parser.add_argument("--dsn", help="an existing PostgreSQL (default: a throwaway cluster)")
+    parser.add_argument("--bootstrap", help="an existing Kafka broker (default: one started here)")
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help="which to run, of 1,2,failover (default: all)"
+    )
+    parser.add_argument(
+        "--failover-rate", type=float, default=200, help="records/s produced in the fail-over"
+    )
+    parser.add_argument(
+        "--failover-seconds", type=float, default=40, help="how long they are produced"
+    )
+    parser.add_argument(
+        "--kill-after", type=float, default=5, help="seconds into producing before the SIGKILL"
+    )
     args = parser.parse_args()
+    phases = {p.strip() for p in args.phases.split(",") if p.strip()}
+    if not phases or phases - set(PHASES):
+        parser.error(f"--phases: a comma-separated choice of {', '.join(PHASES)}")
+    load = os.getloadavg()[0]
     ir = compile_flow()
     events = make_events(args.events, args.keys)
     _, rows = in_memory(Program.from_ir(ir), events)
+    results = Results()
     cluster: Cluster | None = None
-    dsn = args.dsn
-    if dsn is None:
-        try:
-            cluster = start(fsync=True)
-        except PostgresUnavailableError as error:
-            raise SystemExit(f"scaleout: {error}") from None
-        dsn = cluster.dsn
+    broker: Broker | None = None
     tag = f"bench_{os.getpid()}"
-    try:
-        with tempfile.TemporaryDirectory(prefix="flowyard-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="flowyard-bench-") as tmp:
+        workdir = Path(tmp)
+        try:
+            dsn = args.dsn
+            if dsn is None:
+                try:
+                    cluster = start(fsync=True)
+                except PostgresUnavailableError as error:
+                    raise SystemExit(f"scaleout: {error}") from None
+                dsn = cluster.dsn
+            bootstrap = args.bootstrap
+            if bootstrap is None and phases & {"2", "failover"}:
+                broker = Broker.create(workdir / "broker")
+                broker.start()
+                bootstrap = broker.bootstrap
+            results.fsync, results.synchronous_commit = asyncio.run(durability(dsn))
             ir_hash = str(ir["hash"])
-            raw_before = asyncio.run(raw_writes(dsn, f"{tag}_raw1", ir_hash, rows))
-            seconds, acks, inbox_rows = asyncio.run(
-                through_flowd(
-                    Path(tmp),
-                    dsn,
-                    f"{tag}_flowd",
-                    events,
-                    batch=args.batch,
-                    concurrency=args.concurrency,
-                    max_seconds=args.max_seconds,
+            raw = bool(phases & {"1", "2"})
+            if raw:
+                raw_before = asyncio.run(raw_writes(dsn, f"{tag}_raw1", ir_hash, rows))
+            if "1" in phases:
+                results.http = asyncio.run(
+                    through_flowd(
+                        workdir,
+                        dsn,
+                        f"{tag}_flowd",
+                        events,
+                        batch=args.batch,
+                        concurrency=args.concurrency,
+                        max_seconds=args.max_seconds,
+                    )
                 )
-            )
-            raw_after = asyncio.run(raw_writes(dsn, f"{tag}_raw2", ir_hash, rows))
-    finally:
-        if cluster is not None:
-            cluster.stop()
-    n = len(events)
-    raw_rates = (n / raw_before, n / raw_after)
-    flowd_rate, raw_rate = n / seconds, sum(raw_rates) / 2
-    print(
-        f"{n} events over {args.keys} keys; {len(acks)} requests of {args.batch} events, "
-        f"{args.concurrency} in flight; {os.cpu_count()} CPUs, load average "
-        f"{os.getloadavg()[0]:.1f} (client, flowd, PostgreSQL and baseline share them)"
-    )
-    print(f"  one flowd on PostgreSQL, POST /events -> durable transitions : {flowd_rate:9,.0f}/s")
-    print(
-        f"  (a) raw batched PostgreSQL writes, same rows (COPY + unnest) : {raw_rate:9,.0f}/s"
-        f"  (mean of {raw_rates[0]:,.0f} before and {raw_rates[1]:,.0f} after)"
-    )
-    print(
-        f"  stepped on arrival     {1 - inbox_rows / n:6.1%} of events"
-        f"  (the others passed through the inbox: {inbox_rows:,} rows)"
-    )
-    print(
-        f"  request ack latency      p50 {statistics.median(acks):7.1f} ms"
-        f"   p99 {percentile(acks, 0.99):7.1f} ms"
-    )
-    ratio = flowd_rate / raw_rate
-    print(f"  flowd / raw PostgreSQL writes : {ratio:6.1%}  (target >= 25%)")
-    if ratio < 0.25:
-        print("  below target")
-    print("  two processes and fail-over: not measured yet (needs flowd's Kafka consumer)")
+            if "2" in phases:
+                assert bootstrap is not None
+                asyncio.run(
+                    partitioned_phase(
+                        workdir,
+                        dsn,
+                        tag,
+                        bootstrap=bootstrap,
+                        events=events,
+                        results=results,
+                        max_seconds=args.max_seconds,
+                    )
+                )
+            if raw:
+                raw_after = asyncio.run(raw_writes(dsn, f"{tag}_raw2", ir_hash, rows))
+                results.raw = (raw_before, raw_after)
+            if "failover" in phases:
+                assert bootstrap is not None
+                results.failover = asyncio.run(
+                    fail_over(
+                        workdir,
+                        dsn,
+                        f"{tag}_failover",
+                        bootstrap,
+                        keys=args.keys,
+                        rate=args.failover_rate,
+                        seconds=args.failover_seconds,
+                        kill_after=args.kill_after,
+                        max_seconds=args.max_seconds,
+                    )
+                )
+        finally:
+            if broker is not None:
+                broker.stop()
+            if cluster is not None:
+                cluster.stop()
+    if not report(args, len(events), results, load):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

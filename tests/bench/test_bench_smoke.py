@@ -8,12 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_bench(*argv: str) -> str:
+def run_bench(*argv: str, timeout: float = 300) -> str:
     done = subprocess.run(
-        [sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -63,14 +70,40 @@ def test_compile_bench_reports_ratios() -> None:
     assert re.search(r"/ python -c pass +[\d.]+x +\(target <= 4x\)", out), out
 
 
-def test_scaleout_bench_reports_flowd_beside_raw_postgres(postgres_cluster: Any) -> None:
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_scaleout_bench_reports_flowd_beside_raw_postgres(
+    postgres_cluster: Any, kafka_broker: Any
+) -> None:
     out = run_bench(
         "bench/scaleout.py", "--events", "300", "--keys", "30", "--max-seconds", "120",
-        "--dsn", postgres_cluster.dsn,
+        "--failover-rate", "50", "--failover-seconds", "20", "--kill-after", "2",
+        "--dsn", postgres_cluster.dsn, "--bootstrap", kafka_broker.bootstrap,
+        timeout=400,
     )  # fmt: skip
+    assert re.search(r"load average [\d.]+ at the start and [\d.]+ at the end", out), out
     assert re.search(r"one flowd on PostgreSQL.*: +[\d,]+/s", out), out
     assert re.search(r"\(a\) raw batched PostgreSQL writes.*: +[\d,]+/s", out), out
     assert re.search(r"flowd / raw PostgreSQL writes : +[\d.]+%", out), out
+    for label in ("one", "two"):
+        assert re.search(
+            label + r" partitioned flowd, Kafka -> durable transitions +: +[\d,]+/s"
+            r" +\(first (partition held|record stored) [\d.]+ s after launch, "
+            r".*from launch: [\d,]+/s\)",
+            out,
+        ), out
+    assert re.search(r"flowd CPU while the clock ran: .* [\d,]+ us per transition", out), out
+    assert re.search(r"keys not applied exactly once in order: \d+", out), out
+    assert re.search(r"two / one partitioned flowd : +[\d.]+x", out), out
+    assert re.search(r"one partitioned flowd / raw PostgreSQL writes : +[\d.]+%", out), out
+    assert re.search(r"one partitioned flowd / one flowd not partitioned .*: +[\d.]+%", out), out
+    assert re.search(r"session timeout [\d.]+ s, heartbeat [\d.]+ s", out), out
+    assert re.search(r"\(a\) SIGKILL -> survivor holds all 12 partitions +: +[\d.]+ s", out), out
+    assert re.search(r"\(b\) SIGKILL -> first transition of its instances +: +[\d.]+ s", out), out
+    assert re.search(
+        r"\(c\) journal [\d,]+ of [\d,]+ records; keys not applied exactly once in order: \d+",
+        out,
+    ), out
 
 
 def test_check_bench_reports_time_and_configurations() -> None:
