@@ -21,7 +21,7 @@ result) is on its way to its inbox: it would overtake that input.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ..model import Input, Instance
 from ..store import InboxItem, StepCommit
@@ -39,7 +39,9 @@ class Arrivals:
         scheduler: KeyScheduler[KeyId],
         inbox: InboxCache,
         cache: InstanceCache,
+        owns: Callable[[str], bool] = lambda _key: True,
     ) -> None:
+        self._owns = owns
         self._stepper = stepper
         self._scheduler = scheduler
         self._inbox = inbox
@@ -59,8 +61,11 @@ class Arrivals:
 
     def claim(self, kids: Iterable[KeyId]) -> list[KeyId]:
         """Claim those of `kids` that are idle (nothing in their inbox, not
-        being stepped); the keys claimed, in order."""
-        claimed = self._scheduler.claim(kid for kid in kids if not self._inbox.holds(kid))
+        being stepped) and stepped here (`owns`: partitioned, others step the
+        rest); the keys claimed, in order."""
+        claimed = self._scheduler.claim(
+            kid for kid in kids if self._owns(kid[1]) and not self._inbox.holds(kid)
+        )
         self._claimed.extend(claimed)
         return claimed
 

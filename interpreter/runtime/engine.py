@@ -127,8 +127,8 @@ class Runtime:
       data (`storable.Bounds`; the HTTP ones are the ingress's).
     - `partitioned`: the same store (unwrapped), when several processes share
       it: this runtime then steps only the instances of the partitions it is
-      given (`take_partitions`), and every input goes through the inbox (see
-      `partitions`).
+      given (`take_partitions`), and each turn reads its key's inbox from the
+      store (see `partitions`).
     """
 
     def __init__(
@@ -155,10 +155,6 @@ class Runtime:
         allowed_modules: Sequence[str] | None = None,
         partitioned: PartitionedStore | None = None,
     ) -> None:
-        if partitioned is not None:
-            # Another process may have stored older input for a key: only the
-            # store's inbox knows the order (each turn reads it).
-            step_on_arrival = False
         self._store = store
         self.bounds = bounds or Bounds()
         self._loop_lag = LoopLagMonitor()
@@ -672,7 +668,9 @@ class Runtime:
         self, topic: str, records: Sequence[IncomingRecord], advance: Sequence[SourcePosition]
     ) -> list[IngestOutcome]:
         now = self._clock.now_ms()
-        arrivals = Arrivals(self._stepper, self._scheduler, self._inbox, self._cache)
+        arrivals = Arrivals(
+            self._stepper, self._scheduler, self._inbox, self._cache, owns=self._owns
+        )
         try:
             ingested = await ingest_records(
                 self._store,

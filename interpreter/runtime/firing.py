@@ -76,7 +76,9 @@ class TimerFiring:
         Rows of keys this process no longer steps are left to their new holder,
         decided after the last await, right before the write is queued: so a
         partition given up after that waits for the write (`partitions`)."""
-        arrivals = Arrivals(self._stepper, self._scheduler, self._inbox, self._cache)
+        arrivals = Arrivals(
+            self._stepper, self._scheduler, self._inbox, self._cache, owns=self._owns
+        )
         try:
             kids = dict.fromkeys((row.flow, row.key) for row in rows)
             claimed = arrivals.claim(kids) if self._step_at_once else []

@@ -240,10 +240,12 @@ async def ingest(
 ) -> list[IngestResult]:
     """See `Store.ingest`, for several calls at once, as if made one after another
     (the rules are SQLite's: `sqlite_writes.ingest`), with one statement per table.
-    A step offered for an instance this store does not own is not applied: its
-    item goes to the inbox.
+    A step offered for an instance this store does not own, or (partitioned)
+    for one with input already in its inbox, is not applied: its item goes to
+    the inbox.
     """
     calls = [_owned_steps_only(call, parts) for call in calls]
+    calls = await _steps_behind_stored_input(conn, calls, parts)
     stored = await _stored_instances(conn, [c for call in calls for c in call.applied])
     sources = await _Sources.load(
         conn,
@@ -309,6 +311,41 @@ def _owned_steps_only(call: IngestCall, parts: StorePartitions) -> IngestCall:
         return call
     owned = tuple(c if c is None or parts.owns(c.key) else None for c in call.applied)
     return dataclasses.replace(call, applied=owned)
+
+
+async def _steps_behind_stored_input(
+    conn: Connection, calls: list[IngestCall], parts: StorePartitions
+) -> list[IngestCall]:
+    """Partitioned, another process may have stored input for an instance this
+    one steps on arrival, and not yet said so (its notice is on its way): a step
+    offered for an instance with input in its inbox would overtake that input,
+    so it is not applied and its item queues behind (the key's next turn reads
+    the inbox). Alone, the runtime's memory of the inbox is the whole truth."""
+    if not parts.partitioned:
+        return calls
+    kids = sorted({(c.flow, c.key) for call in calls for c in call.applied if c is not None})
+    if not kids:
+        return calls
+    rows = await conn.fetch(
+        "SELECT DISTINCT w.flow, w.key FROM unnest($1::text[], $2::text[], $3::integer[]) "
+        "AS w(flow, key, partition) WHERE EXISTS (SELECT 1 FROM inbox AS i WHERE "
+        "i.partition = w.partition AND i.flow = w.flow AND i.key = w.key)",
+        [f for f, _ in kids],
+        [k for _, k in kids],
+        [parts.of(k) for _, k in kids],
+    )
+    waiting = {(r[0], r[1]) for r in rows}
+    if not waiting:
+        return calls
+    return [
+        dataclasses.replace(
+            call,
+            applied=tuple(
+                None if c is not None and (c.flow, c.key) in waiting else c for c in call.applied
+            ),
+        )
+        for call in calls
+    ]
 
 
 async def _stored_instances(

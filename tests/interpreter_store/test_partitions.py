@@ -324,6 +324,32 @@ async def test_a_partitioned_store_writes_steps_only_of_the_partitions_it_holds(
     assert await partitioned.load_instance("orders", theirs) is None
 
 
+async def test_a_step_on_arrival_never_overtakes_input_another_process_stored(
+    pg: Backend, solo: PostgresStore, commit_for: CommitFor
+) -> None:
+    holder = await open_store(pg, partitioned=True)
+    other = await open_store(pg, partitioned=True)
+    try:
+        await holder.claim_partitions(holder.owner_id, [1], at_ms=1)
+        waiting, idle = keys_in(1, 2)
+        # Another process stored input for `waiting`; its notice has not come yet.
+        first = await other.ingest([InboxItem("orders", waiting, {"n": 1}, 1)])
+        result = await holder.ingest(
+            [InboxItem("orders", waiting, {"n": 2}, 2), InboxItem("orders", idle, {"n": 1}, 2)],
+            applied=[commit_for(waiting), commit_for(idle)],
+        )
+        assert result.applied == (False, True)
+        assert await holder.load_instance("orders", waiting) is None
+        queued = await holder.inbox_for("orders", waiting)
+        assert [(r.id, r.input) for r in queued] == [
+            (first.inbox_ids[0], {"n": 1}),
+            (result.inbox_ids[0], {"n": 2}),
+        ]
+    finally:
+        await holder.close()
+        await other.close()
+
+
 async def test_a_fenced_store_drops_the_lost_partitions_and_goes_on_with_the_others(
     pg: Backend, solo: PostgresStore, commit_for: CommitFor
 ) -> None:
