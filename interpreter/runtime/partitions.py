@@ -180,16 +180,26 @@ class OwnedPartitions:
                 epochs = await self._store.claim_partitions(
                     self._store.owner_id, new, at_ms=self._hooks.now_ms()
                 )
-                gone = set(new)
-                self._hooks.forget(lambda kid: self._store.partition_of(kid[1]) in gone)
+                coming = set(new)
+
+                def arriving(kid: KeyId) -> bool:
+                    return self._store.partition_of(kid[1]) in coming
+
+                self._hooks.forget(arriving)
                 # From here notifications for them count; a row committed before
                 # this point is found by the read below.
                 self._owned.update(new)
-                for flow, key in await self._store.keys_with_ready_inbox(
-                    self._hooks.now_ms(), partitions=new
-                ):
-                    self._hooks.notify(flow, key)
-                await self._hooks.resume_effect_calls(new)
+                try:
+                    for flow, key in await self._store.keys_with_ready_inbox(
+                        self._hooks.now_ms(), partitions=new
+                    ):
+                        self._hooks.notify(flow, key)
+                    await self._hooks.resume_effect_calls(new)
+                except BaseException:
+                    # Not loaded: a retry claims them again and loads them whole.
+                    self._owned.difference_update(new)
+                    self._hooks.forget(arriving)
+                    raise
             finally:
                 self._moving.difference_update(new)
             self._hooks.woken()
