@@ -460,7 +460,11 @@ def _first_of_each_dedup_key(records: Sequence[ConsumedRecord]) -> Sequence[Cons
     seen: set[bytes] = set()
     kept: list[ConsumedRecord] = []
     for record in records:
-        key = next((v for n, v in record.headers if n == DEDUP_HEADER), None)
+        key = (
+            next((v for n, v in record.headers if n == DEDUP_HEADER), None)
+            if record.headers
+            else None
+        )
         if key is not None:
             if key in seen:
                 continue

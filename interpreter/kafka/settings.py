@@ -73,7 +73,7 @@ class KafkaSettings:
     max_partition_backlog: int = 1_000
     """Pause one partition when this many of its records stored in inboxes are
     not yet applied (resume it below half); the other partitions go on."""
-    max_batch: int = 500
+    max_batch: int = 2000
     """Records taken from the consumer at a time."""
     replication_factor: int = 1
     """Replicas of the topics flowd creates (dead letters, the partitions topic)."""

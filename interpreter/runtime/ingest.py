@@ -18,6 +18,7 @@ once by each of them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
@@ -239,6 +240,10 @@ class EventRouter:
         return text, None
 
 
+ROUTED_BETWEEN_YIELDS = 500
+"""Records routed before `ingest_records` lets the event loop run other tasks
+(routing a large batch from Kafka at once would hold it for tens of ms)."""
+
 _NO_LETTERS: list[DeadLetter] = []
 """What `route` gives for a record with no dead letter (shared: never appended to)."""
 
@@ -349,6 +354,8 @@ async def ingest_records(
     per_record: list[tuple[list[Routed], list[DeadLetter]]] = []
     with_letters: list[int] = []
     for index, record in enumerate(records):
+        if index and index % ROUTED_BETWEEN_YIELDS == 0:
+            await asyncio.sleep(0)
         routed, dead = router.route(topic, record, now_ms)
         for item, _, inp in routed:
             all_items.append(item)
