@@ -280,12 +280,31 @@ def kafka_args(p: argparse.ArgumentParser, *, run: bool) -> None:
         help="an aiokafka client option, e.g. security_protocol=SASL_SSL (repeatable)",
     )
     if run:
+        from .cliargs import positive_int
+        from .kafka.settings import DEFAULT_MAX_PARTITION_BACKLOG, DEFAULT_MAX_PENDING_KEYS
+
         p.add_argument("--group", default="flowd", metavar="ID", help="consumer group id")
         p.add_argument(
             "--dead-letter-topic",
             default="flowd.dead-letters",
             metavar="TOPIC",
             help="where dead letters of Kafka records are produced (default: %(default)s)",
+        )
+        p.add_argument(
+            "--max-partition-backlog",
+            type=positive_int,
+            default=DEFAULT_MAX_PARTITION_BACKLOG,
+            metavar="N",
+            help="pause a Kafka partition while N of its records wait in inboxes, not yet "
+            "applied; resume it below half (default: %(default)s)",
+        )
+        p.add_argument(
+            "--max-pending-keys",
+            type=positive_int,
+            default=DEFAULT_MAX_PENDING_KEYS,
+            metavar="N",
+            help="pause every Kafka partition while N keys wait to be stepped; resume below "
+            "half (default: %(default)s)",
         )
 
 
@@ -303,7 +322,12 @@ def _kafka_settings(args: argparse.Namespace) -> Any:
         raise UsageError(str(exc)) from None
     extra = {}
     if hasattr(args, "group"):
-        extra = {"group": args.group, "dead_letter_topic": args.dead_letter_topic or None}
+        extra = {
+            "group": args.group,
+            "dead_letter_topic": args.dead_letter_topic or None,
+            "max_partition_backlog": args.max_partition_backlog,
+            "max_pending_keys": args.max_pending_keys,
+        }
     return KafkaSettings(bootstrap=args.kafka, options=options, **extra)
 
 

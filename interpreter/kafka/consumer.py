@@ -168,6 +168,30 @@ class KafkaIngress:
             self._ingested,
         )
 
+    async def caught_up(self) -> bool:
+        """Whether every record of the assigned partitions below their high
+        watermarks is stored and no batch is being stored; False before the
+        first assignment (or during a rebalance), True with no topic to read."""
+        consumer = self._consumer
+        if consumer is None:
+            return False
+        if not self.topics:
+            return True
+        assigned = sorted(consumer.assignment())
+        if not assigned or self._storing:
+            return False
+        try:
+            ends = await consumer.end_offsets(assigned)
+            for tp in assigned:
+                # aiokafka's position is past every record handed over (and past
+                # control records, which end a transactional producer's batches);
+                # with nothing being stored, all those are stored.
+                if max(self._next.get(tp, 0), await consumer.position(tp)) < ends[tp]:
+                    return False
+        except (KafkaError, OSError):
+            return False  # a rebalance or the broker away: ask again later
+        return not self._storing and set(consumer.assignment()) == set(assigned)
+
     # ------------------------------------------------------------ the loop
 
     async def _run(self, consumer: AIOKafkaConsumer) -> None:

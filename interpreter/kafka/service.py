@@ -116,6 +116,12 @@ class KafkaService:
         )
         self._status = asyncio.create_task(self._report(), name="flowd-kafka-status")
 
+    async def caught_up(self) -> bool:
+        """Whether the consumer has stored every record up to the high watermarks
+        of its assigned partitions, with nothing in flight (False before it
+        starts, and before its first assignment)."""
+        return self._ingress is not None and await self._ingress.caught_up()
+
     async def stop(self) -> None:
         """Stop consuming and relaying (the producer stays open for the outbox)."""
         task, self._status = self._status, None
