@@ -337,6 +337,8 @@ class KafkaIngress:
                     offset=record.offset,
                     timestamp_ms=record.timestamp_ms,
                     problem=f"the record could not be stored: {type(exc).__name__}: {exc}",
+                    record_key=record.record_key,
+                    raw_key=record.raw_key,
                 )
                 done = await self._runtime.ingest_events(tp.topic, [refused], advance=advance)
             outcomes.extend(done)

@@ -3,9 +3,9 @@
 The store's dead letters are the record of truth (`flowd dead-letters` lists
 them); this relay produces those of Kafka records to the dead-letter topic, in
 id order, and stores how far it got (`kafka-dead-letters:<topic>`), so each
-one is produced at least once even across crashes. Each carries headers: the
-reason, the flow (when one flow refused it), the source topic, partition and
-offset, and the letter's id (a stable dedup key).
+one is produced at least once even across crashes. Each has the original
+record's key, and headers: the reason, the flow (when one flow refused it),
+the source topic, partition and offset, and the letter's id (a stable dedup key).
 """
 
 from __future__ import annotations
@@ -111,4 +111,5 @@ class DeadLetterRelay:
         flow = letter.reason.split(".", 1)[0]
         if flow in self._flows():
             headers["flowyard-flow"] = flow
-        return (self._topic, None, letter.payload.encode("utf-8", "replace"), header_list(headers))
+        payload = letter.payload.encode("utf-8", "replace")
+        return (self._topic, letter.record_key, payload, header_list(headers))

@@ -79,6 +79,7 @@ def incoming(record: ConsumedRecord, *, max_bytes: int = MAX_RECORD_BYTES) -> In
         record.timestamp,
         "topic",  # origin
         problem,
+        record.key,
     )
 
 

@@ -54,7 +54,8 @@ class IncomingRecord:
     `"http:<Idempotency-Key>"`) is taken once. `origin` names where a record
     without a source came from (`"http"`, `"topic"`), for its dead letter.
     `partition` and `offset` say where on a partitioned log (Kafka) it was read;
-    a dead letter of such a record names it `kafka:<topic>:<partition>@<offset>`.
+    a dead letter of such a record names it `kafka:<topic>:<partition>@<offset>`
+    and keeps `raw_key`, the record's key as read (`record_key` is its text).
     A record with a `problem` (found where it was read: too large, say) is a
     dead letter for that reason.
     """
@@ -69,6 +70,7 @@ class IncomingRecord:
     timestamp_ms: int | None = None
     origin: str = "topic"
     problem: str | None = None
+    raw_key: bytes | None = None
 
     def dead_letter_source(self, topic: str) -> str:
         """The source a dead letter of this record is stored and shown with."""
@@ -298,6 +300,7 @@ def _letter(topic: str, reason: str, record: IncomingRecord, now_ms: int) -> Dea
         reason=reason,
         payload=text,
         at_ms=now_ms,
+        record_key=record.raw_key,
     )
 
 

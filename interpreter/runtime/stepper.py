@@ -288,13 +288,15 @@ class KeyStepper:
     async def _refuse(self, kid: KeyId, row: InboxRow, inp: Input, reason: str) -> None:
         assert isinstance(inp, EventInput | SignalInput)
         flow, key = kid
-        topic = inp.meta.get("topic") if isinstance(inp, EventInput) else None
+        meta = inp.meta if isinstance(inp, EventInput) else {}
+        topic, record_key = meta.get("topic"), meta.get("key")
         letter = DeadLetter(
             source=row.source or f"inbox:{flow}/{key}#{row.id}",
             topic=topic if isinstance(topic, str) else None,
             reason=reason,
             payload=json.dumps(inp.payload, default=str),
             at_ms=self._clock.now_ms(),
+            record_key=record_key.encode() if isinstance(record_key, str) else None,
         )
         await self._store.refuse_input(flow, key, row.id, letter)
         self._inbox.consumed(kid, [row.id])

@@ -105,6 +105,8 @@ class DeadLetter:
     reason: str
     payload: str
     at_ms: int
+    record_key: bytes | None = None
+    """The key of the Kafka record it was (None for other input, or no key)."""
 
 
 @immutable(kw_only=True)
@@ -117,6 +119,13 @@ class DeadLetterRow:
     reason: str
     payload: str
     at_ms: int
+    record_key: bytes | None = None
+    """The key of the Kafka record it was (None for other input, or no key)."""
+
+    @property
+    def record_key_text(self) -> str | None:
+        """`record_key` as text (bytes that are not UTF-8 shown as U+FFFD)."""
+        return None if self.record_key is None else self.record_key.decode("utf-8", "replace")
 
 
 @immutable(kw_only=True)

@@ -181,11 +181,12 @@ async def _insert_inbox_groups(
 async def _insert_dead_letters(conn: Connection, letters: Sequence[DeadLetter]) -> list[int]:
     return await _returned_ids(
         conn,
-        "INSERT INTO dead_letters (source, topic, reason, payload, at_ms) "
-        "SELECT source, topic, reason, payload, at_ms FROM unnest("
-        "$1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) "
-        "WITH ORDINALITY AS u(source, topic, reason, payload, at_ms, n) ORDER BY n RETURNING id",
-        [(d.source, d.topic, d.reason, d.payload, d.at_ms) for d in letters],
+        "INSERT INTO dead_letters (source, topic, reason, payload, at_ms, record_key) "
+        "SELECT source, topic, reason, payload, at_ms, record_key FROM unnest("
+        "$1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bytea[]) "
+        "WITH ORDINALITY AS u(source, topic, reason, payload, at_ms, record_key, n) "
+        "ORDER BY n RETURNING id",
+        [(d.source, d.topic, d.reason, d.payload, d.at_ms, d.record_key) for d in letters],
     )
 
 

@@ -163,8 +163,16 @@ def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> 
 def insert_dead_letter(conn: sqlite3.Connection, letter: DeadLetter) -> int:
     """Store one dead letter; returns its id."""
     cursor = conn.execute(
-        "INSERT INTO dead_letters (source, topic, reason, payload, at_ms) VALUES (?, ?, ?, ?, ?)",
-        (letter.source, letter.topic, letter.reason, letter.payload, letter.at_ms),
+        "INSERT INTO dead_letters (source, topic, reason, payload, at_ms, record_key) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            letter.source,
+            letter.topic,
+            letter.reason,
+            letter.payload,
+            letter.at_ms,
+            letter.record_key,
+        ),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid

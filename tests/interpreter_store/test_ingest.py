@@ -125,6 +125,27 @@ async def test_dead_letters_land_with_the_source_position(store: Store) -> None:
     assert position is not None and position.position == 3
 
 
+async def test_a_dead_letter_keeps_its_kafka_record_key_as_read(store: Store) -> None:
+    keys = [b"order-7", b"\xff\x00not text", None]
+    await store.ingest(
+        [],
+        dead_letters=[
+            DeadLetter(
+                source=f"kafka:orders:0@{n}",
+                topic="orders",
+                reason="not JSON",
+                payload="{",
+                at_ms=n,
+                record_key=key,
+            )
+            for n, key in enumerate(keys)
+        ],
+    )
+    letters = await store.dead_letters()
+    assert [d.record_key for d in letters] == keys
+    assert [d.record_key_text for d in letters] == ["order-7", "\ufffd\x00not text", None]
+
+
 async def test_inbox_keeps_arrival_order_and_honours_not_before(store: Store) -> None:
     await store.ingest([item("a", 1), item("b", 2)])
     await store.ingest([item("a", 3, not_before_ms=500), item("a", 4)])

@@ -263,6 +263,9 @@ async def test_poison_records_become_dead_letters_and_the_good_ones_are_applied(
         assert offsets == [1, 3, 5, 7, 9, 11, 13]
         assert dict(letters[1].headers)["flowyard-flow"] == b"tally"
         assert all(len(r.value or b"") <= 1100 for r in letters)
+        # Each keeps the key of the record it was, in the store and on the topic.
+        assert [r.key for r in letters] == [b"p"] * len(poison)
+        assert [d.record_key for d in stored] == [b"p"] * len(poison)
 
 
 class RefusingStore(SQLiteStore):
@@ -298,6 +301,7 @@ async def test_a_record_the_store_refuses_becomes_a_dead_letter_alone(
         assert len(letters) == 1
         assert "could not be stored: StoreError: refused on purpose" in letters[0].reason
         assert letters[0].source.endswith("@1")
+        assert letters[0].record_key == b"s"
 
 
 async def test_consumption_pauses_while_too_many_keys_wait_and_resumes(
