@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from ..runtime import Runtime
 from .consumer import KafkaIngress, cancel
 from .deadletters import DeadLetterRelay
+from .dedupkeys import EmitDedupPruner
 from .membership import PartitionMembership
 from .producer import KafkaEmitter, new_producer
 from .settings import KafkaSettings
@@ -50,7 +51,13 @@ class KafkaService:
         self._ingress: KafkaIngress | None = None
         self._relay: DeadLetterRelay | None = None
         self._membership: PartitionMembership | None = None
+        self._pruner: EmitDedupPruner | None = None
         self._status: asyncio.Task[None] | None = None
+
+    @property
+    def pruner(self) -> EmitDedupPruner | None:
+        """What forgets old emit dedup keys, once started."""
+        return self._pruner
 
     @property
     def ingress(self) -> KafkaIngress | None:
@@ -109,6 +116,13 @@ class KafkaService:
             backlog=backlog,
         )
         await self._ingress.start()
+        self._pruner = EmitDedupPruner(
+            runtime.store,
+            runtime.clock,
+            retention_ms=self._settings.emit_dedup_retention_ms,
+            tell=self._tell,
+        )
+        self._pruner.start()
         topics = ", ".join(self._ingress.topics) or "no topics"
         self._tell(
             f"kafka: consuming {topics} from {self._settings.bootstrap} "
@@ -130,6 +144,8 @@ class KafkaService:
             await self._ingress.stop()
         if self._relay is not None:
             await self._relay.stop()
+        if self._pruner is not None:
+            await self._pruner.stop()
         if self._membership is not None:
             await self._membership.stop()
 

@@ -17,6 +17,7 @@ DEFAULT_GROUP = "flowd"
 DEFAULT_DEAD_LETTER_TOPIC = "flowd.dead-letters"
 DEFAULT_MAX_PENDING_KEYS = 10_000
 DEFAULT_MAX_PARTITION_BACKLOG = 1_000
+DEFAULT_EMIT_DEDUP_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 _SSL_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password")
 _INTEGER_OPTIONS = frozenset(
@@ -77,6 +78,8 @@ class KafkaSettings:
     not yet applied (resume it below half); the other partitions go on."""
     max_batch: int = 2000
     """Records taken from the consumer at a time."""
+    emit_dedup_retention_ms: int = DEFAULT_EMIT_DEDUP_RETENTION_MS
+    """How long the dedup key of an emitted record applied is kept (see `dedupkeys`)."""
     replication_factor: int = 1
     """Replicas of the topics flowd creates (dead letters, the partitions topic)."""
     session_timeout_ms: int = 10_000

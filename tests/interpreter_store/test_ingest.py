@@ -125,6 +125,31 @@ async def test_dead_letters_land_with_the_source_position(store: Store) -> None:
     assert position is not None and position.position == 3
 
 
+async def test_pruning_forgets_old_sources_of_one_prefix_only(store: Store) -> None:
+    # received_ms is 100 + n: the emit sources moved at 101, 102 and 109.
+    await store.ingest(
+        [
+            item("a", 1, source="emit:k1@orders"),
+            item("a", 2, source="emit:k2@orders"),
+            item("a", 9, source="emit:k9@orders"),
+            item("b", 1, source="emitter:x@orders"),
+            item("b", 2, source="kafka:orders:0@orders", position=5),
+        ]
+    )
+    assert await store.prune_sources("emit:", 105, limit=1) == 1
+    assert await store.prune_sources("emit:", 105, limit=10) == 1
+    assert await store.prune_sources("emit:", 105, limit=10) == 0
+    for gone in ("emit:k1@orders", "emit:k2@orders"):
+        assert await store.source_position(gone) is None
+    for kept in ("emit:k9@orders", "emitter:x@orders", "kafka:orders:0@orders"):
+        assert await store.source_position(kept) is not None
+    # A record from a forgotten source is taken again; one still known is not.
+    again = await store.ingest(
+        [item("a", 1, source="emit:k1@orders"), item("a", 9, source="emit:k9@orders")]
+    )
+    assert again.inbox_ids[0] is not None and again.inbox_ids[1] is None
+
+
 async def test_a_dead_letter_keeps_its_kafka_record_key_as_read(store: Store) -> None:
     keys = [b"order-7", b"\xff\x00not text", None]
     await store.ingest(

@@ -209,6 +209,38 @@ async def test_a_record_produced_twice_with_one_dedup_key_is_applied_once(
         assert len(await f.runtime.store.journal("tally", "d")) == 2
 
 
+async def test_a_dedup_key_past_its_retention_is_forgotten(
+    kafka_broker: Broker, topics: Topics, tmp_path: Path
+) -> None:
+    tick = json.dumps({"id": "r", "n": 1}).encode()
+    copy = [("r", tick, [(DEDUP_HEADER, b"fy-kept-a-while")])]
+    s = settings(kafka_broker, topics, emit_dedup_retention_ms=3000)
+    async with flowd(tmp_path / "flowd.db", [topics.ir()], s) as f:
+        await produce(kafka_broker.bootstrap, topics.inp, copy)
+
+        async def applied(n: int) -> bool:
+            return len(await f.runtime.store.journal("tally", "r")) == n
+
+        await until(lambda: applied(1), "the first copy applied")
+        source = "emit:fy-kept-a-while@tally"
+        assert await f.runtime.store.source_position(source) is not None
+        await produce(kafka_broker.bootstrap, topics.inp, copy)  # within the retention
+        ingress = f.service.ingress
+        assert ingress is not None
+        await until(lambda: _true(ingress.status().ingested == 2), "the second copy read")
+        assert await applied(1), "the copy within the retention was applied"
+        pruner = f.service.pruner
+        assert pruner is not None and pruner.every_s == 1.5
+
+        async def forgotten() -> bool:
+            return await f.runtime.store.source_position(source) is None
+
+        await until(forgotten, "the dedup key forgotten after 3 s")
+        assert any("emit dedup keys past their retention" in line for line in f.said), f.said
+        await produce(kafka_broker.bootstrap, topics.inp, copy)  # past it: taken again
+        await until(lambda: applied(2), "the copy past the retention applied")
+
+
 async def test_poison_records_become_dead_letters_and_the_good_ones_are_applied(
     kafka_broker: Broker, topics: Topics, tmp_path: Path
 ) -> None:

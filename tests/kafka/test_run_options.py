@@ -116,3 +116,18 @@ def test_the_bounds_default_to_the_settings_defaults() -> None:
 def test_a_bound_must_be_a_positive_number() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "f.yaml", "--max-pending-keys", "0"])
+
+
+@pytest.mark.parametrize(
+    ("given", "ms"), [(None, 7 * 86_400_000), ("36h", 36 * 3_600_000), ("P1D", 86_400_000)]
+)
+def test_the_emit_dedup_retention_is_a_duration(given: str | None, ms: int) -> None:
+    more = [] if given is None else ["--emit-dedup-retention", given]
+    args = build_parser().parse_args(["run", "f.yaml", "--kafka", "b:9092", *more])
+    assert _kafka_settings(args).emit_dedup_retention_ms == ms
+
+
+@pytest.mark.parametrize("given", ["forever", "0s", "-1d"])
+def test_an_emit_dedup_retention_that_is_no_duration_is_a_usage_error(given: str) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "f.yaml", f"--emit-dedup-retention={given}"])
