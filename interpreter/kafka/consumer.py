@@ -51,7 +51,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from ..runtime import Runtime, RuntimeNotRunningError
-from ..runtime.ingest import IncomingRecord, IngestOutcome
+from ..runtime.ingest import Delivery, IncomingRecord, IngestOutcome
 from ..store import SourcePosition, StoreError
 from .records import DEDUP_HEADER, ConsumedRecord, incoming, partition_source
 from .settings import KafkaSettings
@@ -285,22 +285,22 @@ class KafkaIngress:
         self._ingested += len(incoming_records)
         letters = False
         for record, outcome in zip(records, outcomes, strict=True):
-            self._track(tp, outcome)
+            for d in outcome.deliveries:
+                if d.inbox_id is not None and not d.applied:
+                    self._track(tp, d)
             for reason in outcome.reasons:
                 letters = True
                 self._on_dead_letter(f"kafka:{tp.topic}:{tp.partition}@{record.offset}", reason)
         if letters and self._dead_letters is not None:
             self._dead_letters.wake()
 
-    def _track(self, tp: TopicPartition, outcome: IngestOutcome) -> None:
-        """Count the inbox rows `outcome` created as `tp`'s until they are applied
-        (rows applied already, on arrival or since, are not counted)."""
-        for d in outcome.deliveries:
-            if d.inbox_id is None or d.applied:
-                continue
-            if self._runtime.holds_inbox_row(d.flow, d.key, d.inbox_id):
-                self._unapplied[d.inbox_id] = tp
-                self._load[tp] += 1
+    def _track(self, tp: TopicPartition, d: Delivery) -> None:
+        """Count the inbox row `d` created as `tp`'s until it is applied (unless it
+        has been applied already)."""
+        assert d.inbox_id is not None
+        if self._runtime.holds_inbox_row(d.flow, d.key, d.inbox_id):
+            self._unapplied[d.inbox_id] = tp
+            self._load[tp] += 1
 
     def _applied(self, row_ids: Sequence[int]) -> None:
         for row_id in row_ids:

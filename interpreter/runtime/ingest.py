@@ -398,6 +398,16 @@ def _outcomes(
     outcomes: list[IngestOutcome] = []
     position = 0
     for index, (routed, dead) in enumerate(per_record):
+        if not dead and len(routed) == 1:  # most records: one flow took it
+            item, name, _ = routed[0]
+            inbox_id, applied_here = inbox_ids[position], applied[position]
+            position += 1
+            delivery = Delivery(
+                item.flow, item.key, name, inbox_id, applied_here, item.not_before_ms
+            )
+            taken = applied_here or inbox_id is not None
+            outcomes.append(IngestOutcome("accepted" if taken else "duplicate", (delivery,)))
+            continue
         done: list[Delivery] = []
         taken = False
         for item, name, _ in routed:
