@@ -341,7 +341,8 @@ async def test_consumption_pauses_while_too_many_keys_wait_and_resumes(
 ) -> None:
     keys = [f"b{i}" for i in range(200)]
     await produce(kafka_broker.bootstrap, topics.inp, ticks(keys, 3))
-    s = settings(kafka_broker, topics, max_pending_keys=20)
+    # Small fetches, so that records are still left in Kafka once it pauses.
+    s = settings(kafka_broker, topics, max_pending_keys=20, max_batch=100)
     async with flowd(
         tmp_path / "flowd.db",
         [topics.ir()],
@@ -356,6 +357,8 @@ async def test_consumption_pauses_while_too_many_keys_wait_and_resumes(
         await until(done, "every key counted 3 records", timeout_s=60)
         assert any(line.startswith("kafka: paused") for line in f.said), f.said
         assert any(line.startswith("kafka: resumed") for line in f.said), f.said
+        ingress = f.service.ingress
+        assert ingress is not None and ingress.status().ingested == len(keys) * 3
         instance = await f.runtime.get_instance("tally", "b7")
         assert instance is not None and instance.data["in_order"] is True
 
