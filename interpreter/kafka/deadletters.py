@@ -71,6 +71,13 @@ class DeadLetterRelay:
         """Stop relaying (what is left is produced on the next start)."""
         await self._loop.stop()
 
+    async def caught_up(self) -> bool:
+        """Whether every dead letter stored so far has been relayed (False before
+        the first pass)."""
+        if self._after_id is None:
+            return False
+        return not await self._store.dead_letters(limit=1, after_id=self._after_id)
+
     async def _next_due(self, now_ms: int) -> int | None:
         return now_ms if self._more else None
 

@@ -132,9 +132,12 @@ class KafkaService:
 
     async def caught_up(self) -> bool:
         """Whether the consumer has stored every record up to the high watermarks
-        of its assigned partitions, with nothing in flight (False before it
-        starts, and before its first assignment)."""
-        return self._ingress is not None and await self._ingress.caught_up()
+        of its assigned partitions, with nothing in flight, and every dead letter
+        stored has been produced (False before it starts, and before its first
+        assignment)."""
+        if self._ingress is None or not await self._ingress.caught_up():
+            return False
+        return self._relay is None or await self._relay.caught_up()
 
     async def stop(self) -> None:
         """Stop consuming and relaying (the producer stays open for the outbox)."""

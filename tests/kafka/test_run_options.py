@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,14 @@ from flowyard.interpreter.kafka.settings import (
     DEFAULT_MAX_PARTITION_BACKLOG,
     DEFAULT_MAX_PENDING_KEYS,
 )
-from support.kafka import create_topics, produce, tally_flow, unique_name
+from support.kafka import create_topics, produce, read_topic, tally_flow, unique_name
 
 pytestmark = pytest.mark.timeout(120)
 
 
-async def run_flowd(tmp_path: Path, topic: str, broker: Broker, *options: str) -> tuple[int, str]:
+async def run_flowd(
+    tmp_path: Path, topic: str, broker: Broker, *options: str, dead: str | None = None
+) -> tuple[int, str]:
     """`flowd run` on the tally flow until it exits by itself; its exit code and output.
     (It is idle only once its emits are produced, so their topic must exist.)"""
     out = unique_name("out")
@@ -33,7 +36,7 @@ async def run_flowd(tmp_path: Path, topic: str, broker: Broker, *options: str) -
         *(sys.executable, "-m", "flowyard.interpreter.cli", "run", str(flow)),
         *("--store", str(tmp_path / "f.db"), "--no-http", "--quiet", "--exit-when-idle"),
         *("--kafka", broker.bootstrap, "--group", unique_name("run")),
-        *("--dead-letter-topic", unique_name("dead")),
+        *("--dead-letter-topic", dead or unique_name("dead")),
         *options,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
@@ -61,11 +64,16 @@ async def test_exit_when_idle_waits_until_every_record_is_applied(
     # Six partitions and three keys: some partitions stay empty, and count as caught up.
     await create_topics(kafka_broker.bootstrap, [topic], 6)
     keys = ["a", "b", "c"]
-    await produce(kafka_broker.bootstrap, topic, ticks(keys, 400))
-    code, output = await run_flowd(tmp_path, topic, kafka_broker)
+    poison = ("a", b"{not json", [])
+    await produce(kafka_broker.bootstrap, topic, [*ticks(keys, 400), poison])
+    dead = unique_name("dead")
+    code, output = await run_flowd(tmp_path, topic, kafka_broker, dead=dead)
     assert code == 0, output
     assert "flowd: idle, exiting" in output, output
     assert counts(tmp_path / "f.db") == dict.fromkeys(keys, 400), output
+    # Its dead letter was produced before it exited.
+    [letter] = await read_topic(kafka_broker.bootstrap, dead, at_least=1, timeout_s=5)
+    assert letter.key == b"a" and letter.value == b"{not json"
 
 
 async def test_exit_when_idle_on_a_topic_with_nothing_to_read(
@@ -131,3 +139,36 @@ def test_the_emit_dedup_retention_is_a_duration(given: str | None, ms: int) -> N
 def test_an_emit_dedup_retention_that_is_no_duration_is_a_usage_error(given: str) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "f.yaml", f"--emit-dedup-retention={given}"])
+
+
+async def test_exit_when_idle_waits_for_dead_letters_to_be_produced(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    topic, out = unique_name("unrelayed"), unique_name("out")
+    await create_topics(kafka_broker.bootstrap, [topic, out])
+    await produce(kafka_broker.bootstrap, topic, [*ticks(["a"], 3), ("a", b"{not json", [])])
+    flow = tmp_path / "tally.flow.yaml"
+    flow.write_text(tally_flow(topic, out))
+    output = tmp_path / "flowd.out"
+    # No topic can have this name: the dead letter can never be produced.
+    command = [
+        *(sys.executable, "-m", "flowyard.interpreter.cli", "run", str(flow)),
+        *("--store", str(tmp_path / "f.db"), "--no-http", "--exit-when-idle"),
+        *("--kafka", kafka_broker.bootstrap, "--group", unique_name("run")),
+        *("--dead-letter-topic", "no topic has spaces"),
+    ]
+    with output.open("wb") as sink:
+        proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (tmp_path / "f.db").exists() and counts(tmp_path / "f.db") == {"a": 3}:
+                break
+            time.sleep(0.2)
+        assert counts(tmp_path / "f.db") == {"a": 3}, output.read_text()
+        time.sleep(3)
+        assert proc.poll() is None, f"exited with its dead letter unproduced:\n{output.read_text()}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "flowd: idle, exiting" not in output.read_text()
