@@ -49,6 +49,7 @@ from embedded import (
     FLOW,
     _applied_latencies,
     _journal_count,
+    _journal_count_exact,
     make_events,
     percentile,
     through_http,
@@ -154,9 +155,11 @@ async def through_kafka(
         )
         started = time.perf_counter()
         await wait_for(lambda: _journal_count(db) >= count, "transitions", deadline, proc, log)
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
     finally:
         stop(proc)
+    _journal_count_exact(db)
+    return seconds
 
 
 async def produce_burst(bootstrap: str, topic: str, count: int, keys: int) -> float:
@@ -217,6 +220,7 @@ async def burst(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None
         peak = max(peak, peak_rss_kib(proc.pid) or 0)
     finally:
         stop(proc)
+    _journal_count_exact(db)
     pauses = log.read_text().count("kafka: paused")
     print(
         f"burst of {n:,} records over {args.keys:,} keys, {args.partitions} partitions, "
@@ -263,6 +267,7 @@ async def latency_at(
         await wait_for(lambda: _journal_count(db) >= count, "transitions", deadline, proc, log)
     finally:
         stop(proc)
+    _journal_count_exact(db)
     return _applied_latencies(db)
 
 

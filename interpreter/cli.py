@@ -280,12 +280,39 @@ def kafka_args(p: argparse.ArgumentParser, *, run: bool) -> None:
         help="an aiokafka client option, e.g. security_protocol=SASL_SSL (repeatable)",
     )
     if run:
+        from .cliargs import duration_ms, positive_int
+        from .kafka.settings import DEFAULT_MAX_PARTITION_BACKLOG, DEFAULT_MAX_PENDING_KEYS
+
         p.add_argument("--group", default="flowd", metavar="ID", help="consumer group id")
         p.add_argument(
             "--dead-letter-topic",
             default="flowd.dead-letters",
             metavar="TOPIC",
             help="where dead letters of Kafka records are produced (default: %(default)s)",
+        )
+        p.add_argument(
+            "--max-partition-backlog",
+            type=positive_int,
+            default=DEFAULT_MAX_PARTITION_BACKLOG,
+            metavar="N",
+            help="pause a Kafka partition while N of its records wait in inboxes, not yet "
+            "applied; resume it below half (default: %(default)s)",
+        )
+        p.add_argument(
+            "--max-pending-keys",
+            type=positive_int,
+            default=DEFAULT_MAX_PENDING_KEYS,
+            metavar="N",
+            help="pause every Kafka partition while N keys wait to be stepped; resume below "
+            "half (default: %(default)s)",
+        )
+        p.add_argument(
+            "--emit-dedup-retention",
+            type=duration_ms,
+            default="7d",
+            metavar="DURATION",
+            help="how long the dedup key of an emitted record read from Kafka is kept: a copy "
+            "of it arriving later is applied again (default: %(default)s)",
         )
 
 
@@ -303,7 +330,13 @@ def _kafka_settings(args: argparse.Namespace) -> Any:
         raise UsageError(str(exc)) from None
     extra = {}
     if hasattr(args, "group"):
-        extra = {"group": args.group, "dead_letter_topic": args.dead_letter_topic or None}
+        extra = {
+            "group": args.group,
+            "dead_letter_topic": args.dead_letter_topic or None,
+            "max_partition_backlog": args.max_partition_backlog,
+            "max_pending_keys": args.max_pending_keys,
+            "emit_dedup_retention_ms": args.emit_dedup_retention,
+        }
     return KafkaSettings(bootstrap=args.kafka, options=options, **extra)
 
 

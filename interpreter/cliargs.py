@@ -44,6 +44,18 @@ def clock_speed(text: str) -> float:
     return value
 
 
+def duration_ms(text: str) -> int:
+    """A duration (`90s`, `12h`, `7d`, `1h30m`, ISO 8601 `P7D`) of at least 1 ms, in ms."""
+    from ..dsl.durations import parse_duration
+
+    value = parse_duration(text.strip())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (write e.g. 90s, 12h, 7d)")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 ms or more")
+    return value
+
+
 def byte_size(text: str) -> int:
     """A size in bytes: `1048576`, `512k`, `8m`, `1g` (binary units), at least 1."""
     match = _SIZE.match(text)

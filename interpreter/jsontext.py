@@ -5,15 +5,26 @@ Python's `json` also reads `NaN`, `Infinity`, numbers too large for a float
 (`"\ud800"`); none of them can be stored or journaled as JSON (see
 `storable`), so input that holds them is malformed, and is refused where it
 enters.
+
+Most text is read by orjson, which refuses all of these but one: it reads an
+integer beyond 64 bits as a float, losing digits. Text with a run of 19 or
+more digits (or anything orjson refuses) is read again by the strict reader
+built on `json`, which also says precisely what is wrong.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, NoReturn
 
+import orjson
+
 from . import storable
+
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"[0-9]{19}")
 
 
 def _no_constant(name: str) -> NoReturn:
@@ -40,8 +51,28 @@ def loads(text: str | bytes) -> Any:
     """Parse JSON text; `ValueError` for malformed text, NaN, Infinity, overflowing
     numbers, integers too long to store, lone surrogates and nesting deeper than
     `storable.MAX_DEPTH`."""
+    if not _has_long_digits(text):
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass  # read again below, for the reason
+        else:
+            # orjson refuses lone surrogates itself; nesting is bounded tighter here.
+            if _may_nest_deeply(text):
+                reason = storable.problem(value, floats=False)
+                if reason is not None:
+                    raise ValueError(reason)
+            return value
+    return _strict_loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+
+
+def _has_long_digits(text: str | bytes) -> bool:
     if isinstance(text, bytes):
-        text = text.decode("utf-8")
+        return _LONG_DIGITS_BYTES.search(text) is not None
+    return _LONG_DIGITS.search(text) is not None
+
+
+def _strict_loads(text: str) -> Any:
     try:
         value = json.loads(
             text, parse_constant=_no_constant, parse_float=_finite, parse_int=_bounded_int
@@ -55,7 +86,9 @@ def loads(text: str | bytes) -> Any:
     return value
 
 
-def _may_nest_deeply(text: str) -> bool:
-    return len(text) > storable.MAX_DEPTH and (
-        text.count("[") + text.count("{") > storable.MAX_DEPTH
-    )
+def _may_nest_deeply(text: str | bytes) -> bool:
+    if len(text) <= storable.MAX_DEPTH:
+        return False
+    if isinstance(text, bytes):
+        return text.count(b"[") + text.count(b"{") > storable.MAX_DEPTH
+    return text.count("[") + text.count("{") > storable.MAX_DEPTH

@@ -69,8 +69,9 @@ async def list_dead_letters(
     finally:
         await store.close()
     for row in rows:
+        key = "" if row.record_key_text is None else f"  key {row.record_key_text}"
         out.write(
-            f"#{row.id} {_time(row.at_ms)}  {row.source}  [{row.topic or '-'}] {row.reason}\n"
+            f"#{row.id} {_time(row.at_ms)}  {row.source}{key}  [{row.topic or '-'}] {row.reason}\n"
             f"    {row.payload[:200]}\n"
         )
     out.write(f"{len(rows)} dead letter(s)\n")

@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -379,7 +379,8 @@ class _Daemon:
                 report = await feeder.run()
                 self.live.info(f"flowd: fed {path}: {report.summary()}")
             if self.options.exit_when_idle:
-                await wait_settled(runtime, store)
+                kafka = self.kafka
+                await wait_settled(runtime, store, caught_up=kafka.caught_up if kafka else None)
                 self.live.info("flowd: idle, exiting")
                 self.stop.set()
         except asyncio.CancelledError:
@@ -391,16 +392,20 @@ class _Daemon:
                 self.stop.set()
 
 
-async def wait_settled(runtime: Runtime, store: Store) -> None:
+async def wait_settled(
+    runtime: Runtime, store: Store, *, caught_up: Callable[[], Awaitable[bool]] | None = None
+) -> None:
     """Return once nothing is left to happen: the runtime is idle, no effect is
     in flight or backing off, no instance awaits a call or callback, and no
     timer or delayed input is waiting (incidents wait for an operator, so they
-    do not count). Checked twice in a row, a poll apart."""
+    do not count), and `caught_up` (Kafka's consumer: every record up to the
+    high watermarks stored) says so. Checked twice in a row, a poll apart."""
     quiet = 0
     while quiet < 2:
         await runtime.wait_idle()
         busy = (
-            runtime.effects_in_flight > 0
+            (caught_up is not None and not await caught_up())
+            or runtime.effects_in_flight > 0
             or bool(await store.instances(status="running", limit=1))
             or await store.next_timer_due() is not None
             or await store.next_not_before_ms() is not None

@@ -145,6 +145,11 @@ SCHEMAS: dict[str, Any] = {
             "reason": _STRING,
             "payload": _STRING,
             "at": _TIME,
+            "record_key": {
+                "type": ["string", "null"],
+                "description": "the key of the Kafka record it was (bytes that are not UTF-8 "
+                "shown as U+FFFD)",
+            },
         },
     },
     "Delivery": {

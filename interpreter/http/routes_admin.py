@@ -121,6 +121,8 @@ async def post_replay_dead_letter(request: web.Request) -> web.StreamResponse:
         value=letter.payload.encode("utf-8"),
         source=f"replay:dead-letter:{letter_id}:{_programs_id(runtime)}",
         timestamp_ms=runtime.clock.now_ms(),
+        record_key=letter.record_key_text,
+        raw_key=letter.record_key,
     )
     [outcome] = await runtime.ingest_events(letter.topic, [record])
     body = {"id": letter_id, "topic": letter.topic, **outcome_json(outcome)}

@@ -156,6 +156,7 @@ def dead_letter_json(row: DeadLetterRow) -> dict[str, Any]:
         "reason": row.reason,
         "payload": row.payload,
         "at": iso(row.at_ms),
+        "record_key": row.record_key_text,
     }
 
 

@@ -51,7 +51,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from ..runtime import Runtime, RuntimeNotRunningError
-from ..runtime.ingest import IncomingRecord, IngestOutcome
+from ..runtime.ingest import Delivery, IncomingRecord, IngestOutcome
 from ..store import SourcePosition, StoreError
 from .records import DEDUP_HEADER, ConsumedRecord, incoming, partition_source
 from .settings import KafkaSettings
@@ -168,6 +168,30 @@ class KafkaIngress:
             self._ingested,
         )
 
+    async def caught_up(self) -> bool:
+        """Whether every record of the assigned partitions below their high
+        watermarks is stored and no batch is being stored; False before the
+        first assignment (or during a rebalance), True with no topic to read."""
+        consumer = self._consumer
+        if consumer is None:
+            return False
+        if not self.topics:
+            return True
+        assigned = sorted(consumer.assignment())
+        if not assigned or self._storing:
+            return False
+        try:
+            ends = await consumer.end_offsets(assigned)
+            for tp in assigned:
+                # aiokafka's position is past every record handed over (and past
+                # control records, which end a transactional producer's batches);
+                # with nothing being stored, all those are stored.
+                if max(self._next.get(tp, 0), await consumer.position(tp)) < ends[tp]:
+                    return False
+        except (KafkaError, OSError):
+            return False  # a rebalance or the broker away: ask again later
+        return not self._storing and set(consumer.assignment()) == set(assigned)
+
     # ------------------------------------------------------------ the loop
 
     async def _run(self, consumer: AIOKafkaConsumer) -> None:
@@ -261,22 +285,22 @@ class KafkaIngress:
         self._ingested += len(incoming_records)
         letters = False
         for record, outcome in zip(records, outcomes, strict=True):
-            self._track(tp, outcome)
+            for d in outcome.deliveries:
+                if d.inbox_id is not None and not d.applied:
+                    self._track(tp, d)
             for reason in outcome.reasons:
                 letters = True
                 self._on_dead_letter(f"kafka:{tp.topic}:{tp.partition}@{record.offset}", reason)
         if letters and self._dead_letters is not None:
             self._dead_letters.wake()
 
-    def _track(self, tp: TopicPartition, outcome: IngestOutcome) -> None:
-        """Count the inbox rows `outcome` created as `tp`'s until they are applied
-        (rows applied already, on arrival or since, are not counted)."""
-        for d in outcome.deliveries:
-            if d.inbox_id is None or d.applied:
-                continue
-            if self._runtime.holds_inbox_row(d.flow, d.key, d.inbox_id):
-                self._unapplied[d.inbox_id] = tp
-                self._load[tp] += 1
+    def _track(self, tp: TopicPartition, d: Delivery) -> None:
+        """Count the inbox row `d` created as `tp`'s until it is applied (unless it
+        has been applied already)."""
+        assert d.inbox_id is not None
+        if self._runtime.holds_inbox_row(d.flow, d.key, d.inbox_id):
+            self._unapplied[d.inbox_id] = tp
+            self._load[tp] += 1
 
     def _applied(self, row_ids: Sequence[int]) -> None:
         for row_id in row_ids:
@@ -313,6 +337,8 @@ class KafkaIngress:
                     offset=record.offset,
                     timestamp_ms=record.timestamp_ms,
                     problem=f"the record could not be stored: {type(exc).__name__}: {exc}",
+                    record_key=record.record_key,
+                    raw_key=record.raw_key,
                 )
                 done = await self._runtime.ingest_events(tp.topic, [refused], advance=advance)
             outcomes.extend(done)
@@ -460,7 +486,11 @@ def _first_of_each_dedup_key(records: Sequence[ConsumedRecord]) -> Sequence[Cons
     seen: set[bytes] = set()
     kept: list[ConsumedRecord] = []
     for record in records:
-        key = next((v for n, v in record.headers if n == DEDUP_HEADER), None)
+        key = (
+            next((v for n, v in record.headers if n == DEDUP_HEADER), None)
+            if record.headers
+            else None
+        )
         if key is not None:
             if key in seen:
                 continue

@@ -3,9 +3,9 @@
 The store's dead letters are the record of truth (`flowd dead-letters` lists
 them); this relay produces those of Kafka records to the dead-letter topic, in
 id order, and stores how far it got (`kafka-dead-letters:<topic>`), so each
-one is produced at least once even across crashes. Each carries headers: the
-reason, the flow (when one flow refused it), the source topic, partition and
-offset, and the letter's id (a stable dedup key).
+one is produced at least once even across crashes. Each has the original
+record's key, and headers: the reason, the flow (when one flow refused it),
+the source topic, partition and offset, and the letter's id (a stable dedup key).
 """
 
 from __future__ import annotations
@@ -71,6 +71,13 @@ class DeadLetterRelay:
         """Stop relaying (what is left is produced on the next start)."""
         await self._loop.stop()
 
+    async def caught_up(self) -> bool:
+        """Whether every dead letter stored so far has been relayed (False before
+        the first pass)."""
+        if self._after_id is None:
+            return False
+        return not await self._store.dead_letters(limit=1, after_id=self._after_id)
+
     async def _next_due(self, now_ms: int) -> int | None:
         return now_ms if self._more else None
 
@@ -111,4 +118,5 @@ class DeadLetterRelay:
         flow = letter.reason.split(".", 1)[0]
         if flow in self._flows():
             headers["flowyard-flow"] = flow
-        return (self._topic, None, letter.payload.encode("utf-8", "replace"), header_list(headers))
+        payload = letter.payload.encode("utf-8", "replace")
+        return (self._topic, letter.record_key, payload, header_list(headers))

@@ -51,8 +51,8 @@ class KafkaEmitter:
         )
 
 
-Produced = tuple[str, str | None, bytes, Sequence[tuple[str, bytes]]]
-"""A record to produce: topic, key, value, headers."""
+Produced = tuple[str, str | bytes | None, bytes, Sequence[tuple[str, bytes]]]
+"""A record to produce: topic, key (text is sent as UTF-8), value, headers."""
 
 
 async def produce(producer: AIOKafkaProducer, records: Sequence[Produced]) -> None:
@@ -63,7 +63,7 @@ async def produce(producer: AIOKafkaProducer, records: Sequence[Produced]) -> No
             await producer.send(
                 topic,
                 value=value,
-                key=None if key is None else key.encode("utf-8"),
+                key=key.encode("utf-8") if isinstance(key, str) else key,
                 headers=list(headers),
             )
         )

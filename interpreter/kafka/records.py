@@ -58,25 +58,28 @@ def partition_source(topic: str, partition: int) -> str:
 
 def incoming(record: ConsumedRecord, *, max_bytes: int = MAX_RECORD_BYTES) -> IncomingRecord:
     """What the runtime ingests for one consumed record."""
-    headers = {name: _text(value) for name, value in record.headers}
+    headers = {name: _text(value) for name, value in record.headers} if record.headers else {}
     key = None if record.key is None else _text(record.key)
-    dedup = headers.get(DEDUP_HEADER)
+    dedup = headers.get(DEDUP_HEADER) if headers else None
     if dedup:
         source, position = f"emit:{dedup}", None
     else:
         source, position = partition_source(record.topic, record.partition), record.offset
     raw = record.value or b""
     value, problem = _readable(raw, max_bytes)
+    # Positional: built once per record (see `immutable`).
     return IncomingRecord(
-        value=value,
-        headers=headers,
-        record_key=key,
-        source=source,
-        position=position,
-        partition=record.partition,
-        offset=record.offset,
-        timestamp_ms=record.timestamp,
-        problem=problem,
+        value,
+        headers,
+        key,
+        source,
+        position,
+        record.partition,
+        record.offset,
+        record.timestamp,
+        "topic",  # origin
+        problem,
+        record.key,
     )
 
 
@@ -89,12 +92,10 @@ def _readable(raw: bytes, max_bytes: int) -> tuple[Any, str | None]:
     if len(raw) > max_bytes:
         return _prefix(raw), f"the record is {len(raw):,} bytes, over the {max_bytes:,} byte bound"
     try:
-        text = raw.decode("utf-8")
+        # Also refuses what JSON can write but the store cannot hold (see `storable`).
+        return jsontext.loads(raw), None
     except UnicodeDecodeError:
         return _prefix(raw), "the payload is not UTF-8"
-    try:
-        # Also refuses what JSON can write but the store cannot hold (see `storable`).
-        return jsontext.loads(text), None
     except ValueError as exc:
         return _prefix(raw), f"the payload is not JSON: {exc}"
 

@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from ..runtime import Runtime
 from .consumer import KafkaIngress, cancel
 from .deadletters import DeadLetterRelay
+from .dedupkeys import EmitDedupPruner
 from .membership import PartitionMembership
 from .producer import KafkaEmitter, new_producer
 from .settings import KafkaSettings
@@ -50,7 +51,13 @@ class KafkaService:
         self._ingress: KafkaIngress | None = None
         self._relay: DeadLetterRelay | None = None
         self._membership: PartitionMembership | None = None
+        self._pruner: EmitDedupPruner | None = None
         self._status: asyncio.Task[None] | None = None
+
+    @property
+    def pruner(self) -> EmitDedupPruner | None:
+        """What forgets old emit dedup keys, once started."""
+        return self._pruner
 
     @property
     def ingress(self) -> KafkaIngress | None:
@@ -109,12 +116,28 @@ class KafkaService:
             backlog=backlog,
         )
         await self._ingress.start()
+        self._pruner = EmitDedupPruner(
+            runtime.store,
+            runtime.clock,
+            retention_ms=self._settings.emit_dedup_retention_ms,
+            tell=self._tell,
+        )
+        self._pruner.start()
         topics = ", ".join(self._ingress.topics) or "no topics"
         self._tell(
             f"kafka: consuming {topics} from {self._settings.bootstrap} "
             f"as group {self._settings.group}" + (f"; dead letters to {topic}" if topic else "")
         )
         self._status = asyncio.create_task(self._report(), name="flowd-kafka-status")
+
+    async def caught_up(self) -> bool:
+        """Whether the consumer has stored every record up to the high watermarks
+        of its assigned partitions, with nothing in flight, and every dead letter
+        stored has been produced (False before it starts, and before its first
+        assignment)."""
+        if self._ingress is None or not await self._ingress.caught_up():
+            return False
+        return self._relay is None or await self._relay.caught_up()
 
     async def stop(self) -> None:
         """Stop consuming and relaying (the producer stays open for the outbox)."""
@@ -124,6 +147,8 @@ class KafkaService:
             await self._ingress.stop()
         if self._relay is not None:
             await self._relay.stop()
+        if self._pruner is not None:
+            await self._pruner.stop()
         if self._membership is not None:
             await self._membership.stop()
 

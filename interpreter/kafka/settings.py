@@ -15,6 +15,9 @@ from typing import Any
 
 DEFAULT_GROUP = "flowd"
 DEFAULT_DEAD_LETTER_TOPIC = "flowd.dead-letters"
+DEFAULT_MAX_PENDING_KEYS = 10_000
+DEFAULT_MAX_PARTITION_BACKLOG = 1_000
+DEFAULT_EMIT_DEDUP_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 _SSL_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password")
 _INTEGER_OPTIONS = frozenset(
@@ -63,18 +66,20 @@ class KafkaSettings:
     """Client options passed through to aiokafka (security, timeouts)."""
     dead_letter_topic: str | None = DEFAULT_DEAD_LETTER_TOPIC
     """Where dead letters of Kafka records are produced (None: only in the store)."""
-    max_pending_keys: int = 10_000
+    max_pending_keys: int = DEFAULT_MAX_PENDING_KEYS
     """Pause consumption when this many keys wait to be stepped (resume below half)."""
     max_effects_in_flight: int = 10_000
     """Pause consumption when this many effect calls are in flight (resume below half)."""
     max_backlog: int | None = None
     """Pause when inputs in inboxes and effect calls waiting reach this (with a
     backlog gauge: `flowd run --max-backlog`), resume below half."""
-    max_partition_backlog: int = 1_000
+    max_partition_backlog: int = DEFAULT_MAX_PARTITION_BACKLOG
     """Pause one partition when this many of its records stored in inboxes are
     not yet applied (resume it below half); the other partitions go on."""
-    max_batch: int = 500
+    max_batch: int = 2000
     """Records taken from the consumer at a time."""
+    emit_dedup_retention_ms: int = DEFAULT_EMIT_DEDUP_RETENTION_MS
+    """How long the dedup key of an emitted record applied is kept (see `dedupkeys`)."""
     replication_factor: int = 1
     """Replicas of the topics flowd creates (dead letters, the partitions topic)."""
     session_timeout_ms: int = 10_000

@@ -56,7 +56,7 @@ class Arrivals:
         by_key = _by_key(items, inputs)
         for kid in self.claim(by_key):
             indexes, key_inputs = by_key[kid]
-            self._plan_key(kid, self._cache.cached(kid), indexes, key_inputs, commits)
+            self._plan_key(kid, self._cache.cached(kid), items, indexes, key_inputs, commits)
         return commits
 
     def claim(self, kids: Iterable[KeyId]) -> list[KeyId]:
@@ -83,18 +83,21 @@ class Arrivals:
         for kid, (indexes, key_inputs) in _by_key(items, inputs).items():
             instance = instances.get(kid)
             if instance is not None:
-                self._plan_key(kid, instance, indexes, key_inputs, commits)
+                self._plan_key(kid, instance, items, indexes, key_inputs, commits)
         return commits
 
-    def _plan_key(
+    def _plan_key(  # noqa: PLR0917 - one key's share of a plan
         self,
         kid: KeyId,
         instance: Instance | None,
+        items: Sequence[InboxItem],
         indexes: list[int],
         inputs: list[Input],
         commits: list[StepCommit | None],
     ) -> None:
-        steps = self._stepper.step_arrivals(kid, instance, inputs)
+        # Each item's input as JSON, made by routing, is also what the journal keeps.
+        journaled = [items[index].input for index in indexes]
+        steps = self._stepper.step_arrivals(kid, instance, inputs, journaled)
         for index, taken in zip(indexes, steps, strict=False):
             commits[index] = taken.commit
         self._planned.append((indexes, steps))

@@ -31,6 +31,7 @@ from ..store import (
     EffectCallUpdate,
     InstanceRow,
     JournalEntry,
+    JsonObject,
     NewEffectCall,
     OutboxMessage,
     StepCommit,
@@ -73,6 +74,7 @@ def step_commit(
     result: StepResult,
     inp: Input,
     *,
+    input_json: JsonObject | None = None,
     inbox_id: int | None,
     now_ms: int,
     program: Program,
@@ -81,13 +83,17 @@ def step_commit(
     """The commit for applying `inp` (inbox row `inbox_id`, None for an input
     applied on arrival, which has no row) with outcome `result`.
 
+    `input_json` is `inp.to_json()` when the caller has it already.
     A call to an effect with a callback stores its token (an HMAC of the call
     id under `secret`) from the start, so a callback that races ahead of the
     step accepting the request still finds its call.
     """
     instance = result.instance
     journal = JournalEntry(
-        instance.seq - 1, inp.to_json(), trace_to_json(result.trace, result.commands), inp.at_ms
+        instance.seq - 1,
+        inp.to_json() if input_json is None else input_json,
+        trace_to_json(result.trace, result.commands),
+        inp.at_ms,
     )
     consumed = () if inbox_id is None else (inbox_id,)
     if not result.commands and not isinstance(inp, TimerInput):

@@ -18,6 +18,7 @@ once by each of them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
@@ -30,10 +31,18 @@ from ..immutable import immutable
 from ..model import EventInput, Input, SignalInput
 from ..program import Program
 from ..sourceids import source_id
-from ..store import DeadLetter, InboxItem, InboxRow, SourcePosition, StepCommit, Store
+from ..store import (
+    DeadLetter,
+    InboxItem,
+    InboxRow,
+    IngestResult,
+    SourcePosition,
+    StepCommit,
+    Store,
+)
 
 
-@immutable(kw_only=True)
+@immutable
 class IncomingRecord:
     """One record arriving on a topic (from Kafka, HTTP, a file or the embedded log).
 
@@ -45,7 +54,8 @@ class IncomingRecord:
     `"http:<Idempotency-Key>"`) is taken once. `origin` names where a record
     without a source came from (`"http"`, `"topic"`), for its dead letter.
     `partition` and `offset` say where on a partitioned log (Kafka) it was read;
-    a dead letter of such a record names it `kafka:<topic>:<partition>@<offset>`.
+    a dead letter of such a record names it `kafka:<topic>:<partition>@<offset>`
+    and keeps `raw_key`, the record's key as read (`record_key` is its text).
     A record with a `problem` (found where it was read: too large, say) is a
     dead letter for that reason.
     """
@@ -60,6 +70,7 @@ class IncomingRecord:
     timestamp_ms: int | None = None
     origin: str = "topic"
     problem: str | None = None
+    raw_key: bytes | None = None
 
     def dead_letter_source(self, topic: str) -> str:
         """The source a dead letter of this record is stored and shown with."""
@@ -175,7 +186,8 @@ class EventRouter:
             return [], [_letter(topic, reason, record, now_ms)]
         meta = _meta(topic, record)
         taken: list[Routed] = []
-        letters: list[DeadLetter] = []
+        letters: list[DeadLetter] = _NO_LETTERS
+        source = record.source
         for program in self._programs:
             route = self._match(program, topic, payload, record.headers)
             if route is None:
@@ -187,8 +199,9 @@ class EventRouter:
                 if violations:
                     problem = "schema violation: " + "; ".join(violations)
             if problem is not None or key is None:
-                reason = f"{program.flow}.{name}: {problem}"
-                letters.append(_letter(topic, reason, record, now_ms))
+                if letters is _NO_LETTERS:
+                    letters = []
+                letters.append(_letter(topic, f"{program.flow}.{name}: {problem}", record, now_ms))
                 continue
             inp = make_input(payload, meta, now_ms)
             item = InboxItem(
@@ -197,7 +210,7 @@ class EventRouter:
                 inp.to_json(),
                 now_ms,  # received_ms
                 now_ms + delay_ms if delay_ms > 0 else None,  # not_before_ms
-                f"{record.source}@{program.flow}" if record.source else None,  # source
+                f"{source}@{program.flow}" if source else None,
                 record.position,
             )
             taken.append((item, name, inp))
@@ -228,6 +241,13 @@ class EventRouter:
             return None, "no key: the key expression gave an empty string"
         return text, None
 
+
+ROUTED_BETWEEN_YIELDS = 500
+"""Records routed before `ingest_records` lets the event loop run other tasks
+(routing a large batch from Kafka at once would hold it for tens of ms)."""
+
+_NO_LETTERS: list[DeadLetter] = []
+"""What `route` gives for a record with no dead letter (shared: never appended to)."""
 
 Routed = tuple[InboxItem, str, EventInput | SignalInput]
 """An inbox item, the name of the event (or signal) it is, and its input."""
@@ -280,6 +300,7 @@ def _letter(topic: str, reason: str, record: IncomingRecord, now_ms: int) -> Dea
         reason=reason,
         payload=text,
         at_ms=now_ms,
+        record_key=record.raw_key,
     )
 
 
@@ -336,6 +357,8 @@ async def ingest_records(
     per_record: list[tuple[list[Routed], list[DeadLetter]]] = []
     with_letters: list[int] = []
     for index, record in enumerate(records):
+        if index and index % ROUTED_BETWEEN_YIELDS == 0:
+            await asyncio.sleep(0)
         routed, dead = router.route(topic, record, now_ms)
         for item, _, inp in routed:
             all_items.append(item)
@@ -360,19 +383,45 @@ async def ingest_records(
         letters.extend(dead)
     applied = on_arrival(all_items, all_inputs) if on_arrival is not None and all_items else ()
     result = await store.ingest(all_items, sources, dead_letters=letters, applied=applied)
+    outcomes = _outcomes(per_record, result, seen_before)
+    return Ingested(outcomes, stored_rows(all_items, result.inbox_ids), result.applied)
+
+
+def _outcomes(
+    per_record: Sequence[tuple[list[Routed], list[DeadLetter]]],
+    result: IngestResult,
+    seen_before: set[int],
+) -> list[IngestOutcome]:
+    """One outcome per record, from what routing gave it and what the store did."""
+    inbox_ids = result.inbox_ids
+    applied = result.applied or (False,) * len(inbox_ids)
     outcomes: list[IngestOutcome] = []
     position = 0
     for index, (routed, dead) in enumerate(per_record):
+        if not dead and len(routed) == 1:  # most records: one flow took it
+            item, name, _ = routed[0]
+            inbox_id, applied_here = inbox_ids[position], applied[position]
+            position += 1
+            delivery = Delivery(
+                item.flow, item.key, name, inbox_id, applied_here, item.not_before_ms
+            )
+            taken = applied_here or inbox_id is not None
+            outcomes.append(IngestOutcome("accepted" if taken else "duplicate", (delivery,)))
+            continue
         done: list[Delivery] = []
         taken = False
         for item, name, _ in routed:
-            inbox_id, applied_here = result.inbox_ids[position], result.was_applied(position)
+            inbox_id, applied_here = inbox_ids[position], applied[position]
+            # Positional: built once per record (see `immutable`).
             done.append(
                 Delivery(item.flow, item.key, name, inbox_id, applied_here, item.not_before_ms)
             )
             taken = taken or applied_here or inbox_id is not None
             position += 1
-        reasons = () if index in seen_before else tuple(letter.reason for letter in dead)
+        if not dead:
+            reasons: tuple[str, ...] = ()
+        else:
+            reasons = () if index in seen_before else tuple(letter.reason for letter in dead)
         status: IngestStatus
         if taken:
             status = "accepted"
@@ -383,7 +432,7 @@ async def ingest_records(
         else:
             status = "ignored"
         outcomes.append(IngestOutcome(status, tuple(done), reasons))
-    return Ingested(outcomes, stored_rows(all_items, result.inbox_ids), result.applied)
+    return outcomes
 
 
 async def _seen(store: Store, record: IncomingRecord) -> bool:

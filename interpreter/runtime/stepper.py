@@ -36,7 +36,7 @@ from ..model import (
     StepResult,
 )
 from ..storable import Bounds
-from ..store import ConflictError, DeadLetter, InboxRow, StepCommit, Store
+from ..store import ConflictError, DeadLetter, InboxRow, JsonObject, StepCommit, Store
 from .clock import Clock
 from .commits import step_commit
 from .inbox import InboxCache, QueuedInput
@@ -47,7 +47,7 @@ log = logging.getLogger("flowyard.runtime.steps")
 KeyId = tuple[str, str]
 
 
-@immutable(kw_only=True)
+@immutable
 class Transition:
     """One committed step, as reported to `on_transition`."""
 
@@ -171,6 +171,7 @@ class KeyStepper:
         self._env = env
         self._steps_per_turn = steps_per_turn
         self._max_data_bytes = max_data_bytes
+        self._secret: bytes | None = None
         self.steps = 0
         """Steps committed since start (for tests and benchmarks)."""
 
@@ -211,7 +212,11 @@ class KeyStepper:
         return len(steps) >= self._steps_per_turn and self._next(instance, rows) is not None
 
     def step_arrivals(
-        self, kid: KeyId, instance: Instance | None, inputs: Sequence[Input]
+        self,
+        kid: KeyId,
+        instance: Instance | None,
+        inputs: Sequence[Input],
+        journaled: Sequence[JsonObject] = (),
     ) -> list[PendingStep]:
         """Step `kid` through `inputs` as they arrive, in order, while its instance
         accepts them (at most `steps_per_turn`); none of it durable yet.
@@ -220,16 +225,18 @@ class KeyStepper:
         snapshot is `instance` (None: none in memory, so the steps start one;
         the store refuses them if it holds one). An input that would start no
         instance stops the steps: the inbox path makes it a dead letter.
+        `journaled` may give each input's JSON (`Input.to_json`), made already.
         """
         steps: list[PendingStep] = []
-        for inp in inputs[: self._steps_per_turn]:
+        for index, inp in enumerate(inputs[: self._steps_per_turn]):
             if instance is None:
                 if self._refusal(kid, inp) is not None:
                     break
             elif not instance.accepts(inp):
                 break
             # Applied as it arrives: `now` is when it arrived.
-            taken = self._step(kid, instance, None, inp, now=inp.at_ms)
+            as_json = journaled[index] if index < len(journaled) else None
+            taken = self._step(kid, instance, None, inp, now=inp.at_ms, input_json=as_json)
             if taken is None:
                 break
             steps.append(taken)
@@ -281,13 +288,15 @@ class KeyStepper:
     async def _refuse(self, kid: KeyId, row: InboxRow, inp: Input, reason: str) -> None:
         assert isinstance(inp, EventInput | SignalInput)
         flow, key = kid
-        topic = inp.meta.get("topic") if isinstance(inp, EventInput) else None
+        meta = inp.meta if isinstance(inp, EventInput) else {}
+        topic, record_key = meta.get("topic"), meta.get("key")
         letter = DeadLetter(
             source=row.source or f"inbox:{flow}/{key}#{row.id}",
             topic=topic if isinstance(topic, str) else None,
             reason=reason,
             payload=json.dumps(inp.payload, default=str),
             at_ms=self._clock.now_ms(),
+            record_key=record_key.encode() if isinstance(record_key, str) else None,
         )
         await self._store.refuse_input(flow, key, row.id, letter)
         self._inbox.consumed(kid, [row.id])
@@ -302,7 +311,9 @@ class KeyStepper:
         instance: Instance | None,
         inbox_id: int | None,
         inp: Input,
+        *,
         now: int | None = None,
+        input_json: JsonObject | None = None,
     ) -> PendingStep | None:
         flow, key = kid
         version = self._version(flow, instance)
@@ -315,6 +326,7 @@ class KeyStepper:
         # waited in the inbox must not arm timers in the past.
         if inp.at_ms < now:
             inp = replace(inp, at_ms=now)
+            input_json = None
         try:
             result = step(version.program, instance, inp, key=key, env=self._env)
         except Exception as exc:
@@ -329,12 +341,20 @@ class KeyStepper:
         commit = step_commit(
             result,
             inp,
+            input_json=input_json,
             inbox_id=inbox_id,
             now_ms=now,
             program=version.program,
-            secret=self._store.callback_secret,
+            secret=self._callback_secret(),
         )
         return PendingStep(version, inp, result, commit)
+
+    def _callback_secret(self) -> bytes:
+        # Read once: the store may be a wrapper that forwards every attribute
+        # read (`metrics.MeteredStore`), a cost on every step.
+        if self._secret is None:
+            self._secret = self._store.callback_secret
+        return self._secret
 
     def _version(self, flow: str, instance: Instance | None) -> LoadedVersion | None:
         if instance is None:
@@ -352,14 +372,9 @@ class KeyStepper:
             self._command(version, instance, result.commands)
         if self._hooks.on_transition is not None:
             try:
+                # Positional: built for every step (see `immutable`).
                 self._hooks.on_transition(
-                    Transition(
-                        flow=instance.flow,
-                        key=instance.key,
-                        input=inp,
-                        result=result,
-                        ir_hash=version.hash,
-                    )
+                    Transition(instance.flow, instance.key, inp, result, version.hash)
                 )
             except Exception:
                 log.exception("on_transition callback failed")

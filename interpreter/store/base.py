@@ -105,6 +105,16 @@ class DeadLetter:
     reason: str
     payload: str
     at_ms: int
+    record_key: bytes | None = None
+    """The key of the Kafka record it was (None for other input, or no key)."""
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """`(low, high)`: the strings starting with `prefix` are those with
+    `low <= s < high` (compared by code point, as SQLite and `COLLATE "C"` do)."""
+    if not prefix:
+        raise ValueError("an empty prefix names every source")
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 @immutable(kw_only=True)
@@ -117,6 +127,13 @@ class DeadLetterRow:
     reason: str
     payload: str
     at_ms: int
+    record_key: bytes | None = None
+    """The key of the Kafka record it was (None for other input, or no key)."""
+
+    @property
+    def record_key_text(self) -> str | None:
+        """`record_key` as text (bytes that are not UTF-8 shown as U+FFFD)."""
+        return None if self.record_key is None else self.record_key.decode("utf-8", "replace")
 
 
 @immutable(kw_only=True)
@@ -592,6 +609,12 @@ class Store(Protocol):
 
     async def source_position(self, source: str) -> SourcePosition | None:
         """How far a source has been stored, or None if never seen."""
+        ...
+
+    async def prune_sources(self, prefix: str, moved_before_ms: int, *, limit: int) -> int:
+        """Forget at most `limit` sources whose id starts with `prefix` and whose
+        position last moved before `moved_before_ms` (a record from such a
+        source is taken again); how many were forgotten."""
         ...
 
     async def claim_idempotency_key(self, key: str, fingerprint: str, at_ms: int) -> str:

@@ -378,6 +378,15 @@ class PostgresStore:
             lambda conn: writes.refuse_input(conn, flow, key, inbox_id, letter)
         )
 
+    async def prune_sources(self, prefix: str, moved_before_ms: int, *, limit: int) -> int:
+        """See `Store.prune_sources`."""
+        return cast(
+            int,
+            await self._committer.submit(
+                lambda conn: writes.prune_sources(conn, prefix, moved_before_ms, limit)
+            ),
+        )
+
     async def claim_idempotency_key(self, key: str, fingerprint: str, at_ms: int) -> str:
         """See `Store.claim_idempotency_key`."""
         return cast(

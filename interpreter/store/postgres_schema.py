@@ -233,6 +233,8 @@ MIGRATIONS: tuple[tuple[MigrationStep, ...], ...] = (
         "CREATE INDEX effect_calls_by_status ON effect_calls (status, partition)",
         "CREATE INDEX outbox_pending_by_partition ON outbox (partition, id) WHERE sent_ms IS NULL",
     ),
+    # 5: the key of the Kafka record a dead letter was (SQLite's version 4).
+    ("ALTER TABLE dead_letters ADD COLUMN record_key bytea",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

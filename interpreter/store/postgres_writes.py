@@ -38,6 +38,7 @@ from .base import (
     SourcePosition,
     StepCommit,
     TimerRow,
+    prefix_range,
 )
 from .planning import applicable_steps, commit_names, merged_position, snapshot_row
 from .planning import starts_instance as starts
@@ -181,11 +182,12 @@ async def _insert_inbox_groups(
 async def _insert_dead_letters(conn: Connection, letters: Sequence[DeadLetter]) -> list[int]:
     return await _returned_ids(
         conn,
-        "INSERT INTO dead_letters (source, topic, reason, payload, at_ms) "
-        "SELECT source, topic, reason, payload, at_ms FROM unnest("
-        "$1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) "
-        "WITH ORDINALITY AS u(source, topic, reason, payload, at_ms, n) ORDER BY n RETURNING id",
-        [(d.source, d.topic, d.reason, d.payload, d.at_ms) for d in letters],
+        "INSERT INTO dead_letters (source, topic, reason, payload, at_ms, record_key) "
+        "SELECT source, topic, reason, payload, at_ms, record_key FROM unnest("
+        "$1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bytea[]) "
+        "WITH ORDINALITY AS u(source, topic, reason, payload, at_ms, record_key, n) "
+        "ORDER BY n RETURNING id",
+        [(d.source, d.topic, d.reason, d.payload, d.at_ms, d.record_key) for d in letters],
     )
 
 
@@ -193,6 +195,20 @@ async def insert_dead_letter(conn: Connection, letter: DeadLetter) -> int:
     """Store one dead letter; returns its id."""
     (letter_id,) = await _insert_dead_letters(conn, [letter])
     return letter_id
+
+
+async def prune_sources(conn: Connection, prefix: str, moved_before_ms: int, limit: int) -> int:
+    """See `Store.prune_sources`."""
+    low, high = prefix_range(prefix)
+    status = await conn.execute(
+        "DELETE FROM sources WHERE source IN (SELECT source FROM sources "
+        "WHERE source >= $1 AND source < $2 AND updated_ms < $3 LIMIT $4)",
+        low,
+        high,
+        moved_before_ms,
+        limit,
+    )
+    return int(status.split()[-1])
 
 
 async def claim_idempotency_key(conn: Connection, key: str, fingerprint: str, at_ms: int) -> str:

@@ -178,12 +178,20 @@ def log_record(r: Row) -> LogRecord:
     )
 
 
-DEAD_LETTER_COLUMNS = "id, source, topic, reason, payload, at_ms"
+DEAD_LETTER_COLUMNS = "id, source, topic, reason, payload, at_ms, record_key"
 
 
 def dead_letter_row(r: Row) -> DeadLetterRow:
     """Decode `SELECT DEAD_LETTER_COLUMNS`."""
-    return DeadLetterRow(id=r[0], source=r[1], topic=r[2], reason=r[3], payload=r[4], at_ms=r[5])
+    return DeadLetterRow(
+        id=r[0],
+        source=r[1],
+        topic=r[2],
+        reason=r[3],
+        payload=r[4],
+        at_ms=r[5],
+        record_key=None if r[6] is None else bytes(r[6]),
+    )
 
 
 def source_position(r: Row) -> SourcePosition:

@@ -146,6 +146,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_ms INTEGER NOT NULL
         )""",
     ),
+    # 4: the key of the Kafka record a dead letter was (its bytes, as read).
+    ("ALTER TABLE dead_letters ADD COLUMN record_key BLOB",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

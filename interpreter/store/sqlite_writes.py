@@ -26,6 +26,7 @@ from .base import (
     SourcePosition,
     StepCommit,
     TimerRow,
+    prefix_range,
 )
 from .groupcommit import in_savepoint
 from .planning import applicable_steps as _applicable
@@ -163,11 +164,29 @@ def insert_inbox_items(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> 
 def insert_dead_letter(conn: sqlite3.Connection, letter: DeadLetter) -> int:
     """Store one dead letter; returns its id."""
     cursor = conn.execute(
-        "INSERT INTO dead_letters (source, topic, reason, payload, at_ms) VALUES (?, ?, ?, ?, ?)",
-        (letter.source, letter.topic, letter.reason, letter.payload, letter.at_ms),
+        "INSERT INTO dead_letters (source, topic, reason, payload, at_ms, record_key) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            letter.source,
+            letter.topic,
+            letter.reason,
+            letter.payload,
+            letter.at_ms,
+            letter.record_key,
+        ),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
+
+
+def prune_sources(conn: sqlite3.Connection, prefix: str, moved_before_ms: int, limit: int) -> int:
+    """See `Store.prune_sources`."""
+    low, high = prefix_range(prefix)
+    return conn.execute(
+        "DELETE FROM sources WHERE rowid IN (SELECT rowid FROM sources "
+        "WHERE source >= ? AND source < ? AND updated_ms < ? LIMIT ?)",
+        (low, high, moved_before_ms, limit),
+    ).rowcount
 
 
 def claim_idempotency_key(conn: sqlite3.Connection, key: str, fingerprint: str, at_ms: int) -> str:

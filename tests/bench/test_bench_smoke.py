@@ -49,6 +49,12 @@ def test_embedded_bench_reports_live_output_beside_quiet() -> None:
         ), out
 
 
+def test_kafka_ingest_bench_reports_cpu_per_record() -> None:
+    out = run_bench("bench/kafka_ingest.py", "--records", "600", "--keys", "60", "--repeat", "1")
+    assert re.search(r"\(1\) SQLite store +: +[\d,]+ records/s +[\d.]+ us event-loop CPU", out), out
+    assert re.search(r"\(2\) writes stubbed +: +[\d.]+ us event-loop CPU/record", out), out
+
+
 def test_runtime_cpu_bench_reports_each_phase() -> None:
     out = run_bench("bench/runtime_cpu.py", "--events", "300", "--keys", "30")
     for label in (

@@ -125,6 +125,52 @@ async def test_dead_letters_land_with_the_source_position(store: Store) -> None:
     assert position is not None and position.position == 3
 
 
+async def test_pruning_forgets_old_sources_of_one_prefix_only(store: Store) -> None:
+    # received_ms is 100 + n: the emit sources moved at 101, 102 and 109.
+    await store.ingest(
+        [
+            item("a", 1, source="emit:k1@orders"),
+            item("a", 2, source="emit:k2@orders"),
+            item("a", 9, source="emit:k9@orders"),
+            item("b", 1, source="emitter:x@orders"),
+            item("b", 2, source="kafka:orders:0@orders", position=5),
+        ]
+    )
+    assert await store.prune_sources("emit:", 105, limit=1) == 1
+    assert await store.prune_sources("emit:", 105, limit=10) == 1
+    assert await store.prune_sources("emit:", 105, limit=10) == 0
+    for gone in ("emit:k1@orders", "emit:k2@orders"):
+        assert await store.source_position(gone) is None
+    for kept in ("emit:k9@orders", "emitter:x@orders", "kafka:orders:0@orders"):
+        assert await store.source_position(kept) is not None
+    # A record from a forgotten source is taken again; one still known is not.
+    again = await store.ingest(
+        [item("a", 1, source="emit:k1@orders"), item("a", 9, source="emit:k9@orders")]
+    )
+    assert again.inbox_ids[0] is not None and again.inbox_ids[1] is None
+
+
+async def test_a_dead_letter_keeps_its_kafka_record_key_as_read(store: Store) -> None:
+    keys = [b"order-7", b"\xff\x00not text", None]
+    await store.ingest(
+        [],
+        dead_letters=[
+            DeadLetter(
+                source=f"kafka:orders:0@{n}",
+                topic="orders",
+                reason="not JSON",
+                payload="{",
+                at_ms=n,
+                record_key=key,
+            )
+            for n, key in enumerate(keys)
+        ],
+    )
+    letters = await store.dead_letters()
+    assert [d.record_key for d in letters] == keys
+    assert [d.record_key_text for d in letters] == ["order-7", "\ufffd\x00not text", None]
+
+
 async def test_inbox_keeps_arrival_order_and_honours_not_before(store: Store) -> None:
     await store.ingest([item("a", 1), item("b", 2)])
     await store.ingest([item("a", 3, not_before_ms=500), item("a", 4)])

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 from flowyard.interpreter.store import (
+    DeadLetter,
     NewEffectCall,
     PostgresStore,
     SQLiteStore,
@@ -60,6 +61,24 @@ async def test_an_old_database_is_migrated_and_keeps_its_data(
     conn = sqlite3.connect(db_path)
     assert schema_version(conn) == SCHEMA_VERSION
     conn.close()
+
+
+async def test_dead_letters_of_version_3_have_no_record_key_after_migrating(
+    db_path: Path,
+) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    migrate(conn, target=3)
+    conn.execute(
+        "INSERT INTO dead_letters (source, topic, reason, payload, at_ms) "
+        "VALUES ('kafka:t:0@4', 't', 'not JSON', '{', 1)"
+    )
+    conn.close()
+    async with await SQLiteStore.open(db_path) as store:
+        letter = DeadLetter(
+            source="kafka:t:0@5", topic="t", reason="r", payload="{", at_ms=2, record_key=b"k"
+        )
+        await store.dead_letter(letter)
+        assert [d.record_key for d in await store.dead_letters()] == [None, b"k"]
 
 
 async def test_a_newer_database_is_refused(db_path: Path) -> None:
@@ -142,6 +161,26 @@ async def test_postgres_old_database_is_migrated_and_keeps_its_data(
         assert await conn.fetchval("SELECT to_regclass('partition_epochs')") is not None
     finally:
         await conn.close()
+
+
+async def test_postgres_dead_letters_of_version_4_have_no_record_key_after_migrating(
+    pg: Backend,
+) -> None:
+    conn = await pg_connection(pg)
+    try:
+        await pg_schema.migrate(conn, target=4)
+        await conn.execute(
+            "INSERT INTO dead_letters (source, topic, reason, payload, at_ms) "
+            "VALUES ('kafka:t:0@4', 't', 'not JSON', '{', 1)"
+        )
+    finally:
+        await conn.close()
+    async with await pg.open() as store:
+        letter = DeadLetter(
+            source="kafka:t:0@5", topic="t", reason="r", payload="{", at_ms=2, record_key=b"k"
+        )
+        await store.dead_letter(letter)
+        assert [d.record_key for d in await store.dead_letters()] == [None, b"k"]
 
 
 async def test_postgres_concurrent_opens_migrate_once(pg: Backend) -> None:

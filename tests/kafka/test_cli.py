@@ -104,3 +104,12 @@ async def test_send_then_run_shows_assignment_transitions_and_dead_letters(
     assert f"consuming {topic_in} from {b}" in text, text
     assert "schema violation" in text, text
     assert "flowd: stopped after 2 steps" in text, text
+    listed = subprocess.run(
+        flowd("dead-letters", "--store", str(tmp_path / "f.db")),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert f"kafka:{topic_in}:" in listed.stdout, listed.stdout
+    assert "  key c1  " in listed.stdout, listed.stdout

@@ -209,6 +209,38 @@ async def test_a_record_produced_twice_with_one_dedup_key_is_applied_once(
         assert len(await f.runtime.store.journal("tally", "d")) == 2
 
 
+async def test_a_dedup_key_past_its_retention_is_forgotten(
+    kafka_broker: Broker, topics: Topics, tmp_path: Path
+) -> None:
+    tick = json.dumps({"id": "r", "n": 1}).encode()
+    copy = [("r", tick, [(DEDUP_HEADER, b"fy-kept-a-while")])]
+    s = settings(kafka_broker, topics, emit_dedup_retention_ms=3000)
+    async with flowd(tmp_path / "flowd.db", [topics.ir()], s) as f:
+        await produce(kafka_broker.bootstrap, topics.inp, copy)
+
+        async def applied(n: int) -> bool:
+            return len(await f.runtime.store.journal("tally", "r")) == n
+
+        await until(lambda: applied(1), "the first copy applied")
+        source = "emit:fy-kept-a-while@tally"
+        assert await f.runtime.store.source_position(source) is not None
+        await produce(kafka_broker.bootstrap, topics.inp, copy)  # within the retention
+        ingress = f.service.ingress
+        assert ingress is not None
+        await until(lambda: _true(ingress.status().ingested == 2), "the second copy read")
+        assert await applied(1), "the copy within the retention was applied"
+        pruner = f.service.pruner
+        assert pruner is not None and pruner.every_s == 1.5
+
+        async def forgotten() -> bool:
+            return await f.runtime.store.source_position(source) is None
+
+        await until(forgotten, "the dedup key forgotten after 3 s")
+        assert any("emit dedup keys past their retention" in line for line in f.said), f.said
+        await produce(kafka_broker.bootstrap, topics.inp, copy)  # past it: taken again
+        await until(lambda: applied(2), "the copy past the retention applied")
+
+
 async def test_poison_records_become_dead_letters_and_the_good_ones_are_applied(
     kafka_broker: Broker, topics: Topics, tmp_path: Path
 ) -> None:
@@ -263,6 +295,9 @@ async def test_poison_records_become_dead_letters_and_the_good_ones_are_applied(
         assert offsets == [1, 3, 5, 7, 9, 11, 13]
         assert dict(letters[1].headers)["flowyard-flow"] == b"tally"
         assert all(len(r.value or b"") <= 1100 for r in letters)
+        # Each keeps the key of the record it was, in the store and on the topic.
+        assert [r.key for r in letters] == [b"p"] * len(poison)
+        assert [d.record_key for d in stored] == [b"p"] * len(poison)
 
 
 class RefusingStore(SQLiteStore):
@@ -298,6 +333,7 @@ async def test_a_record_the_store_refuses_becomes_a_dead_letter_alone(
         assert len(letters) == 1
         assert "could not be stored: StoreError: refused on purpose" in letters[0].reason
         assert letters[0].source.endswith("@1")
+        assert letters[0].record_key == b"s"
 
 
 async def test_consumption_pauses_while_too_many_keys_wait_and_resumes(
@@ -305,7 +341,8 @@ async def test_consumption_pauses_while_too_many_keys_wait_and_resumes(
 ) -> None:
     keys = [f"b{i}" for i in range(200)]
     await produce(kafka_broker.bootstrap, topics.inp, ticks(keys, 3))
-    s = settings(kafka_broker, topics, max_pending_keys=20)
+    # Small fetches, so that records are still left in Kafka once it pauses.
+    s = settings(kafka_broker, topics, max_pending_keys=20, max_batch=100)
     async with flowd(
         tmp_path / "flowd.db",
         [topics.ir()],
@@ -320,6 +357,8 @@ async def test_consumption_pauses_while_too_many_keys_wait_and_resumes(
         await until(done, "every key counted 3 records", timeout_s=60)
         assert any(line.startswith("kafka: paused") for line in f.said), f.said
         assert any(line.startswith("kafka: resumed") for line in f.said), f.said
+        ingress = f.service.ingress
+        assert ingress is not None and ingress.status().ingested == len(keys) * 3
         instance = await f.runtime.get_instance("tally", "b7")
         assert instance is not None and instance.data["in_order"] is True
 
