@@ -12,20 +12,17 @@ store's group-commit bound) into a fresh schema, from one asyncpg connection;
 measured before and after the flowd phases and averaged, as the machine's
 speed drifts. Target: one flowd at least 25% of (a).
 
-Phase 2 (partitioned mode, docs/scaling.md): the same N events are produced
-as Kafka records keyed by instance key to a topic of 12 partitions before any
-flowd starts; then (i) one, (ii) two `flowd run --kafka B --group G
---partitions 12 --store postgresql://...?schema=S` consume them, each time in
-a fresh consumer group on a fresh schema. Each is timed from the first work
-on the records, a store partition held (any process's `/healthz`) or a record
-stored in an inbox (a records consumer may be assigned before the store
-partitions), whichever comes first (polled every 20 ms), to the last
-transition journaled; the rate from launch is printed beside it, and the
-rate after both processes held partitions. Reported: the rates, two/one (not a
-target: two processes share this machine's cores with the broker and
-PostgreSQL), one partitioned process as a share of (a), and beside phase 1's
-rate (the cost of partitioned mode; phase 1 is fed over HTTP, as a store on
-PostgreSQL with --kafka is always partitioned).
+Phase 2 (partitioned mode, docs/scaling.md): (i) one, (ii) two `flowd run
+--kafka B --group G --partitions 12 --store postgresql://...?schema=S` start,
+each time in a fresh consumer group on a fresh schema reading a fresh topic
+of 12 partitions; once every process holds store partitions (`/healthz`) and
+reads source partitions (its live output), the same N events are produced
+as Kafka records keyed by instance key, and the clock runs from the first
+produced to the last transition journaled (the producer shares the CPUs).
+Reported: the rates, two/one (not a target: two processes share this
+machine's cores with the broker and PostgreSQL), one partitioned process as a
+share of (a), and beside phase 1's rate (phase 1 is fed over HTTP, as a store
+on PostgreSQL with --kafka is always partitioned).
 
 Fail-over: two partitioned flowd on a fresh schema take records produced at a
 steady rate (--failover-rate for --failover-seconds); once both hold
@@ -59,6 +56,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -313,29 +311,54 @@ async def misapplied(conn: Any, events: list[dict[str, Any]]) -> int:
 
 @dataclass(frozen=True, slots=True)
 class GroupRun:
-    """Partitioned flowd consuming records produced before they started."""
+    """Partitioned flowd, all holding partitions, consuming records produced then."""
 
     processes: int
-    startup_s: float
-    """From launching the processes to the start of the clock."""
-    start_by: str
-    """What started the clock: a store partition held, or a record stored."""
+    ready_s: float
+    """From launch until every process held store partitions and read source ones."""
     seconds: float
-    """From the first store partition held or the first record stored in an inbox
-    (by any of them), whichever came first, to the last transition journaled."""
-    journal_at_start: int
-    inbox_at_start: int
-    """Inbox rows written before the clock started (records ingested, not yet stepped)."""
-    spread_s: float | None
-    """From the first partition held until every process held some and all
-    were held (None: not before the last transition)."""
-    journal_at_spread: int
+    """From the first record produced to the last transition journaled."""
+    produce_s: float
     held: tuple[int, ...]
-    """How many partitions each process held at the end."""
+    """How many store partitions each process held at the end."""
+    sources: tuple[int, ...]
+    """How many source partitions each process read at the end."""
     cpu_s: tuple[float, ...]
     """CPU time (user + system) each process used while the clock ran."""
     journal: int
     misapplied: int
+
+
+_ASSIGNED = re.compile(r"kafka: assigned (.*)$", re.MULTILINE)
+
+
+def source_partitions(node: Flowd, topic: str) -> set[int]:
+    """The partitions of `topic` the node's records consumer was last assigned."""
+    found = _ASSIGNED.findall(node.log.read_text(errors="replace"))
+    if not found:
+        return set()
+    last = re.search(re.escape(topic) + r"\[([\d,]+)\]", found[-1])
+    return {int(p) for p in last.group(1).split(",")} if last else set()
+
+
+async def wait_spread(
+    http: aiohttp.ClientSession, nodes: list[Flowd], topic: str, deadline: float
+) -> None:
+    """Until the store partitions and the topic's partitions are each spread
+    over every process (each holds or reads some, together all, once)."""
+    while True:
+        helds = await asyncio.gather(*(held(http, n) for n in nodes))
+        reads = [source_partitions(n, topic) for n in nodes]
+        every = list(range(PARTITIONS))
+        if (
+            all(helds)
+            and all(reads)
+            and sorted(p for h in helds for p in h) == every
+            and sorted(p for r in reads for p in r) == every
+        ):
+            return
+        check_running(nodes, deadline, "the partitions spread over every process")
+        await asyncio.sleep(0.1)
 
 
 async def through_group(
@@ -344,18 +367,20 @@ async def through_group(
     schema: str,
     *,
     bootstrap: str,
-    topic: str,
     events: list[dict[str, Any]],
     processes: int,
     max_seconds: float,
 ) -> GroupRun:
-    """`processes` partitioned flowd in a fresh group on a fresh schema, over
-    the records already in `topic`."""
+    """`processes` partitioned flowd in a fresh group on a fresh schema; once
+    every one holds store partitions and reads source partitions, the records
+    are produced to a fresh topic and the clock runs until the last is journaled."""
+    topic = f"bench-scaleout-{uuid.uuid4().hex[:8]}"
+    await create_topic(bootstrap, topic, PARTITIONS)
     flow = flow_reading(workdir, topic)
     group = f"bench-{processes}p-{uuid.uuid4().hex[:8]}"
     store = f"{dsn}?schema={schema}"
     nodes: list[Flowd] = []
-    watcher = await watch(dsn, schema)
+    watcher: Any = None
     try:
         deadline = time.monotonic() + max_seconds
         launched = time.perf_counter()
@@ -366,56 +391,36 @@ async def through_group(
                 )
             )
         async with aiohttp.ClientSession() as http:
-            # The clock starts with the first work on the records: a store
-            # partition held, or a record stored in an inbox (a process's
-            # records consumer may be assigned before its store partitions).
-            while True:
-                if any(await asyncio.gather(*(held(http, n) for n in nodes))):
-                    start_by = "partition held"
-                    break
-                if await inbox_rows_written(watcher, schema):
-                    start_by = "record stored"
-                    break
-                check_running(nodes, deadline, "a store partition held or a record stored")
-                await asyncio.sleep(0.02)
-            started = time.perf_counter()
+            await wait_spread(http, nodes, topic, deadline)
+            ready_s = time.perf_counter() - launched
+            watcher = await watch(dsn, schema)
             cpu_at_start = [_cpu_seconds(n.proc.pid) or 0.0 for n in nodes]
-            journal_at_start = await journal_rows(watcher)
-            inbox_at_start = await inbox_rows_written(watcher, schema)
-            spread_s: float | None = None
-            journal_at_spread = 0
-            polls = 0
+            started = time.perf_counter()
+            producing = asyncio.create_task(produce_all(bootstrap, topic, events))
             while await journal_rows(watcher) < len(events):
                 check_running(nodes, deadline, "transitions")
-                if spread_s is None and polls % 5 == 0:
-                    helds = await asyncio.gather(*(held(http, n) for n in nodes))
-                    if all(helds) and sum(map(len, helds)) == PARTITIONS:
-                        spread_s = time.perf_counter() - started
-                        journal_at_spread = await journal_rows(watcher)
-                polls += 1
                 await asyncio.sleep(0.02)
             seconds = time.perf_counter() - started
             cpu = [
                 (_cpu_seconds(n.proc.pid) or 0.0) - c
                 for n, c in zip(nodes, cpu_at_start, strict=True)
             ]
+            produce_s = await producing
             final = await asyncio.gather(*(held(http, n) for n in nodes))
         await asyncio.sleep(0.5)  # anything applied twice would show up now
         journal = await journal_rows(watcher)
         wrong = await misapplied(watcher, events)
     finally:
-        await watcher.close()
+        if watcher is not None:
+            await watcher.close()
         stop_all(nodes)
     return GroupRun(
         processes=processes,
-        startup_s=started - launched,
-        start_by=start_by,
+        ready_s=ready_s,
         seconds=seconds,
-        journal_at_start=journal_at_start,
-        inbox_at_start=inbox_at_start,
-        spread_s=spread_s,
-        journal_at_spread=journal_at_spread,
+        produce_s=produce_s,
         held=tuple(len(h) for h in final),
+        sources=tuple(len(source_partitions(n, topic)) for n in nodes),
         cpu_s=tuple(cpu),
         journal=journal,
         misapplied=wrong,
@@ -579,7 +584,6 @@ class Results:
     raw: tuple[float, float] | None = None
     """Raw batched writes before and after the flowd phases, rows/s."""
     http: tuple[float, list[float], int] | None = None
-    produce_s: float | None = None
     groups: list[GroupRun] = field(default_factory=list)
     failover: Failover | None = None
     fsync: str = "?"
@@ -596,10 +600,7 @@ async def partitioned_phase(
     results: Results,
     max_seconds: float,
 ) -> None:
-    """Phase two: the records produced first, then one and two partitioned flowd."""
-    topic = f"bench-scaleout-{uuid.uuid4().hex[:8]}"
-    await create_topic(bootstrap, topic, PARTITIONS)
-    results.produce_s = await produce_all(bootstrap, topic, events)
+    """Phase two: one, then two partitioned flowd, each fed once it holds partitions."""
     for processes in (1, 2):
         results.groups.append(
             await through_group(
@@ -607,7 +608,6 @@ async def partitioned_phase(
                 dsn,
                 f"{tag}_group{processes}",
                 bootstrap=bootstrap,
-                topic=topic,
                 events=events,
                 processes=processes,
                 max_seconds=max_seconds,
@@ -669,14 +669,14 @@ def report(args: argparse.Namespace, n: int, results: Results, load: float) -> b
         print(f"  flowd / raw PostgreSQL writes : {ratio:6.1%}  (target >= 25%)")
         if ratio < TARGET_SHARE:
             print("  below target")
-    if results.groups and results.produce_s is not None:
+    if results.groups:
         print(
-            f"phase 2: {n:,} records over {args.keys:,} keys, keyed by instance key, in a "
-            f"topic of {PARTITIONS} "
-            f"partitions, produced before flowd started ({n / results.produce_s:,.0f}/s); "
-            f"flowd run --kafka --group (fresh) --partitions {PARTITIONS}, a fresh schema each; "
-            "timed from the first store partition held or record stored, whichever came "
-            "first, to the last transition journaled"
+            f"phase 2: {n:,} records over {args.keys:,} keys, keyed by instance key; "
+            f"flowd run --kafka --group (fresh) --partitions {PARTITIONS} on a fresh schema, "
+            f"a fresh topic of {PARTITIONS} partitions; once every process holds store "
+            "partitions and reads source partitions, the records are produced (the producer "
+            "shares the CPUs) and the clock runs from the first produced to the last "
+            "transition journaled"
         )
         rates = {}
         for run in results.groups:
@@ -685,23 +685,12 @@ def report(args: argparse.Namespace, n: int, results: Results, load: float) -> b
             label = "one partitioned flowd" if run.processes == 1 else "two partitioned flowd"
             print(
                 f"  {label}, Kafka -> durable transitions    : {rate:9,.0f}/s"
-                f"  (first {run.start_by} {run.startup_s:.1f} s after launch, "
-                f"{run.inbox_at_start:,} inbox rows and {run.journal_at_start:,} transitions "
-                f"by then; from launch: {n / (run.startup_s + run.seconds):,.0f}/s)"
+                f"  (ready {run.ready_s:.1f} s after launch; produced at "
+                f"{n / run.produce_s:,.0f}/s)"
             )
-            if run.spread_s is None:
-                spread = "not before the last transition"
-            elif run.spread_s < run.seconds:
-                after = (n - run.journal_at_spread) / (run.seconds - run.spread_s)
-                spread = (
-                    f"{run.spread_s:.1f} s after the clock started, "
-                    f"{run.journal_at_spread:,} transitions by then, {after:,.0f}/s after"
-                )
-            else:
-                spread = f"{run.spread_s:.1f} s after the clock started"
             print(
-                f"    all {PARTITIONS} partitions held, each process holding some: {spread}; "
-                f"held at the end: {' + '.join(map(str, run.held))}"
+                f"    store partitions held: {' + '.join(map(str, run.held))}; source "
+                f"partitions read: {' + '.join(map(str, run.sources))}"
             )
             cpu = " + ".join(f"{c:.1f}" for c in run.cpu_s)
             print(

@@ -355,11 +355,8 @@ class _Daemon:
 
         metrics = self.metrics
         try:
-            partitions = runtime.partitions_status()
             await kafka.start(
-                runtime,
-                backlog=lambda: metrics.inbox_depth + runtime.effect_calls_waiting,
-                partition_count=None if partitions is None else partitions.count,
+                runtime, backlog=lambda: metrics.inbox_depth + runtime.effect_calls_waiting
             )
         except (KafkaError, OSError) as exc:
             self.live.warning(f"flowd: cannot consume from Kafka: {type(exc).__name__}: {exc}")

@@ -89,7 +89,9 @@ class KafkaIngress:
         on_dead_letter: Callable[[str, str], None] = lambda _s, _r: None,
         dead_letters: DeadLetterRelay | None = None,
         backlog: Callable[[], int] | None = None,
+        assignors: tuple[type, ...] | None = None,
     ) -> None:
+        self._assignors = assignors
         self._runtime = runtime
         self._settings = settings
         self._tell = tell
@@ -120,12 +122,16 @@ class KafkaIngress:
 
     async def start(self) -> None:
         """Join the group and start consuming (returns before the first assignment)."""
+        assignment: dict[str, Any] = {}
+        if self._assignors is not None:
+            assignment["partition_assignment_strategy"] = self._assignors
         consumer = AIOKafkaConsumer(
             group_id=self._settings.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._settings.max_batch,
             **self._settings.client_options(AIOKafkaConsumer, group_membership=True),
+            **assignment,
         )
         await consumer.start()
         self._consumer = consumer

@@ -10,10 +10,12 @@ instances. flowd adds no membership protocol of its own: a process that dies
 or stalls is dropped by the group coordinator after `session_timeout_ms` and
 its partitions are assigned to the others.
 
-Assignment is sticky (`StickyPartitionAssignor`), and a revocation is not
-acted on until the next assignment arrives: with Kafka's eager rebalancing
-every member's partitions are revoked at each rebalance, and most of them are
-assigned straight back. A partition is given up only when the new assignment
+Assignment is `alignment.py`'s: partition p to the same process in this group
+and in the group reading the flows' records, so records keyed by instance
+key are stepped where they are read. A revocation is not acted on until the
+next assignment arrives: with Kafka's eager rebalancing every member's
+partitions are revoked at each rebalance, and those it keeps are assigned
+straight back. A partition is given up only when the new assignment
 does not include it; if another process claims it first, our writes for it are
 refused by the fence, which gives it up at once.
 """
@@ -29,11 +31,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ..runtime import Runtime, RuntimeNotRunningError
 from ..store import StoreError
+from .alignment import aligned_assignor
 from .settings import KafkaSettings
 
 log = logging.getLogger("flowyard.kafka.membership")
@@ -60,8 +62,10 @@ class PartitionMembership:
         settings: KafkaSettings,
         *,
         count: int,
+        identity: str,
         tell: Callable[[str], None] = lambda _: None,
     ) -> None:
+        self._identity = identity
         self._runtime = runtime
         self._settings = settings
         self._count = count
@@ -81,7 +85,7 @@ class PartitionMembership:
         consumer = AIOKafkaConsumer(
             group_id=self._topic,
             enable_auto_commit=False,
-            partition_assignment_strategy=(StickyPartitionAssignor,),
+            partition_assignment_strategy=(aligned_assignor(self._identity),),
             **self._settings.client_options(AIOKafkaConsumer, group_membership=True),
         )
         await consumer.start()

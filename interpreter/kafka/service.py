@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ..runtime import Runtime
+from .alignment import aligned_assignor
 from .consumer import KafkaIngress, cancel
 from .deadletters import DeadLetterRelay
 from .dedupkeys import EmitDedupPruner
@@ -78,22 +79,19 @@ class KafkaService:
         self._producer = producer
         return KafkaEmitter(producer)
 
-    async def start(
-        self,
-        runtime: Runtime,
-        *,
-        backlog: Callable[[], int] | None = None,
-        partition_count: int | None = None,
-    ) -> None:
+    async def start(self, runtime: Runtime, *, backlog: Callable[[], int] | None = None) -> None:
         """Start consuming the flows' topics and relaying dead letters; `backlog`
         counts inputs and calls waiting, against `KafkaSettings.max_backlog`.
         A partitioned runtime first joins the group that hands out its store's
-        `partition_count` partitions (`membership`)."""
+        partitions (`membership`)."""
         assert self._producer is not None, "open() first"
-        if runtime.partitioned:
-            assert partition_count is not None, "a partitioned runtime needs partition_count"
+        assignors: tuple[type, ...] | None = None
+        status = runtime.partitions_status()
+        if status is not None:
+            # Both groups assign partition p of every topic to the same process.
+            assignors = (aligned_assignor(status.owner),)
             self._membership = PartitionMembership(
-                runtime, self._settings, count=partition_count, tell=self._tell
+                runtime, self._settings, count=status.count, identity=status.owner, tell=self._tell
             )
             await self._membership.start()
         topic = self._settings.dead_letter_topic
@@ -114,6 +112,7 @@ class KafkaService:
             on_dead_letter=self._on_dead_letter,
             dead_letters=self._relay,
             backlog=backlog,
+            assignors=assignors,
         )
         await self._ingress.start()
         self._pruner = EmitDedupPruner(
