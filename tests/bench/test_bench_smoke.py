@@ -94,10 +94,10 @@ def test_scaleout_bench_reports_flowd_beside_raw_postgres(
     for label in ("one", "two"):
         assert re.search(
             label + r" partitioned flowd, Kafka -> durable transitions +: +[\d,]+/s"
-            r" +\(first (partition held|record stored) [\d.]+ s after launch, "
-            r".*from launch: [\d,]+/s\)",
+            r" +\(ready [\d.]+ s after launch; produced at [\d,]+/s\)",
             out,
         ), out
+    assert re.search(r"store partitions held: 6 \+ 6; source partitions read: 6 \+ 6", out), out
     assert re.search(r"flowd CPU while the clock ran: .* [\d,]+ us per transition", out), out
     assert re.search(r"keys not applied exactly once in order: \d+", out), out
     assert re.search(r"two / one partitioned flowd : +[\d.]+x", out), out
