@@ -285,6 +285,14 @@ def kafka_args(p: argparse.ArgumentParser, *, run: bool) -> None:
 
         p.add_argument("--group", default="flowd", metavar="ID", help="consumer group id")
         p.add_argument(
+            "--create-topics",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="create the topics the flows read that do not exist yet, with N partitions "
+            "(default: say which are missing)",
+        )
+        p.add_argument(
             "--dead-letter-topic",
             default="flowd.dead-letters",
             metavar="TOPIC",
@@ -336,6 +344,7 @@ def _kafka_settings(args: argparse.Namespace) -> Any:
             "max_partition_backlog": args.max_partition_backlog,
             "max_pending_keys": args.max_pending_keys,
             "emit_dedup_retention_ms": args.emit_dedup_retention,
+            "create_topics": args.create_topics,
         }
     return KafkaSettings(bootstrap=args.kafka, options=options, **extra)
 

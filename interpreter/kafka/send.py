@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from .. import jsontext
 from .producer import encode_value, header_list, new_producer
 from .settings import KafkaSettings
+from .topics import how_to_create, missing_topics
 
 
 class SendError(RuntimeError):
@@ -29,6 +30,7 @@ async def send_one(
         value = jsontext.loads(value_text)
     except ValueError as exc:
         raise SendError(f"the value is not JSON: {exc}") from None
+    await _check_topics(settings, [topic])
     producer = new_producer(settings)
     try:
         await producer.start()
@@ -64,6 +66,7 @@ async def send_events(settings: KafkaSettings, path: Path) -> str:
         if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
             raise SendError(f"{path}:{number}: headers must map names to strings")
         events.append((obj["topic"], obj.get("value"), None if key is None else str(key), headers))
+    await _check_topics(settings, [topic for topic, _, _, _ in events])
     producer = new_producer(settings)
     try:
         await producer.start()
@@ -84,3 +87,17 @@ async def send_events(settings: KafkaSettings, path: Path) -> str:
         await producer.stop()
     note = f", {skipped} lines without a topic skipped" if skipped else ""
     return f"sent {len(events)} records{note}"
+
+
+async def _check_topics(settings: KafkaSettings, topics: list[str]) -> None:
+    """Refuse at once to send to a missing topic (the producer would wait for it
+    until its request timed out)."""
+    try:
+        missing = await missing_topics(settings, topics)
+    except (KafkaError, OSError) as exc:
+        raise SendError(f"cannot reach Kafka at {settings.bootstrap}: {exc}") from None
+    if missing:
+        raise SendError(
+            f"no topic {', '.join(missing)} at {settings.bootstrap}: "
+            + how_to_create(missing, settings.bootstrap)
+        )

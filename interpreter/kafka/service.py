@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -25,10 +26,12 @@ from .dedupkeys import EmitDedupPruner
 from .membership import PartitionMembership
 from .producer import KafkaEmitter, new_producer
 from .settings import KafkaSettings
+from .topics import create_topics, how_to_create, missing_topics
 
 log = logging.getLogger("flowyard.kafka")
 
 STATUS_EVERY_S = 5.0
+WATCH_MISSING_MS = 10_000
 
 
 class KafkaUnreachableError(RuntimeError):
@@ -105,6 +108,7 @@ class KafkaService:
                 clock=runtime.clock,
             )
             self._relay.start()
+        await self._check_topics(sorted(runtime.topics))
         self._ingress = KafkaIngress(
             runtime,
             self._settings,
@@ -156,6 +160,30 @@ class KafkaService:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
+
+    async def _check_topics(self, topics: list[str]) -> None:
+        """Say which of the flows' topics are missing, or create them (`create_topics`)."""
+        settings = self._settings
+        try:
+            missing = await missing_topics(settings, topics)
+            if missing and settings.create_topics is not None:
+                await create_topics(settings, missing, settings.create_topics)
+                self._tell(
+                    f"kafka: created {', '.join(missing)} with {settings.create_topics} partitions"
+                )
+            elif missing:
+                self._tell(
+                    f"kafka: no topic {', '.join(missing)} at {settings.bootstrap}: "
+                    f"{how_to_create(missing, settings.bootstrap)}; flowd reads them once "
+                    f"they exist (it looks every {WATCH_MISSING_MS // 1000} s)"
+                )
+                if "metadata_max_age_ms" not in settings.options:
+                    # The consumer learns of new topics when it refreshes its
+                    # metadata: every 5 minutes by default.
+                    options = {**settings.options, "metadata_max_age_ms": str(WATCH_MISSING_MS)}
+                    self._settings = replace(settings, options=options)
+        except (KafkaError, OSError) as exc:
+            self._tell(f"kafka: could not check the flows' topics: {type(exc).__name__}: {exc}")
 
     async def _ensure_topic(self, topic: str) -> None:
         admin = AIOKafkaAdminClient(**self._settings.client_options(AIOKafkaAdminClient))

@@ -81,6 +81,9 @@ class KafkaSettings:
     emit_dedup_retention_ms: int = DEFAULT_EMIT_DEDUP_RETENTION_MS
     """How long the dedup key of an emitted record applied is kept (see `dedupkeys`)."""
     replication_factor: int = 1
+    create_topics: int | None = None
+    """Create the topics the flows read that are missing, with this many
+    partitions (`--create-topics`; None: say which are missing)."""
     """Replicas of the topics flowd creates (dead letters, the partitions topic)."""
     session_timeout_ms: int = 10_000
     """How long the group waits for a silent member before moving its
