@@ -6,6 +6,10 @@ id order, and stores how far it got (`kafka-dead-letters:<topic>`), so each
 one is produced at least once even across crashes. Each has the original
 record's key, and headers: the reason, the flow (when one flow refused it),
 the source topic, partition and offset, and the letter's id (a stable dedup key).
+
+Several flowd sharing a store (docs/scaling.md) relay from one place: the
+holder of store partition 0 (`active`), so each letter is produced once, not
+once per process.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from ..store import DeadLetterRow, SourcePosition, Store
 from .producer import Produced, header_list, produce
 
 BATCH = 500
+INACTIVE_POLL_MS = 1_000
+"""How often a relay that is not the active one looks whether it has become it."""
 _KAFKA_SOURCE = re.compile(r"^kafka:(?P<topic>.+):(?P<partition>\d+)@(?P<offset>\d+)$")
 
 
@@ -36,7 +42,9 @@ class DeadLetterRelay:
         *,
         flows: Callable[[], frozenset[str]],
         clock: Clock,
+        active: Callable[[], bool] = lambda: True,
     ) -> None:
+        self._active = active
         self._store = store
         self._producer = producer
         self._topic = topic
@@ -79,9 +87,16 @@ class DeadLetterRelay:
         return not await self._store.dead_letters(limit=1, after_id=self._after_id)
 
     async def _next_due(self, now_ms: int) -> int | None:
+        if not self._active():
+            return now_ms + INACTIVE_POLL_MS
         return now_ms if self._more else None
 
     async def _fire(self, now_ms: int) -> None:
+        if not self._active():
+            # Another process relays; read the stored position again when it is our turn.
+            self._after_id = None
+            self._more = False
+            return
         # An error (the broker away) is logged by the loop, which tries again.
         self._more = await self._relay()
 

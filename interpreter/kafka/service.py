@@ -106,6 +106,7 @@ class KafkaService:
                 topic,
                 flows=lambda: runtime.flows,
                 clock=runtime.clock,
+                active=lambda: _relays_for_all(runtime),
             )
             self._relay.start()
         await self._check_topics(sorted(runtime.topics))
@@ -215,3 +216,10 @@ class KafkaService:
                     f"{now.ingested:,} records ingested, lag {lag}{holding}"
                 )
             last = (now.lag, now.paused, now.ingested, holding)
+
+
+def _relays_for_all(runtime: Runtime) -> bool:
+    """Whether this process does the store-wide chores: always alone; with a
+    shared store, while it holds partition 0."""
+    status = runtime.partitions_status()
+    return status is None or 0 in status.held
