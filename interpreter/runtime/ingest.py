@@ -234,7 +234,7 @@ class EventRouter:
             value = key(scope)
         except ExprError as exc:
             return None, f"no key: {exc}"
-        if isinstance(value, bool) or not isinstance(value, str | int):
+        if isinstance(value, bool) or not isinstance(value, _KEY_TYPES):
             return None, f"no key: the key expression gave {json.dumps(value, default=str)}"
         text = value if isinstance(value, str) else str(value)
         if not text:
@@ -248,6 +248,10 @@ ROUTED_BETWEEN_YIELDS = 500
 
 _NO_LETTERS: list[DeadLetter] = []
 """What `route` gives for a record with no dead letter (shared: never appended to)."""
+
+# For `isinstance` on hot paths: an inline `A | B` builds a union on every call.
+_KEY_TYPES = (str, int)
+_BYTES = (bytes, bytearray)
 
 Routed = tuple[InboxItem, str, EventInput | SignalInput]
 """An inbox item, the name of the event (or signal) it is, and its input."""
@@ -267,7 +271,7 @@ def _signal_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> 
 
 
 def _parse(value: Any) -> tuple[Any, str | None]:
-    if not isinstance(value, bytes | bytearray):
+    if not isinstance(value, _BYTES):
         return value, None
     try:
         return jsontext.loads(bytes(value).decode("utf-8")), None
@@ -290,7 +294,7 @@ def _meta(topic: str, record: IncomingRecord) -> dict[str, Any]:
 
 def _letter(topic: str, reason: str, record: IncomingRecord, now_ms: int) -> DeadLetter:
     value = record.value
-    if isinstance(value, bytes | bytearray):
+    if isinstance(value, _BYTES):
         text = bytes(value).decode("utf-8", errors="replace")
     else:
         text = json.dumps(value, default=str)
