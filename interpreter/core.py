@@ -49,6 +49,8 @@ from .model import (
 from .program import Action, CallAction, Program, SetAction, Transition
 
 _NO_ENV: dict[str, str] = {}
+_NAMED_INPUTS = (EventInput, SignalInput)
+"""For `isinstance` (a tuple: an inline `A | B` builds a union on every call)."""
 
 
 def step(
@@ -288,7 +290,7 @@ class _Run:
         `retried`: an operator retries an input that failed before; a timer among
         them was already taken off the armed timers when it first fired.
         """
-        if isinstance(inp, EventInput | SignalInput):
+        if isinstance(inp, _NAMED_INPUTS):
             state = self.program.states[self.state]
             candidates = state.on.get(inp.name)
             if candidates is None:
@@ -398,7 +400,7 @@ class _Run:
         """Re-offer the earliest deferred input the current state no longer defers."""
         state = self.program.states[self.state]
         for i, inp in enumerate(self.deferred):
-            name = inp.name if isinstance(inp, EventInput | SignalInput) else ""
+            name = inp.name if isinstance(inp, _NAMED_INPUTS) else ""
             if name in state.defer and name not in state.on:
                 continue
             del self.deferred[i]
@@ -715,7 +717,7 @@ class _Run:
 
 
 def _describe(inp: Input) -> str:
-    if isinstance(inp, EventInput | SignalInput):
+    if isinstance(inp, _NAMED_INPUTS):
         return f"{inp.kind} {inp.name}"
     if isinstance(inp, TimerInput):
         return f"timer {inp.timer_id}"

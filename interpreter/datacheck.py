@@ -16,6 +16,9 @@ from jsonschema import Draft202012Validator
 
 from ..compiler.schema_messages import violation_message
 
+_SETS = (set, frozenset)
+"""For `isinstance` (a tuple: an inline `A | B` builds a union on every call)."""
+
 
 @dataclass(frozen=True, slots=True)
 class DataProblem:
@@ -48,7 +51,7 @@ def data_problems(
     if fields is None:
         names: Iterable[str] = validators.keys()
     else:
-        names = fields if isinstance(fields, set | frozenset) else set(fields)
+        names = fields if isinstance(fields, _SETS) else set(fields)
     quick = quick or {}
     # The problems are sorted at the end, so the fields may be checked in any order.
     for name in names:

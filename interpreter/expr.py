@@ -218,11 +218,13 @@ def _template(node: dict[str, Any], ptr: str) -> Compiled:
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    return isinstance(v, _PLAIN_NUMBERS) and not isinstance(v, bool)
 
 
 _PLAIN_NUMBERS = (int, float)
 """Exact types checked first: `type(True)` is `bool`, so no bool passes."""
+_ORDERED = (str, bool, Timestamp, Duration)
+_SIZED = (str, list, dict)
 
 
 def _unary(node: dict[str, Any], ptr: str) -> Compiled:
@@ -340,7 +342,7 @@ _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
 def _ordered(a: Any, b: Any) -> bool:
     if _is_num(a) and _is_num(b):
         return True
-    return type(a) is type(b) and isinstance(a, str | bool | Timestamp | Duration)
+    return type(a) is type(b) and isinstance(a, _ORDERED)
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
@@ -429,7 +431,7 @@ def _cond(node: dict[str, Any], ptr: str) -> Compiled:
 
 
 def _size(v: Any, ptr: str) -> Any:
-    if isinstance(v, str | list | dict):
+    if isinstance(v, _SIZED):
         return len(v)
     raise ExprError(f"size() needs a string, list or map, not a {type_name(v)}", ptr)
 

@@ -19,6 +19,11 @@ from .immutable import immutable
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
+# For `isinstance` on hot paths: an inline `A | B` builds a union on every call.
+_SCALARS = (bool, int, str)
+_SEQUENCES = (list, tuple)
+_NUMBERS = (int, float)
+
 
 class ConversionError(Exception):
     """A value could not be parsed or converted; expr.py turns it into an ExprError."""
@@ -126,7 +131,7 @@ def type_name(value: Any) -> str:
         return "double"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         return "list"
     if isinstance(value, dict):
         return "map"
@@ -160,7 +165,7 @@ def to_text(value: Any) -> str:
 
 def to_json_value(value: Any) -> Any:
     """A plain JSON copy of a value: timestamps become RFC 3339, durations `90s`."""
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, _SCALARS):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -168,7 +173,7 @@ def to_json_value(value: Any) -> Any:
         return value
     if isinstance(value, dict):
         return {str(k): to_json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         return [to_json_value(v) for v in value]
     if isinstance(value, Timestamp):
         return format_timestamp(value)
@@ -181,9 +186,9 @@ def equal(a: Any, b: Any) -> bool:
     """CEL-like equality: numbers compare by value, bools are not numbers, deep for containers."""
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
+    if isinstance(a, _NUMBERS) and isinstance(b, _NUMBERS):
         return a == b
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+    if isinstance(a, _SEQUENCES) and isinstance(b, _SEQUENCES):
         return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)

@@ -354,15 +354,24 @@ class MeteredStore:
         m.store_write_seconds.labels("ingest").observe(time.perf_counter() - started)
         m.store_batch.labels("ingest").observe(len(items))
         counted = m.ingested_by
+        inbox_ids = result.inbox_ids
+        was_applied = result.applied or (False,) * len(items)
+        kinds: dict[str | None, str] = {}  # a batch's items share a few sources
+        queued = 0
         for index, item in enumerate(items):
-            if result.inbox_ids[index] is not None:
-                m.inbox_depth += 1
-                counted[item.flow, source_kind(item.source)] += 1
-            elif result.was_applied(index):
-                counted[item.flow, source_kind(item.source)] += 1
+            if inbox_ids[index] is not None:
+                queued += 1
+            elif not was_applied[index]:
+                continue
+            source = item.source
+            kind = kinds.get(source)
+            if kind is None:
+                kind = kinds[source] = source_kind(source)
+            counted[item.flow, kind] += 1
         for index, step in enumerate(applied):
-            if step is not None and result.was_applied(index):
-                m.inbox_depth += len(step.inbox)
+            if step is not None and was_applied[index]:
+                queued += len(step.inbox)
+        m.inbox_depth += queued
         return result
 
     async def commit(self, commit: StepCommit) -> None:

@@ -43,6 +43,10 @@ MAX_DEPTH = 200
 MAX_TEXT_CHARS = 4000
 """How long a diagnostic text (an effect's error message) is kept."""
 
+# For `isinstance` on hot paths: an inline `A | B` builds a union on every call.
+_SEQUENCES = (list, tuple)
+_MAY_HOLD_FLOATS = (float, list, dict)
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
@@ -163,7 +167,7 @@ def _walk(value: Any, path: str, depth: int) -> str | None:
         return f"the number{_where(path)} is {value}, which JSON cannot hold"
     if isinstance(value, str):
         return _string_problem(value, path, "the text")
-    if isinstance(value, list | tuple):
+    if isinstance(value, _SEQUENCES):
         for index, item in enumerate(value):
             found = _walk(item, f"{path}/{index}", depth + 1)
             if found is not None:
@@ -183,7 +187,7 @@ def _walk(value: Any, path: str, depth: int) -> str | None:
 
 
 def _may_hold_floats(value: Any) -> bool:
-    return isinstance(value, float | list | dict)
+    return isinstance(value, _MAY_HOLD_FLOATS)
 
 
 def _walk_floats(value: Any, path: str, depth: int) -> str | None:

@@ -20,9 +20,17 @@ from __future__ import annotations
 import gc
 import sys
 
-SERVING_THRESHOLDS = (50_000, 20, 20)
-"""Young collections every 50,000 allocations instead of 700: about 10% more
-events/s through `bench/embedded.py` (flowc does likewise while compiling)."""
+SERVING_THRESHOLDS = (500_000, 20, 20)
+"""A young collection once 500,000 more container objects were made than freed,
+instead of 700. 50,000 gave about 10% more events/s than 700 through
+`bench/embedded.py` (flowc does likewise while compiling); 500,000 is above
+what the records in flight hold at once (a Kafka fetch of 2,000 records per
+partition, six partitions: some 300,000 objects, alive until their batch is
+stored). Below that, young collections ran while batches were in flight and
+scanned their live objects again and again: 1-10 us of a Kafka record's
+CPU at 50,000 (`bench/kafka_ingest.py`, timed by `gc.callbacks`), about
+none at 500,000. Garbage is nearly all freed by reference counting; only
+cycles wait longer for the collector."""
 
 SERVING_SWITCH_INTERVAL = 0.0005
 """Seconds a thread waits for the GIL before it asks for it. Over HTTP

@@ -51,7 +51,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from ..runtime import Runtime, RuntimeNotRunningError
-from ..runtime.ingest import Delivery, IncomingRecord, IngestOutcome
+from ..runtime.ingest import Delivery, IncomingRecord, IngestOutcome, summarize
 from ..store import SourcePosition, StoreError
 from .records import DEDUP_HEADER, ConsumedRecord, incoming, partition_source
 from .settings import KafkaSettings
@@ -281,23 +281,20 @@ class KafkaIngress:
             source=partition_source(tp.topic, tp.partition), position=last, updated_ms=now
         )
         try:
-            outcomes = await self._runtime.ingest_events(
+            summary = await self._runtime.ingest_batch(
                 tp.topic, incoming_records, advance=[position]
             )
         except (StoreError, ValueError, TypeError, UnicodeError) as exc:
             log.warning("a batch of %s could not be stored (%s); one by one", tp, exc)
-            outcomes = await self._one_by_one(tp, incoming_records, records, now)
+            summary = summarize(await self._one_by_one(tp, incoming_records, records, now))
         self._next[tp] = last + 1
         self._ingested += len(incoming_records)
-        letters = False
-        for record, outcome in zip(records, outcomes, strict=True):
-            for d in outcome.deliveries:
-                if d.inbox_id is not None and not d.applied:
-                    self._track(tp, d)
-            for reason in outcome.reasons:
-                letters = True
-                self._on_dead_letter(f"kafka:{tp.topic}:{tp.partition}@{record.offset}", reason)
-        if letters and self._dead_letters is not None:
+        for d in summary.queued:
+            self._track(tp, d)
+        for index, reason in summary.reasons:
+            offset = records[index].offset
+            self._on_dead_letter(f"kafka:{tp.topic}:{tp.partition}@{offset}", reason)
+        if summary.reasons and self._dead_letters is not None:
             self._dead_letters.wake()
 
     def _track(self, tp: TopicPartition, d: Delivery) -> None:

@@ -58,7 +58,9 @@ from .ingest import (
     Delivery,
     EventRouter,
     IncomingRecord,
+    Ingested,
     IngestOutcome,
+    IngestSummary,
     ingest_records,
     signal_source,
     stored_rows,
@@ -437,7 +439,22 @@ class Runtime:
         in the same transaction (e.g. a Kafka consumer's committed offset).
         """
         self._check_running()
-        return await self._ingest(topic, records, advance)
+        return (await self._ingest(topic, records, advance)).outcomes
+
+    async def ingest_batch(
+        self,
+        topic: str,
+        records: Sequence[IncomingRecord],
+        *,
+        advance: Sequence[SourcePosition] = (),
+    ) -> IngestSummary:
+        """`ingest_events`, for a caller that needs only the inbox rows stored and
+        not yet applied, and the dead letters' reasons (a Kafka consumer's batch):
+        the same store write, without an outcome object per record."""
+        self._check_running()
+        summary = (await self._ingest(topic, records, advance, summary_only=True)).summary
+        assert summary is not None
+        return summary
 
     async def signal(
         self,
@@ -665,8 +682,13 @@ class Runtime:
         self._outbox.wake()
 
     async def _ingest(
-        self, topic: str, records: Sequence[IncomingRecord], advance: Sequence[SourcePosition]
-    ) -> list[IngestOutcome]:
+        self,
+        topic: str,
+        records: Sequence[IncomingRecord],
+        advance: Sequence[SourcePosition],
+        *,
+        summary_only: bool = False,
+    ) -> Ingested:
         now = self._clock.now_ms()
         arrivals = Arrivals(
             self._stepper, self._scheduler, self._inbox, self._cache, owns=self._owns
@@ -680,6 +702,7 @@ class Runtime:
                 now_ms=now,
                 advance=advance,
                 on_arrival=arrivals.plan if self._step_on_arrival else None,
+                summary_only=summary_only,
             )
             arrivals.settle(ingested.applied)
             self._queue(ingested.rows)
@@ -688,12 +711,15 @@ class Runtime:
         for outcome in ingested.outcomes:
             for reason in outcome.reasons:
                 log.warning("record on %s dead-lettered: %s", topic, reason)
-        return ingested.outcomes
+        if ingested.summary is not None:
+            for _, reason in ingested.summary.reasons:
+                log.warning("record on %s dead-lettered: %s", topic, reason)
+        return ingested
 
     async def _ingest_from_log(
         self, topic: str, records: Sequence[IncomingRecord], advance: Sequence[SourcePosition]
     ) -> list[IngestOutcome]:
-        return await self._ingest(topic, records, advance)
+        return (await self._ingest(topic, records, advance)).outcomes
 
     async def _operator(self, flow: str, key: str, inp: Input) -> int | None:
         self._check_running()

@@ -123,6 +123,30 @@ class IngestOutcome:
     reasons: tuple[str, ...] = ()
 
 
+@immutable
+class IngestSummary:
+    """What became of a batch of records, for a caller that needs no outcome per
+    record (a Kafka consumer): the deliveries whose inbox rows were stored and
+    not applied on arrival, and each dead letter's record (its index in the
+    batch) and reason. As `IngestOutcome`s would tell, without building one
+    per record."""
+
+    queued: list[Delivery]
+    reasons: list[tuple[int, str]]
+
+
+def summarize(outcomes: Sequence[IngestOutcome]) -> IngestSummary:
+    """The summary of a batch whose outcomes were made one by one."""
+    queued = [
+        d
+        for outcome in outcomes
+        for d in outcome.deliveries
+        if d.inbox_id is not None and not d.applied
+    ]
+    reasons = [(index, reason) for index, o in enumerate(outcomes) for reason in o.reasons]
+    return IngestSummary(queued, reasons)
+
+
 class EventRouter:
     """Knows which flows read which topics, by the newest program of each flow."""
 
@@ -234,7 +258,7 @@ class EventRouter:
             value = key(scope)
         except ExprError as exc:
             return None, f"no key: {exc}"
-        if isinstance(value, bool) or not isinstance(value, str | int):
+        if isinstance(value, bool) or not isinstance(value, _KEY_TYPES):
             return None, f"no key: the key expression gave {json.dumps(value, default=str)}"
         text = value if isinstance(value, str) else str(value)
         if not text:
@@ -248,6 +272,10 @@ ROUTED_BETWEEN_YIELDS = 500
 
 _NO_LETTERS: list[DeadLetter] = []
 """What `route` gives for a record with no dead letter (shared: never appended to)."""
+
+# For `isinstance` on hot paths: an inline `A | B` builds a union on every call.
+_KEY_TYPES = (str, int)
+_BYTES = (bytes, bytearray)
 
 Routed = tuple[InboxItem, str, EventInput | SignalInput]
 """An inbox item, the name of the event (or signal) it is, and its input."""
@@ -267,7 +295,7 @@ def _signal_input(name: str, payload: Any, meta: dict[str, Any], at_ms: int) -> 
 
 
 def _parse(value: Any) -> tuple[Any, str | None]:
-    if not isinstance(value, bytes | bytearray):
+    if not isinstance(value, _BYTES):
         return value, None
     try:
         return jsontext.loads(bytes(value).decode("utf-8")), None
@@ -290,7 +318,7 @@ def _meta(topic: str, record: IncomingRecord) -> dict[str, Any]:
 
 def _letter(topic: str, reason: str, record: IncomingRecord, now_ms: int) -> DeadLetter:
     value = record.value
-    if isinstance(value, bytes | bytearray):
+    if isinstance(value, _BYTES):
         text = bytes(value).decode("utf-8", errors="replace")
     else:
         text = json.dumps(value, default=str)
@@ -310,8 +338,11 @@ class Ingested:
     stored, and which of its items (in routing order) were applied on arrival."""
 
     outcomes: list[IngestOutcome]
+    """Empty when `ingest_records` was asked for a summary only."""
     rows: list[InboxRow]
     applied: tuple[bool, ...] = ()
+    summary: IngestSummary | None = None
+    """When asked for instead of the outcomes."""
 
 
 ArrivalPlanner = Callable[[Sequence[InboxItem], Sequence[Input]], Sequence[StepCommit | None]]
@@ -345,8 +376,10 @@ async def ingest_records(
     now_ms: int,
     advance: Sequence[SourcePosition] = (),
     on_arrival: ArrivalPlanner | None = None,
+    summary_only: bool = False,
 ) -> Ingested:
-    """Route `records` and store the result in one transaction; per-record outcomes.
+    """Route `records` and store the result in one transaction; per-record outcomes
+    (with `summary_only`, an `IngestSummary` instead).
 
     `advance` moves further source positions in the same transaction (a
     consumer's own position, say). `on_arrival`, called just before the
@@ -383,8 +416,34 @@ async def ingest_records(
         letters.extend(dead)
     applied = on_arrival(all_items, all_inputs) if on_arrival is not None and all_items else ()
     result = await store.ingest(all_items, sources, dead_letters=letters, applied=applied)
-    outcomes = _outcomes(per_record, result, seen_before)
-    return Ingested(outcomes, stored_rows(all_items, result.inbox_ids), result.applied)
+    rows = stored_rows(all_items, result.inbox_ids)
+    if summary_only:
+        return Ingested([], rows, result.applied, _summary(per_record, result, seen_before))
+    return Ingested(_outcomes(per_record, result, seen_before), rows, result.applied)
+
+
+def _summary(
+    per_record: Sequence[tuple[list[Routed], list[DeadLetter]]],
+    result: IngestResult,
+    seen_before: set[int],
+) -> IngestSummary:
+    """What `summarize(_outcomes(...))` gives, without an outcome per record."""
+    inbox_ids = result.inbox_ids
+    applied = result.applied
+    queued: list[Delivery] = []
+    reasons: list[tuple[int, str]] = []
+    position = 0
+    for index, (routed, dead) in enumerate(per_record):
+        for item, name, _ in routed:
+            inbox_id = inbox_ids[position]
+            if inbox_id is not None and not (applied and applied[position]):
+                queued.append(
+                    Delivery(item.flow, item.key, name, inbox_id, False, item.not_before_ms)
+                )
+            position += 1
+        if dead and index not in seen_before:
+            reasons.extend((index, letter.reason) for letter in dead)
+    return IngestSummary(queued, reasons)
 
 
 def _outcomes(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from typing import TypeVar, cast
 
 from ..immutable import immutable
@@ -90,7 +91,7 @@ def insert_rows(
     for chunk in _chunks(rows, per):
         cursor = conn.execute(
             f"{head} VALUES {', '.join([marks] * len(chunk))}{tail}",
-            [value for row in chunk for value in row],
+            list(chain.from_iterable(chunk)),
         )
         last = cursor.lastrowid or 0
         ids.extend(range(last - len(chunk) + 1, last + 1))
@@ -302,7 +303,7 @@ def _stored_instances(
                 f"WITH wanted (flow, key) AS (VALUES {pairs}) SELECT i.flow, i.key "
                 "FROM wanted CROSS JOIN instances AS i ON i.flow = wanted.flow "
                 "AND i.key = wanted.key",
-                [part for kid in chunk for part in kid],
+                list(chain.from_iterable(chunk)),
             )
         )
     return found
@@ -381,7 +382,7 @@ def _consume(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> None:
             + ", ".join(["(?, ?, ?)"] * len(chunk))
             + ") AS v CROSS JOIN inbox AS i "
             "ON i.id = v.column1 AND i.flow = v.column2 AND i.key = v.column3)",
-            [value for row in chunk for value in row],
+            list(chain.from_iterable(chunk)),
         ).rowcount
     if deleted != len(rows):
         raise ConflictError(
