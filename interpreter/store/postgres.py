@@ -752,14 +752,33 @@ class PostgresStore:
     async def dead_letters(
         self, limit: int | None = None, *, after_id: int = 0
     ) -> list[DeadLetterRow]:
-        """See `Store.dead_letters`."""
-        found = await self._fetch(
+        """See `Store.dead_letters`. Partitioned, the letters read are every
+        letter numbered up to the highest read (`_read_numbered_prefix`), so a
+        reader going on after that number (the dead-letter relay) misses none."""
+        sql = (
             f"SELECT {rows.DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id > $2 "
-            "ORDER BY id LIMIT $1",
-            limit,
-            after_id,
+            "ORDER BY id LIMIT $1"
         )
+        if self.partitioned:
+            found = await self._read_numbered_prefix("dead_letters", sql, limit, after_id)
+        else:
+            found = await self._fetch(sql, limit, after_id)
         return [rows.dead_letter_row(r) for r in found]
+
+    async def _read_numbered_prefix(self, table: str, sql: str, *params: Any) -> list[Any]:
+        """Run `sql` (a read of `table`) once every row numbered so far is committed.
+
+        Several processes number `table`'s rows from one sequence and may commit
+        them out of number order. A transaction that has taken a number holds
+        ROW EXCLUSIVE on the table from before it took it; a SHARE lock waits
+        for all of them to end and holds back new ones until this read ends.
+        The wait is as long as the writers' transactions in flight."""
+        try:
+            async with self._reader.acquire() as conn, conn.transaction():
+                await conn.execute(f"LOCK TABLE {table} IN SHARE MODE")
+                return list(await conn.fetch(sql, *params))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            raise StoreError(f"{self.url}: {error}") from error
 
     async def source_position(self, source: str) -> SourcePosition | None:
         """See `Store.source_position`."""

@@ -14,6 +14,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from flowyard.interpreter.store import (
     CallbackRegistration,
+    DeadLetter,
     EffectCallUpdate,
     InboxItem,
     NewEffectCall,
@@ -416,3 +417,33 @@ async def test_a_barrier_returns_once_the_writes_queued_before_it_are_done(
     await asyncio.sleep(0)
     await partitioned.barrier()
     assert isinstance(queued.exception(), FencedError)
+
+
+async def test_dead_letters_are_read_only_once_every_lower_number_is_committed(
+    pg: Backend, solo: PostgresStore
+) -> None:
+    """Two processes' letters can commit out of number order; a partitioned read
+    waits for the lower number, so a reader going on after the highest it read
+    (the dead-letter relay) misses none."""
+    store = await open_store(pg, partitioned=True)
+    other = await asyncpg.connect(pg.dsn, server_settings={"search_path": pg.schema})
+    try:
+        slow = other.transaction()
+        await slow.start()
+        first = await other.fetchval(
+            "INSERT INTO dead_letters (source, topic, reason, payload, at_ms) "
+            "VALUES ('kafka:t:0@1', 't', 'slow', '{}', 1) RETURNING id"
+        )
+        second = await store.dead_letter(
+            DeadLetter(source="kafka:t:0@2", topic="t", reason="fast", payload="{}", at_ms=2)
+        )
+        assert second > first
+        reading = asyncio.create_task(store.dead_letters(after_id=0))
+        await asyncio.sleep(0.3)
+        assert not reading.done()  # letter `first` is numbered and not committed yet
+        await slow.commit()
+        found = await asyncio.wait_for(reading, 10)
+        assert [letter.id for letter in found] == [first, second]
+    finally:
+        await other.close()
+        await store.close()
