@@ -27,6 +27,7 @@ from .metrics import Metrics, chain
 from .program import Program, ProgramError
 from .runtime import Runtime, UnknownVersionError
 from .runtime.clock import Clock, ScaledClock, SystemClock
+from .runtime.tasks import cancel
 from .storable import Bounds
 from .store import Store, StoreError, Synchronous
 from .store.files import left_open
@@ -323,11 +324,8 @@ class _Daemon:
             self.live.info("flowd: draining")
             if runner is not None:
                 await runner.cleanup()
-            for task in (work, counting):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            await cancel(work)
+            await cancel(counting)
             if self.kafka is not None:
                 await self.kafka.stop()
             await runtime.drain_and_stop()

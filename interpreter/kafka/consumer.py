@@ -52,6 +52,7 @@ from aiokafka.errors import KafkaError
 
 from ..runtime import Runtime, RuntimeNotRunningError
 from ..runtime.ingest import Delivery, IncomingRecord, IngestOutcome, summarize
+from ..runtime.tasks import cancel
 from ..store import SourcePosition, StoreError
 from .records import DEDUP_HEADER, ConsumedRecord, incoming, partition_source
 from .settings import KafkaSettings
@@ -472,14 +473,6 @@ class KafkaIngress:
         if self._backlog is not None and s.max_backlog is not None:
             gauges.append((self._backlog(), s.max_backlog, "inputs and effect calls wait"))
         return gauges
-
-
-async def cancel(task: asyncio.Task[None] | None) -> None:
-    """Cancel `task` (if any) and wait for it to end."""
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def _first_of_each_dedup_key(records: Sequence[ConsumedRecord]) -> Sequence[ConsumedRecord]:

@@ -12,11 +12,11 @@ copy arriving later than that would be applied again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from ..runtime.clock import Clock
+from ..runtime.tasks import cancel
 from ..store import Store
 
 log = logging.getLogger("flowyard.kafka.dedupkeys")
@@ -61,10 +61,7 @@ class EmitDedupPruner:
     async def stop(self) -> None:
         """Stop pruning (a delete under way is finished or rolled back by the store)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def prune(self) -> int:
         """Delete every `emit:` source older than the retention; how many."""

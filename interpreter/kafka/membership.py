@@ -34,6 +34,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ..runtime import Runtime, RuntimeNotRunningError
+from ..runtime.tasks import cancel
 from ..store import StoreError
 from .alignment import aligned_assignor
 from .settings import KafkaSettings
@@ -97,10 +98,7 @@ class PartitionMembership:
         """Give the partitions held up (once their turns in flight are over)
         and leave the group, so others take them at once."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         held = self._runtime.partitions_status()
         if held is not None and held.held:
             # Steps in flight commit before the group hands the partitions on.

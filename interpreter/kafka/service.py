@@ -19,8 +19,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ..runtime import Runtime
+from ..runtime.tasks import cancel
 from .alignment import aligned_assignor
-from .consumer import KafkaIngress, cancel
+from .consumer import KafkaIngress
 from .deadletters import DeadLetterRelay
 from .dedupkeys import EmitDedupPruner
 from .membership import PartitionMembership

@@ -11,9 +11,10 @@ is logged as a warning and counted; `GET /healthz` shows the counts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
+
+from .tasks import cancel
 
 log = logging.getLogger("flowyard.runtime.looplag")
 
@@ -53,10 +54,7 @@ class LoopLagMonitor:
     async def stop(self) -> None:
         """Stop watching."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()

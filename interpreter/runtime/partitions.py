@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..immutable import immutable
+from .tasks import cancel
 
 log = logging.getLogger("flowyard.runtime.partitions")
 
@@ -159,10 +160,7 @@ class OwnedPartitions:
         """Stop sweeping (the store's close ends the listener); held partitions
         are not released: the next holder's claim fences them."""
         task, self._sweeper = self._sweeper, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         for other in [*self._fenced, *self._sweeps]:
             other.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -8,12 +8,12 @@ the outbox relay are both built on it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from .activity import Activity
 from .clock import Clock
+from .tasks import cancel
 
 log = logging.getLogger("flowyard.runtime.wakeloop")
 
@@ -57,10 +57,7 @@ class WakeLoop:
     async def stop(self) -> None:
         """Cancel the task and wait for it to end."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
 
     async def _loop(self) -> None:
         # Invariant: while this task is working it holds one activity unit,
