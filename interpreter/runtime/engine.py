@@ -24,17 +24,16 @@ import json
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from types import TracebackType
 from typing import Any, Literal, Self
 
 from .. import storable
-from ..core_effects import render_effect_request
-from ..model import Cancel, EffectResult, Input, Instance, RetryIncident, RunEffect, SignalInput
+from ..model import Cancel, EffectResult, Input, Instance, RetryIncident, SignalInput
 from ..storable import Bounds
 from ..store import (
     DeadLetter,
     EffectCallUpdate,
-    EffectStatus,
     InboxItem,
     InboxRow,
     IngestResult,
@@ -47,9 +46,8 @@ from ..store import (
 from .activity import Activity
 from .arrivals import Arrivals
 from .clock import Clock, SystemClock, VirtualClock
-from .commits import CallRequest
-from .effects.callbacks import callback_token, callback_url, token_matches
-from .effects.http import HttpRequest
+from .effect_calls import EffectCalls, render_http
+from .effects.callbacks import token_matches
 from .effects.python import PythonEffect, PythonEffectLoader
 from .effects.runner import CallSpec, EffectRunner
 from .firing import TimerFiring
@@ -164,12 +162,33 @@ class Runtime:
         self._irs = list(programs)
         self._clock: Clock = clock or SystemClock()
         self._env = dict(env or {})
-        self._callback_base_url = callback_base_url
         self._state: RuntimeState = "new"
         self._activity = Activity()
         self._versions = VersionRegistry()
         self._router = EventRouter(self._env)
         self._cache = InstanceCache(store, cache_size)
+        self._effects = EffectRunner(
+            store=store,
+            clock=effect_clock or self._clock,
+            activity=self._activity,
+            render_http=partial(render_http, self._versions, self._env),
+            deliver=self._deliver_effect_result,
+            loader=PythonEffectLoader(effect_search_path, allowed_modules),
+            overrides=dict(effect_overrides or {}),
+            rng=rng or random.Random(),
+            backoff_is_idle=isinstance(self._clock, VirtualClock),
+            max_result_bytes=self.bounds.max_result_bytes,
+            max_attempts_running=max_effects_in_flight,
+        )
+        self._calls = EffectCalls(
+            store=store,
+            versions=self._versions,
+            cache=self._cache,
+            runner=self._effects,
+            clock=self._clock,
+            env=self._env,
+            callback_base_url=callback_base_url,
+        )
         self._inbox = InboxCache(store)
         self._stepper = KeyStepper(
             store,
@@ -177,8 +196,8 @@ class Runtime:
             self._versions,
             self._cache,
             StepHooks(
-                run_effects=self._run_effects,
-                stepped=self._abandon_unawaited_calls,
+                run_effects=self._calls.run,
+                stepped=self._calls.abandon_unawaited,
                 timers_changed=self._timers_changed,
                 emitted=self._emitted,
                 on_transition=on_transition,
@@ -222,19 +241,6 @@ class Runtime:
             on_appended=self._log.wake,
             sink=outbox_sink,
         )
-        self._effects = EffectRunner(
-            store=store,
-            clock=effect_clock or self._clock,
-            activity=self._activity,
-            render_http=self._render_http,
-            deliver=self._deliver_effect_result,
-            loader=PythonEffectLoader(effect_search_path, allowed_modules),
-            overrides=dict(effect_overrides or {}),
-            rng=rng or random.Random(),
-            backoff_is_idle=isinstance(self._clock, VirtualClock),
-            max_result_bytes=self.bounds.max_result_bytes,
-            max_attempts_running=max_effects_in_flight,
-        )
         self._partitions: OwnedPartitions | None = None
         if partitioned is not None:
             self._partitions = OwnedPartitions(
@@ -242,7 +248,7 @@ class Runtime:
                 PartitionHooks(
                     now_ms=self._clock.now_ms,
                     notify=self._notify,
-                    resume_effect_calls=self._resume_effect_calls,
+                    resume_effect_calls=self._calls.resume,
                     wait_turns=self._scheduler.settle,
                     cancel_effects=self._effects.cancel_where,
                     forget=self._forget_keys,
@@ -356,7 +362,7 @@ class Runtime:
             # are only in the store, and must not be overtaken by newer ones.
             for flow, key in await self._store.keys_with_ready_inbox(now):
                 self._notify(flow, key)
-            await self._resume_effect_calls()
+            await self._calls.resume()
         self._timers.start()
         self._outbox.start()
         self._log.start()
@@ -742,129 +748,11 @@ class Runtime:
 
     # ------------------------------------------------------------ effects
 
-    def _run_effects(
-        self, version: LoadedVersion, instance: Instance, commands: list[RunEffect]
-    ) -> None:
-        for command in commands:
-            self._effects.start(
-                self._call_spec(
-                    version,
-                    flow=instance.flow,
-                    key=instance.key,
-                    call_id=command.call_id,
-                    effect=command.effect,
-                    args=command.args,
-                    idempotency_key=command.idempotency_key,
-                )
-            )
-
-    def _abandon_unawaited_calls(self, instance: Instance) -> None:
-        if not self._effects.has_running(instance.flow, instance.key):
-            return
-        awaited = instance.pending.call_ids() if instance.pending is not None else ()
-        self._effects.abandon(instance.flow, instance.key, awaited)
-
-    def _call_spec(
-        self,
-        version: LoadedVersion,
-        *,
-        flow: str,
-        key: str,
-        call_id: str,
-        effect: str,
-        args: Any,
-        idempotency_key: str,
-        attempts_done: int = 0,
-        next_attempt_ms: int | None = None,
-    ) -> CallSpec:
-        definition = version.ir["definition"]["effects"][effect]
-        token = url = None
-        if version.program.effects[effect].callback_timeout_ms is not None:
-            token = callback_token(self._store.callback_secret, call_id)
-            url = callback_url(self._callback_base_url, token)
-        return CallSpec(
-            flow=flow,
-            key=key,
-            call_id=call_id,
-            effect_name=effect,
-            effect=definition,
-            args=args,
-            idempotency_key=idempotency_key,
-            ir_hash=version.hash,
-            attempts_done=attempts_done,
-            next_attempt_ms=next_attempt_ms,
-            callback_url=url,
-            callback_token=token,
-        )
-
-    def _render_http(self, spec: CallSpec) -> HttpRequest:
-        program = self._versions.by_hash(spec.ir_hash).program
-        callback = None
-        if spec.callback_url is not None and spec.callback_token is not None:
-            callback = {"url": spec.callback_url, "token": spec.callback_token}
-        rendered = render_effect_request(
-            program, spec.effect_name, spec.args, spec.key, self._env, callback=callback
-        )
-        return HttpRequest(
-            method=str(rendered["method"]),
-            url=str(rendered["url"]),
-            headers=dict(rendered.get("headers") or {}),
-            body=rendered.get("body"),
-        )
-
     async def _deliver_effect_result(
         self, spec: CallSpec, item: InboxItem, update: EffectCallUpdate
     ) -> None:
         result = await self._store_inputs([item], effect_updates=[update])
         self._stored([item], result)
-
-    async def _resume_effect_calls(self, partitions: Sequence[int] | None = None) -> None:
-        """Re-issue calls a previous run (or the last holder of `partitions`)
-        left pending or running."""
-        unfinished: list[EffectStatus] = ["pending", "running"]
-        if partitions is None:
-            rows = await self._store.effect_calls(unfinished)
-        else:
-            rows = await self._store.effect_calls(unfinished, partitions=partitions)
-        for row in rows:
-            try:
-                request = CallRequest.from_json(row.request)
-                version = self._versions.by_hash(request.ir_hash)
-            except (KeyError, TypeError, UnknownVersionError) as exc:
-                log.error("cannot re-issue effect call %s: %s", row.call_id, exc)
-                continue
-            instance = await self._cache.get((row.flow, row.key))
-            awaited = (
-                instance is not None
-                and instance.pending is not None
-                and row.call_id in instance.pending.call_ids()
-            )
-            if not awaited:
-                await self._store.update_effect_calls(
-                    [
-                        EffectCallUpdate(
-                            call_id=row.call_id,
-                            status="failed",
-                            at_ms=self._clock.now_ms(),
-                            error="abandoned: the instance no longer awaits this call",
-                        )
-                    ]
-                )
-                continue
-            log.info("re-issuing effect call %s (%d attempts so far)", row.call_id, row.attempts)
-            self._effects.start(
-                self._call_spec(
-                    version,
-                    flow=row.flow,
-                    key=row.key,
-                    call_id=row.call_id,
-                    effect=row.effect,
-                    args=request.args,
-                    idempotency_key=row.idempotency_key,
-                    attempts_done=row.attempts,
-                    next_attempt_ms=row.next_attempt_ms if row.status == "pending" else None,
-                )
-            )
 
 
 def _dump(value: Any) -> str:
