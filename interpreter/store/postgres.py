@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 import asyncpg
 
 from . import postgres_fence as fencing
+from . import postgres_timer_reads as timer_reads
 from . import postgres_writes as writes
 from . import sqlite_rows as rows
 from .base import (
@@ -580,69 +581,12 @@ class PostgresStore:
     ) -> list[TimerRow]:
         """See `Store.due_timers`."""
         scope = self._partitions.read_scope(partitions)
-        if scope is not None:
-            return await self._due_timers_of(scope, now_ms, limit, after)
-        if after is None:
-            found = await self._fetch(
-                f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 "
-                "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
-                now_ms,
-                limit,
-            )
-        else:
-            # The first condition lets the index on due_ms start at the cursor.
-            found = await self._fetch(
-                f"SELECT {rows.TIMER_COLUMNS} FROM timers WHERE due_ms <= $1 AND due_ms >= $3 "
-                "AND (due_ms, flow, key, timer_id) > ($3, $4, $5, $6) "
-                "ORDER BY due_ms, flow, key, timer_id LIMIT $2",
-                now_ms,
-                limit,
-                after.due_ms,
-                after.flow,
-                after.key,
-                after.timer_id,
-            )
-        return [rows.timer_row(r) for r in found]
-
-    async def _due_timers_of(
-        self, scope: list[int], now_ms: int, limit: int | None, after: TimerRow | None
-    ) -> list[TimerRow]:
-        if not scope:
-            return []
-        # Each partition's first `limit` by its index, then the first `limit` of those.
-        cursor = (
-            ""
-            if after is None
-            else "AND due_ms >= $4 AND (due_ms, flow, key, timer_id) > ($4, $5, $6, $7) "
-        )
-        found = await self._fetch(
-            "SELECT t.flow, t.key, t.timer_id, t.due_ms FROM unnest($3::integer[]) "
-            "AS p(partition), LATERAL (SELECT flow, key, timer_id, due_ms FROM timers "
-            f"WHERE timers.partition = p.partition AND due_ms <= $1 {cursor}"
-            "ORDER BY due_ms, flow, key, timer_id LIMIT $2) AS t "
-            "ORDER BY t.due_ms, t.flow, t.key, t.timer_id LIMIT $2",
-            now_ms,
-            limit,
-            scope,
-            *([] if after is None else [after.due_ms, after.flow, after.key, after.timer_id]),
-        )
-        return [rows.timer_row(r) for r in found]
+        return await timer_reads.due_timers(self._fetch, scope, now_ms, limit, after)
 
     async def next_timer_due(self, *, partitions: Sequence[int] | None = None) -> int | None:
         """See `Store.next_timer_due`."""
         scope = self._partitions.read_scope(partitions)
-        if scope is None:
-            value = await self._scalar("SELECT min(due_ms) FROM timers")
-        elif scope:
-            value = await self._scalar(
-                "SELECT min(first.due_ms) FROM unnest($1::integer[]) AS p(partition), LATERAL "
-                "(SELECT due_ms FROM timers WHERE timers.partition = p.partition "
-                "ORDER BY due_ms LIMIT 1) AS first",
-                scope,
-            )
-        else:
-            return None
-        return None if value is None else int(value)
+        return await timer_reads.next_timer_due(self._scalar, scope)
 
     async def timers_for(self, flow: str, key: str) -> list[TimerRow]:
         """See `Store.timers_for`."""
