@@ -221,6 +221,35 @@ async def send_http(nodes: Sequence[Node], notes_topic: str, rng: random.Random)
     await asyncio.gather(*(one_key(k) for k in range(KEYS)))
 
 
+def flow_file(tmp_path: Path, name: str, **topics: str) -> Path:
+    """This folder's flow `name` with its topic placeholders (IN, ...) replaced."""
+    text = (HERE / name).read_text(encoding="utf-8")
+    for placeholder, topic in topics.items():
+        text = text.replace(f"topic: {placeholder}", f"topic: {topic}")
+    flow = tmp_path / name
+    flow.write_text(text)
+    return flow
+
+
+def group_of(
+    names: list[str], flow: Path, store_url: str, broker: Broker, tmp_path: Path, *, group: str
+) -> list[Node]:
+    """flowd processes (not started) of one new group on one store, one per name."""
+    group = unique_name(group)
+    return [
+        Node(
+            name=name,
+            flow=flow,
+            store=store_url,
+            bootstrap=broker.bootstrap,
+            group=group,
+            output=tmp_path / f"{name}.out",
+            extra=("--partitions", str(PARTITIONS)),
+        )
+        for name in names
+    ]
+
+
 def flowd(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "flowyard.interpreter.cli", *args],
@@ -238,24 +267,10 @@ async def test_three_flowd_through_two_sigkills(
     ticks, notes, out = unique_name("ticks"), unique_name("notes"), unique_name("echo")
     await create_topics(kafka_broker.bootstrap, [ticks], PARTITIONS)
     await create_topics(kafka_broker.bootstrap, [notes, out], 1)
-    flow = tmp_path / "spread.flow.yaml"
-    text = (HERE / "spread.flow.yaml").read_text(encoding="utf-8")
-    for name, topic in (("IN", ticks), ("NOTES", notes), ("OUT", out)):
-        text = text.replace(f"topic: {name}", f"topic: {topic}")
-    flow.write_text(text)
-    group = unique_name("group")
-    nodes = [
-        Node(
-            name=f"flowd-{i}",
-            flow=flow,
-            store=store_url,
-            bootstrap=kafka_broker.bootstrap,
-            group=group,
-            output=tmp_path / f"flowd-{i}.out",
-            extra=("--partitions", str(PARTITIONS)),
-        )
-        for i in range(3)
-    ]
+    flow = flow_file(tmp_path, "spread.flow.yaml", IN=ticks, NOTES=notes, OUT=out)
+    nodes = group_of(
+        [f"flowd-{i}" for i in range(3)], flow, store_url, kafka_broker, tmp_path, group="group"
+    )
     producing: asyncio.Task[None] | None = None
     sending: asyncio.Task[None] | None = None
     failovers: list[float] = []
@@ -306,24 +321,9 @@ async def test_three_flowd_through_two_sigkills(
 async def test_paused_flowd_is_fenced(kafka_broker: Broker, store_url: str, tmp_path: Path) -> None:
     ticks = unique_name("naps")
     await create_topics(kafka_broker.bootstrap, [ticks], PARTITIONS)
-    flow = tmp_path / "napper.flow.yaml"
-    flow.write_text(
-        (HERE / "napper.flow.yaml")
-        .read_text(encoding="utf-8")
-        .replace("topic: IN", f"topic: {ticks}")
-    )
-    group = unique_name("zombie")
-    zombie, other = (
-        Node(
-            name=name,
-            flow=flow,
-            store=store_url,
-            bootstrap=kafka_broker.bootstrap,
-            group=group,
-            output=tmp_path / f"{name}.out",
-            extra=("--partitions", str(PARTITIONS)),
-        )
-        for name in ("zombie", "other")
+    flow = flow_file(tmp_path, "napper.flow.yaml", IN=ticks)
+    zombie, other = group_of(
+        ["zombie", "other"], flow, store_url, kafka_broker, tmp_path, group="zombie"
     )
     naps = tmp_path / "naps.jsonl"
     env = {**os.environ, "FLOWYARD_NAP_LOG": str(naps)}
