@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from flowyard.interpreter.kafka.devbroker import Broker
-
-ROOT = Path(__file__).resolve().parents[2]
+from support.bench import run_bench
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def test_kafka_bench_reports_rates_ratios_and_latency(kafka_broker: Broker) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "bench/kafka.py",
-            "--events",
-            "600",
-            "--keys",
-            "60",
-            "--latency-seconds",
-            "1",
-            "--max-seconds",
-            "120",
-            "--bootstrap",
-            kafka_broker.bootstrap,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    out = run_bench(
+        "bench/kafka.py",
+        "--events", "600", "--keys", "60", "--latency-seconds", "1", "--max-seconds", "120",
+        "--bootstrap", kafka_broker.bootstrap,
         timeout=280,
-        check=False,
-    )
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr
+    )  # fmt: skip
     for label in ("(a) aiokafka consumer alone", "(b) flowd run --kafka", "(c) flowd, POST"):
         assert re.search(re.escape(label) + r".*: +[\d,]+ records/s", out), out
     assert re.search(r"\(b\) / \(a\) : +[\d.]+%", out), out
@@ -47,26 +26,11 @@ def test_kafka_bench_reports_rates_ratios_and_latency(kafka_broker: Broker) -> N
 
 
 def test_kafka_bench_burst_reports_peak_rss_and_rate(kafka_broker: Broker) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "bench/kafka.py",
-            "--burst",
-            "2000",
-            "--keys",
-            "50",
-            "--max-seconds",
-            "120",
-            "--bootstrap",
-            kafka_broker.bootstrap,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    out = run_bench(
+        "bench/kafka.py",
+        "--burst", "2000", "--keys", "50", "--max-seconds", "120",
+        "--bootstrap", kafka_broker.bootstrap,
         timeout=280,
-        check=False,
-    )
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr
+    )  # fmt: skip
     assert re.search(r"flowd run --kafka .*: +[\d,]+ records/s +\(all applied", out), out
     assert re.search(r"flowd peak RSS \(VmHWM\) +: +[\d,.]+ MB", out), out
