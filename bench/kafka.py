@@ -40,11 +40,13 @@ import tempfile
 import textwrap
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import DefaultPartitioner
 from embedded import (
     FLOW,
     _applied_latencies,
@@ -55,6 +57,7 @@ from embedded import (
     through_http,
 )
 from flowyard.interpreter.kafka.devbroker import Broker
+from journal_watch import JournalWatch
 
 
 async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
@@ -234,10 +237,58 @@ async def burst(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None
     print(f"  pauses told in flowd's output             : {pauses:10,}")
 
 
+async def produce_paced(
+    producer: AIOKafkaProducer,
+    topic: str,
+    events: list[dict[str, Any]],
+    rate: float,
+    partitions: int,
+) -> None:
+    """Produce `events` (keyed by id) at `rate` records/s, in ticks of 10 ms.
+
+    Each tick's records go as one batch per partition (the default
+    partitioner's choice, as `send` would make it), stamped when appended:
+    the load generator shares the CPUs with flowd, and a `send` per record
+    took a fifth of a core at 16,000 records/s."""
+    partitioner = DefaultPartitioner()
+    every = list(range(partitions))
+    per_tick = max(1, int(rate * 0.01))
+    sent: list[asyncio.Future[Any]] = []
+    started = time.perf_counter()
+    for i in range(0, len(events), per_tick):
+        await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+        now_ms = int(time.time() * 1000)
+        batches: dict[int, Any] = {}
+        for e in events[i : i + per_tick]:
+            key = e["id"].encode()
+            partition = partitioner(key, every, every)
+            value = json.dumps(e).encode()
+            batch = batches.get(partition)
+            if batch is None:
+                batch = batches[partition] = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=now_ms) is None:  # full
+                sent.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = batches[partition] = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=now_ms)
+        for partition, batch in batches.items():
+            sent.append(await producer.send_batch(batch, topic, partition=partition))
+    await asyncio.gather(*sent)
+
+
+@dataclass(frozen=True, slots=True)
+class Latencies:
+    """Per record, ms from its produce timestamp to its transition: `committed`
+    (first seen in the journal from outside, `JournalWatch`), and `applied`
+    (the step's `at_ms`, when flowd took the record up, before its commit)."""
+
+    committed: list[float]
+    applied: list[float]
+
+
 async def latency_at(
     workdir: Path, bootstrap: str, *, keys: int, partitions: int, rate: float, seconds: float
-) -> list[float]:
-    """Produce at `rate` records/s for `seconds` to a consuming flowd; produce-to-transition ms."""
+) -> Latencies:
+    """Produce at `rate` records/s for `seconds` to a consuming flowd; its latencies."""
     topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, topic, partitions)
     flow = workdir / "latency.flow.yaml"
@@ -247,6 +298,8 @@ async def latency_at(
     count = int(rate * seconds)
     events = make_events(count, keys)
     deadline = time.monotonic() + seconds * 4 + 60
+    watch = JournalWatch(db)
+    watch.start()
     try:
         await wait_for(
             lambda: "kafka: assigned" in log.read_text(), "assignment", deadline, proc, log
@@ -254,21 +307,15 @@ async def latency_at(
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1)
         await producer.start()
         try:
-            started = time.perf_counter()
-            tick = 0.01
-            for i in range(0, count, max(1, int(rate * tick))):
-                due = started + i / rate
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                for e in events[i : i + max(1, int(rate * tick))]:
-                    await producer.send(topic, json.dumps(e).encode(), key=e["id"].encode())
-            await producer.flush()
+            await produce_paced(producer, topic, events, rate, partitions)
         finally:
             await producer.stop()
         await wait_for(lambda: _journal_count(db) >= count, "transitions", deadline, proc, log)
     finally:
+        committed = watch.stop()
         stop(proc)
     _journal_count_exact(db)
-    return _applied_latencies(db)
+    return Latencies(committed=committed, applied=_applied_latencies(db))
 
 
 async def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None:
@@ -303,9 +350,17 @@ async def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None:
     print(f"  (b) / (a) : {kafka_rate / raw_rate:6.1%}  (target >= 10%)")
     print(f"  (b) / (c) : {kafka_rate / http_rate:6.2f}x  (target >= 1x)")
     print(
-        f"  produce -> transition at {kafka_rate / 2:,.0f} records/s (half of (b)), "
-        f"{len(latencies):,} records:  p50 {statistics.median(latencies):6.1f} ms"
-        f"   p99 {percentile(latencies, 0.99):6.1f} ms  (target p99 <= 50 ms)"
+        f"  at {kafka_rate / 2:,.0f} records/s (half of (b)), {len(latencies.committed):,} records:"
+    )
+    committed = _quantiles(latencies.committed)
+    print(f"    produce -> committed transition: {committed}  (target p99 <= 50 ms)")
+    print(f"    produce -> applied (step at_ms) : {_quantiles(latencies.applied)}")
+
+
+def _quantiles(ms: list[float]) -> str:
+    return (
+        f"p50 {statistics.median(ms):6.1f} ms   p90 {percentile(ms, 0.9):6.1f} ms"
+        f"   p99 {percentile(ms, 0.99):6.1f} ms"
     )
 
 
