@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections import Counter
@@ -268,6 +269,11 @@ class KafkaIngress:
             with contextlib.suppress(KafkaError, StoreError, OSError):
                 if tp in consumer.assignment():
                     await self._seek_to_stored(consumer, [tp])
+            # A failed attempt leaves fetched records in reference cycles that the
+            # collector, tuned to run seldom (`tuning`), left for good: with the
+            # store failing for minutes, flowd grew by gigabytes. A full
+            # collection per retry keeps it flat (and stores nothing less).
+            gc.collect()
         finally:
             self._storing.pop(tp, None)
 
