@@ -46,7 +46,7 @@ from .model import (
     StepResult,
     TimerInput,
 )
-from .program import Action, CallAction, Program, SetAction, Transition
+from .program import Action, CallAction, Program, SetAction, Timer, Transition
 
 _NO_ENV: dict[str, str] = {}
 _NAMED_INPUTS = (EventInput, SignalInput)
@@ -324,10 +324,12 @@ class _Run:
         self, candidates: tuple[Transition, ...], trigger: Input | None, retry_input: Input | None
     ) -> Transition | None:
         """The first candidate whose `when` is null or true; a failing guard is an incident."""
-        scope = self.scope(trigger)
+        scope = None
         for candidate in candidates:
             if candidate.when is None:
                 return candidate
+            if scope is None:
+                scope = self.scope(trigger)
             try:
                 ok = candidate.when(scope)
             except ExprError as exc:
@@ -398,6 +400,8 @@ class _Run:
 
     def try_deferred(self) -> bool:
         """Re-offer the earliest deferred input the current state no longer defers."""
+        if not self.deferred:
+            return False
         state = self.program.states[self.state]
         for i, inp in enumerate(self.deferred):
             name = inp.name if isinstance(inp, _NAMED_INPUTS) else ""
@@ -446,16 +450,15 @@ class _Run:
 
     def run_actions(self) -> bool:
         """Run the pending transition on; True when it finished, False when it waits."""
+        p = self.pending
+        assert p is not None
+        actions = self.action_list(p)
         while True:
-            p = self.pending
-            assert p is not None
             if p.call is not None:
                 if not calls.done(p.call):
                     return False
                 self.finish_call(p.call)
-                continue
-            actions = self.action_list(p)
-            if p.action_index < len(actions):
+            while p.call is None and p.action_index < len(actions):
                 action = actions[p.action_index]
                 self.trace.append(f"action {action.id}")
                 try:
@@ -468,20 +471,22 @@ class _Run:
                         f"action {action.id} failed: {exc.message}", pointer=exc.pointer
                     )
                     return False
+            if p.call is not None:
                 continue
             if p.phase in ("do", "catch"):
                 if p.target is None:
                     return self.finish_transition()
                 p.phase, p.action_index = "exit", 0
-                continue
-            if p.phase == "exit":
+                actions = self.program.states[p.origin].exit
+            elif p.phase == "exit":
                 self.leave_state()
                 assert p.target is not None
                 self.state = p.target
-                self.trace.append(f"enter {self.state}")
+                self.trace.append(f"enter {p.target}")
                 p.phase, p.action_index, p.entered_ms = "enter", 0, self.at_ms
-                continue
-            return self.finish_entry(p)
+                actions = self.program.states[p.target].enter
+            else:
+                return self.finish_entry(p)
 
     def run_set(self, action: SetAction, p: _PC) -> None:
         scope = self.scope(p.trigger)
@@ -594,6 +599,8 @@ class _Run:
 
     def leave_state(self) -> None:
         """Cancel the timers of the state being left (callback timeouts are not its own)."""
+        if not self.timers:
+            return
         for timer_id in [t for t in self.timers if not t.startswith(CALLBACK_TIMER_PREFIX)]:
             del self.timers[timer_id]
             self.commands.append(CancelTimer(timer_id))
@@ -603,9 +610,15 @@ class _Run:
         state = self.program.states[self.state]
         if state.final:
             return self.finish_transition(final=True)
+        if state.timers and not self.arm_timers(state.timers, p):
+            return False
+        return self.finish_transition()
+
+    def arm_timers(self, timers: tuple[Timer, ...], p: _PC) -> bool:
+        """Arm the timers of the state just entered; False when a time failed (an incident)."""
         entered = self.at_ms if p.entered_ms is None else p.entered_ms
         dues: list[tuple[str, int]] = []
-        for timer in state.timers:
+        for timer in timers:
             if timer.time is None:
                 dues.append((timer.id, entered + timer.delay_ms))
                 continue
@@ -620,18 +633,18 @@ class _Run:
         for timer_id, due in dues:
             self.timers[timer_id] = due
             self.commands.append(ArmTimer(timer_id, due))
-        return self.finish_transition()
+        return True
 
     def finish_transition(self, *, final: bool = False) -> bool:
         """The pending transition is done: check data, then complete or become active."""
         p = self.pending
         assert p is not None
         self.pending = None
-        what = "entering the initial state" if p.transition is None else p.transition
         problems = self.program.validate_data(self.data, self.dirty)
         self.dirty.clear()
         if problems:
             self.status = "active"
+            what = "entering the initial state" if p.transition is None else p.transition
             self.raise_incident(
                 describe(problems, what),
                 pointer=_data_pointer(problems),

@@ -214,6 +214,11 @@ class Program:
             for name, field in definition["data"].items()
             if (check := quick(field["schema"])) is not None
         }
+        # Every declared field's "surely valid" predicate; one without a quick
+        # predicate never is, so it always goes to the full check.
+        self._field_surely_valid: dict[str, Quick] = {
+            name: self.field_quick.get(name, _never) for name in self.field_validators
+        }
         self.events: dict[str, Event] = {
             name: self._event(name, e) for name, e in definition["events"].items()
         }
@@ -433,7 +438,18 @@ class Program:
         self, data: Mapping[str, Any], fields: Iterable[str] | None = None
     ) -> list[DataProblem]:
         """Schema violations of an instance's data (only of `fields` when given)."""
+        if fields is not None and self._surely_valid(data, fields):
+            return []
         return data_problems(self.field_validators, data, fields, self.field_quick)
+
+    def _surely_valid(self, data: Mapping[str, Any], fields: Iterable[str]) -> bool:
+        """Whether each of `fields` surely holds (an undeclared name is not checked)."""
+        checks = self._field_surely_valid
+        for name in fields:
+            check = checks.get(name)
+            if check is not None and (name not in data or not check(data[name])):
+                return False
+        return True
 
     def starts_instance(self, name: str) -> bool:
         """Whether an event or signal called `name` may start an instance: the
@@ -455,6 +471,10 @@ class Program:
             if not p:
                 return None
             p = p.rpartition("/")[0]
+
+
+def _never(_: Any) -> bool:
+    return False
 
 
 def _matches(event: Event, payload: Any, headers: Mapping[str, str]) -> bool:
