@@ -51,6 +51,8 @@ from .program import Action, CallAction, Program, SetAction, Timer, Transition
 _NO_ENV: dict[str, str] = {}
 _NAMED_INPUTS = (EventInput, SignalInput)
 """For `isinstance` (a tuple: an inline `A | B` builds a union on every call)."""
+_JSON_AS_IS = frozenset({str, int, bool, type(None)})
+"""Types of the values `to_json_value` returns unchanged, so need not be passed to it."""
 
 
 def step(
@@ -193,16 +195,17 @@ class _Run:
         self.data: dict[str, Any] = dict(instance.data)
         self.timers = dict(instance.timers)
         self.deferred = list(instance.deferred)
-        self.pending = None if instance.pending is None else _PC.of(instance.pending)
         self._scope: tuple[Input | None, str, dict[str, Any]] | None = None
         self.incident = instance.incident
         self.commands: list[Command] = []
         self.trace: list[str] = []
-        self.always_steps = 0 if instance.pending is None else instance.pending.always_steps
         self.queued: Input | None = None
+        pending = instance.pending
+        self.pending = None if pending is None else _PC.of(pending)
+        self.always_steps = 0 if pending is None else pending.always_steps
         # Fields written since the last data check. A transition resumed from an earlier
         # step may have written any field before it suspended, so all are checked then.
-        self.dirty: set[str] = set() if instance.pending is None else set(instance.data)
+        self.dirty: set[str] = set() if pending is None else set(instance.data)
 
     @classmethod
     def create(cls, program: Program, key: str, inp: Input, env: Mapping[str, str]) -> _Run:
@@ -256,6 +259,8 @@ class _Run:
         """Route one input by the instance's status."""
         if isinstance(inp, Cancel):
             self.cancel(inp)
+        elif self.status == "active":
+            self.offer(inp)
         elif self.status in ("completed", "cancelled"):
             self.trace.append(f"ignored {_describe(inp)} ({self.status})")
         elif self.status == "incident":
@@ -270,8 +275,6 @@ class _Run:
                 self.resume(inp)
             else:
                 self.trace.append(f"ignored {_describe(inp)} (running)")
-        else:
-            self.offer(inp)
 
     def _awaited(self, inp: Input) -> bool:
         if self.pending is None:
@@ -492,10 +495,13 @@ class _Run:
         scope = self.scope(p.trigger)
         values = []
         for field, expr in action.assign:
-            try:
-                values.append((field, to_json_value(expr(scope))))
-            except ConversionError as exc:
-                raise ExprError(str(exc), action.pointer) from None
+            value = expr(scope)
+            if type(value) not in _JSON_AS_IS:
+                try:
+                    value = to_json_value(value)
+                except ConversionError as exc:
+                    raise ExprError(str(exc), action.pointer) from None
+            values.append((field, value))
         for field, value in values:
             self.data[field] = value
             self.dirty.add(field)
