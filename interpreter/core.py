@@ -374,7 +374,7 @@ class _Run:
                     inp, self.queued = self.queued, None
                     self.offer(inp)
                     continue
-                if self.try_deferred():
+                if self.deferred and self.try_deferred():
                     continue
                 return
             if self.queued is not None and self.status in ("running", "incident"):
@@ -403,8 +403,6 @@ class _Run:
 
     def try_deferred(self) -> bool:
         """Re-offer the earliest deferred input the current state no longer defers."""
-        if not self.deferred:
-            return False
         state = self.program.states[self.state]
         for i, inp in enumerate(self.deferred):
             name = inp.name if isinstance(inp, _NAMED_INPUTS) else ""
@@ -482,7 +480,8 @@ class _Run:
                 p.phase, p.action_index = "exit", 0
                 actions = self.program.states[p.origin].exit
             elif p.phase == "exit":
-                self.leave_state()
+                if self.timers:
+                    self.leave_state()
                 assert p.target is not None
                 self.state = p.target
                 self.trace.append(f"enter {p.target}")
@@ -605,8 +604,6 @@ class _Run:
 
     def leave_state(self) -> None:
         """Cancel the timers of the state being left (callback timeouts are not its own)."""
-        if not self.timers:
-            return
         for timer_id in [t for t in self.timers if not t.startswith(CALLBACK_TIMER_PREFIX)]:
             del self.timers[timer_id]
             self.commands.append(CancelTimer(timer_id))
