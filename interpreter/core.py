@@ -426,9 +426,10 @@ class _Run:
             "data": self.data,
             "key": self.key,
             "state": self.state,
-            "now": Timestamp(self.at_ms),
             "env": self.env,
         }
+        if self.program.reads_now:
+            scope["now"] = Timestamp(self.at_ms)
         if isinstance(trigger, EventInput):
             scope["event"] = trigger.payload
             scope["meta"] = trigger.meta

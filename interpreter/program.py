@@ -200,6 +200,8 @@ class Program:
         definition = ir["definition"]
         self.initial: str = definition["initial"]
         self.max_always_steps: int = definition.get("limits", {}).get("max_always_steps", 100)
+        # A step puts `now` in scope only for a program with an expression that reads it.
+        self.reads_now: bool = _reads_name(definition, "now")
         self.transitions: dict[str, Transition] = {}
         self.actions: dict[str, Action] = {}
         self.timers: dict[str, Timer] = {}
@@ -469,6 +471,17 @@ class Program:
             if not p:
                 return None
             p = p.rpartition("/")[0]
+
+
+def _reads_name(node: Any, name: str) -> bool:
+    """Whether anything in `node` is shaped like an expression reading the root name `name`."""
+    if isinstance(node, dict):
+        if node.get("op") == "name" and node.get("name") == name:
+            return True
+        return any(_reads_name(value, name) for value in node.values())
+    if isinstance(node, list):
+        return any(_reads_name(item, name) for item in node)
+    return False
 
 
 def _never(_: Any) -> bool:
