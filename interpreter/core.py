@@ -480,7 +480,9 @@ class _Run:
                     return self.finish_transition()
                 p.phase, p.action_index = "exit", 0
                 actions = self.program.states[p.origin].exit
-            elif p.phase == "exit":
+                if actions:
+                    continue
+            if p.phase == "exit":
                 if self.timers:
                     self.leave_state()
                 assert p.target is not None
@@ -488,8 +490,9 @@ class _Run:
                 self.trace.append(f"enter {p.target}")
                 p.phase, p.action_index, p.entered_ms = "enter", 0, self.at_ms
                 actions = self.program.states[p.target].enter
-            else:
-                return self.finish_entry(p)
+                if actions:
+                    continue
+            return self.finish_entry(p)
 
     def run_set(self, action: SetAction, p: _PC) -> None:
         scope = self.scope(p.trigger)
