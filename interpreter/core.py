@@ -46,11 +46,13 @@ from .model import (
     StepResult,
     TimerInput,
 )
-from .program import Action, CallAction, Program, SetAction, Transition
+from .program import Action, CallAction, Program, SetAction, Timer, Transition
 
 _NO_ENV: dict[str, str] = {}
 _NAMED_INPUTS = (EventInput, SignalInput)
 """For `isinstance` (a tuple: an inline `A | B` builds a union on every call)."""
+_JSON_AS_IS = frozenset({str, int, bool, type(None)})
+"""Types of the values `to_json_value` returns unchanged, so need not be passed to it."""
 
 
 def step(
@@ -193,16 +195,17 @@ class _Run:
         self.data: dict[str, Any] = dict(instance.data)
         self.timers = dict(instance.timers)
         self.deferred = list(instance.deferred)
-        self.pending = None if instance.pending is None else _PC.of(instance.pending)
         self._scope: tuple[Input | None, str, dict[str, Any]] | None = None
         self.incident = instance.incident
         self.commands: list[Command] = []
         self.trace: list[str] = []
-        self.always_steps = 0 if instance.pending is None else instance.pending.always_steps
         self.queued: Input | None = None
+        pending = instance.pending
+        self.pending = None if pending is None else _PC.of(pending)
+        self.always_steps = 0 if pending is None else pending.always_steps
         # Fields written since the last data check. A transition resumed from an earlier
         # step may have written any field before it suspended, so all are checked then.
-        self.dirty: set[str] = set() if instance.pending is None else set(instance.data)
+        self.dirty: set[str] = set() if pending is None else set(instance.data)
 
     @classmethod
     def create(cls, program: Program, key: str, inp: Input, env: Mapping[str, str]) -> _Run:
@@ -256,6 +259,8 @@ class _Run:
         """Route one input by the instance's status."""
         if isinstance(inp, Cancel):
             self.cancel(inp)
+        elif self.status == "active":
+            self.offer(inp)
         elif self.status in ("completed", "cancelled"):
             self.trace.append(f"ignored {_describe(inp)} ({self.status})")
         elif self.status == "incident":
@@ -270,8 +275,6 @@ class _Run:
                 self.resume(inp)
             else:
                 self.trace.append(f"ignored {_describe(inp)} (running)")
-        else:
-            self.offer(inp)
 
     def _awaited(self, inp: Input) -> bool:
         if self.pending is None:
@@ -324,10 +327,12 @@ class _Run:
         self, candidates: tuple[Transition, ...], trigger: Input | None, retry_input: Input | None
     ) -> Transition | None:
         """The first candidate whose `when` is null or true; a failing guard is an incident."""
-        scope = self.scope(trigger)
+        scope = None
         for candidate in candidates:
             if candidate.when is None:
                 return candidate
+            if scope is None:
+                scope = self.scope(trigger)
             try:
                 ok = candidate.when(scope)
             except ExprError as exc:
@@ -369,7 +374,7 @@ class _Run:
                     inp, self.queued = self.queued, None
                     self.offer(inp)
                     continue
-                if self.try_deferred():
+                if self.deferred and self.try_deferred():
                     continue
                 return
             if self.queued is not None and self.status in ("running", "incident"):
@@ -421,9 +426,10 @@ class _Run:
             "data": self.data,
             "key": self.key,
             "state": self.state,
-            "now": Timestamp(self.at_ms),
             "env": self.env,
         }
+        if self.program.reads_now:
+            scope["now"] = Timestamp(self.at_ms)
         if isinstance(trigger, EventInput):
             scope["event"] = trigger.payload
             scope["meta"] = trigger.meta
@@ -446,16 +452,15 @@ class _Run:
 
     def run_actions(self) -> bool:
         """Run the pending transition on; True when it finished, False when it waits."""
+        p = self.pending
+        assert p is not None
+        actions = self.action_list(p)
         while True:
-            p = self.pending
-            assert p is not None
             if p.call is not None:
                 if not calls.done(p.call):
                     return False
                 self.finish_call(p.call)
-                continue
-            actions = self.action_list(p)
-            if p.action_index < len(actions):
+            while p.call is None and p.action_index < len(actions):
                 action = actions[p.action_index]
                 self.trace.append(f"action {action.id}")
                 try:
@@ -468,29 +473,38 @@ class _Run:
                         f"action {action.id} failed: {exc.message}", pointer=exc.pointer
                     )
                     return False
+            if p.call is not None:
                 continue
             if p.phase in ("do", "catch"):
                 if p.target is None:
                     return self.finish_transition()
                 p.phase, p.action_index = "exit", 0
-                continue
+                actions = self.program.states[p.origin].exit
+                if actions:
+                    continue
             if p.phase == "exit":
-                self.leave_state()
+                if self.timers:
+                    self.leave_state()
                 assert p.target is not None
                 self.state = p.target
-                self.trace.append(f"enter {self.state}")
+                self.trace.append(f"enter {p.target}")
                 p.phase, p.action_index, p.entered_ms = "enter", 0, self.at_ms
-                continue
+                actions = self.program.states[p.target].enter
+                if actions:
+                    continue
             return self.finish_entry(p)
 
     def run_set(self, action: SetAction, p: _PC) -> None:
         scope = self.scope(p.trigger)
         values = []
         for field, expr in action.assign:
-            try:
-                values.append((field, to_json_value(expr(scope))))
-            except ConversionError as exc:
-                raise ExprError(str(exc), action.pointer) from None
+            value = expr(scope)
+            if type(value) not in _JSON_AS_IS:
+                try:
+                    value = to_json_value(value)
+                except ConversionError as exc:
+                    raise ExprError(str(exc), action.pointer) from None
+            values.append((field, value))
         for field, value in values:
             self.data[field] = value
             self.dirty.add(field)
@@ -603,9 +617,15 @@ class _Run:
         state = self.program.states[self.state]
         if state.final:
             return self.finish_transition(final=True)
+        if state.timers and not self.arm_timers(state.timers, p):
+            return False
+        return self.finish_transition()
+
+    def arm_timers(self, timers: tuple[Timer, ...], p: _PC) -> bool:
+        """Arm the timers of the state just entered; False when a time failed (an incident)."""
         entered = self.at_ms if p.entered_ms is None else p.entered_ms
         dues: list[tuple[str, int]] = []
-        for timer in state.timers:
+        for timer in timers:
             if timer.time is None:
                 dues.append((timer.id, entered + timer.delay_ms))
                 continue
@@ -620,18 +640,18 @@ class _Run:
         for timer_id, due in dues:
             self.timers[timer_id] = due
             self.commands.append(ArmTimer(timer_id, due))
-        return self.finish_transition()
+        return True
 
     def finish_transition(self, *, final: bool = False) -> bool:
         """The pending transition is done: check data, then complete or become active."""
         p = self.pending
         assert p is not None
         self.pending = None
-        what = "entering the initial state" if p.transition is None else p.transition
         problems = self.program.validate_data(self.data, self.dirty)
         self.dirty.clear()
         if problems:
             self.status = "active"
+            what = "entering the initial state" if p.transition is None else p.transition
             self.raise_incident(
                 describe(problems, what),
                 pointer=_data_pointer(problems),

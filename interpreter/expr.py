@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from operator import add, mul, sub
 from typing import Any
 
 from . import regex
@@ -70,6 +71,8 @@ def pointer_join(pointer: str, *parts: str | int) -> str:
 def compile_expr(node: Any, pointer: str) -> Compiled:
     """Compile one IR expression; the result raises only `ExprError` when called."""
     inner = _compile(node, pointer)
+    if _raises_only_expr_errors(node):
+        return inner
 
     def guarded(scope: Scope) -> Any:
         try:
@@ -82,6 +85,15 @@ def compile_expr(node: Any, pointer: str) -> Compiled:
             raise ExprError(f"{type(exc).__name__}: {exc}", pointer) from None
 
     return guarded
+
+
+def _raises_only_expr_errors(node: dict[str, Any]) -> bool:
+    """Literals, root names and their fields (`data.count`): these need no guard."""
+    op = node["op"]
+    if op in ("lit", "name"):
+        return True
+    target = node.get("target")
+    return op == "field" and isinstance(target, dict) and target.get("op") == "name"
 
 
 def _compile(node: Any, ptr: str) -> Compiled:
@@ -338,6 +350,13 @@ _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
     "%": _mod,
 }
 
+_INT_ARITHMETIC: dict[str, Callable[[int, int], int]] = {
+    "+": add,
+    "-": sub,
+    "*": mul,
+}
+"""The operators whose int-and-int case `_ARITHMETIC` leaves to Python, taken directly."""
+
 
 def _ordered(a: Any, b: Any) -> bool:
     if _is_num(a) and _is_num(b):
@@ -388,19 +407,24 @@ def _binary(node: dict[str, Any], ptr: str) -> Compiled:
         return member
     if operator in _ARITHMETIC:
         arith = _ARITHMETIC[operator]
+        int_arith = _INT_ARITHMETIC.get(operator)
 
         def compute(scope: Scope) -> Any:
             a, b = left(scope), right(scope)
-            try:
-                result = arith(a, b)
-            except ZeroDivisionError:
-                raise ExprError("division by zero", ptr) from None
-            if result is NotImplemented:
-                raise ExprError(
-                    f"'{operator}' does not apply to a {type_name(a)} and a {type_name(b)}", ptr
-                )
-            if isinstance(result, float) and not math.isfinite(result):
-                raise ExprError(f"'{operator}' overflowed", ptr)
+            if int_arith is not None and type(a) is int and type(b) is int:
+                result = int_arith(a, b)
+            else:
+                try:
+                    result = arith(a, b)
+                except ZeroDivisionError:
+                    raise ExprError("division by zero", ptr) from None
+                if result is NotImplemented:
+                    raise ExprError(
+                        f"'{operator}' does not apply to a {type_name(a)} and a {type_name(b)}",
+                        ptr,
+                    )
+                if isinstance(result, float) and not math.isfinite(result):
+                    raise ExprError(f"'{operator}' overflowed", ptr)
             if type(result) is int and not -INT_LIMIT < result < INT_LIMIT:
                 raise ExprError(
                     f"'{operator}' gave an integer too large to store "

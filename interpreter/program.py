@@ -200,6 +200,8 @@ class Program:
         definition = ir["definition"]
         self.initial: str = definition["initial"]
         self.max_always_steps: int = definition.get("limits", {}).get("max_always_steps", 100)
+        # A step puts `now` in scope only for a program with an expression that reads it.
+        self.reads_now: bool = _reads_name(definition, "now")
         self.transitions: dict[str, Transition] = {}
         self.actions: dict[str, Action] = {}
         self.timers: dict[str, Timer] = {}
@@ -213,6 +215,11 @@ class Program:
             name: check
             for name, field in definition["data"].items()
             if (check := quick(field["schema"])) is not None
+        }
+        # Every declared field's "surely valid" predicate; one without a quick
+        # predicate never is, so it always goes to the full check.
+        self._field_surely_valid: dict[str, Quick] = {
+            name: self.field_quick.get(name, _never) for name in self.field_validators
         }
         self.events: dict[str, Event] = {
             name: self._event(name, e) for name, e in definition["events"].items()
@@ -433,6 +440,15 @@ class Program:
         self, data: Mapping[str, Any], fields: Iterable[str] | None = None
     ) -> list[DataProblem]:
         """Schema violations of an instance's data (only of `fields` when given)."""
+        if fields is not None:
+            # Most writes pass their fields' quick predicates; the full check is for the rest.
+            checks = self._field_surely_valid
+            for name in fields:
+                check = checks.get(name)
+                if check is not None and (name not in data or not check(data[name])):
+                    break
+            else:
+                return []
         return data_problems(self.field_validators, data, fields, self.field_quick)
 
     def starts_instance(self, name: str) -> bool:
@@ -455,6 +471,21 @@ class Program:
             if not p:
                 return None
             p = p.rpartition("/")[0]
+
+
+def _reads_name(node: Any, name: str) -> bool:
+    """Whether anything in `node` is shaped like an expression reading the root name `name`."""
+    if isinstance(node, dict):
+        if node.get("op") == "name" and node.get("name") == name:
+            return True
+        return any(_reads_name(value, name) for value in node.values())
+    if isinstance(node, list):
+        return any(_reads_name(item, name) for item in node)
+    return False
+
+
+def _never(_: Any) -> bool:
+    return False
 
 
 def _matches(event: Event, payload: Any, headers: Mapping[str, str]) -> bool:
