@@ -52,6 +52,7 @@ def run_scenarios(paths: Sequence[str], *, verbose: bool = False, out: TextIO) -
     # The runtime logs incidents and failed attempts as warnings; scenarios expect
     # many of them, so only --verbose shows them, among the steps and transitions.
     logger = logging.getLogger("flowyard")
+    level = logger.level
     logger.setLevel(logging.WARNING if verbose else logging.ERROR)
     handler = _ConsoleHandler(console)
     if verbose:
@@ -60,6 +61,7 @@ def run_scenarios(paths: Sequence[str], *, verbose: bool = False, out: TextIO) -
         return _run_files(console, paths, verbose=verbose, out=out)
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 class _ConsoleHandler(logging.Handler):
