@@ -173,6 +173,9 @@ class Metrics:
         # scraped: a labelled `inc` per input (a label lookup and a lock) took
         # a tenth of the event loop's time under load. Their keys are bounded
         # as the labels are: by flows, versions, transition ids and kinds.
+        self._steps: Tally[tuple[str, str, str, tuple[str, ...]]] = Tally()
+        """(flow, input kind, ir_hash, trace) of each step: steps alike share a
+        key, and are read apart into the tallies below when folded."""
         self._applied_by: Tally[tuple[str, str]] = Tally()
         self._moves: Tally[tuple[str, str, str]] = Tally()
         """(flow, ir_hash, trace line) of each transition and catch taken."""
@@ -212,15 +215,25 @@ class Metrics:
 
     def on_transition(self, t: Transition) -> None:
         """Count one committed step (pass as, or chain into, `on_transition`)."""
-        self._applied_by[t.flow, t.input.kind] += 1
-        for line in t.result.trace:
-            if line.startswith(("transition ", "catch ")):
-                self._moves[t.flow, t.ir_hash, line] += 1
-            elif line == "incident":
-                self._incidents_by[t.flow] += 1
+        steps = self._steps
+        steps[t.flow, t.input.kind, t.ir_hash, t.result.trace] += 1
+        if len(steps) > _STEP_KEYS:
+            self._fold_steps()  # traces naming call ids are all different
+
+    def _fold_steps(self) -> None:
+        """Read the steps counted into the transitions, catches and incidents they took."""
+        for (flow, kind, ir_hash, trace), n in self._steps.items():
+            self._applied_by[flow, kind] += n
+            for line in trace:
+                if line.startswith(("transition ", "catch ")):
+                    self._moves[flow, ir_hash, line] += n
+                elif line == "incident":
+                    self._incidents_by[flow] += n
+        self._steps.clear()
 
     def _fold_tallies(self) -> None:
         """Add what was tallied since the last scrape to the counters."""
+        self._fold_steps()
         for (flow, kind), n in self._applied_by.items():
             self.applied.labels(flow, kind).inc(n)
         for (flow, source), n in self.ingested_by.items():
@@ -328,6 +341,10 @@ def chain(*hooks: Callable[..., None] | None) -> Callable[..., None] | None:
             hook(*args)
 
     return call_all
+
+
+_STEP_KEYS = 1000
+"""Distinct steps counted before they are folded into the tallies."""
 
 
 class MeteredStore:

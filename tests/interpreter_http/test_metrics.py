@@ -15,7 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from flowyard.interpreter.http import create_app
 from flowyard.interpreter.http.routes_metrics import add_metrics_route
 from flowyard.interpreter.metrics import Metrics, chain, source_kind
+from flowyard.interpreter.model import EventInput, Instance, StepResult
 from flowyard.interpreter.runtime import Runtime
+from flowyard.interpreter.runtime.stepper import Transition
 from flowyard.interpreter.store import SQLiteStore
 from http_helpers import Effects, compile_things
 from prometheus_client.parser import text_string_to_metric_families
@@ -129,3 +131,22 @@ def test_source_kinds_are_bounded() -> None:
     assert source_kind("http:things:abc#0") == "http"
     assert source_kind(None) == "internal"
     assert source_kind("whatever-a-client-sent:x") == "other"
+
+
+async def test_steps_counted_past_the_fold_bound_all_reach_the_counters() -> None:
+    """Steps are tallied by their trace and read apart in batches; traces that
+    name call ids are all different, so the tally is folded as it grows."""
+    metrics = Metrics()
+    inp = EventInput("Go", {}, {}, 0)
+    steps = 2_500  # more than two folds' worth of distinct traces
+    for n in range(steps):
+        trace = ("transition a/on/Go/0", f"result call-{n}", "incident")
+        result = StepResult(Instance("f", f"k{n}", "h", 1, "a", "incident", {}), (), trace)
+        metrics.on_transition(Transition("f", f"k{n}", inp, result, "h"))
+    text = (await metrics.render()).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    totals = {
+        name: sum(s.value for s in families[name].samples if s.name.endswith("_total"))
+        for name in ("flowd_inputs_applied", "flowd_incidents_raised")
+    }
+    assert totals == {"flowd_inputs_applied": steps, "flowd_incidents_raised": steps}
