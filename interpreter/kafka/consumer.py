@@ -283,10 +283,9 @@ class KafkaIngress:
         now = self._runtime.clock.now_ms()
         last = records[-1].offset
         records = _first_of_each_dedup_key(records)
-        incoming_records = [incoming(r) for r in records]
-        position = SourcePosition(
-            source=partition_source(tp.topic, tp.partition), position=last, updated_ms=now
-        )
+        source = partition_source(tp.topic, tp.partition)
+        incoming_records = [incoming(r, source=source) for r in records]
+        position = SourcePosition(source=source, position=last, updated_ms=now)
         try:
             summary = await self._runtime.ingest_batch(
                 tp.topic, incoming_records, advance=[position]

@@ -56,15 +56,20 @@ def partition_source(topic: str, partition: int) -> str:
     return f"kafka:{topic}:{partition}"
 
 
-def incoming(record: ConsumedRecord, *, max_bytes: int = MAX_RECORD_BYTES) -> IncomingRecord:
-    """What the runtime ingests for one consumed record."""
+def incoming(
+    record: ConsumedRecord, *, max_bytes: int = MAX_RECORD_BYTES, source: str | None = None
+) -> IncomingRecord:
+    """What the runtime ingests for one consumed record; `source` is its
+    partition's (`partition_source`), when the caller has it already."""
     headers = {name: _text(value) for name, value in record.headers} if record.headers else {}
     key = None if record.key is None else _text(record.key)
     dedup = headers.get(DEDUP_HEADER) if headers else None
     if dedup:
         source, position = f"emit:{dedup}", None
     else:
-        source, position = partition_source(record.topic, record.partition), record.offset
+        position = record.offset
+        if source is None:
+            source = partition_source(record.topic, record.partition)
     raw = record.value or b""
     value, problem = _readable(raw, max_bytes)
     # Positional: built once per record (see `immutable`).

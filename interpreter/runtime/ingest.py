@@ -432,6 +432,11 @@ def _summary(
     applied = result.applied
     queued: list[Delivery] = []
     reasons: list[tuple[int, str]] = []
+    if inbox_ids.count(None) == len(inbox_ids):  # all applied on arrival (or taken before)
+        for index, (_, dead) in enumerate(per_record):
+            if dead and index not in seen_before:
+                reasons.extend((index, letter.reason) for letter in dead)
+        return IngestSummary(queued, reasons)
     position = 0
     for index, (routed, dead) in enumerate(per_record):
         for item, name, _ in routed:
