@@ -20,21 +20,6 @@ DEFAULT_MAX_PARTITION_BACKLOG = 1_000
 DEFAULT_EMIT_DEDUP_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 _SSL_FILES = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_password")
-_INTEGER_OPTIONS = frozenset(
-    {
-        "request_timeout_ms",
-        "metadata_max_age_ms",
-        "connections_max_idle_ms",
-        "retry_backoff_ms",
-        "session_timeout_ms",
-        "heartbeat_interval_ms",
-        "max_poll_interval_ms",
-        "fetch_max_bytes",
-        "max_partition_fetch_bytes",
-        "linger_ms",
-        "max_request_size",
-    }
-)
 
 
 def check_options(options: Mapping[str, str]) -> None:
@@ -105,15 +90,8 @@ class KafkaSettings:
                 continue
             if name in _SSL_FILES:
                 ssl_files[name.removeprefix("ssl_")] = value
-            elif name in _INTEGER_OPTIONS:
-                try:
-                    out[name] = int(value)
-                except ValueError:
-                    raise KafkaSettingsError(
-                        f"--kafka-option {name}={value}: {name} takes a whole number"
-                    ) from None
             else:
-                out[name] = value
+                out[name] = _typed(name, value, takes[name].default)
         if ssl_files:
             from aiokafka.helpers import create_ssl_context
 
@@ -122,6 +100,26 @@ class KafkaSettings:
             except OSError as exc:
                 raise KafkaSettingsError(f"--kafka-option ssl_*: {exc}") from None
         return out
+
+
+def _typed(name: str, value: str, default: Any) -> Any:
+    """`value` as the type of the client parameter's default: a whole number
+    for `fetch_min_bytes`, true or false for `enable_idempotence`."""
+    if isinstance(default, bool):
+        if value.lower() not in _BOOLEANS:
+            raise KafkaSettingsError(f"--kafka-option {name}={value}: {name} takes true or false")
+        return _BOOLEANS[value.lower()]
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise KafkaSettingsError(
+                f"--kafka-option {name}={value}: {name} takes a whole number"
+            ) from None
+    return value
+
+
+_BOOLEANS = {"true": True, "false": False}
 
 
 def parse_options(entries: Sequence[str]) -> dict[str, str]:

@@ -82,6 +82,18 @@ def test_options_go_to_the_clients_that_take_them() -> None:
     assert producer["bootstrap_servers"] == "b:9092"
 
 
+def test_options_take_the_type_of_the_clients_parameter() -> None:
+    options = parse_options(
+        ["fetch_min_bytes=65536", "fetch_max_wait_ms=20", "check_crcs=false", "client_id=x"]
+    )
+    consumer = KafkaSettings(bootstrap="b", options=options).client_options(AIOKafkaConsumer)
+    assert (consumer["fetch_min_bytes"], consumer["fetch_max_wait_ms"]) == (65536, 20)
+    assert consumer["check_crcs"] is False
+    assert consumer["client_id"] == "x"
+    with pytest.raises(KafkaSettingsError, match="takes true or false"):
+        KafkaSettings(bootstrap="b", options={"check_crcs": "no"}).client_options(AIOKafkaConsumer)
+
+
 def test_bad_options_say_what_is_wrong() -> None:
     with pytest.raises(KafkaSettingsError, match="write NAME=VALUE"):
         parse_options(["security_protocol"])
