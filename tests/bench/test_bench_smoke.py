@@ -38,21 +38,6 @@ def test_kafka_ingest_bench_reports_cpu_per_record() -> None:
     assert re.search(r"\(2\) writes stubbed +: +[\d.]+ us event-loop CPU/record", out), out
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_kafka_bench_reports_rates_and_committed_latency(kafka_broker: Any) -> None:
-    out = run_bench(
-        "bench/kafka.py", "--events", "600", "--keys", "30", "--latency-seconds", "1",
-        "--max-seconds", "120", "--bootstrap", kafka_broker.bootstrap, timeout=280,
-    )  # fmt: skip
-    for label in ("(a) aiokafka consumer alone", "(b) flowd run --kafka", "(c) flowd, POST"):
-        assert re.search(re.escape(label) + r".*: +[\d,]+ records/s", out), out
-    assert re.search(r"\(b\) / \(a\) : +[\d.]+%", out), out
-    quantiles = r"p50 +-?[\d.]+ ms +p90 +-?[\d.]+ ms +p99 +-?[\d.]+ ms"
-    assert re.search(r"produce -> committed transition: +" + quantiles, out), out
-    assert re.search(r"produce -> applied \(step at_ms\) : +" + quantiles, out), out
-
-
 def test_runtime_cpu_bench_reports_each_phase() -> None:
     out = run_bench("bench/runtime_cpu.py", "--events", "300", "--keys", "30")
     for label in (

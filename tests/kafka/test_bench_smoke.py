@@ -22,7 +22,9 @@ def test_kafka_bench_reports_rates_ratios_and_latency(kafka_broker: Broker) -> N
         assert re.search(re.escape(label) + r".*: +[\d,]+ records/s", out), out
     assert re.search(r"\(b\) / \(a\) : +[\d.]+%", out), out
     assert re.search(r"\(b\) / \(c\) : +[\d.]+x", out), out
-    assert re.search(r"p50 +[\d.]+ ms +p99 +[\d.]+ ms", out), out
+    quantiles = r"p50 +-?[\d.]+ ms +p90 +-?[\d.]+ ms +p99 +-?[\d.]+ ms"
+    assert re.search(r"produce -> committed transition: +" + quantiles, out), out
+    assert re.search(r"produce -> applied \(step at_ms\) : +" + quantiles, out), out
 
 
 def test_kafka_bench_burst_reports_peak_rss_and_rate(kafka_broker: Broker) -> None:
