@@ -270,9 +270,9 @@ class KafkaIngress:
                 if tp in consumer.assignment():
                     await self._seek_to_stored(consumer, [tp])
             # A failed attempt leaves fetched records in reference cycles that the
-            # collector, tuned to run seldom (`tuning`), left for good: with the
-            # store failing for minutes, flowd grew by gigabytes. A full
-            # collection per retry keeps it flat (and stores nothing less).
+            # collector, tuned to run seldom (`tuning`), left uncollected: with
+            # the store failing for minutes, flowd grew by gigabytes. A full
+            # collection per retry keeps it flat.
             gc.collect()
         finally:
             self._storing.pop(tp, None)
