@@ -311,7 +311,7 @@ def _meta(topic: str, record: IncomingRecord) -> dict[str, Any]:
         "partition": record.partition,
         "offset": record.offset,
         "timestamp": record.timestamp_ms,
-        "headers": dict(record.headers),
+        "headers": dict(record.headers) if record.headers else {},  # most have none
         "key": record.record_key,
     }
 
@@ -352,6 +352,8 @@ their place (one entry per item, None for those to queue); see `Store.ingest`.""
 
 def stored_rows(items: Sequence[InboxItem], ids: Sequence[int | None]) -> list[InboxRow]:
     """The inbox rows of the `items` an ingest accepted (`ids` from its result)."""
+    if ids.count(None) == len(ids):  # all applied on arrival (or taken before)
+        return []
     return [
         InboxRow(
             id=row_id,
