@@ -69,6 +69,8 @@ def quick_check(schema: Any) -> Quick | None:
             continue
         if keyword in ("properties", "additionalProperties", "required", "items"):
             continue  # compiled below, together
+        if keyword == "type" and value == "object":
+            continue  # checked by the object check too
         build = _KEYWORDS.get(keyword)
         if build is None:
             return None
@@ -198,8 +200,9 @@ _KEYWORDS: dict[str, Callable[[Any], Quick | None]] = {
 
 
 def _object_check(schema: Mapping[str, Any]) -> Quick | None:
-    """`required`, `properties` and `additionalProperties`, in one check (each
-    property whose schema only names types tested in it, without a call)."""
+    """`type: object`, `required`, `properties` and `additionalProperties`, in one
+    check (each property whose schema only names types tested in it, without a call)."""
+    objects_only = schema.get("type") == "object"
     properties = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
     required = schema.get("required", [])
@@ -228,7 +231,7 @@ def _object_check(schema: Mapping[str, Any]) -> Quick | None:
         extra_check = quick_check(extra)
         if extra_check is None:
             return None
-    if not required and not typed and not compiled and extra_check is None:
+    if not objects_only and not required and not typed and not compiled and extra_check is None:
         return _always
     declared = frozenset(properties)
     wanted = tuple(required)
@@ -238,7 +241,7 @@ def _object_check(schema: Mapping[str, Any]) -> Quick | None:
     # Loops, not `all(...)` over a generator (see `_all`).
     def check(v: Any) -> bool:
         if type(v) is not dict:
-            return True
+            return not objects_only
         for name in wanted:
             if name not in v:
                 return False
