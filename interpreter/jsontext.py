@@ -57,8 +57,9 @@ def loads(text: str | bytes) -> Any:
         except orjson.JSONDecodeError:
             pass  # read again below, for the reason
         else:
-            # orjson refuses lone surrogates itself; nesting is bounded tighter here.
-            if _may_nest_deeply(text):
+            # orjson refuses lone surrogates itself; nesting is bounded tighter here
+            # (shorter text cannot nest deeper: most text is not even counted).
+            if len(text) > storable.MAX_DEPTH and _may_nest_deeply(text):
                 reason = storable.problem(value, floats=False)
                 if reason is not None:
                     raise ValueError(reason)
@@ -87,8 +88,6 @@ def _strict_loads(text: str) -> Any:
 
 
 def _may_nest_deeply(text: str | bytes) -> bool:
-    if len(text) <= storable.MAX_DEPTH:
-        return False
     if isinstance(text, bytes):
         return text.count(b"[") + text.count(b"{") > storable.MAX_DEPTH
     return text.count("[") + text.count("{") > storable.MAX_DEPTH

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
@@ -72,6 +72,20 @@ def schema_errors(
         text = violation_message(err)
         messages.append(f"{where}: {text}" if where else text)
     return messages
+
+
+def _schema_check(
+    checker: Draft202012Validator | None, surely_valid: Quick | None
+) -> Callable[[Any], list[str]]:
+    """`schema_errors` bound to one schema, its quick predicate asked first
+    (most values pass it; no call of `schema_errors` for them)."""
+    if checker is None or surely_valid is None:
+        return lambda value: schema_errors(checker, value)
+
+    def check(value: Any) -> list[str]:
+        return [] if surely_valid(value) else schema_errors(checker, value)
+
+    return check
 
 
 # ---------------------------------------------------------------- compiled IR
@@ -429,12 +443,12 @@ class Program:
     def event_checker(self, name: str) -> Callable[[Any], list[str]]:
         """`validate_event` for one event, bound once: the router checks every record."""
         event = self.events[name]
-        return partial(schema_errors, event.validator, surely_valid=event.quick)
+        return _schema_check(event.validator, event.quick)
 
     def signal_checker(self, name: str) -> Callable[[Any], list[str]]:
         """`validate_signal` for one signal, bound once."""
         signal = self.signals[name]
-        return partial(schema_errors, signal.validator, surely_valid=signal.quick)
+        return _schema_check(signal.validator, signal.quick)
 
     def validate_data(
         self, data: Mapping[str, Any], fields: Iterable[str] | None = None

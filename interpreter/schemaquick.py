@@ -37,16 +37,17 @@ _ANNOTATIONS = frozenset(
     }
 )
 
-_TYPES: dict[str, Quick] = {
-    "null": lambda v: v is None,
-    "boolean": lambda v: type(v) is bool,
+_TYPES: dict[str, frozenset[type]] = {
+    "null": frozenset({type(None)}),
+    "boolean": frozenset({bool}),
     # 1.0 is an integer to JSON Schema; the full validator decides those.
-    "integer": lambda v: type(v) is int,
-    "number": lambda v: type(v) is int or type(v) is float,
-    "string": lambda v: type(v) is str,
-    "object": lambda v: type(v) is dict,
-    "array": lambda v: type(v) is list,
+    "integer": frozenset({int}),
+    "number": frozenset({int, float}),
+    "string": frozenset({str}),
+    "object": frozenset({dict}),
+    "array": frozenset({list}),
 }
+"""The Python types (exactly: `type(v) in ...`) of the values of each JSON Schema type."""
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -66,8 +67,10 @@ def quick_check(schema: Any) -> Quick | None:
     for keyword, value in schema.items():
         if keyword in _ANNOTATIONS:
             continue
-        if keyword in ("properties", "additionalProperties", "items"):
+        if keyword in ("properties", "additionalProperties", "required", "items"):
             continue  # compiled below, together
+        if keyword == "type" and value == "object":
+            continue  # checked by the object check too
         build = _KEYWORDS.get(keyword)
         if build is None:
             return None
@@ -99,7 +102,7 @@ def _all(checks: list[Quick]) -> Quick:
         return checks[0]
     frozen = tuple(checks)
 
-    # Loops, not `all(...)` over a generator, here and in `_required`: they run
+    # Loops, not `all(...)` over a generator, here and in `_object_check`: they run
     # for every event and data field, and a generator costs more than the checks.
     def every(v: Any) -> bool:
         for check in frozen:  # noqa: SIM110
@@ -111,13 +114,27 @@ def _all(checks: list[Quick]) -> Quick:
 
 
 def _type(value: Any) -> Quick | None:
+    allowed = _types(value)
+    if allowed is None:
+        return None
+    return lambda v: type(v) in allowed
+
+
+def _types(value: Any) -> frozenset[type] | None:
+    """The Python types the `type` keyword's `value` allows, or None if it is not one."""
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not all(n in _TYPES for n in names):
         return None
-    tests = tuple(_TYPES[n] for n in names)
-    if len(tests) == 1:
-        return tests[0]
-    return lambda v: any(test(v) for test in tests)
+    return frozenset().union(*(_TYPES[n] for n in names))
+
+
+def _only_types(schema: Any) -> frozenset[type] | None:
+    """The types `schema` allows when `type` is all it checks (most properties' schemas)."""
+    if not isinstance(schema, Mapping) or "type" not in schema:
+        return None
+    if any(keyword != "type" and keyword not in _ANNOTATIONS for keyword in schema):
+        return None
+    return _types(schema["type"])
 
 
 def _enum(values: Any) -> Quick | None:
@@ -132,22 +149,6 @@ def _enum(values: Any) -> Quick | None:
 
 def _const(value: Any) -> Quick | None:
     return _enum([value])
-
-
-def _required(names: Any) -> Quick | None:
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        return None
-    wanted = tuple(names)
-
-    def present(v: Any) -> bool:
-        if type(v) is not dict:
-            return True
-        for name in wanted:  # noqa: SIM110 (see `_all`)
-            if name not in v:
-                return False
-        return True
-
-    return present
 
 
 def _bound(compare: Callable[[Any, Any], bool]) -> Callable[[Any], Quick | None]:
@@ -186,7 +187,6 @@ _KEYWORDS: dict[str, Callable[[Any], Quick | None]] = {
     "type": _type,
     "enum": _enum,
     "const": _const,
-    "required": _required,
     "minimum": _bound(lambda v, limit: v >= limit),
     "maximum": _bound(lambda v, limit: v <= limit),
     "exclusiveMinimum": _bound(lambda v, limit: v > limit),
@@ -200,12 +200,23 @@ _KEYWORDS: dict[str, Callable[[Any], Quick | None]] = {
 
 
 def _object_check(schema: Mapping[str, Any]) -> Quick | None:
+    """`type: object`, `required`, `properties` and `additionalProperties`, in one
+    check (each property whose schema only names types tested in it, without a call)."""
+    objects_only = schema.get("type") == "object"
     properties = schema.get("properties", {})
     extra = schema.get("additionalProperties", True)
+    required = schema.get("required", [])
     if not isinstance(properties, Mapping):
         return None
+    if not isinstance(required, list) or not all(isinstance(n, str) for n in required):
+        return None
+    typed: list[tuple[str, frozenset[type]]] = []
     compiled: dict[str, Quick] = {}
     for name, sub in properties.items():
+        allowed = _only_types(sub)
+        if allowed is not None:
+            typed.append((name, allowed))
+            continue
         prop_check = quick_check(sub)
         if prop_check is None:
             return None
@@ -220,14 +231,23 @@ def _object_check(schema: Mapping[str, Any]) -> Quick | None:
         extra_check = quick_check(extra)
         if extra_check is None:
             return None
-    if not compiled and extra_check is None:
+    if not objects_only and not required and not typed and not compiled and extra_check is None:
         return _always
     declared = frozenset(properties)
+    wanted = tuple(required)
+    types = tuple(typed)
     props = tuple(compiled.items())
 
+    # Loops, not `all(...)` over a generator (see `_all`).
     def check(v: Any) -> bool:
         if type(v) is not dict:
-            return True
+            return not objects_only
+        for name in wanted:
+            if name not in v:
+                return False
+        for name, allowed in types:
+            if name in v and type(v[name]) not in allowed:
+                return False
         for name, sub in props:
             if name in v and not sub(v[name]):
                 return False

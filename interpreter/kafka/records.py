@@ -61,9 +61,12 @@ def incoming(
 ) -> IncomingRecord:
     """What the runtime ingests for one consumed record; `source` is its
     partition's (`partition_source`), when the caller has it already."""
-    headers = {name: _text(value) for name, value in record.headers} if record.headers else {}
+    if record.headers:
+        headers = {name: _text(value) for name, value in record.headers}
+        dedup = headers.get(DEDUP_HEADER)
+    else:
+        headers, dedup = {}, None
     key = None if record.key is None else _text(record.key)
-    dedup = headers.get(DEDUP_HEADER) if headers else None
     if dedup:
         source, position = f"emit:{dedup}", None
     else:

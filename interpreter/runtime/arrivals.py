@@ -113,7 +113,7 @@ class Arrivals:
             while done < len(steps) and applied[indexes[done]]:
                 done += 1
             if done:
-                self._stepper.settle(steps[:done])
+                self._stepper.settle(steps if done == len(steps) else steps[:done])
 
     def release(self) -> None:
         """Hand every claimed key back to the scheduler."""

@@ -311,7 +311,7 @@ def _meta(topic: str, record: IncomingRecord) -> dict[str, Any]:
         "partition": record.partition,
         "offset": record.offset,
         "timestamp": record.timestamp_ms,
-        "headers": dict(record.headers),
+        "headers": dict(record.headers) if record.headers else {},  # most have none
         "key": record.record_key,
     }
 
@@ -352,6 +352,8 @@ their place (one entry per item, None for those to queue); see `Store.ingest`.""
 
 def stored_rows(items: Sequence[InboxItem], ids: Sequence[int | None]) -> list[InboxRow]:
     """The inbox rows of the `items` an ingest accepted (`ids` from its result)."""
+    if ids.count(None) == len(ids):  # all applied on arrival (or taken before)
+        return []
     return [
         InboxRow(
             id=row_id,
@@ -392,11 +394,12 @@ async def ingest_records(
     for index, record in enumerate(records):
         if index and index % ROUTED_BETWEEN_YIELDS == 0:
             await asyncio.sleep(0)
-        routed, dead = router.route(topic, record, now_ms)
+        routed_and_dead = router.route(topic, record, now_ms)
+        routed, dead = routed_and_dead
         for item, _, inp in routed:
             all_items.append(item)
             all_inputs.append(inp)
-        per_record.append((routed, dead))
+        per_record.append(routed_and_dead)
         if dead:
             with_letters.append(index)
     sources = list(advance)
@@ -418,27 +421,32 @@ async def ingest_records(
     result = await store.ingest(all_items, sources, dead_letters=letters, applied=applied)
     rows = stored_rows(all_items, result.inbox_ids)
     if summary_only:
-        return Ingested([], rows, result.applied, _summary(per_record, result, seen_before))
+        summary = _summary(per_record, with_letters, result, seen_before)
+        return Ingested([], rows, result.applied, summary)
     return Ingested(_outcomes(per_record, result, seen_before), rows, result.applied)
 
 
 def _summary(
     per_record: Sequence[tuple[list[Routed], list[DeadLetter]]],
+    with_letters: Sequence[int],
     result: IngestResult,
     seen_before: set[int],
 ) -> IngestSummary:
-    """What `summarize(_outcomes(...))` gives, without an outcome per record."""
+    """What `summarize(_outcomes(...))` gives, without an outcome per record
+    (`with_letters`: the indexes of the records with dead letters)."""
+    reasons = [
+        (index, letter.reason)
+        for index in with_letters
+        if index not in seen_before
+        for letter in per_record[index][1]
+    ]
     inbox_ids = result.inbox_ids
+    if inbox_ids.count(None) == len(inbox_ids):  # all applied on arrival (or taken before)
+        return IngestSummary([], reasons)
     applied = result.applied
     queued: list[Delivery] = []
-    reasons: list[tuple[int, str]] = []
-    if inbox_ids.count(None) == len(inbox_ids):  # all applied on arrival (or taken before)
-        for index, (_, dead) in enumerate(per_record):
-            if dead and index not in seen_before:
-                reasons.extend((index, letter.reason) for letter in dead)
-        return IngestSummary(queued, reasons)
     position = 0
-    for index, (routed, dead) in enumerate(per_record):
+    for routed, _ in per_record:
         for item, name, _ in routed:
             inbox_id = inbox_ids[position]
             if inbox_id is not None and not (applied and applied[position]):
@@ -446,8 +454,6 @@ def _summary(
                     Delivery(item.flow, item.key, name, inbox_id, False, item.not_before_ms)
                 )
             position += 1
-        if dead and index not in seen_before:
-            reasons.extend((index, letter.reason) for letter in dead)
     return IngestSummary(queued, reasons)
 
 
