@@ -33,7 +33,6 @@ class EffectCalls:
         cache: InstanceCache,
         runner: EffectRunner,
         clock: Clock,
-        env: Mapping[str, str],
         callback_base_url: str,
     ) -> None:
         self._store = store
@@ -41,7 +40,6 @@ class EffectCalls:
         self._cache = cache
         self._runner = runner
         self._clock = clock
-        self._env = env
         self._callback_base_url = callback_base_url
 
     def run(self, version: LoadedVersion, instance: Instance, commands: list[RunEffect]) -> None:

@@ -186,7 +186,6 @@ class Runtime:
             cache=self._cache,
             runner=self._effects,
             clock=self._clock,
-            env=self._env,
             callback_base_url=callback_base_url,
         )
         self._inbox = InboxCache(store)
