@@ -23,6 +23,7 @@ from .expr import ExprError, pointer_join
 from .expr_values import ConversionError, Timestamp, parse_timestamp, to_json_value, type_name
 from .model import (
     CALLBACK_TIMER_PREFIX,
+    NAMED_INPUTS,
     ArmTimer,
     AwaitCallback,
     CallProgress,
@@ -49,8 +50,6 @@ from .model import (
 from .program import Action, CallAction, Program, SetAction, Timer, Transition
 
 _NO_ENV: dict[str, str] = {}
-_NAMED_INPUTS = (EventInput, SignalInput)
-"""For `isinstance` (a tuple: an inline `A | B` builds a union on every call)."""
 _JSON_AS_IS = frozenset({str, int, bool, type(None)})
 """Types of the values `to_json_value` returns unchanged, so need not be passed to it."""
 
@@ -293,7 +292,7 @@ class _Run:
         `retried`: an operator retries an input that failed before; a timer among
         them was already taken off the armed timers when it first fired.
         """
-        if isinstance(inp, _NAMED_INPUTS):
+        if isinstance(inp, NAMED_INPUTS):
             state = self.program.states[self.state]
             candidates = state.on.get(inp.name)
             if candidates is None:
@@ -405,7 +404,7 @@ class _Run:
         """Re-offer the earliest deferred input the current state no longer defers."""
         state = self.program.states[self.state]
         for i, inp in enumerate(self.deferred):
-            name = inp.name if isinstance(inp, _NAMED_INPUTS) else ""
+            name = inp.name if isinstance(inp, NAMED_INPUTS) else ""
             if name in state.defer and name not in state.on:
                 continue
             del self.deferred[i]
@@ -737,7 +736,7 @@ class _Run:
 
 
 def _describe(inp: Input) -> str:
-    if isinstance(inp, _NAMED_INPUTS):
+    if isinstance(inp, NAMED_INPUTS):
         return f"{inp.kind} {inp.name}"
     if isinstance(inp, TimerInput):
         return f"timer {inp.timer_id}"

@@ -163,6 +163,10 @@ class Cancel:
 
 Input: TypeAlias = EventInput | SignalInput | TimerInput | EffectResult | RetryIncident | Cancel
 
+NAMED_INPUTS = (EventInput, SignalInput)
+"""The inputs with a `name`, for `isinstance` (a tuple: an inline `A | B`
+builds a union on every call)."""
+
 _INPUT_TYPES: dict[str, type[Input]] = {
     t.kind: t for t in (EventInput, SignalInput, TimerInput, EffectResult, RetryIncident, Cancel)
 }

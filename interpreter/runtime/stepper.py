@@ -22,6 +22,7 @@ from .. import storable
 from ..core import new_data, step
 from ..immutable import immutable
 from ..model import (
+    NAMED_INPUTS,
     ArmTimer,
     Command,
     Completed,
@@ -32,7 +33,6 @@ from ..model import (
     Input,
     Instance,
     RunEffect,
-    SignalInput,
     StepResult,
 )
 from ..storable import Bounds
@@ -43,9 +43,6 @@ from .inbox import InboxCache, QueuedInput
 from .versions import LoadedVersion, UnknownVersionError, VersionRegistry
 
 log = logging.getLogger("flowyard.runtime.steps")
-
-_NAMED_INPUTS = (EventInput, SignalInput)
-"""For `isinstance` (a tuple: an inline `A | B` builds a union on every call)."""
 
 KeyId = tuple[str, str]
 
@@ -275,7 +272,7 @@ class KeyStepper:
         signal its initial state does not take must not leave an instance behind."""
         flow, key = kid
         version = self._versions.current(flow)
-        if not isinstance(inp, _NAMED_INPUTS) or version is None:
+        if not isinstance(inp, NAMED_INPUTS) or version is None:
             return None
         program = version.program
         if program.starts_instance(inp.name):
@@ -289,7 +286,7 @@ class KeyStepper:
         )
 
     async def _refuse(self, kid: KeyId, row: InboxRow, inp: Input, reason: str) -> None:
-        assert isinstance(inp, _NAMED_INPUTS)
+        assert isinstance(inp, NAMED_INPUTS)
         flow, key = kid
         meta = inp.meta if isinstance(inp, EventInput) else {}
         topic, record_key = meta.get("topic"), meta.get("key")
