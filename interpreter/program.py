@@ -77,15 +77,9 @@ def schema_errors(
 def _schema_check(
     checker: Draft202012Validator | None, surely_valid: Quick | None
 ) -> Callable[[Any], list[str]]:
-    """`schema_errors` bound to one schema, its quick predicate asked first
-    (most values pass it; no call of `schema_errors` for them)."""
-    if checker is None or surely_valid is None:
-        return lambda value: schema_errors(checker, value)
-
-    def check(value: Any) -> list[str]:
-        return [] if surely_valid(value) else schema_errors(checker, value)
-
-    return check
+    """`schema_errors` bound to one schema and its quick predicate (positionally:
+    a `partial` with a keyword copies a dict on every call)."""
+    return lambda value: schema_errors(checker, value, surely_valid)
 
 
 # ---------------------------------------------------------------- compiled IR
