@@ -224,11 +224,6 @@ class Program:
             for name, field in definition["data"].items()
             if (check := quick(field["schema"])) is not None
         }
-        # Every declared field's "surely valid" predicate; one without a quick
-        # predicate never is, so it always goes to the full check.
-        self._field_surely_valid: dict[str, Quick] = {
-            name: self.field_quick.get(name, _never) for name in self.field_validators
-        }
         self.events: dict[str, Event] = {
             name: self._event(name, e) for name, e in definition["events"].items()
         }
@@ -448,15 +443,6 @@ class Program:
         self, data: Mapping[str, Any], fields: Iterable[str] | None = None
     ) -> list[DataProblem]:
         """Schema violations of an instance's data (only of `fields` when given)."""
-        if fields is not None:
-            # Most writes pass their fields' quick predicates; the full check is for the rest.
-            checks = self._field_surely_valid
-            for name in fields:
-                check = checks.get(name)
-                if check is not None and (name not in data or not check(data[name])):
-                    break
-            else:
-                return []
         return data_problems(self.field_validators, data, fields, self.field_quick)
 
     def starts_instance(self, name: str) -> bool:
@@ -489,10 +475,6 @@ def _reads_name(node: Any, name: str) -> bool:
         return any(_reads_name(value, name) for value in node.values())
     if isinstance(node, list):
         return any(_reads_name(item, name) for item in node)
-    return False
-
-
-def _never(_: Any) -> bool:
     return False
 
 
