@@ -32,12 +32,17 @@ CPU at 50,000 (`bench/kafka_ingest.py`, timed by `gc.callbacks`), about
 none at 500,000. Garbage is nearly all freed by reference counting; only
 cycles wait longer for the collector."""
 
-SERVING_SWITCH_INTERVAL = 0.0005
+SERVING_SWITCH_INTERVAL = 0.0001
 """Seconds a thread waits for the GIL before it asks for it. Over HTTP
 (`bench/embedded.py`'s setup, interleaved runs): 1 ms instead of 5 ms gave
 about 10% more events/s, and 0.5 ms about 4% more again once the event loop's
-own work per event had shrunk; 0.25 ms was no better than 0.5 ms and varied
-more (the writer's transactions get smaller, not the throughput higher)."""
+own work per event had shrunk. 0.1 ms instead of 0.5 ms: the same over HTTP
+(three alternate runs each, within the noise), the same for Kafka at full
+speed, and quicker commits at half of it: a transaction of a few partitions'
+batches waits for the GIL once per statement, up to this long while the loop
+steps other batches. `bench/kafka.py`'s p99 at 17,000 records/s went from
+79-168 ms to 42-61 ms (`bench/kafka_ingest.py --batch 20`: 19,100 to
+20,500-21,300 records/s); see docs/performance.md."""
 
 
 def tune_for_serving() -> None:
