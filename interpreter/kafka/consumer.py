@@ -103,6 +103,8 @@ class KafkaIngress:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._storing: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._held: dict[TopicPartition, list[ConsumedRecord]] = {}
+        """Per partition, records handed over by aiokafka and not yet being stored."""
         self._next: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
@@ -186,7 +188,7 @@ class KafkaIngress:
         if not self.topics:
             return True
         assigned = sorted(consumer.assignment())
-        if not assigned or self._storing:
+        if not assigned or self._storing or self._held:
             return False
         try:
             ends = await consumer.end_offsets(assigned)
@@ -198,7 +200,7 @@ class KafkaIngress:
                     return False
         except (KafkaError, OSError):
             return False  # a rebalance or the broker away: ask again later
-        return not self._storing and set(consumer.assignment()) == set(assigned)
+        return not (self._storing or self._held) and set(consumer.assignment()) == set(assigned)
 
     # ------------------------------------------------------------ the loop
 
@@ -220,33 +222,58 @@ class KafkaIngress:
                 await asyncio.sleep(RETRY_AFTER_S)
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> None:
-        """Take new records of the partitions not being stored, and store each
-        partition's batch in a task of its own. A partition's batches are stored
-        one after the other (a later one written first would make the store take
-        the earlier one's records for duplicates: their offsets are below its
-        position); different partitions' at once, so the store's group commit
-        writes them together while the next records are fetched."""
+        """Take new records of every partition (up to `max_batch` held per
+        partition), and store each free partition's held records in a task of
+        its own. A partition's batches are stored one after the other (a later
+        one written first would make the store take the earlier one's records
+        for duplicates: their offsets are below its position); different
+        partitions' at once, so the store's group commit writes them together
+        while the next records are fetched.
+
+        Records of a partition being stored are taken too: aiokafka fetches a
+        partition again only once its fetched records are handed over, so
+        records produced while a batch is stored would otherwise wait for the
+        next fetch after it, a whole batch later."""
         assigned = consumer.assignment()
-        free = [tp for tp in assigned if tp not in self._storing]
-        if assigned and not free:
-            await asyncio.wait(
-                list(self._storing.values()),
-                timeout=POLL_MS / 1000,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+        bound = self._settings.max_batch
+        room = [tp for tp in assigned if len(self._held.get(tp, ())) < bound]
+        if assigned and not room:
+            await self._wait_for_a_stored_batch()
+            self._start_batches(consumer, assigned)
             return
         # With nothing assigned yet, this waits (and lets the group join).
         batches = await consumer.getmany(
-            *(free if len(free) < len(assigned) else ()),
-            timeout_ms=0 if self._storing else POLL_MS,
-            max_records=self._settings.max_batch,
+            *(room if len(room) < len(assigned) else ()),
+            timeout_ms=0 if self._storing or self._held else POLL_MS,
+            max_records=bound,
         )
+        assigned = consumer.assignment()
         for tp, records in batches.items():
-            if records and tp in consumer.assignment() and tp not in self._storing:
+            if records and tp in assigned:
+                self._held.setdefault(tp, []).extend(records)
+        if not self._start_batches(consumer, assigned) and not batches and self._storing:
+            await self._wait_for_a_stored_batch()
+
+    def _start_batches(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> bool:
+        """Start storing the held records of each free partition (up to
+        `max_batch` of them); whether any was started."""
+        started = False
+        for tp in list(self._held):
+            if tp not in assigned:
+                del self._held[tp]
+            elif tp not in self._storing:
+                held = self._held.pop(tp)
+                batch, rest = held[: self._settings.max_batch], held[self._settings.max_batch :]
+                if rest:
+                    self._held[tp] = rest
                 self._storing[tp] = asyncio.create_task(
-                    self._store_batch(consumer, tp, records), name=f"flowd-kafka-{tp}"
+                    self._store_batch(consumer, tp, batch), name=f"flowd-kafka-{tp}"
                 )
-        if not batches and self._storing:
+                started = True
+        return started
+
+    async def _wait_for_a_stored_batch(self) -> None:
+        if self._storing:
             await asyncio.wait(
                 list(self._storing.values()),
                 timeout=POLL_MS / 1000,
@@ -369,6 +396,7 @@ class KafkaIngress:
         if storing:
             await asyncio.wait(storing)
         for tp in partitions:
+            self._held.pop(tp, None)
             self._next.pop(tp, None)
             self._busy.discard(tp)
             self._load.pop(tp, None)
@@ -381,17 +409,21 @@ class KafkaIngress:
     async def _seek_to_stored(
         self, consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
     ) -> None:
+        stored = {
+            tp: await self._runtime.store.source_position(partition_source(tp.topic, tp.partition))
+            for tp in partitions
+        }
+        # From here to the seeks nothing awaits: records held or fetched before
+        # them were read from the old positions, and are dropped with them.
         from_start: list[TopicPartition] = []
-        for tp in partitions:
-            stored = await self._runtime.store.source_position(
-                partition_source(tp.topic, tp.partition)
-            )
-            if stored is None or stored.position is None:
+        for tp, position in stored.items():
+            self._held.pop(tp, None)
+            if position is None or position.position is None:
                 from_start.append(tp)
                 self._next.pop(tp, None)
             else:
-                consumer.seek(tp, stored.position + 1)
-                self._next[tp] = stored.position + 1
+                consumer.seek(tp, position.position + 1)
+                self._next[tp] = position.position + 1
         if from_start:
             await consumer.seek_to_beginning(*from_start)
 

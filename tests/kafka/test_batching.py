@@ -1,0 +1,85 @@
+"""What a partition's next batch holds: every record that came while its
+last batch was being stored, not only what aiokafka had fetched when that
+store began (it fetches a partition again only once its fetched records are
+handed over, so those taken later waited a whole batch more)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flowyard.compiler.api import compile_text
+from flowyard.interpreter.kafka.consumer import KafkaIngress
+from flowyard.interpreter.kafka.devbroker import Broker
+from flowyard.interpreter.kafka.settings import KafkaSettings
+from flowyard.interpreter.runtime import Runtime
+from flowyard.interpreter.store import SQLiteStore
+from support.kafka import create_topics, produce, tally_flow, unique_name
+
+pytestmark = pytest.mark.timeout(120)
+
+SENDS = 5
+PER_SEND = 10
+
+
+def ticks(key: str, first: int, count: int) -> list[tuple[str | None, bytes, list[Any]]]:
+    return [
+        (key, json.dumps({"id": key, "n": n}).encode(), []) for n in range(first, first + count)
+    ]
+
+
+async def test_records_that_came_while_a_batch_was_stored_make_the_next_batch(
+    kafka_broker: Broker, tmp_path: Path, monkeypatch: Any
+) -> None:
+    topic = unique_name("in")
+    await create_topics(kafka_broker.bootstrap, [topic], 1)
+    ir, diagnostics = compile_text(
+        tally_flow(topic, unique_name("out")), file="tally.flow.yaml", surface="yaml"
+    )
+    assert ir is not None, diagnostics
+    store = await SQLiteStore.open(tmp_path / "flowd.db", synchronous="NORMAL")
+    runtime = Runtime(store, [ir])
+    await runtime.start()
+    batches: list[int] = []
+    first_stored = asyncio.Event()
+    store_the_first = asyncio.Event()
+    ingest_batch = runtime.ingest_batch
+
+    async def slow_first(topic: str, records: Any, **options: Any) -> Any:
+        batches.append(len(records))
+        if len(batches) == 1:
+            first_stored.set()
+            await store_the_first.wait()
+        return await ingest_batch(topic, records, **options)
+
+    monkeypatch.setattr(runtime, "ingest_batch", slow_first)
+    ingress = KafkaIngress(
+        runtime, KafkaSettings(bootstrap=kafka_broker.bootstrap, group=unique_name("group"))
+    )
+    await ingress.start()
+    try:
+        await produce(kafka_broker.bootstrap, topic, ticks("k", 1, 1))
+        await asyncio.wait_for(first_stored.wait(), 60)
+        # Produced apart, so that they arrive in several fetches.
+        for send in range(SENDS):
+            await produce(kafka_broker.bootstrap, topic, ticks("k", 2 + send * PER_SEND, PER_SEND))
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # the consumer polls at least every 0.2 s
+        store_the_first.set()
+        total = 1 + SENDS * PER_SEND
+        for _ in range(600):
+            instance = await runtime.get_instance("tally", "k")
+            if instance is not None and instance.data["count"] == total:
+                break
+            await asyncio.sleep(0.05)
+        assert instance is not None
+        assert instance.data["count"] == total
+        assert instance.data["in_order"] is True
+        assert batches == [1, SENDS * PER_SEND]
+    finally:
+        store_the_first.set()
+        await ingress.stop()
+        await runtime.drain_and_stop()
