@@ -105,6 +105,9 @@ class KafkaIngress:
         self._storing: dict[TopicPartition, asyncio.Task[None]] = {}
         self._held: dict[TopicPartition, list[ConsumedRecord]] = {}
         """Per partition, records handed over by aiokafka and not yet being stored."""
+        self._unsought: set[TopicPartition] = set()
+        """Partitions whose batch failed, not yet sought back to their stored position."""
+        self._revoking: set[TopicPartition] = set()
         self._next: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
@@ -259,7 +262,7 @@ class KafkaIngress:
         `max_batch` of them); whether any was started."""
         started = False
         for tp in list(self._held):
-            if tp not in assigned:
+            if tp not in assigned or tp in self._unsought:
                 del self._held[tp]
             elif tp not in self._storing:
                 held = self._held.pop(tp)
@@ -292,10 +295,7 @@ class KafkaIngress:
             # skipped, so fetch the partition again from its stored position.
             log.exception("kafka: a batch of %s was not stored; retrying", tp)
             self._tell(f"kafka: a batch of {tp.topic}[{tp.partition}] not stored: {exc}")
-            await asyncio.sleep(RETRY_AFTER_S)
-            with contextlib.suppress(KafkaError, StoreError, OSError):
-                if tp in consumer.assignment():
-                    await self._seek_to_stored(consumer, [tp])
+            await self._seek_back(consumer, tp)
             # A failed attempt leaves fetched records in reference cycles that the
             # collector, tuned to run seldom (`tuning`), left uncollected: with
             # the store failing for minutes, flowd grew by gigabytes. A full
@@ -303,6 +303,23 @@ class KafkaIngress:
             gc.collect()
         finally:
             self._storing.pop(tp, None)
+
+    async def _seek_back(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        """Seek `tp` back to its stored position after a batch failed, retrying
+        until that works, `tp` is taken away or the consumer stops: what comes
+        after the batch must not be stored before it (the stored position would
+        move past its records). Until then `tp` starts no batch."""
+        self._unsought.add(tp)
+        self._held.pop(tp, None)
+        while (
+            tp in self._unsought
+            and self._task is not None
+            and tp in consumer.assignment()
+            and tp not in self._revoking
+        ):
+            await asyncio.sleep(RETRY_AFTER_S)
+            with contextlib.suppress(KafkaError, StoreError, OSError):
+                await self._seek_to_stored(consumer, [tp])
 
     async def _ingest_partition(
         self, tp: TopicPartition, records: Sequence[ConsumedRecord]
@@ -392,10 +409,13 @@ class KafkaIngress:
 
     async def revoked(self, partitions: Sequence[TopicPartition]) -> None:
         """Partitions are being taken away: wait for their batches being stored."""
+        self._revoking.update(partitions)
         storing = [self._storing[tp] for tp in partitions if tp in self._storing]
         if storing:
             await asyncio.wait(storing)
+        self._revoking.difference_update(partitions)
         for tp in partitions:
+            self._unsought.discard(tp)
             self._held.pop(tp, None)
             self._next.pop(tp, None)
             self._busy.discard(tp)
@@ -417,6 +437,7 @@ class KafkaIngress:
         # them were read from the old positions, and are dropped with them.
         from_start: list[TopicPartition] = []
         for tp, position in stored.items():
+            self._unsought.discard(tp)
             self._held.pop(tp, None)
             if position is None or position.position is None:
                 from_start.append(tp)

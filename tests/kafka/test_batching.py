@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from flowyard.compiler.api import compile_text
+from flowyard.interpreter.kafka import consumer
 from flowyard.interpreter.kafka.consumer import KafkaIngress
 from flowyard.interpreter.kafka.devbroker import Broker
 from flowyard.interpreter.kafka.settings import KafkaSettings
 from flowyard.interpreter.runtime import Runtime
-from flowyard.interpreter.store import SQLiteStore
+from flowyard.interpreter.store import SQLiteStore, StoreError
 from support.kafka import create_topics, produce, tally_flow, unique_name
 
 pytestmark = pytest.mark.timeout(120)
@@ -81,5 +82,63 @@ async def test_records_that_came_while_a_batch_was_stored_make_the_next_batch(
         assert batches == [1, SENDS * PER_SEND]
     finally:
         store_the_first.set()
+        await ingress.stop()
+        await runtime.drain_and_stop()
+
+
+async def test_a_batch_not_stored_is_fetched_again_even_when_the_first_seek_back_fails(
+    kafka_broker: Broker, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A batch that could not be stored is fetched again from the stored
+    position; when that seek fails too (the store unreadable for a moment), it
+    is tried again, and nothing after the batch is stored before it (that
+    would move the stored position past the batch's records, losing them)."""
+    monkeypatch.setattr(consumer, "RETRY_AFTER_S", 0.2)
+    topic = unique_name("in")
+    await create_topics(kafka_broker.bootstrap, [topic], 1)
+    ir, diagnostics = compile_text(
+        tally_flow(topic, unique_name("out")), file="tally.flow.yaml", surface="yaml"
+    )
+    assert ir is not None, diagnostics
+    store = await SQLiteStore.open(tmp_path / "flowd.db", synchronous="NORMAL")
+    runtime = Runtime(store, [ir])
+    await runtime.start()
+    ingest_batch, source_position = runtime.ingest_batch, store.source_position
+    failures = {"ingest": 1, "seek": 2}
+
+    async def failing_once(topic: str, records: Any, **options: Any) -> Any:
+        if failures["ingest"]:
+            failures["ingest"] -= 1
+            # More arrives meanwhile, and is held or fetched past the batch.
+            await produce(kafka_broker.bootstrap, topic, ticks("k", 21, 20))
+            await asyncio.sleep(0.5)
+            raise RuntimeError("a bug, made up by the test")
+        return await ingest_batch(topic, records, **options)
+
+    async def unreadable_twice(source: str) -> Any:
+        if failures["seek"] and not failures["ingest"]:
+            failures["seek"] -= 1
+            raise StoreError("the store cannot be read (made up by the test)")
+        return await source_position(source)
+
+    monkeypatch.setattr(runtime, "ingest_batch", failing_once)
+    monkeypatch.setattr(store, "source_position", unreadable_twice)
+    monkeypatch.setattr(consumer.log, "disabled", True)
+    ingress = KafkaIngress(
+        runtime, KafkaSettings(bootstrap=kafka_broker.bootstrap, group=unique_name("group"))
+    )
+    await ingress.start()
+    try:
+        await produce(kafka_broker.bootstrap, topic, ticks("k", 1, 20))
+        for _ in range(300):
+            instance = await runtime.get_instance("tally", "k")
+            if instance is not None and instance.data["count"] == 40:
+                break
+            await asyncio.sleep(0.05)
+        assert instance is not None
+        assert instance.data["count"] == 40
+        assert instance.data["in_order"] is True
+        assert failures == {"ingest": 0, "seek": 0}  # both failures happened
+    finally:
         await ingress.stop()
         await runtime.drain_and_stop()

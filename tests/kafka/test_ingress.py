@@ -341,8 +341,9 @@ async def test_consumption_pauses_while_too_many_keys_wait_and_resumes(
 ) -> None:
     keys = [f"b{i}" for i in range(200)]
     await produce(kafka_broker.bootstrap, topics.inp, ticks(keys, 3))
-    # Small fetches, so that records are still left in Kafka once it pauses.
-    s = settings(kafka_broker, topics, max_pending_keys=20, max_batch=100)
+    # Small batches, so that records are still left in Kafka once it pauses
+    # (flowd takes up to two batches per partition: one stored, one held).
+    s = settings(kafka_broker, topics, max_pending_keys=20, max_batch=20)
     async with flowd(
         tmp_path / "flowd.db",
         [topics.ir()],
