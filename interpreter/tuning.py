@@ -40,9 +40,9 @@ own work per event had shrunk. 0.1 ms instead of 0.5 ms: the same over HTTP
 (three alternate runs each, within the noise), the same for Kafka at full
 speed, and quicker commits at half of it: a transaction of a few partitions'
 batches waits for the GIL once per statement, up to this long while the loop
-steps other batches. `bench/kafka.py`'s p99 at 17,000 records/s went from
-79-168 ms to 42-61 ms (`bench/kafka_ingest.py --batch 20`: 19,100 to
-20,500-21,300 records/s); see docs/performance.md."""
+steps other batches. `bench/kafka.py`'s p99 at 17,000 records/s, alternately:
+168 and 79 ms at 0.5 ms, 61 and 60 ms at 0.1 ms (`bench/kafka_ingest.py
+--batch 20`: 19,100 to 20,500-21,300 records/s); see docs/performance.md."""
 
 
 def tune_for_serving() -> None:
