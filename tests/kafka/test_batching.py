@@ -32,11 +32,11 @@ def ticks(key: str, first: int, count: int) -> list[tuple[str | None, bytes, lis
     ]
 
 
-async def test_records_that_came_while_a_batch_was_stored_make_the_next_batch(
-    kafka_broker: Broker, tmp_path: Path, monkeypatch: Any
-) -> None:
+async def tally_on_one_partition(broker: Broker, tmp_path: Path) -> tuple[str, Runtime]:
+    """A fresh topic of one partition, and a started runtime of the tally flow
+    reading it (on a SQLite store)."""
     topic = unique_name("in")
-    await create_topics(kafka_broker.bootstrap, [topic], 1)
+    await create_topics(broker.bootstrap, [topic], 1)
     ir, diagnostics = compile_text(
         tally_flow(topic, unique_name("out")), file="tally.flow.yaml", surface="yaml"
     )
@@ -44,6 +44,13 @@ async def test_records_that_came_while_a_batch_was_stored_make_the_next_batch(
     store = await SQLiteStore.open(tmp_path / "flowd.db", synchronous="NORMAL")
     runtime = Runtime(store, [ir])
     await runtime.start()
+    return topic, runtime
+
+
+async def test_records_that_came_while_a_batch_was_stored_make_the_next_batch(
+    kafka_broker: Broker, tmp_path: Path, monkeypatch: Any
+) -> None:
+    topic, runtime = await tally_on_one_partition(kafka_broker, tmp_path)
     batches: list[int] = []
     first_stored = asyncio.Event()
     store_the_first = asyncio.Event()
@@ -94,16 +101,8 @@ async def test_a_batch_not_stored_is_fetched_again_even_when_the_first_seek_back
     is tried again, and nothing after the batch is stored before it (that
     would move the stored position past the batch's records, losing them)."""
     monkeypatch.setattr(consumer, "RETRY_AFTER_S", 0.2)
-    topic = unique_name("in")
-    await create_topics(kafka_broker.bootstrap, [topic], 1)
-    ir, diagnostics = compile_text(
-        tally_flow(topic, unique_name("out")), file="tally.flow.yaml", surface="yaml"
-    )
-    assert ir is not None, diagnostics
-    store = await SQLiteStore.open(tmp_path / "flowd.db", synchronous="NORMAL")
-    runtime = Runtime(store, [ir])
-    await runtime.start()
-    ingest_batch, source_position = runtime.ingest_batch, store.source_position
+    topic, runtime = await tally_on_one_partition(kafka_broker, tmp_path)
+    ingest_batch, source_position = runtime.ingest_batch, runtime.store.source_position
     failures = {"ingest": 1, "seek": 2}
 
     async def failing_once(topic: str, records: Any, **options: Any) -> Any:
@@ -122,7 +121,7 @@ async def test_a_batch_not_stored_is_fetched_again_even_when_the_first_seek_back
         return await source_position(source)
 
     monkeypatch.setattr(runtime, "ingest_batch", failing_once)
-    monkeypatch.setattr(store, "source_position", unreadable_twice)
+    monkeypatch.setattr(runtime.store, "source_position", unreadable_twice)
     monkeypatch.setattr(consumer.log, "disabled", True)
     ingress = KafkaIngress(
         runtime, KafkaSettings(bootstrap=kafka_broker.bootstrap, group=unique_name("group"))
