@@ -47,6 +47,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ from typing import Any
 import aiohttp
 from flowyard.compiler.api import compile_text
 from flowyard.interpreter.core import step
-from flowyard.interpreter.model import EventInput, Instance
+from flowyard.interpreter.model import EventInput, Input, Instance
 from flowyard.interpreter.program import Program
 from flowyard.interpreter.store.sqlite_schema import migrate
 
@@ -325,16 +326,23 @@ def _cpu_seconds(pid: int) -> float | None:
 # ---------------------------------------------------------------- baselines
 
 
-def in_memory(program: Program, events: list[dict[str, Any]]) -> tuple[float, list[Any]]:
-    """(b): step() in a loop with no persistence; also returns the rows (a) inserts."""
+def stepped(program: Program, events: list[dict[str, Any]]) -> Iterator[tuple[str, Input, Any]]:
+    """Each event's key, input and `step()` result, stepping the events in order
+    with no persistence."""
     instances: dict[str, Instance | None] = {}
-    rows: list[tuple[str, str, int, str, str, str]] = []
-    started = time.perf_counter()
     for i, payload in enumerate(events):
         key = payload["id"]
         inp = EventInput("Ping", payload, {"topic": "pings"}, 1_767_225_600_000 + i)
         result = step(program, instances.get(key), inp, key=key)
         instances[key] = result.instance
+        yield key, inp, result
+
+
+def in_memory(program: Program, events: list[dict[str, Any]]) -> tuple[float, list[Any]]:
+    """(b): step() in a loop with no persistence; also returns the rows (a) inserts."""
+    rows: list[tuple[str, str, int, str, str, str]] = []
+    started = time.perf_counter()
+    for key, inp, result in stepped(program, events):
         rows.append(
             (
                 key,

@@ -9,7 +9,9 @@ broker (started here from the cached jars, or --bootstrap), then consumed:
 (c) by `flowd run` through `POST /events` (bench/embedded.py's path: the same
     flow, the same events, batches of 20, 16 requests in flight).
 
-Reported: the rates, (b)/(a), (b)/(c), and, while records are produced at
+Reported: the rates, (b)/(a), (b)/(c), the flow's `step()` in a loop over the
+same events with no store (how fast this machine runs Python at the time: the
+same code's (b)/(a) follows it, as (a) is mostly C), and, while records are produced at
 half of (b)'s rate for about --latency-seconds, the latency from a record's
 produce timestamp to its transition committed (its journal row first seen
 by a reader polling the database, `journal_watch`) and to its transition
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import signal
@@ -53,11 +56,14 @@ from embedded import (
     _applied_latencies,
     _journal_count,
     _journal_count_exact,
+    compile_flow,
     make_events,
     percentile,
+    stepped,
     through_http,
 )
 from flowyard.interpreter.kafka.devbroker import Broker
+from flowyard.interpreter.program import Program
 from journal_watch import JournalWatch
 
 
@@ -319,6 +325,15 @@ async def latency_at(
     return Latencies(committed=committed, applied=_applied_latencies(db))
 
 
+def seconds_to_step(events: list[dict[str, Any]]) -> float:
+    """Seconds the flow's `step()` takes over `events` in a loop, with no store:
+    how fast the machine runs flowd's Python at the time."""
+    program = Program.from_ir(compile_flow())
+    started = time.perf_counter()
+    collections.deque(stepped(program, events), maxlen=0)
+    return time.perf_counter() - started
+
+
 async def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None:
     events = make_events(args.events, args.keys)
     n = len(events)
@@ -331,6 +346,7 @@ async def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None:
         workdir, events, batch=20, concurrency=16, max_seconds=args.max_seconds
     )
     raw_rate, kafka_rate, http_rate = n / raw_s, n / kafka_s, n / http.seconds
+    step_s = seconds_to_step(events)
     latencies = await latency_at(
         workdir,
         bootstrap,
@@ -348,6 +364,7 @@ async def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None:
     print(f"  (a) aiokafka consumer alone, json.loads       : {raw_rate:10,.0f} records/s")
     print(f"  (b) flowd run --kafka -> durable transitions  : {kafka_rate:10,.0f} records/s")
     print(f"  (c) flowd, POST /events -> durable transitions: {http_rate:10,.0f} records/s")
+    print(f"  step() in a loop, no store (Python's speed)   : {n / step_s:10,.0f} records/s")
     print(f"  (b) / (a) : {kafka_rate / raw_rate:6.1%}  (target >= 10%)")
     print(f"  (b) / (c) : {kafka_rate / http_rate:6.2f}x  (target >= 1x)")
     print(

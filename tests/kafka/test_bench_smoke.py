@@ -20,6 +20,7 @@ def test_kafka_bench_reports_rates_ratios_and_latency(kafka_broker: Broker) -> N
     )  # fmt: skip
     for label in ("(a) aiokafka consumer alone", "(b) flowd run --kafka", "(c) flowd, POST"):
         assert re.search(re.escape(label) + r".*: +[\d,]+ records/s", out), out
+    assert re.search(r"step\(\) in a loop, no store.*: +[\d,]+ records/s", out), out
     assert re.search(r"\(b\) / \(a\) : +[\d.]+%", out), out
     assert re.search(r"\(b\) / \(c\) : +[\d.]+x", out), out
     quantiles = r"p50 +-?[\d.]+ ms +p90 +-?[\d.]+ ms +p99 +-?[\d.]+ ms"
