@@ -10,8 +10,8 @@ broker (started here from the cached jars, or --bootstrap), then consumed:
     flow, the same events, batches of 20, 16 requests in flight).
 
 Reported: the rates, (b)/(a), (b)/(c), the flow's `step()` in a loop over the
-same events with no store (how fast this machine runs Python at the time: the
-same code's (b)/(a) follows it, as (a) is mostly C), and, while records are produced at
+same events with no store (how fast this machine runs Python on one CPU at the
+time, to tell a slow machine from a slow flowd), and, while records are produced at
 half of (b)'s rate for about --latency-seconds, the latency from a record's
 produce timestamp to its transition committed (its journal row first seen
 by a reader polling the database, `journal_watch`) and to its transition
@@ -327,7 +327,7 @@ async def latency_at(
 
 def seconds_to_step(events: list[dict[str, Any]]) -> float:
     """Seconds the flow's `step()` takes over `events` in a loop, with no store:
-    how fast the machine runs flowd's Python at the time."""
+    how fast the machine runs flowd's Python on one CPU at the time."""
     program = Program.from_ir(compile_flow())
     started = time.perf_counter()
     collections.deque(stepped(program, events), maxlen=0)
