@@ -421,7 +421,7 @@ async def ingest_records(
     result = await store.ingest(all_items, sources, dead_letters=letters, applied=applied)
     rows = stored_rows(all_items, result.inbox_ids)
     if summary_only:
-        summary = _summary(per_record, with_letters, result, seen_before)
+        summary = _summary(per_record, with_letters, result, seen_before, queued_any=bool(rows))
         return Ingested([], rows, result.applied, summary)
     return Ingested(_outcomes(per_record, result, seen_before), rows, result.applied)
 
@@ -431,18 +431,21 @@ def _summary(
     with_letters: Sequence[int],
     result: IngestResult,
     seen_before: set[int],
+    *,
+    queued_any: bool,
 ) -> IngestSummary:
     """What `summarize(_outcomes(...))` gives, without an outcome per record
-    (`with_letters`: the indexes of the records with dead letters)."""
+    (`with_letters`: the indexes of the records with dead letters; `queued_any`:
+    whether any item got an inbox row, as `stored_rows` found)."""
     reasons = [
         (index, letter.reason)
         for index in with_letters
         if index not in seen_before
         for letter in per_record[index][1]
     ]
-    inbox_ids = result.inbox_ids
-    if inbox_ids.count(None) == len(inbox_ids):  # all applied on arrival (or taken before)
+    if not queued_any:  # all applied on arrival (or taken before)
         return IngestSummary([], reasons)
+    inbox_ids = result.inbox_ids
     applied = result.applied
     queued: list[Delivery] = []
     position = 0
