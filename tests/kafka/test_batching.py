@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flowyard.compiler.api import compile_text
 from flowyard.interpreter.kafka import consumer
 from flowyard.interpreter.kafka.consumer import KafkaIngress
 from flowyard.interpreter.kafka.devbroker import Broker
 from flowyard.interpreter.kafka.settings import KafkaSettings
 from flowyard.interpreter.runtime import Runtime
 from flowyard.interpreter.store import SQLiteStore, StoreError
-from support.kafka import create_topics, produce, tally_flow, unique_name
+from support.kafka import create_topics, produce, tally_ir, unique_name
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,10 +36,7 @@ async def tally_on_one_partition(broker: Broker, tmp_path: Path) -> tuple[str, R
     reading it (on a SQLite store)."""
     topic = unique_name("in")
     await create_topics(broker.bootstrap, [topic], 1)
-    ir, diagnostics = compile_text(
-        tally_flow(topic, unique_name("out")), file="tally.flow.yaml", surface="yaml"
-    )
-    assert ir is not None, diagnostics
+    ir = tally_ir(topic, unique_name("out"))
     store = await SQLiteStore.open(tmp_path / "flowd.db", synchronous="NORMAL")
     runtime = Runtime(store, [ir])
     await runtime.start()

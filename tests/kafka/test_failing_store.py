@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flowyard.compiler.api import compile_text
 from flowyard.interpreter.kafka import consumer
 from flowyard.interpreter.kafka.consumer import KafkaIngress
 from flowyard.interpreter.kafka.devbroker import Broker
@@ -26,7 +25,7 @@ from flowyard.interpreter.kafka.settings import KafkaSettings
 from flowyard.interpreter.runtime import Runtime
 from flowyard.interpreter.store import SQLiteStore
 from flowyard.interpreter.tuning import SERVING_THRESHOLDS
-from support.kafka import create_topics, produce, tally_flow, unique_name
+from support.kafka import create_topics, produce, tally_ir, unique_name
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -68,10 +67,7 @@ async def test_failed_batches_do_not_pile_up(
             for i in range(RECORDS)
         ],
     )
-    ir, diagnostics = compile_text(
-        tally_flow(topic, unique_name("out")), file="tally.flow.yaml", surface="yaml"
-    )
-    assert ir is not None, diagnostics
+    ir = tally_ir(topic, unique_name("out"))
     monkeypatch.setattr(consumer, "RETRY_AFTER_S", 0.1)
     # pytest's log capture would keep each failure's traceback, and its records, alive.
     monkeypatch.setattr(consumer.log, "disabled", True)

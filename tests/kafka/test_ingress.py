@@ -29,7 +29,7 @@ from flowyard.interpreter.kafka.service import KafkaService
 from flowyard.interpreter.kafka.settings import KafkaSettings
 from flowyard.interpreter.runtime import Runtime
 from flowyard.interpreter.store import InboxItem, SQLiteStore, StoreError
-from support.kafka import create_topics, produce, read_topic, tally_flow, unique_name
+from support.kafka import create_topics, produce, read_topic, tally_flow, tally_ir, unique_name
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,11 +46,7 @@ class Topics:
     group: str = field(default_factory=lambda: unique_name("group"))
 
     def ir(self) -> dict[str, Any]:
-        ir, diagnostics = compile_text(
-            tally_flow(self.inp, self.out), file="tally.flow.yaml", surface="yaml"
-        )
-        assert ir is not None, diagnostics
-        return ir
+        return tally_ir(self.inp, self.out)
 
 
 @pytest.fixture

@@ -13,10 +13,12 @@ import itertools
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from flowyard.compiler.api import compile_text
 from flowyard.interpreter.kafka.devbroker import (
     Broker,
     BrokerError,
@@ -80,6 +82,15 @@ def tally_flow(topic_in: str, topic_out: str) -> str:
     return text.replace("topic: IN", f"topic: {topic_in}").replace(
         "topic: OUT", f"topic: {topic_out}"
     )
+
+
+def tally_ir(topic_in: str, topic_out: str) -> dict[str, Any]:
+    """The tally flow (`tally_flow`) compiled."""
+    ir, diagnostics = compile_text(
+        tally_flow(topic_in, topic_out), file="tally.flow.yaml", surface="yaml"
+    )
+    assert ir is not None, diagnostics
+    return ir
 
 
 Record = tuple[str | None, bytes, Sequence[tuple[str, bytes]]]
