@@ -309,8 +309,7 @@ class KafkaIngress:
         until that works, `tp` is taken away or the consumer stops: what comes
         after the batch must not be stored before it (the stored position would
         move past its records). Until then `tp` starts no batch."""
-        self._unsought.add(tp)
-        self._held.pop(tp, None)
+        self._unsought.add(tp)  # what it holds is dropped (`_start_batches`)
         while (
             tp in self._unsought
             and self._task is not None
