@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, cast, get_args
 
 import aiosqlite
 
+from . import sqlite_journal
 from . import sqlite_rows as rows
 from . import sqlite_writes as writes
 from .base import (
@@ -62,13 +63,15 @@ BUSY_TIMEOUT_MS = 5000
 
 WRITER_CACHE_KIB = 64 * 1024
 """The writer's page cache (SQLite's default is 2 MiB), filled only as pages
-are read: the journal's key index outgrows 2 MiB within some 100,000 steps,
-and its pages were then read from the file again on every commit."""
+are read: the pages of `instances` that commits rewrite at random places
+outgrow 2 MiB at some 6,000 instances, and were then read from the file again
+on every commit. (Measured when the journal still had an index by instance,
+which outgrew 2 MiB within some 100,000 steps.)"""
 
 WAL_CHECKPOINT_PAGES = 10_000
 """Pages (4 KiB) written to the WAL before the writer copies them back into the
-database (SQLite's default: 1,000). The instances and the journal's index are
-rewritten at random places by every commit; a checkpoint copies each page
+database (SQLite's default: 1,000). The instances are rewritten at random
+places by every commit; a checkpoint copies each page
 once, however often it changed, so fewer, larger checkpoints copy less.
 With `WRITER_CACHE_KIB`, `bench/kafka.py`'s (b) was 2% faster (32,900
 against 32,100 records/s, the means of three alternate runs)."""
@@ -414,11 +417,7 @@ class SQLiteStore:
 
     async def journal(self, flow: str, key: str, *, after_seq: int = -1) -> list[JournalEntry]:
         """See `Store.journal`."""
-        found = await self._fetch(
-            f"SELECT {rows.JOURNAL_COLUMNS} FROM journal "
-            "WHERE flow = ? AND key = ? AND seq > ? ORDER BY seq",
-            (flow, key, after_seq),
-        )
+        found = await self._fetch(sqlite_journal.READ_SQL, (flow, key, after_seq, after_seq))
         return [rows.journal_entry(r) for r in found]
 
     async def inbox_for(

@@ -148,6 +148,33 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4: the key of the Kafka record a dead letter was (its bytes, as read).
     ("ALTER TABLE dead_letters ADD COLUMN record_key BLOB",),
+    # 5: the journal without its index by instance: each entry links to its
+    # instance's entry before it, and the instance to its newest (see
+    # sqlite_journal.py). The ids are the rowids entries had, in arrival order.
+    (
+        "ALTER TABLE instances ADD COLUMN journal_head INTEGER",
+        """UPDATE instances SET journal_head = (
+            SELECT j.rowid FROM journal AS j
+            WHERE j.flow = instances.flow AND j.key = instances.key
+            ORDER BY j.seq DESC LIMIT 1
+        )""",
+        """CREATE TABLE journal_linked (
+            id INTEGER PRIMARY KEY,
+            flow TEXT NOT NULL,
+            key TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            input TEXT NOT NULL,
+            trace TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            prev_id INTEGER
+        )""",
+        """INSERT INTO journal_linked (id, flow, key, seq, input, trace, at_ms, prev_id)
+        SELECT rowid, flow, key, seq, input, trace, at_ms,
+            lag(rowid) OVER (PARTITION BY flow, key ORDER BY seq)
+        FROM journal ORDER BY rowid""",
+        "DROP TABLE journal",
+        "ALTER TABLE journal_linked RENAME TO journal",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

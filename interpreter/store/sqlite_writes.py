@@ -8,11 +8,12 @@ everything it did.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import chain
-from typing import TypeVar, cast
+from typing import cast
 
 from ..immutable import immutable
+from . import sqlite_journal
 from .base import (
     CallbackRegistration,
     ConflictError,
@@ -35,21 +36,8 @@ from .planning import commit_names as _names
 from .planning import merged_position as _merged
 from .planning import snapshot_row as _snapshot_row
 from .planning import starts_instance as _starts
+from .sqlite_bulk import chunks, insert_rows, marks
 from .sqlite_rows import dumps
-
-_CHUNK = 500
-
-T = TypeVar("T")
-
-
-def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
-
 
 # --- ingest ----------------------------------------------------------------
 
@@ -70,32 +58,6 @@ def _advance_source(
         "updated_ms = excluded.updated_ms",
         (source, position, at_ms),
     )
-
-
-def insert_rows(
-    conn: sqlite3.Connection, head: str, rows: Sequence[tuple[object, ...]], tail: str = ""
-) -> list[int]:
-    """Run `head` (an INSERT up to its VALUES) for `rows`, many rows per statement.
-
-    Returns the new rowids in the order of `rows`, which holds for a table whose
-    id is AUTOINCREMENT: one statement's rows get consecutive ids. One statement
-    for many rows also means few hand-overs of the GIL between this writer
-    thread and the event loop, which otherwise wait on each other per row.
-    """
-    if not rows:
-        return []
-    columns = len(rows[0])
-    per = max(1, min(_CHUNK, 30_000 // columns))
-    marks = "(" + ", ".join("?" * columns) + ")"
-    ids: list[int] = []
-    for chunk in _chunks(rows, per):
-        cursor = conn.execute(
-            f"{head} VALUES {', '.join([marks] * len(chunk))}{tail}",
-            list(chain.from_iterable(chunk)),
-        )
-        last = cursor.lastrowid or 0
-        ids.extend(range(last - len(chunk) + 1, last + 1))
-    return ids
 
 
 def _take(conn: sqlite3.Connection, items: Sequence[InboxItem]) -> list[bool]:
@@ -279,7 +241,7 @@ def ingest(conn: sqlite3.Connection, calls: list[IngestCall]) -> list[IngestResu
 def _remove_fired(conn: sqlite3.Connection, timers: Sequence[TimerRow]) -> None:
     """Delete the `timers` rows still due when they were read (a timer re-armed
     since has another due time and stays), many per statement."""
-    for chunk in _chunks(timers):
+    for chunk in chunks(timers):
         # A join, not `(...) IN (VALUES ...)`, as in `_consume`.
         conn.execute(
             "DELETE FROM timers WHERE rowid IN (SELECT t.rowid FROM (VALUES "
@@ -295,18 +257,7 @@ def _stored_instances(
 ) -> set[tuple[str, str]]:
     """Which of the instances that steps in `applied` would start already exist."""
     starting = sorted({(c.flow, c.key) for c in applied if c is not None and _starts(c)})
-    found: set[tuple[str, str]] = set()
-    for chunk in _chunks(starting, _CHUNK // 2):
-        pairs = ", ".join("(?, ?)" for _ in chunk)
-        found.update(
-            conn.execute(
-                f"WITH wanted (flow, key) AS (VALUES {pairs}) SELECT i.flow, i.key "
-                "FROM wanted CROSS JOIN instances AS i ON i.flow = wanted.flow "
-                "AND i.key = wanted.key",
-                list(chain.from_iterable(chunk)),
-            )
-        )
-    return found
+    return set(sqlite_journal.stored(conn, starting))
 
 
 # --- step commit -----------------------------------------------------------------
@@ -321,27 +272,20 @@ def commit_turns(conn: sqlite3.Connection, turns: list[Sequence[StepCommit]]) ->
     row is gone; the caller then commits the turns one by one to learn which.
     """
     commits = [c for turn in turns for c in turn]
-    journal = [(c, c.journal) for c in commits if c.journal is not None]
-    try:
-        insert_rows(
-            conn,
-            "INSERT INTO journal (flow, key, seq, input, trace, at_ms)",
-            [(c.flow, c.key, j.seq, dumps(j.input), dumps(j.trace), j.at_ms) for c, j in journal],
-        )
-    except sqlite3.IntegrityError as error:
-        taken = f"a journal entry of {_names(commits)} is already stored"
-        raise ConflictError(taken) from error
+    heads = sqlite_journal.append(conn, commits)
     _consume(conn, commits)
     for c in commits:
         _write_effects(conn, c)
     last = {(c.flow, c.key): c for c in commits}
     insert_rows(
         conn,
-        "INSERT INTO instances (flow, key, ir_hash, seq, state, status, snapshot, updated_ms)",
-        [_snapshot_row(c) for c in last.values()],
+        "INSERT INTO instances "
+        "(flow, key, ir_hash, seq, state, status, snapshot, updated_ms, journal_head)",
+        [(*_snapshot_row(c), heads.get(instance)) for instance, c in last.items()],
         " ON CONFLICT (flow, key) DO UPDATE SET ir_hash = excluded.ir_hash, "
         "seq = excluded.seq, state = excluded.state, status = excluded.status, "
-        "snapshot = excluded.snapshot, updated_ms = excluded.updated_ms",
+        "snapshot = excluded.snapshot, updated_ms = excluded.updated_ms, "
+        "journal_head = coalesce(excluded.journal_head, instances.journal_head)",
     )
     return [None] * len(turns)
 
@@ -375,7 +319,7 @@ def _write_effects(conn: sqlite3.Connection, c: StepCommit) -> None:
 def _consume(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> None:
     rows = list(dict.fromkeys((i, c.flow, c.key) for c in commits for i in c.consumed))
     deleted = 0
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows):
         # A join, not `(id, flow, key) IN (VALUES ...)`: SQLite scans the table for that.
         deleted += conn.execute(
             "DELETE FROM inbox WHERE id IN (SELECT i.id FROM (VALUES "
@@ -523,10 +467,10 @@ def mark_outbox_sent(
 ) -> list[int]:
     """See `Store.mark_outbox_sent`."""
     offsets: list[int] = []
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         rows = conn.execute(
             "SELECT id, topic, key, value, headers, dedup_key FROM outbox "
-            f"WHERE sent_ms IS NULL AND id IN ({_marks(len(chunk))}) ORDER BY id",
+            f"WHERE sent_ms IS NULL AND id IN ({marks(len(chunk))}) ORDER BY id",
             tuple(chunk),
         ).fetchall()
         for row_id, topic, key, value, headers, dedup_key in rows:

@@ -73,6 +73,25 @@ async def test_a_taken_seq_is_a_conflict_and_writes_nothing(
     assert await store.timers_for("orders", "a") == []
 
 
+async def test_each_instances_journal_reads_back_in_order_among_others(
+    store: Store, commit_for: CommitFor
+) -> None:
+    await store.commit_steps([commit_for(k, 0) for k in "abc"])
+    for seq in range(1, 6):
+        await store.commit_steps([commit_for("a", seq), commit_for("b", seq)])
+    await store.commit_steps([commit_for("c", seq) for seq in range(1, 4)])
+    assert [j.seq for j in await store.journal("orders", "a")] == [0, 1, 2, 3, 4, 5]
+    assert [j.seq for j in await store.journal("orders", "b", after_seq=3)] == [4, 5]
+    assert [j.seq for j in await store.journal("orders", "c")] == [0, 1, 2, 3]
+    assert await store.journal("orders", "c", after_seq=3) == []
+    assert await store.journal("orders", "nobody") == []
+    with pytest.raises(ConflictError, match="already stored"):
+        await store.commit_steps([commit_for("c", 4), commit_for("c", 4)])
+    with pytest.raises(ConflictError, match="already stored"):
+        await store.commit(commit_for("b", 2))
+    assert [j.seq for j in await store.journal("orders", "c")] == [0, 1, 2, 3]
+
+
 async def test_consuming_a_missing_or_foreign_inbox_row_is_a_conflict(
     store: Store, commit_for: CommitFor
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 from flowyard.interpreter.store import (
+    ConflictError,
     DeadLetter,
     NewEffectCall,
     PostgresStore,
@@ -79,6 +80,51 @@ async def test_dead_letters_of_version_3_have_no_record_key_after_migrating(
         )
         await store.dead_letter(letter)
         assert [d.record_key for d in await store.dead_letters()] == [None, b"k"]
+
+
+async def test_a_journal_of_version_4_is_linked_per_instance_after_migrating(
+    db_path: Path, commit_for: CommitFor
+) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    migrate(conn, target=4)
+    for key, seq in [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2)]:
+        conn.execute(
+            "INSERT INTO journal (flow, key, seq, input, trace, at_ms) "
+            "VALUES (?, ?, ?, ?, '{}', 1)",
+            ("orders", key, seq, f'{{"n":{seq}}}'),
+        )
+    for key, seq in [("a", 3), ("b", 2)]:
+        conn.execute(
+            "INSERT INTO instances VALUES ('orders', ?, 'h', ?, 'open', 'active', '{}', 1)",
+            (key, seq),
+        )
+    conn.close()
+
+    async with await SQLiteStore.open(db_path) as store:
+        assert [j.input for j in await store.journal("orders", "a")] == [
+            {"n": 0},
+            {"n": 1},
+            {"n": 2},
+        ]
+        assert [j.seq for j in await store.journal("orders", "b", after_seq=0)] == [1]
+        with pytest.raises(ConflictError, match="entry 2 of orders/a is already stored"):
+            await store.commit(commit_for("a", 2))
+        await store.commit(commit_for("a", 3))
+        assert [j.seq for j in await store.journal("orders", "a", after_seq=1)] == [2, 3]
+
+    conn = sqlite3.connect(db_path)
+    linked = conn.execute("SELECT id, key, seq, prev_id FROM journal ORDER BY id").fetchall()
+    assert linked == [
+        (1, "a", 0, None),
+        (2, "b", 0, None),
+        (3, "a", 1, 1),
+        (4, "b", 1, 2),
+        (5, "a", 2, 3),
+        (6, "a", 3, 5),
+    ]
+    indexes = conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'journal'").fetchall()
+    assert indexes == [("journal",)]
+    conn.close()
 
 
 async def test_a_newer_database_is_refused(db_path: Path) -> None:
