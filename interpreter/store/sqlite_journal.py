@@ -13,12 +13,11 @@ following the links, newest first. Appending writes only the table's last pages.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-
-import orjson
+from collections.abc import Mapping, Sequence
 
 from .base import ConflictError, StepCommit
-from .sqlite_bulk import CHUNK, chunks, insert_rows
+from .sqlite_bulk import insert_rows
+from .sqlite_instances import Instance, StoredInstance
 from .sqlite_rows import JOURNAL_COLUMNS, dumps
 
 _COLUMNS_OF_J = ", ".join(f"j.{c.strip()}" for c in JOURNAL_COLUMNS.split(","))
@@ -36,35 +35,15 @@ READ_SQL = (
 """`Store.journal`'s entries of one instance after a seq; parameters: flow,
 key, after_seq, after_seq. The walk stops at the first entry at or below it."""
 
-Instance = tuple[str, str]
 
-
-def stored(conn: sqlite3.Connection, keys: Sequence[Instance]) -> dict[Instance, tuple[int, int]]:
-    """Each stored instance of `keys`: its seq (inputs applied) and newest entry's id (0: none).
-
-    Read as one row of JSON, not a row per instance: Python's sqlite3 lets go
-    of the GIL for each row, and the writer thread then waits for it (up to the
-    switch interval while the event loop runs). A row per instance made commits
-    at 19,000 records/s slower than the journal's index had.
-    """
-    found: dict[Instance, tuple[int, int]] = {}
-    for chunk in chunks(keys, CHUNK // 2):
-        pairs = ", ".join("(?, ?, ?)" for _ in chunk)
-        params = [value for n, (flow, key) in enumerate(chunk) for value in (n, flow, key)]
-        (stored,) = conn.execute(
-            f"WITH wanted (n, flow, key) AS (VALUES {pairs}) "
-            "SELECT json_group_array(json_array(wanted.n, i.seq, coalesce(i.journal_head, 0))) "
-            "FROM wanted CROSS JOIN instances AS i ON i.flow = wanted.flow AND i.key = wanted.key",
-            params,
-        ).fetchone()
-        for n, seq, head in orjson.loads(stored):
-            found[chunk[n]] = (seq, head)
-    return found
-
-
-def append(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> dict[Instance, int]:
+def append(
+    conn: sqlite3.Connection,
+    commits: Sequence[StepCommit],
+    before: Mapping[Instance, StoredInstance],
+) -> dict[Instance, int]:
     """Append the journal entries of `commits`, in order; returns the id of each
-    instance's newest entry among them (its new `journal_head`).
+    instance's newest entry among them (its new `journal_head`). `before` holds
+    the stored instances among them (`sqlite_instances.stored`).
 
     Raises `ConflictError` if an entry's seq is taken: below its instance's
     stored seq (the inputs it has applied), or below an earlier entry's of
@@ -73,7 +52,11 @@ def append(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> dict[Inst
     entries = [(c, c.journal) for c in commits if c.journal is not None]
     if not entries:
         return {}
-    applied = stored(conn, list(dict.fromkeys((c.flow, c.key) for c, _ in entries)))
+    applied = {
+        (c.flow, c.key): (found.seq, found.journal_head)
+        for c, _ in entries
+        if (found := before.get((c.flow, c.key))) is not None
+    }
     # One writer: the ids after the largest stored are free until this transaction ends.
     next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM journal").fetchone()[0]) + 1
     rows: list[tuple[object, ...]] = []

@@ -13,7 +13,7 @@ from itertools import chain
 from typing import cast
 
 from ..immutable import immutable
-from . import sqlite_journal
+from . import sqlite_instances, sqlite_journal
 from .base import (
     CallbackRegistration,
     ConflictError,
@@ -34,7 +34,6 @@ from .groupcommit import in_savepoint
 from .planning import applicable_steps as _applicable
 from .planning import commit_names as _names
 from .planning import merged_position as _merged
-from .planning import snapshot_row as _snapshot_row
 from .planning import starts_instance as _starts
 from .sqlite_bulk import chunks, insert_rows, marks
 from .sqlite_rows import dumps
@@ -257,7 +256,7 @@ def _stored_instances(
 ) -> set[tuple[str, str]]:
     """Which of the instances that steps in `applied` would start already exist."""
     starting = sorted({(c.flow, c.key) for c in applied if c is not None and _starts(c)})
-    return set(sqlite_journal.stored(conn, starting))
+    return set(sqlite_instances.stored(conn, starting))
 
 
 # --- step commit -----------------------------------------------------------------
@@ -272,21 +271,13 @@ def commit_turns(conn: sqlite3.Connection, turns: list[Sequence[StepCommit]]) ->
     row is gone; the caller then commits the turns one by one to learn which.
     """
     commits = [c for turn in turns for c in turn]
-    heads = sqlite_journal.append(conn, commits)
+    last = {(c.flow, c.key): c for c in commits}
+    before = sqlite_instances.stored(conn, list(last))
+    heads = sqlite_journal.append(conn, commits, before)
     _consume(conn, commits)
     for c in commits:
         _write_effects(conn, c)
-    last = {(c.flow, c.key): c for c in commits}
-    insert_rows(
-        conn,
-        "INSERT INTO instances "
-        "(flow, key, ir_hash, seq, state, status, snapshot, updated_ms, journal_head)",
-        [(*_snapshot_row(c), heads.get(instance)) for instance, c in last.items()],
-        " ON CONFLICT (flow, key) DO UPDATE SET ir_hash = excluded.ir_hash, "
-        "seq = excluded.seq, state = excluded.state, status = excluded.status, "
-        "snapshot = excluded.snapshot, updated_ms = excluded.updated_ms, "
-        "journal_head = coalesce(excluded.journal_head, instances.journal_head)",
-    )
+    sqlite_instances.write(conn, last, before, heads)
     return [None] * len(turns)
 
 

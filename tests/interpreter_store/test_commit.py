@@ -92,6 +92,29 @@ async def test_each_instances_journal_reads_back_in_order_among_others(
     assert [j.seq for j in await store.journal("orders", "c")] == [0, 1, 2, 3]
 
 
+async def test_state_and_status_are_found_by_their_new_values_whichever_changed(
+    store: Store, commit_for: CommitFor
+) -> None:
+    async def found(**where: str) -> list[str]:
+        return [i.key for i in await store.instances("orders", **where)]
+
+    await store.commit_steps([commit_for("a", 0), commit_for("b", 0)])
+    steps = [
+        ("paid", "active"),  # the state changes
+        ("paid", "done"),  # the status changes
+        ("paid", "done"),  # neither
+        ("open", "active"),  # both
+    ]
+    for seq, (state, status) in enumerate(steps, start=1):
+        await store.commit_steps([commit_for("a", seq, state=state, status=status)])
+        assert await found(state=state) == ["a"] + (["b"] if state == "open" else [])
+        assert await found(status=status) == ["a"] + (["b"] if status == "active" else [])
+        other_state = "open" if state == "paid" else "paid"
+        assert await found(state=other_state) == (["b"] if other_state == "open" else [])
+    row = await store.load_instance("orders", "a")
+    assert row is not None and (row.seq, row.state, row.status) == (5, "open", "active")
+
+
 async def test_consuming_a_missing_or_foreign_inbox_row_is_a_conflict(
     store: Store, commit_for: CommitFor
 ) -> None:
