@@ -38,6 +38,20 @@ def test_kafka_ingest_bench_reports_cpu_per_record() -> None:
     assert re.search(r"\(2\) writes stubbed +: +[\d.]+ us event-loop CPU/record", out), out
 
 
+def test_store_writes_bench_reports_each_transaction_size() -> None:
+    out = run_bench(
+        "bench/store_writes.py", "--keys", "50", "--records", "400", "--prefill", "200",
+        "--small", "20", "--large", "200",
+    )  # fmt: skip
+    for size in ("20", "200"):
+        assert re.search(
+            rf"transactions of +{size}: +[\d,]+ records/s +[\d.]+ us/record +[\d.]+ us CPU/record"
+            r" +[\d.]+ KB WAL/record",
+            out,
+        ), out
+    assert re.search(r"20 / 200 : +[\d.]+%", out), out
+
+
 def test_runtime_cpu_bench_reports_each_phase() -> None:
     out = run_bench("bench/runtime_cpu.py", "--events", "300", "--keys", "30")
     for label in (
