@@ -363,20 +363,24 @@ def raw_inserts(workdir: Path, ir_hash: str, rows: list[Any], name: str = "raw.d
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     migrate(conn)
+    newest: dict[str, int] = {}  # key -> its newest journal id, as flowd links them
     started = time.perf_counter()
     for start in range(0, len(rows), RAW_BATCH):
         conn.execute("BEGIN")
-        for key, inp, seq, trace, snapshot, state in rows[start : start + RAW_BATCH]:
+        for n, (key, inp, seq, trace, snapshot, state) in enumerate(
+            rows[start : start + RAW_BATCH], start=start + 1
+        ):
             conn.execute(
-                "INSERT INTO journal (flow, key, seq, input, trace, at_ms) "
-                "VALUES ('bench', ?, ?, ?, ?, 0)",
-                (key, seq, inp, trace),
+                "INSERT INTO journal (id, flow, key, seq, input, trace, at_ms, prev_id) "
+                "VALUES (?, 'bench', ?, ?, ?, ?, 0, ?)",
+                (n, key, seq, inp, trace, newest.get(key)),
             )
+            newest[key] = n
             conn.execute(
                 "INSERT OR REPLACE INTO instances "
-                "(flow, key, ir_hash, seq, state, status, snapshot, updated_ms) "
-                "VALUES ('bench', ?, ?, ?, ?, 'active', ?, 0)",
-                (key, ir_hash, seq + 1, state, snapshot),
+                "(flow, key, ir_hash, seq, state, status, snapshot, updated_ms, journal_head) "
+                "VALUES ('bench', ?, ?, ?, ?, 'active', ?, 0, ?)",
+                (key, ir_hash, seq + 1, state, snapshot, n),
             )
         conn.execute("COMMIT")
     seconds = time.perf_counter() - started

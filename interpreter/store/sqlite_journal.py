@@ -13,11 +13,11 @@ following the links, newest first. Appending writes only the table's last pages.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from .base import ConflictError, StepCommit
 from .sqlite_bulk import insert_rows
-from .sqlite_instances import Instance, StoredInstance
+from .sqlite_instances import Before, Instance
 from .sqlite_rows import JOURNAL_COLUMNS, dumps
 
 _COLUMNS_OF_J = ", ".join(f"j.{c.strip()}" for c in JOURNAL_COLUMNS.split(","))
@@ -39,11 +39,11 @@ key, after_seq, after_seq. The walk stops at the first entry at or below it."""
 def append(
     conn: sqlite3.Connection,
     commits: Sequence[StepCommit],
-    before: Mapping[Instance, StoredInstance],
+    before: Before,
 ) -> dict[Instance, int]:
     """Append the journal entries of `commits`, in order; returns the id of each
-    instance's newest entry among them (its new `journal_head`). `before` holds
-    the stored instances among them (`sqlite_instances.stored`).
+    instance's newest entry among them (its new `journal_head`). `before` is
+    what `sqlite_instances.stored` read of their instances and the journal.
 
     Raises `ConflictError` if an entry's seq is taken: below its instance's
     stored seq (the inputs it has applied), or below an earlier entry's of
@@ -55,10 +55,10 @@ def append(
     applied = {
         (c.flow, c.key): (found.seq, found.journal_head)
         for c, _ in entries
-        if (found := before.get((c.flow, c.key))) is not None
+        if (found := before.instances.get((c.flow, c.key))) is not None
     }
     # One writer: the ids after the largest stored are free until this transaction ends.
-    next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM journal").fetchone()[0]) + 1
+    next_id = before.journal_end + 1
     rows: list[tuple[object, ...]] = []
     for commit, entry in entries:
         instance = (commit.flow, commit.key)
