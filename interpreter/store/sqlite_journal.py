@@ -16,11 +16,13 @@ import sqlite3
 from collections.abc import Sequence
 
 from .base import ConflictError, StepCommit
+from .planning import commit_names
 from .sqlite_bulk import insert_rows
-from .sqlite_instances import Before, Instance
 from .sqlite_rows import JOURNAL_COLUMNS, dumps
 
 _COLUMNS_OF_J = ", ".join(f"j.{c.strip()}" for c in JOURNAL_COLUMNS.split(","))
+
+Instance = tuple[str, str]
 
 READ_SQL = (
     "WITH RECURSIVE chain (id) AS ("
@@ -36,37 +38,44 @@ READ_SQL = (
 key, after_seq, after_seq. The walk stops at the first entry at or below it."""
 
 
-def append(
-    conn: sqlite3.Connection,
-    commits: Sequence[StepCommit],
-    before: Before,
-) -> dict[Instance, int]:
-    """Append the journal entries of `commits`, in order; returns the id of each
-    instance's newest entry among them (its new `journal_head`). `before` is
-    what `sqlite_instances.stored` read of their instances and the journal.
+_APPEND_HEAD = (
+    "INSERT INTO journal (id, flow, key, seq, input, trace, at_ms, prev_id) "
+    "SELECT v.column1, v.column2, v.column3, "
+    # NULL (refused: NOT NULL) for a seq below the inputs its instance has applied.
+    "CASE WHEN v.column8 = 0 AND v.column4 < coalesce((SELECT i.seq FROM instances AS i "
+    "  WHERE i.flow = v.column2 AND i.key = v.column3), 0) THEN NULL ELSE v.column4 END, "
+    "v.column5, v.column6, v.column7, "
+    "CASE WHEN v.column8 = 0 THEN (SELECT i.journal_head FROM instances AS i "
+    "  WHERE i.flow = v.column2 AND i.key = v.column3) ELSE v.column8 END "
+    "FROM ("
+)
 
-    Raises `ConflictError` if an entry's seq is taken: below its instance's
-    stored seq (the inputs it has applied), or below an earlier entry's of
-    these commits.
+
+def append(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> dict[Instance, int]:
+    """Append the journal entries of `commits`, in order; returns the id of each
+    instance's newest entry among them (its new `journal_head`).
+
+    An instance's first entry here links to the `journal_head` its row holds,
+    and is checked against the row's seq, inside the INSERT: reading the rows
+    first would cost a statement (the writer thread's hand-overs of the GIL)
+    and its Python. Raises `ConflictError` if an entry's seq is taken: below its
+    instance's stored seq (the inputs it has applied), or below an earlier
+    entry's of these commits.
     """
     entries = [(c, c.journal) for c in commits if c.journal is not None]
     if not entries:
         return {}
-    applied = {
-        (c.flow, c.key): (found.seq, found.journal_head)
-        for c, _ in entries
-        if (found := before.instances.get((c.flow, c.key))) is not None
-    }
     # One writer: the ids after the largest stored are free until this transaction ends.
-    next_id = before.journal_end + 1
+    next_id = int(conn.execute("SELECT coalesce(max(id), 0) FROM journal").fetchone()[0]) + 1
+    newest: dict[Instance, tuple[int, int]] = {}  # instance -> (its next seq, its newest id)
     rows: list[tuple[object, ...]] = []
     for commit, entry in entries:
         instance = (commit.flow, commit.key)
-        seq, prev_id = applied.get(instance, (0, 0))
+        seq, prev_id = newest.get(instance, (0, 0))  # prev_id 0: the stored head
         if entry.seq < seq:
             raise ConflictError(
-                f"journal entry {entry.seq} of {commit.flow}/{commit.key} is already stored "
-                f"(the instance has applied {seq} inputs)"
+                f"journal entry {entry.seq} of {commit.flow}/{commit.key} is given twice"
+                " (already stored)"
             )
         rows.append(
             (
@@ -77,12 +86,14 @@ def append(
                 dumps(entry.input),
                 dumps(entry.trace),
                 entry.at_ms,
-                prev_id or None,
+                prev_id,
             )
         )
-        applied[instance] = (entry.seq + 1, next_id)
+        newest[instance] = (entry.seq + 1, next_id)
         next_id += 1
-    insert_rows(
-        conn, "INSERT INTO journal (id, flow, key, seq, input, trace, at_ms, prev_id)", rows
-    )
-    return {instance: head for instance, (_, head) in applied.items()}
+    try:
+        insert_rows(conn, _APPEND_HEAD, rows, ") AS v")
+    except sqlite3.IntegrityError as error:
+        taken = f"a journal entry of {commit_names(commits)} is already stored"
+        raise ConflictError(taken) from error
+    return {instance: head for instance, (_, head) in newest.items()}

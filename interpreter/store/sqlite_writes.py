@@ -195,9 +195,7 @@ def ingest(conn: sqlite3.Connection, calls: list[IngestCall]) -> list[IngestResu
     and the keys' turns step them (a conflict there reloads). Several calls
     raise `ConflictError` instead, so that the caller runs them one by one.
     """
-    applied = [c for call in calls for c in call.applied if c is not None]
-    before = sqlite_instances.stored(conn, list(dict.fromkeys((c.flow, c.key) for c in applied)))
-    stored = set(before.instances)
+    stored = _stored_instances(conn, [c for call in calls for c in call.applied])
     planned: list[tuple[list[bool], list[tuple[int, StepCommit]]]] = []
     for call in calls:
         taken = _take(conn, call.items)
@@ -209,11 +207,8 @@ def ingest(conn: sqlite3.Connection, calls: list[IngestCall]) -> list[IngestResu
         planned.append((taken, steps))
     commits = [commit for _, steps in planned for _, commit in steps]
     if len(calls) > 1:
-        commit_turns(conn, [commits], before)
-    elif (
-        commits
-        and not in_savepoint(conn, "applied", lambda: commit_turns(conn, [commits], before))[0]
-    ):
+        commit_turns(conn, [commits])
+    elif commits and not in_savepoint(conn, "applied", lambda: commit_turns(conn, [commits]))[0]:
         planned = [(taken, []) for taken, _ in planned]
     stepped = [{index for index, _ in steps} for _, steps in planned]
     appends = [
@@ -256,32 +251,31 @@ def _remove_fired(conn: sqlite3.Connection, timers: Sequence[TimerRow]) -> None:
         )
 
 
+def _stored_instances(
+    conn: sqlite3.Connection, applied: Sequence[StepCommit | None]
+) -> set[tuple[str, str]]:
+    """Which of the instances that steps in `applied` would start already exist."""
+    starting = sorted({(c.flow, c.key) for c in applied if c is not None and _starts(c)})
+    return sqlite_instances.existing(conn, starting)
+
+
 # --- step commit -----------------------------------------------------------------
 
 
-def commit_turns(
-    conn: sqlite3.Connection,
-    turns: list[Sequence[StepCommit]],
-    before: sqlite_instances.Before | None = None,
-) -> list[None]:
+def commit_turns(conn: sqlite3.Connection, turns: list[Sequence[StepCommit]]) -> list[None]:
     """See `Store.commit_steps`, for several turns at once, with one bulk statement
     per table: each turn's commits in order; of several commits of one instance,
     only the last one's snapshot is written (each replaces the one before).
-    `before` is what `sqlite_instances.stored` read of the commits' instances in
-    this transaction, when the caller has it (read here otherwise).
 
     Raises `ConflictError` if any journal seq is taken or any consumed inbox
     row is gone; the caller then commits the turns one by one to learn which.
     """
     commits = [c for turn in turns for c in turn]
-    last = {(c.flow, c.key): c for c in commits}
-    if before is None:
-        before = sqlite_instances.stored(conn, list(last))
-    heads = sqlite_journal.append(conn, commits, before)
+    heads = sqlite_journal.append(conn, commits)
     _consume(conn, commits)
     for c in commits:
         _write_effects(conn, c)
-    sqlite_instances.write(conn, last, before.instances, heads)
+    sqlite_instances.write(conn, {(c.flow, c.key): c for c in commits}, heads)
     return [None] * len(turns)
 
 
