@@ -74,8 +74,8 @@ def append(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> dict[Inst
         seq, prev_id = newest.get(instance, (0, 0))  # prev_id 0: the stored head
         if entry.seq < seq:
             raise ConflictError(
-                f"journal entry {entry.seq} of {commit.flow}/{commit.key} is given twice"
-                " (already stored)"
+                f"journal entry {entry.seq} of {commit.flow}/{commit.key} is already stored "
+                "by a commit before it in the same write"
             )
         rows.append(
             (
