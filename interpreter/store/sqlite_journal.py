@@ -18,11 +18,10 @@ from collections.abc import Sequence
 from .base import ConflictError, StepCommit
 from .planning import commit_names
 from .sqlite_bulk import insert_rows
+from .sqlite_instances import Instance
 from .sqlite_rows import JOURNAL_COLUMNS, dumps
 
 _COLUMNS_OF_J = ", ".join(f"j.{c.strip()}" for c in JOURNAL_COLUMNS.split(","))
-
-Instance = tuple[str, str]
 
 READ_SQL = (
     "WITH RECURSIVE chain (id) AS ("
@@ -42,13 +41,15 @@ _APPEND_HEAD = (
     "INSERT INTO journal (id, flow, key, seq, input, trace, at_ms, prev_id) "
     "SELECT v.column1, v.column2, v.column3, "
     # NULL (refused: NOT NULL) for a seq below the inputs its instance has applied.
-    "CASE WHEN v.column8 = 0 AND v.column4 < coalesce((SELECT i.seq FROM instances AS i "
-    "  WHERE i.flow = v.column2 AND i.key = v.column3), 0) THEN NULL ELSE v.column4 END, "
+    "CASE WHEN v.column8 = 0 AND v.column4 < coalesce(i.seq, 0) THEN NULL ELSE v.column4 END, "
     "v.column5, v.column6, v.column7, "
-    "CASE WHEN v.column8 = 0 THEN (SELECT i.journal_head FROM instances AS i "
-    "  WHERE i.flow = v.column2 AND i.key = v.column3) ELSE v.column8 END "
+    "CASE WHEN v.column8 = 0 THEN i.journal_head ELSE v.column8 END "
     "FROM ("
 )
+_APPEND_TAIL = ") AS v LEFT JOIN instances AS i ON i.flow = v.column2 AND i.key = v.column3"
+"""With `_APPEND_HEAD`, around the VALUES of the entries (id, flow, key, seq,
+input, trace, at_ms, and the id of the instance's entry before it in the same
+write, 0 for its first: that one links to the instance row's head)."""
 
 
 def append(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> dict[Instance, int]:
@@ -92,7 +93,7 @@ def append(conn: sqlite3.Connection, commits: Sequence[StepCommit]) -> dict[Inst
         newest[instance] = (entry.seq + 1, next_id)
         next_id += 1
     try:
-        insert_rows(conn, _APPEND_HEAD, rows, ") AS v")
+        insert_rows(conn, _APPEND_HEAD, rows, _APPEND_TAIL)
     except sqlite3.IntegrityError as error:
         taken = f"a journal entry of {commit_names(commits)} is already stored"
         raise ConflictError(taken) from error
