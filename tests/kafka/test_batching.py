@@ -19,6 +19,8 @@ from flowyard.interpreter.runtime import Runtime
 from flowyard.interpreter.store import SQLiteStore, StoreError
 from support.kafka import create_topics, produce, tally_ir, unique_name
 
+from .test_ingress import counts, until
+
 pytestmark = pytest.mark.timeout(120)
 
 SENDS = 5
@@ -74,11 +76,12 @@ async def test_records_that_came_while_a_batch_was_stored_make_the_next_batch(
         await asyncio.sleep(1.0)  # the consumer polls at least every 0.2 s
         store_the_first.set()
         total = 1 + SENDS * PER_SEND
-        for _ in range(600):
-            instance = await runtime.get_instance("tally", "k")
-            if instance is not None and instance.data["count"] == total:
-                break
-            await asyncio.sleep(0.05)
+
+        async def all_applied() -> bool:
+            return (await counts(runtime, ["k"]))["k"] == total
+
+        await until(all_applied, f"all {total} records applied", timeout_s=30)
+        instance = await runtime.get_instance("tally", "k")
         assert instance is not None
         assert instance.data["count"] == total
         assert instance.data["in_order"] is True
@@ -125,11 +128,12 @@ async def test_a_batch_not_stored_is_fetched_again_even_when_the_first_seek_back
     await ingress.start()
     try:
         await produce(kafka_broker.bootstrap, topic, ticks("k", 1, 20))
-        for _ in range(300):
-            instance = await runtime.get_instance("tally", "k")
-            if instance is not None and instance.data["count"] == 40:
-                break
-            await asyncio.sleep(0.05)
+
+        async def all_applied() -> bool:
+            return (await counts(runtime, ["k"]))["k"] == 40
+
+        await until(all_applied, "all 40 records applied", timeout_s=15)
+        instance = await runtime.get_instance("tally", "k")
         assert instance is not None
         assert instance.data["count"] == 40
         assert instance.data["in_order"] is True
