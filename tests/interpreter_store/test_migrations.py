@@ -127,6 +127,45 @@ async def test_a_journal_of_version_4_is_linked_per_instance_after_migrating(
     conn.close()
 
 
+async def test_the_status_index_of_version_5_leaves_out_active_instances_after_migrating(
+    db_path: Path, commit_for: CommitFor
+) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    migrate(conn, target=5)
+    for key, status in [("a", "active"), ("b", "completed"), ("c", "incident"), ("d", "active")]:
+        conn.execute(
+            "INSERT INTO instances VALUES ('orders', ?, 'h', 1, 'open', ?, '{}', 1, NULL)",
+            (key, status),
+        )
+    conn.close()
+
+    async with await SQLiteStore.open(db_path) as store:
+        await store.commit(commit_for("d", 1, status="cancelled"))
+        by_status = {
+            status: [i.key for i in await store.instances("orders", status=status)]
+            for status in ("active", "completed", "incident", "cancelled", "running")
+        }
+    assert by_status == {
+        "active": ["a"],
+        "completed": ["b"],
+        "incident": ["c"],
+        "cancelled": ["d"],
+        "running": [],
+    }
+
+    conn = sqlite3.connect(db_path)
+    (index,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'instances_by_status'"
+    ).fetchone()
+    assert index.endswith("WHERE status <> 'active'")
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT key FROM instances "
+        "WHERE status = 'completed' AND status <> 'active'"
+    ).fetchall()
+    assert any("instances_by_status" in str(step) for step in plan)
+    conn.close()
+
+
 async def test_a_newer_database_is_refused(db_path: Path) -> None:
     conn = sqlite3.connect(db_path, isolation_level=None)
     migrate(conn)
