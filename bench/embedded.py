@@ -57,7 +57,9 @@ from flowyard.compiler.api import compile_text
 from flowyard.interpreter.core import step
 from flowyard.interpreter.model import EventInput, Input, Instance
 from flowyard.interpreter.program import Program
+from flowyard.interpreter.runtime.commits import instance_row
 from flowyard.interpreter.store.sqlite_schema import migrate
+from flowyard.interpreter.store.sqlite_snapshots import snapshot_text
 
 FLOW = """
 flow: bench
@@ -349,7 +351,8 @@ def in_memory(program: Program, events: list[dict[str, Any]]) -> tuple[float, li
                 json.dumps(inp.to_json()),
                 result.instance.seq - 1,
                 json.dumps({"trace": list(result.trace), "commands": []}),
-                json.dumps(result.instance.to_json()),
+                # As flowd stores it: in its compact form (`sqlite_snapshots`).
+                snapshot_text(instance_row(result.instance, 0))[0],
                 result.instance.state,
             )
         )
@@ -363,6 +366,7 @@ def raw_inserts(workdir: Path, ir_hash: str, rows: list[Any], name: str = "raw.d
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     migrate(conn)
+    conn.execute("INSERT INTO ir_names (id, ir_hash) VALUES (1, ?)", (ir_hash,))
     newest: dict[str, int] = {}  # key -> its newest journal id, as flowd links them
     started = time.perf_counter()
     for start in range(0, len(rows), RAW_BATCH):
@@ -377,10 +381,10 @@ def raw_inserts(workdir: Path, ir_hash: str, rows: list[Any], name: str = "raw.d
             )
             newest[key] = n
             conn.execute(
-                "INSERT OR REPLACE INTO instances "
-                "(flow, key, ir_hash, seq, state, status, snapshot, updated_ms, journal_head) "
-                "VALUES ('bench', ?, ?, ?, ?, 'active', ?, 0, ?)",
-                (key, ir_hash, seq + 1, state, snapshot, n),
+                "INSERT OR REPLACE INTO instances (flow, key, ir, seq, state, status, "
+                "snapshot, compact, updated_ms, journal_head) "
+                "VALUES ('bench', ?, 1, ?, ?, 'active', ?, 1, 0, ?)",
+                (key, seq + 1, state, snapshot, n),
             )
         conn.execute("COMMIT")
     seconds = time.perf_counter() - started

@@ -25,6 +25,7 @@ import aiosqlite
 
 from . import sqlite_journal
 from . import sqlite_rows as rows
+from . import sqlite_snapshots as snapshots
 from . import sqlite_writes as writes
 from .base import (
     DeadLetter,
@@ -78,8 +79,6 @@ against 32,100 records/s, the means of three alternate runs)."""
 
 _KEYS_PER_READ = 1000
 """Keys per statement of `load_instances` (two parameters each)."""
-
-_INSTANCE_COLUMNS_OF_I = ", ".join(f"i.{c.strip()}" for c in rows.INSTANCE_COLUMNS.split(","))
 
 
 def _open_writer(path: str, synchronous: Synchronous) -> tuple[sqlite3.Connection, bytes]:
@@ -372,10 +371,11 @@ class SQLiteStore:
     async def load_instance(self, flow: str, key: str) -> InstanceRow | None:
         """See `Store.load_instance`."""
         found = await self._fetch(
-            f"SELECT {rows.INSTANCE_COLUMNS} FROM instances WHERE flow = ? AND key = ?",
+            f"SELECT {snapshots.INSTANCE_SELECT} FROM {snapshots.INSTANCES} "
+            "WHERE i.flow = ? AND i.key = ?",
             (flow, key),
         )
-        return rows.instance_row(found[0]) if found else None
+        return snapshots.stored_instance(found[0]) if found else None
 
     async def load_instances(self, keys: Sequence[tuple[str, str]]) -> list[InstanceRow]:
         """See `Store.load_instances`."""
@@ -386,12 +386,12 @@ class SQLiteStore:
             pairs = ", ".join(["(?, ?)"] * len(chunk))
             # A join from the wanted pairs: each is one lookup in the primary key.
             fetched = await self._fetch(
-                f"WITH wanted (flow, key) AS (VALUES {pairs}) SELECT {_INSTANCE_COLUMNS_OF_I} "
+                f"WITH wanted (flow, key) AS (VALUES {pairs}) SELECT {snapshots.INSTANCE_SELECT} "
                 "FROM wanted CROSS JOIN instances AS i ON i.flow = wanted.flow "
-                "AND i.key = wanted.key",
+                "AND i.key = wanted.key JOIN ir_names AS n ON n.id = i.ir",
                 [part for kid in chunk for part in kid],
             )
-            found.extend(rows.instance_row(r) for r in fetched)
+            found.extend(snapshots.stored_instance(r) for r in fetched)
         return found
 
     async def instances(
@@ -411,11 +411,11 @@ class SQLiteStore:
             where += (" AND" if where else " WHERE") + " key > ?"
             params.append(after_key)
         found = await self._fetch(
-            f"SELECT {rows.INSTANCE_COLUMNS} FROM instances{where} ORDER BY flow, key"
-            + self._limit(limit),
+            f"SELECT {snapshots.INSTANCE_SELECT} FROM {snapshots.INSTANCES}{where} "
+            "ORDER BY i.flow, i.key" + self._limit(limit),
             params,
         )
-        return [rows.instance_row(r) for r in found]
+        return [snapshots.stored_instance(r) for r in found]
 
     async def journal(self, flow: str, key: str, *, after_seq: int = -1) -> list[JournalEntry]:
         """See `Store.journal`."""

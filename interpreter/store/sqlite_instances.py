@@ -1,5 +1,5 @@
 """The writer's reads and writes of `instances`: which instances exist, and the
-upsert of a transaction's snapshots."""
+upsert of a transaction's snapshots (in the row's form: `sqlite_snapshots`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from .base import StepCommit
-from .planning import snapshot_row
 from .sqlite_bulk import CHUNK, chunks, insert_rows
+from .sqlite_snapshots import snapshot_text
 
 Instance = tuple[str, str]
 
@@ -40,13 +40,48 @@ def write(
 ) -> None:
     """Write each instance's snapshot from its commit in `commits`, with its new
     journal head from `heads` (kept when it has none there)."""
-    insert_rows(
-        conn,
-        "INSERT INTO instances "
-        "(flow, key, ir_hash, seq, state, status, snapshot, updated_ms, journal_head)",
-        [(*snapshot_row(c), heads.get(instance)) for instance, c in commits.items()],
-        " ON CONFLICT (flow, key) DO UPDATE SET ir_hash = excluded.ir_hash, "
-        "seq = excluded.seq, state = excluded.state, status = excluded.status, "
-        "snapshot = excluded.snapshot, updated_ms = excluded.updated_ms, "
-        "journal_head = coalesce(excluded.journal_head, instances.journal_head)",
+    if not commits:
+        return
+    hashes = sorted({c.instance.ir_hash for c in commits.values()})
+    conn.execute(
+        f"INSERT OR IGNORE INTO ir_names (ir_hash) VALUES {', '.join(['(?)'] * len(hashes))}",
+        hashes,
     )
+    rows: list[tuple[object, ...]] = []
+    for instance, c in commits.items():
+        snap = c.instance
+        text, compact = snapshot_text(snap)
+        rows.append(
+            (
+                snap.flow,
+                snap.key,
+                snap.ir_hash,
+                snap.seq,
+                snap.state,
+                snap.status,
+                text,
+                compact,
+                snap.updated_ms,
+                heads.get(instance),
+            )
+        )
+    insert_rows(conn, _UPSERT_HEAD, rows, _UPSERT_TAIL)
+
+
+_UPSERT_HEAD = (
+    "INSERT INTO instances "
+    "(flow, key, ir, seq, state, status, snapshot, compact, updated_ms, journal_head) "
+    "SELECT v.column1, v.column2, n.id, v.column4, v.column5, v.column6, v.column7, "
+    "v.column8, v.column9, v.column10 FROM ("
+)
+_UPSERT_TAIL = (
+    ") AS v JOIN ir_names AS n ON n.ir_hash = v.column3 WHERE true "
+    "ON CONFLICT (flow, key) DO UPDATE SET ir = excluded.ir, "
+    "seq = excluded.seq, state = excluded.state, status = excluded.status, "
+    "snapshot = excluded.snapshot, compact = excluded.compact, "
+    "updated_ms = excluded.updated_ms, "
+    "journal_head = coalesce(excluded.journal_head, instances.journal_head)"
+)
+"""Around the VALUES of the rows (flow, key, IR hash, seq, state, status,
+snapshot, compact, updated_ms, journal_head); `WHERE true` tells SQLite's
+parser that `ON CONFLICT` is the upsert's, not the join's."""

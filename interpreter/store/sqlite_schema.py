@@ -187,6 +187,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP INDEX instances_by_status",
         f"CREATE INDEX instances_by_status ON instances (status, flow) WHERE {STATUS_INDEXED}",
     ),
+    # 7: smaller instance rows (see `sqlite_snapshots`): the IR hash interned as a
+    # number, and room for snapshots in their compact form.
+    (
+        """CREATE TABLE ir_names (
+            id INTEGER PRIMARY KEY,
+            ir_hash TEXT NOT NULL UNIQUE
+        )""",
+        "INSERT INTO ir_names (ir_hash) SELECT DISTINCT ir_hash FROM instances ORDER BY ir_hash",
+        """CREATE TABLE instances_compact (
+            flow TEXT NOT NULL,
+            key TEXT NOT NULL,
+            ir INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            status TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            compact INTEGER NOT NULL DEFAULT 0,
+            updated_ms INTEGER NOT NULL,
+            journal_head INTEGER,
+            PRIMARY KEY (flow, key)
+        )""",
+        """INSERT INTO instances_compact
+            (flow, key, ir, seq, state, status, snapshot, updated_ms, journal_head)
+        SELECT i.flow, i.key, n.id, i.seq, i.state, i.status, i.snapshot, i.updated_ms,
+            i.journal_head
+        FROM instances AS i JOIN ir_names AS n ON n.ir_hash = i.ir_hash
+        ORDER BY i.flow, i.key""",
+        "DROP TABLE instances",
+        "ALTER TABLE instances_compact RENAME TO instances",
+        f"CREATE INDEX instances_by_status ON instances (status, flow) WHERE {STATUS_INDEXED}",
+        "CREATE INDEX instances_by_state ON instances (flow, state)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

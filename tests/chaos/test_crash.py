@@ -128,9 +128,10 @@ def check_store(db: Path, effects_log: Path, ledger: Ledger, *, final: bool) -> 
             "SELECT call_id, idempotency_key FROM effect_attempts"
         ).fetchall()
         instances = {
-            str(key): json.loads(snapshot)
-            for key, snapshot in conn.execute(
-                "SELECT key, snapshot FROM instances WHERE flow = 'crashy'"
+            str(key): {"state": state, "status": status, "data": json.loads(data)}
+            for key, state, status, data in conn.execute(
+                "SELECT key, state, status, json_extract(snapshot, '$.data') FROM instances "
+                "WHERE flow = 'crashy'"
             ).fetchall()
         }
         emitted = Counter(

@@ -291,10 +291,7 @@ def test_verify_names_a_tampered_snapshot(
     assert main(["verify", "--store", str(db)]) == 0
     assert "verified 1 instance(s), 1 journal entries: ok" in capsys.readouterr().out
     with sqlite3.connect(db) as conn:
-        conn.execute(
-            "UPDATE instances SET snapshot = json_set(snapshot, '$.state', 'closed') "
-            "WHERE key = 't-7'"
-        )
+        conn.execute("UPDATE instances SET state = 'closed' WHERE key = 't-7'")
     assert main(["verify", "--store", str(db)]) == 1
     out = capsys.readouterr().out
     assert "MISMATCH tickets t-7: snapshot differs: state: stored 'closed', replayed 'open'" in out
@@ -363,8 +360,10 @@ def test_ir_json_versions_and_a_scaled_clock(flow_file: Path, tmp_path: Path) ->
     assert "tickets t-1  open ─after 1h→ closed (final)" in done.stdout
     assert "clock x7200" in done.stdout
     with sqlite3.connect(db) as conn:
-        snapshot = json.loads(conn.execute("SELECT snapshot FROM instances").fetchone()[0])
-    assert snapshot["ir_hash"] != ir["hash"]
+        (ir_hash,) = conn.execute(
+            "SELECT n.ir_hash FROM instances AS i JOIN ir_names AS n ON n.id = i.ir"
+        ).fetchone()
+    assert ir_hash != ir["hash"]
     bad = tmp_path / "bad.json"
     bad.write_text('{"flow": "x"}', encoding="utf-8")
     done = flowd_done("run", str(bad), "--store", str(tmp_path / "y.db"), cwd=tmp_path)

@@ -166,6 +166,49 @@ async def test_the_status_index_of_version_5_leaves_out_active_instances_after_m
     conn.close()
 
 
+async def test_instances_of_version_6_keep_their_snapshots_after_migrating(
+    db_path: Path, commit_for: CommitFor
+) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    migrate(conn, target=6)
+    for key, ir_hash, state, status, snapshot in [
+        ("a", "h2", "open", "active", '{"x":1}'),
+        ("b", "h1", "paid", "completed", '{"y":[1,2]}'),
+        ("c", "h2", "open", "incident", "{}"),
+    ]:
+        conn.execute(
+            "INSERT INTO instances VALUES ('orders', ?, ?, 1, ?, ?, ?, 5, NULL)",
+            (key, ir_hash, state, status, snapshot),
+        )
+    conn.close()
+
+    async with await SQLiteStore.open(db_path) as store:
+        rows = {r.key: r for r in await store.instances("orders")}
+        assert {k: (r.ir_hash, r.state, r.status, r.snapshot) for k, r in rows.items()} == {
+            "a": ("h2", "open", "active", {"x": 1}),
+            "b": ("h1", "paid", "completed", {"y": [1, 2]}),
+            "c": ("h2", "open", "incident", {}),
+        }
+        assert [r.key for r in await store.instances("orders", status="incident")] == ["c"]
+        assert [r.key for r in await store.instances("orders", state="open")] == ["a", "c"]
+        await store.commit(commit_for("a", 1))
+        row = await store.load_instance("orders", "a")
+        assert row is not None and (row.ir_hash, row.seq) == ("ir-1", 2)
+
+    conn = sqlite3.connect(db_path)
+    names = conn.execute("SELECT ir_hash FROM ir_names ORDER BY id").fetchall()
+    assert names == [("h1",), ("h2",), ("ir-1",)]
+    indexes = {
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'instances' "
+            "AND sql IS NOT NULL"
+        )
+    }
+    assert indexes == {"instances_by_status", "instances_by_state"}
+    conn.close()
+
+
 async def test_a_newer_database_is_refused(db_path: Path) -> None:
     conn = sqlite3.connect(db_path, isolation_level=None)
     migrate(conn)
