@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from .base import StepCommit
+from .planning import instance_columns
 from .sqlite_bulk import CHUNK, chunks, insert_rows
 from .sqlite_snapshots import snapshot_text
 
@@ -51,20 +52,7 @@ def write(
     for instance, c in commits.items():
         snap = c.instance
         text, compact = snapshot_text(snap)
-        rows.append(
-            (
-                snap.flow,
-                snap.key,
-                snap.ir_hash,
-                snap.seq,
-                snap.state,
-                snap.status,
-                text,
-                compact,
-                snap.updated_ms,
-                heads.get(instance),
-            )
-        )
+        rows.append((*instance_columns(snap), text, compact, snap.updated_ms, heads.get(instance)))
     insert_rows(conn, _UPSERT_HEAD, rows, _UPSERT_TAIL)
 
 

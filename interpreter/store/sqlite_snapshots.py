@@ -86,7 +86,8 @@ def stored_instance(r: Row) -> InstanceRow:
     flow, key, ir_hash, seq, state, status, text, updated_ms, compact = r
     snapshot = loads_object(text)
     if compact:
-        body, snapshot = snapshot, {
+        body = snapshot
+        snapshot = {
             "flow": flow,
             "key": key,
             "ir_hash": ir_hash,
