@@ -10,7 +10,7 @@ import orjson
 
 from .base import StepCommit
 from .planning import instance_columns
-from .sqlite_bulk import CHUNK, chunks, insert_rows
+from .sqlite_bulk import CHUNK, chunks, insert_rows, marks
 from .sqlite_snapshots import snapshot_text
 
 Instance = tuple[str, str]
@@ -43,33 +43,52 @@ def write(
     journal head from `heads` (kept when it has none there)."""
     if not commits:
         return
-    hashes = sorted({c.instance.ir_hash for c in commits.values()})
-    conn.execute(
-        f"INSERT OR IGNORE INTO ir_names (ir_hash) VALUES {', '.join(['(?)'] * len(hashes))}",
-        hashes,
-    )
+    ir_ids = _interned(conn, sorted({c.instance.ir_hash for c in commits.values()}))
     rows: list[tuple[object, ...]] = []
     for instance, c in commits.items():
         snap = c.instance
         text, compact = snapshot_text(snap)
-        rows.append((*instance_columns(snap), text, compact, snap.updated_ms, heads.get(instance)))
-    insert_rows(conn, _UPSERT_HEAD, rows, _UPSERT_TAIL)
+        flow, key, ir_hash, seq, state, status = instance_columns(snap)
+        rows.append(
+            (
+                flow,
+                key,
+                ir_ids[ir_hash],
+                seq,
+                state,
+                status,
+                text,
+                compact,
+                snap.updated_ms,
+                heads.get(instance),
+            )
+        )
+    insert_rows(
+        conn,
+        "INSERT INTO instances "
+        "(flow, key, ir, seq, state, status, snapshot, compact, updated_ms, journal_head)",
+        rows,
+        " ON CONFLICT (flow, key) DO UPDATE SET ir = excluded.ir, "
+        "seq = excluded.seq, state = excluded.state, status = excluded.status, "
+        "snapshot = excluded.snapshot, compact = excluded.compact, "
+        "updated_ms = excluded.updated_ms, "
+        "journal_head = coalesce(excluded.journal_head, instances.journal_head)",
+    )
 
 
-_UPSERT_HEAD = (
-    "INSERT INTO instances "
-    "(flow, key, ir, seq, state, status, snapshot, compact, updated_ms, journal_head) "
-    "SELECT v.column1, v.column2, n.id, v.column4, v.column5, v.column6, v.column7, "
-    "v.column8, v.column9, v.column10 FROM ("
-)
-_UPSERT_TAIL = (
-    ") AS v JOIN ir_names AS n ON n.ir_hash = v.column3 WHERE true "
-    "ON CONFLICT (flow, key) DO UPDATE SET ir = excluded.ir, "
-    "seq = excluded.seq, state = excluded.state, status = excluded.status, "
-    "snapshot = excluded.snapshot, compact = excluded.compact, "
-    "updated_ms = excluded.updated_ms, "
-    "journal_head = coalesce(excluded.journal_head, instances.journal_head)"
-)
-"""Around the VALUES of the rows (flow, key, IR hash, seq, state, status,
-snapshot, compact, updated_ms, journal_head); `WHERE true` tells SQLite's
-parser that `ON CONFLICT` is the upsert's, not the join's."""
+def _interned(conn: sqlite3.Connection, hashes: Sequence[str]) -> dict[str, int]:
+    """The number of each of `hashes` in `ir_names`, adding those it lacks.
+
+    Read in each transaction, not kept: a number added by a transaction that
+    is then rolled back would name no hash."""
+    found: dict[str, int] = dict(
+        conn.execute(
+            f"SELECT ir_hash, id FROM ir_names WHERE ir_hash IN ({marks(len(hashes))})", hashes
+        ).fetchall()
+    )
+    for ir_hash in hashes:
+        if ir_hash not in found:
+            cursor = conn.execute("INSERT INTO ir_names (ir_hash) VALUES (?)", (ir_hash,))
+            assert cursor.lastrowid is not None
+            found[ir_hash] = cursor.lastrowid
+    return found
