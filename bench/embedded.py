@@ -145,9 +145,29 @@ def _journal_count(db: Path) -> int:
     runs: the journal of a benchmark's fresh store is only ever appended to, so
     its rowids run 1..N and the largest is the count (COUNT(*) walks an index
     of them all: 5 ms of CPU at 200,000 entries, taken from flowd on a small
-    machine). `_journal_count_exact` checks that at the end."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return int(conn.execute("SELECT coalesce(max(rowid), 0) FROM journal").fetchone()[0])
+    machine). `_journal_count_exact` checks that at the end. The connection is
+    kept: opening one took 210 µs of CPU against 5 µs for the query alone."""
+    # fetchall: the statement runs to its end, so no read stays open to hold
+    # back flowd's checkpoints.
+    ((newest,),) = _reader(db).execute("SELECT coalesce(max(rowid), 0) FROM journal").fetchall()
+    return int(newest)
+
+
+_READERS: dict[Path, tuple[int, sqlite3.Connection]] = {}
+"""Per database, the inode it had and a read-only connection to it."""
+
+
+def _reader(db: Path) -> sqlite3.Connection:
+    """A read-only connection to `db`, kept while the file is the same one."""
+    inode = db.stat().st_ino
+    kept = _READERS.get(db)
+    if kept is not None and kept[0] == inode:
+        return kept[1]
+    if kept is not None:
+        kept[1].close()
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+    _READERS[db] = (inode, conn)
+    return conn
 
 
 def _journal_count_exact(db: Path) -> int:
