@@ -26,6 +26,13 @@ from store_backends import Backend
 CommitFor = Callable[..., StepCommit]
 
 
+def at_version(db_path: Path, version: int) -> sqlite3.Connection:
+    """A new database migrated up to `version` only (autocommit)."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    migrate(conn, target=version)
+    return conn
+
+
 def test_fresh_database_is_at_the_current_version(db_path: Path) -> None:
     conn = sqlite3.connect(db_path, isolation_level=None)
     assert schema_version(conn) == 0
@@ -38,8 +45,7 @@ def test_fresh_database_is_at_the_current_version(db_path: Path) -> None:
 async def test_an_old_database_is_migrated_and_keeps_its_data(
     db_path: Path, commit_for: object
 ) -> None:
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    migrate(conn, target=1)
+    conn = at_version(db_path, 1)
     conn.execute(
         "INSERT INTO instances VALUES ('orders', 'a', 'h', 3, 'paid', 'active', '{\"x\":1}', 5)"
     )
@@ -67,8 +73,7 @@ async def test_an_old_database_is_migrated_and_keeps_its_data(
 async def test_dead_letters_of_version_3_have_no_record_key_after_migrating(
     db_path: Path,
 ) -> None:
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    migrate(conn, target=3)
+    conn = at_version(db_path, 3)
     conn.execute(
         "INSERT INTO dead_letters (source, topic, reason, payload, at_ms) "
         "VALUES ('kafka:t:0@4', 't', 'not JSON', '{', 1)"
@@ -85,8 +90,7 @@ async def test_dead_letters_of_version_3_have_no_record_key_after_migrating(
 async def test_a_journal_of_version_4_is_linked_per_instance_after_migrating(
     db_path: Path, commit_for: CommitFor
 ) -> None:
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    migrate(conn, target=4)
+    conn = at_version(db_path, 4)
     for key, seq in [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2)]:
         conn.execute(
             "INSERT INTO journal (flow, key, seq, input, trace, at_ms) "
@@ -130,8 +134,7 @@ async def test_a_journal_of_version_4_is_linked_per_instance_after_migrating(
 async def test_the_status_index_of_version_5_leaves_out_active_instances_after_migrating(
     db_path: Path, commit_for: CommitFor
 ) -> None:
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    migrate(conn, target=5)
+    conn = at_version(db_path, 5)
     for key, status in [("a", "active"), ("b", "completed"), ("c", "incident"), ("d", "active")]:
         conn.execute(
             "INSERT INTO instances VALUES ('orders', ?, 'h', 1, 'open', ?, '{}', 1, NULL)",
@@ -169,8 +172,7 @@ async def test_the_status_index_of_version_5_leaves_out_active_instances_after_m
 async def test_instances_of_version_6_keep_their_snapshots_after_migrating(
     db_path: Path, commit_for: CommitFor
 ) -> None:
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    migrate(conn, target=6)
+    conn = at_version(db_path, 6)
     for key, ir_hash, state, status, snapshot in [
         ("a", "h2", "open", "active", '{"x":1}'),
         ("b", "h1", "paid", "completed", '{"y":[1,2]}'),
