@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .base import InboxItem, InstanceRow, StepCommit
+from .base import InboxItem, StepCommit
 from .sqlite_rows import dumps
 
 
@@ -72,10 +72,13 @@ def commit_names(commits: Sequence[StepCommit]) -> str:
 def snapshot_row(c: StepCommit) -> tuple[object, ...]:
     """`c`'s snapshot as an `instances` row (INSTANCE_COLUMNS' order)."""
     snap = c.instance
-    return (*instance_columns(snap), dumps(snap.snapshot), snap.updated_ms)
-
-
-def instance_columns(row: InstanceRow) -> tuple[str, str, str, int, str, str]:
-    """The columns both stores' `instances` rows begin with, in their order:
-    flow, key, IR hash, seq, state, status."""
-    return (row.flow, row.key, row.ir_hash, row.seq, row.state, row.status)
+    return (
+        snap.flow,
+        snap.key,
+        snap.ir_hash,
+        snap.seq,
+        snap.state,
+        snap.status,
+        dumps(snap.snapshot),
+        snap.updated_ms,
+    )

@@ -52,7 +52,13 @@ from .base import (
 )
 from .files import check_writable, create_private, leave_open
 from .groupcommit import GroupCommitter
-from .sqlite_schema import SCHEMA_VERSION, STATUS_INDEXED, ensure_secret, migrate
+from .sqlite_schema import (
+    SCHEMA_VERSION,
+    STATUS_INDEXED,
+    UNINDEXED_STATUS,
+    ensure_secret,
+    migrate,
+)
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 """SQLite's `PRAGMA synchronous`. In WAL mode: FULL fsyncs the WAL on every
@@ -405,7 +411,7 @@ class SQLiteStore:
     ) -> list[InstanceRow]:
         """See `Store.instances`."""
         where, params = _filters(("flow", flow), ("state", state), ("status", status))
-        if status is not None and status != "active":
+        if status is not None and status != UNINDEXED_STATUS:
             where += f" AND {STATUS_INDEXED}"  # lets the planner use the partial index
         if after_key is not None:
             where += (" AND" if where else " WHERE") + " key > ?"

@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from .base import StepCommit
-from .planning import instance_columns
 from .sqlite_bulk import CHUNK, chunks, insert_rows, marks
 from .sqlite_snapshots import snapshot_text
 
@@ -48,15 +47,14 @@ def write(
     for instance, c in commits.items():
         snap = c.instance
         text, compact = snapshot_text(snap)
-        flow, key, ir_hash, seq, state, status = instance_columns(snap)
         rows.append(
             (
-                flow,
-                key,
-                ir_ids[ir_hash],
-                seq,
-                state,
-                status,
+                snap.flow,
+                snap.key,
+                ir_ids[snap.ir_hash],
+                snap.seq,
+                snap.state,
+                snap.status,
                 text,
                 compact,
                 snap.updated_ms,

@@ -13,8 +13,10 @@ import sqlite3
 
 from .base import StoreError
 
-STATUS_INDEXED = "status <> 'active'"
-"""The condition of the partial index `instances_by_status` (migration 6)."""
+UNINDEXED_STATUS = "active"
+"""The status `instances_by_status` leaves out (migration 6)."""
+STATUS_INDEXED = f"status <> '{UNINDEXED_STATUS}'"
+"""The condition of the partial index `instances_by_status`."""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: instances, their journal and inbox, timers, sources, dead letters, IRs.
