@@ -2,8 +2,9 @@
 
 SQLite's writes (`sqlite_writes.py`) and PostgreSQL's (`postgres_writes.py`)
 differ in their statements, not in their rules: which offered steps stand in
-for their items' inbox rows, how a source's position moves, how a snapshot
-becomes a row. Those rules live here once, as plain functions of records.
+for their items' inbox rows, how a source's position moves. Those rules live
+here once, as plain functions of records. (How a snapshot becomes a row is
+each store's own: SQLite keeps a smaller row, see `sqlite_snapshots`.)
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def commit_names(commits: Sequence[StepCommit]) -> str:
 
 
 def snapshot_row(c: StepCommit) -> tuple[object, ...]:
-    """`c`'s snapshot as an `instances` row (INSTANCE_COLUMNS' order)."""
+    """`c`'s snapshot as PostgreSQL's `instances` row (INSTANCE_COLUMNS' order)."""
     snap = c.instance
     return (
         snap.flow,

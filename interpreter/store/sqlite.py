@@ -393,8 +393,8 @@ class SQLiteStore:
             # A join from the wanted pairs: each is one lookup in the primary key.
             fetched = await self._fetch(
                 f"WITH wanted (flow, key) AS (VALUES {pairs}) SELECT {snapshots.INSTANCE_SELECT} "
-                "FROM wanted CROSS JOIN instances AS i ON i.flow = wanted.flow "
-                "AND i.key = wanted.key JOIN ir_names AS n ON n.id = i.ir",
+                f"FROM wanted CROSS JOIN {snapshots.INSTANCES} "
+                "WHERE i.flow = wanted.flow AND i.key = wanted.key",
                 [part for kid in chunk for part in kid],
             )
             found.extend(snapshots.stored_instance(r) for r in fetched)
