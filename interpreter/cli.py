@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="FULL",
         help="SQLite durability (default FULL: an acknowledged input survives power loss)",
     )
+    p.add_argument(
+        "--store-writer",
+        choices=["process", "thread"],
+        default="process",
+        help="where SQLite's writes run: a process of their own (default: the event loop keeps "
+        "its CPU) or a thread of flowd's",
+    )
     p.add_argument("--max-concurrent-keys", type=positive_int, default=256, metavar="N")
     add_bounds_options(p)
     p.add_argument(
@@ -507,6 +514,7 @@ def _run(args: argparse.Namespace) -> int:
         exit_when_idle=args.exit_when_idle,
         clock_speed=args.clock_speed,
         synchronous=args.synchronous,
+        store_writer=args.store_writer,
         max_concurrent_keys=args.max_concurrent_keys,
         step_on_arrival=args.step_on_arrival,
         max_effects_in_flight=args.max_effects_in_flight,

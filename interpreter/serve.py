@@ -29,7 +29,7 @@ from .runtime import Runtime, UnknownVersionError
 from .runtime.clock import Clock, ScaledClock, SystemClock
 from .runtime.tasks import cancel
 from .storable import Bounds
-from .store import Store, StoreError, Synchronous
+from .store import SQLiteStore, Store, StoreError, Synchronous, Writer
 from .store.files import left_open
 from .store.ownership import StoreBusyError
 from .store.targets import StoreClaim, claim_store, display, is_postgres_url, open_store
@@ -60,6 +60,9 @@ class RunOptions:
     exit_when_idle: bool = False
     clock_speed: float | None = None
     synchronous: Synchronous = "FULL"
+    store_writer: Writer = "thread"
+    """Where a SQLite store's writes run (`--store-writer`; the CLI's default is
+    `process`)."""
     max_concurrent_keys: int = 256
     step_on_arrival: bool = True
     quiet: bool = False
@@ -189,6 +192,7 @@ class _Daemon:
             store = await open_store(
                 opts.store_path,
                 synchronous=opts.synchronous,
+                writer=opts.store_writer,
                 partitioned=opts.partitioned,
                 partitions=opts.partitions,
             )
@@ -264,7 +268,8 @@ class _Daemon:
             await self._close_after_failed_start(runtime, store, sock)
             return EXIT_ERRORS if isinstance(exc, ProgramError) else EXIT_USAGE
         tune_for_serving()
-        return await self._serve(runtime, metered, sock, base_url)
+        lost = store.wait_lost if isinstance(store, SQLiteStore) else None
+        return await self._serve(runtime, metered, sock, base_url, lost)
 
     async def _close_after_failed_start(
         self, runtime: Runtime | None, store: Store, sock: socket.socket | None
@@ -281,7 +286,12 @@ class _Daemon:
             sock.close()
 
     async def _serve(
-        self, runtime: Runtime, store: Store, sock: socket.socket | None, base_url: str
+        self,
+        runtime: Runtime,
+        store: Store,
+        sock: socket.socket | None,
+        base_url: str,
+        writer_lost: Callable[[], Awaitable[str]] | None,
     ) -> int:
         opts = self.options
         runner = None
@@ -314,18 +324,26 @@ class _Daemon:
         counting = (
             asyncio.create_task(self._count_shared_inbox(store)) if opts.partitioned else None
         )
+        writer = (
+            asyncio.create_task(self._stop_if_writer_lost(writer_lost))
+            if writer_lost is not None
+            else None
+        )
         code = EXIT_OK
         try:
             if self.kafka is not None:
                 code = await self._start_kafka(self.kafka, runtime)
             if code == EXIT_OK:
                 await self.stop.wait()
+            if writer is not None and writer.done():
+                code = EXIT_ERRORS
         finally:
             self.live.info("flowd: draining")
             if runner is not None:
                 await runner.cleanup()
             await cancel(work)
             await cancel(counting)
+            await cancel(writer)
             if self.kafka is not None:
                 await self.kafka.stop()
             await runtime.drain_and_stop()
@@ -334,6 +352,14 @@ class _Daemon:
             self.live.info(f"flowd: stopped after {runtime.steps} steps")
             self.live.close()
         return code
+
+    async def _stop_if_writer_lost(self, writer_lost: Callable[[], Awaitable[str]]) -> None:
+        """Stop flowd (exit code 1) when the store's writer stops by itself, its
+        process killed, say: nothing can be stored any more, and a supervisor
+        that starts flowd again brings it back."""
+        reason = await writer_lost()
+        self.live.warning(f"flowd: {reason}; stopping: start flowd again to go on")
+        self.stop.set()
 
     async def _count_shared_inbox(self, store: Store) -> None:
         """With a shared store, inputs this process stores are applied by

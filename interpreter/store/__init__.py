@@ -32,7 +32,7 @@ from .base import (
     StoreStats,
     TimerRow,
 )
-from .sqlite import SQLiteStore, Synchronous
+from .sqlite import SQLiteStore, Synchronous, Writer
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
@@ -69,6 +69,7 @@ __all__ = [
     "StoreStats",
     "Synchronous",
     "TimerRow",
+    "Writer",
 ]
 
 

@@ -27,7 +27,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -44,6 +44,19 @@ Write = Callable[[sqlite3.Connection], Any]
 Merge = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 """Runs several items' writes at once; one result per item, in order."""
 
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A write as a module-level function and what it is called with after the
+    connection: unlike a closure, it can be handed to a writer process."""
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+
+    def __call__(self, conn: sqlite3.Connection) -> Any:
+        return self.function(conn, *self.args)
+
+
 # Errors that concern the transaction or the file, not the one write: the
 # transaction may already be gone, so the batch cannot go on.
 _BATCH_ERRORS = (sqlite3.OperationalError, sqlite3.InternalError)
@@ -58,7 +71,7 @@ def _is_batch_error(error: BaseException) -> bool:
 
 
 @dataclass(slots=True)
-class _Job:
+class Job:
     """A plain write, or one item of a mergeable kind of write."""
 
     write: Write | None
@@ -68,18 +81,107 @@ class _Job:
 
 @dataclass(slots=True)
 class _Queued:
-    job: _Job
+    job: Job
     future: asyncio.Future[Any]
 
 
 @dataclass(slots=True)
-class _Outcome:
+class Outcome:
     results: list[tuple[bool, Any]]
     committed: bool
     error: BaseException | None
 
 
-class GroupCommitter:
+class Committer:
+    """What a store's writer does on the event loop, however it writes: the
+    counters, and each batch's outcome handed to its callers' futures."""
+
+    def __init__(self) -> None:
+        self._closed = False
+        self._transactions = 0
+        self._operations = 0
+        self._largest_batch = 0
+        self._failed = 0
+        self._lost = asyncio.Event()
+        self._lost_reason = ""
+
+    async def submit(self, write: Callable[[sqlite3.Connection], T]) -> T:
+        """Queue `write`; return its result once its transaction has committed."""
+        return cast(T, await self._enqueue(Job(write)))
+
+    async def submit_merged(self, item: Any, merge: Merge) -> Any:
+        """Queue `item` for `merge`, which may run it together with the items
+        queued next to it for the same `merge`; its result once committed."""
+        return await self._enqueue(Job(None, merge, item))
+
+    async def _enqueue(self, job: Job) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Finish every write queued, then stop writing."""
+        raise NotImplementedError
+
+    async def wait_lost(self) -> str:
+        """Wait until the writer stops without being closed (it failed or was
+        killed); why, for people. Every write then fails with `StoreClosedError`."""
+        await self._lost.wait()
+        return self._lost_reason
+
+    def _mark_lost(self, reason: str) -> None:
+        if not self._lost.is_set():
+            self._lost_reason = reason
+            self._lost.set()
+
+    @property
+    def stats(self) -> StoreStats:
+        """Counters since start."""
+        return StoreStats(
+            transactions=self._transactions,
+            operations=self._operations,
+            largest_batch=self._largest_batch,
+            failed_transactions=self._failed,
+        )
+
+    def _resolve(self, futures: Sequence[asyncio.Future[Any]], outcome: Outcome) -> None:
+        self._record(outcome, len(futures))
+        if not outcome.committed:
+            assert outcome.error is not None
+            _fail_all(futures, outcome.error)
+            return
+        for future, (ok, value) in zip(futures, outcome.results, strict=True):
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def _record(self, outcome: Outcome, size: int) -> None:
+        if outcome.committed:
+            self._transactions += 1
+            self._operations += size
+            self._largest_batch = max(self._largest_batch, size)
+        else:
+            self._failed += 1
+
+
+def _fail_all(futures: Sequence[asyncio.Future[Any]], error: BaseException) -> None:
+    """Fail `futures` for a transaction that failed with `error` and was rolled back."""
+    for future in futures:
+        if not future.done():
+            failure = StoreError(f"the transaction failed and was rolled back: {error}")
+            failure.__cause__ = error
+            future.set_exception(failure)
+
+
+def fail_closed(futures: Sequence[asyncio.Future[Any]], error: StoreClosedError) -> None:
+    """Fail `futures` of writes never written: the writer is gone."""
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)
+
+
+class GroupCommitter(Committer):
     """Serialises all writes to one SQLite connection, batching them.
 
     The connection is created on, used from and closed on the writer thread.
@@ -94,6 +196,7 @@ class GroupCommitter:
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        super().__init__()
         self._connect = connect
         self._before_batch = before_batch
         """Called on the writer thread before each transaction; what it raises
@@ -103,12 +206,7 @@ class GroupCommitter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._finished: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._closed = False
         self._abandoned = False
-        self._transactions = 0
-        self._operations = 0
-        self._largest_batch = 0
-        self._failed = 0
 
     async def start(self) -> None:
         """Open the connection on a new writer thread and start writing."""
@@ -124,31 +222,12 @@ class GroupCommitter:
         await opened
         self._task = asyncio.create_task(self._watch(), name="flowd-store-writer")
 
-    async def submit(self, write: Callable[[sqlite3.Connection], T]) -> T:
-        """Queue `write`; return its result once its transaction has committed."""
-        return cast(T, await self._enqueue(_Job(write)))
-
-    async def submit_merged(self, item: Any, merge: Merge) -> Any:
-        """Queue `item` for `merge`, which may run it together with the items
-        queued next to it for the same `merge`; its result once committed."""
-        return await self._enqueue(_Job(None, merge, item))
-
-    async def _enqueue(self, job: _Job) -> Any:
+    async def _enqueue(self, job: Job) -> Any:
         if self._closed or self._task is None or self._task.done():
             raise StoreClosedError("the store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put(_Queued(job, future))
         return await future
-
-    @property
-    def stats(self) -> StoreStats:
-        """Counters since start."""
-        return StoreStats(
-            transactions=self._transactions,
-            operations=self._operations,
-            largest_batch=self._largest_batch,
-            failed_transactions=self._failed,
-        )
 
     async def close(self) -> None:
         """Finish every queued write, then close the connection and thread."""
@@ -202,15 +281,16 @@ class GroupCommitter:
     def _write_batches(self, conn: sqlite3.Connection) -> None:
         while True:
             batch, stopping = self._next_batch()
+            futures = [q.future for q in batch]
             if self._abandoned:
-                self._post(self._fail, batch, StoreClosedError("the store was shut down"))
+                self._post(fail_closed, futures, StoreClosedError("the store was shut down"))
             elif batch:
                 try:
                     outcome = self._checked_apply(conn, [q.job for q in batch])
                 except BaseException as error:
-                    self._post(self._resolve, batch, _Outcome([], committed=False, error=error))
+                    self._post(self._resolve, futures, Outcome([], committed=False, error=error))
                     raise
-                self._post(self._resolve, batch, outcome)
+                self._post(self._resolve, futures, outcome)
             if stopping:
                 return
 
@@ -226,13 +306,13 @@ class GroupCommitter:
             return False
         return True
 
-    def _checked_apply(self, conn: sqlite3.Connection, jobs: list[_Job]) -> _Outcome:
+    def _checked_apply(self, conn: sqlite3.Connection, jobs: list[Job]) -> Outcome:
         if self._before_batch is not None:
             try:
                 self._before_batch()
             except Exception as error:
-                return _Outcome(results=[], committed=False, error=error)
-        return _apply(conn, jobs)
+                return Outcome(results=[], committed=False, error=error)
+        return apply_jobs(conn, jobs)
 
     def _next_batch(self) -> tuple[list[_Queued], bool]:
         """The writes queued now (waiting for one), and whether the stop mark came;
@@ -270,47 +350,13 @@ class GroupCommitter:
 
     # --- back on the event loop --------------------------------------------------
 
-    def _resolve(self, batch: list[_Queued], outcome: _Outcome) -> None:
-        self._record(outcome, len(batch))
-        if not outcome.committed:
-            assert outcome.error is not None
-            self._resolve_failed(batch, outcome.error)
-            return
-        for queued, (ok, value) in zip(batch, outcome.results, strict=True):
-            if queued.future.done():
-                continue
-            if ok:
-                queued.future.set_result(value)
-            else:
-                queued.future.set_exception(value)
-
-    def _record(self, outcome: _Outcome, size: int) -> None:
-        if outcome.committed:
-            self._transactions += 1
-            self._operations += size
-            self._largest_batch = max(self._largest_batch, size)
-        else:
-            self._failed += 1
-
-    @staticmethod
-    def _resolve_failed(batch: list[_Queued], error: BaseException) -> None:
-        for queued in batch:
-            if not queued.future.done():
-                failure = StoreError(f"the transaction failed and was rolled back: {error}")
-                failure.__cause__ = error
-                queued.future.set_exception(failure)
-
-    @staticmethod
-    def _fail(batch: list[_Queued], error: StoreClosedError) -> None:
-        for queued in batch:
-            if not queued.future.done():
-                queued.future.set_exception(error)
-
     def _writer_done(self, error: StoreClosedError) -> None:
         """The writer thread has ended: refuse new writes, fail any that were
         queued after it took its last batch, and let `_watch` return."""
+        if not self._closed:
+            self._mark_lost(str(error))
         self._closed = True
-        self._fail(self._drain(), error)
+        fail_closed([q.future for q in self._drain()], error)
         _settle_future(self._finished, None)
 
 
@@ -328,8 +374,8 @@ def commit_transaction(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
-def _apply(conn: sqlite3.Connection, jobs: list[_Job]) -> _Outcome:
-    """Run `jobs` in one transaction on the writer thread."""
+def apply_jobs(conn: sqlite3.Connection, jobs: list[Job]) -> Outcome:
+    """Run `jobs` in one transaction (on the writer thread, or in the writer process)."""
     results: list[tuple[bool, Any]] = []
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -350,8 +396,8 @@ def _apply(conn: sqlite3.Connection, jobs: list[_Job]) -> _Outcome:
         _rollback(conn)
         if not isinstance(error, Exception):
             raise
-        return _Outcome(results=[], committed=False, error=error)
-    return _Outcome(results=results, committed=True, error=None)
+        return Outcome(results=[], committed=False, error=error)
+    return Outcome(results=results, committed=True, error=None)
 
 
 def in_savepoint(
@@ -374,12 +420,12 @@ def in_savepoint(
     return (True, value)
 
 
-def _run_alone(conn: sqlite3.Connection, job: _Job) -> tuple[bool, Any]:
+def _run_alone(conn: sqlite3.Connection, job: Job) -> tuple[bool, Any]:
     ok, value = in_savepoint(conn, "write", lambda: _write_one(conn, job))
     return (True, value) if ok else (False, _as_store_error(cast(Exception, value)))
 
 
-def _write_one(conn: sqlite3.Connection, job: _Job) -> Any:
+def _write_one(conn: sqlite3.Connection, job: Job) -> Any:
     if job.write is not None:
         return job.write(conn)
     assert job.merge is not None
@@ -388,7 +434,7 @@ def _write_one(conn: sqlite3.Connection, job: _Job) -> Any:
 
 
 def _run_merged(
-    conn: sqlite3.Connection, group: list[_Job], results: list[tuple[bool, Any]]
+    conn: sqlite3.Connection, group: list[Job], results: list[tuple[bool, Any]]
 ) -> bool:
     """Run `group` as one merged call; False (and nothing done) if one of its
     writes failed on its own account, so each must run alone to find which."""

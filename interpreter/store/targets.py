@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .base import StoreError
 from .ownership import StoreBusyError, StoreOwnership
-from .sqlite import SQLiteStore, Synchronous
+from .sqlite import SQLiteStore, Synchronous, Writer
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
@@ -74,10 +74,11 @@ async def open_store(
     target: str | Path,
     *,
     synchronous: Synchronous = "FULL",
+    writer: Writer = "thread",
     partitioned: bool = False,
     partitions: int | None = None,
 ) -> SQLiteStore | PostgresStore:
-    """Open the store `target` names (`synchronous` concerns SQLite only:
+    """Open the store `target` names (`synchronous` and `writer` concern SQLite only:
     PostgreSQL's durability is the server's `synchronous_commit`; `partitioned`
     and `partitions` PostgreSQL only: see `PostgresStore.open`)."""
     if is_postgres_url(target):
@@ -89,7 +90,7 @@ async def open_store(
         )
     if partitioned or partitions is not None:
         raise StoreError(_needs_postgres(target))
-    return await SQLiteStore.open(target, synchronous=synchronous)
+    return await SQLiteStore.open(target, synchronous=synchronous, writer=writer)
 
 
 def _needs_postgres(target: str | Path) -> str:

@@ -37,7 +37,7 @@ def test_read_commands_leave_a_held_store_untouched(
     before = _fingerprint(db)
     ownership = StoreOwnership.claim(db)  # as a running flowd holds it
     holder = sqlite3.connect(db, isolation_level=None)
-    monkeypatch.setattr(sqlite_store, "_open_writer", _no_writer)
+    monkeypatch.setattr(sqlite_store, "open_writer", _no_writer)
     try:
         holder.execute("PRAGMA journal_mode = WAL")
         for command in (

@@ -1,7 +1,8 @@
 """Fixtures for the store tests: a fresh database and builders for commits.
 
 `store` and `backend` are parametrised: every test using them runs on SQLite
-and on PostgreSQL (a throwaway cluster per session, a fresh schema per test).
+(its writes on a thread, and in a writer process) and on PostgreSQL (a
+throwaway cluster per session, a fresh schema per test).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "flowd.db"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "sqlite-process", "postgresql"])
 def backend(request: pytest.FixtureRequest, db_path: Path) -> Backend:
-    if request.param == "sqlite":
-        return Backend("sqlite", db_path)
+    if request.param.startswith("sqlite"):
+        return Backend(request.param, db_path)
     cluster = request.getfixturevalue("postgres_cluster")
     return Backend("postgresql", db_path, cluster.dsn, f"t{os.getpid()}_{schema_number()}")
 

@@ -68,7 +68,9 @@ async def ingest_forever(store: Store, run: str) -> None:
 
 async def main(workers: int, target: list[str]) -> None:
     store: Store
-    if len(target) == 2:
+    if target[1:] == ["process"]:
+        store = await SQLiteStore.open(target[0], writer="process")
+    elif len(target) == 2:
         store = await PostgresStore.open(target[0], schema=target[1])
     else:
         store = await SQLiteStore.open(target[0])

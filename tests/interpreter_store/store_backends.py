@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import signal
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from flowyard.interpreter.store import (
     postgres_commit,
 )
 from flowyard.interpreter.store.partitions import partition_of
+from flowyard.interpreter.store.writer_process import ProcessCommitter
 
 _schemas = itertools.count()
 
@@ -35,6 +38,8 @@ class Backend:
         """Open this test's database (again)."""
         if self.name == "sqlite":
             return await SQLiteStore.open(self.db_path, max_batch=max_batch)
+        if self.name == "sqlite-process":
+            return await SQLiteStore.open(self.db_path, max_batch=max_batch, writer="process")
         return await PostgresStore.open(self.dsn, schema=self.schema, max_batch=max_batch)
 
     def fresh(self) -> Backend:
@@ -48,12 +53,19 @@ class Backend:
         )
 
     def target(self) -> list[str]:
-        """How a child process names this database: a path, or a DSN and schema."""
-        return [str(self.db_path)] if self.name == "sqlite" else [self.dsn, self.schema]
+        """How a child process names this database: a path (and `process` for the
+        writer process), or a DSN and schema."""
+        if self.name == "sqlite":
+            return [str(self.db_path)]
+        if self.name == "sqlite-process":
+            return [str(self.db_path), "process"]
+        return [self.dsn, self.schema]
 
     def hold_writer(self, store: Store) -> Awaitable[None]:
         """A write that keeps the writer busy for 0.2 s: what is submitted meanwhile
         forms one batch."""
+        if isinstance(store, SQLiteStore) and isinstance(store._committer, ProcessCommitter):
+            return _pause(store._committer, 0.2)
         if isinstance(store, SQLiteStore):
             return store._committer.submit(lambda conn: time.sleep(0.2))
         assert isinstance(store, PostgresStore)
@@ -66,6 +78,17 @@ class Backend:
     def seam(self) -> Any:
         """The module whose `commit_transaction` the writer calls (to count or fail it)."""
         return groupcommit if self.name == "sqlite" else postgres_commit
+
+
+async def _pause(committer: ProcessCommitter, seconds: float) -> None:
+    """Stop the writer process for `seconds`: what is sent meanwhile waits in the
+    pipe and is taken as one batch."""
+    assert committer.pid is not None
+    os.kill(committer.pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        os.kill(committer.pid, signal.SIGCONT)
 
 
 def schema_number() -> int:

@@ -1,11 +1,15 @@
 """Group commit: many writes per transaction, isolated write failures, whole-batch rollback.
 
-The store-level tests run on both stores; those of `GroupCommitter` itself, on SQLite.
+The store-level tests run on both stores, SQLite's writes on a thread: they
+count or fail the writer's COMMITs through a seam in this process (the writer
+process has its own tests, test_writer_process.py); those of `GroupCommitter`
+itself, on SQLite.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -15,9 +19,18 @@ import asyncpg
 import pytest
 from flowyard.interpreter.store import ConflictError, StepCommit, Store, StoreError
 from flowyard.interpreter.store.groupcommit import GroupCommitter
-from store_backends import Backend
+from store_backends import Backend, schema_number
 
 CommitFor = Callable[..., StepCommit]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, db_path: Path) -> Backend:
+    """The stores whose COMMIT this process can count or fail."""
+    if request.param == "sqlite":
+        return Backend("sqlite", db_path)
+    cluster = request.getfixturevalue("postgres_cluster")
+    return Backend("postgresql", db_path, cluster.dsn, f"t{os.getpid()}_{schema_number()}")
 
 
 @pytest.fixture

@@ -44,8 +44,13 @@ async def run_flowd(
 
 
 def counts(db: Path) -> dict[str, int]:
+    """Each instance's count; none while flowd has created the file but not yet
+    its tables (its writer process migrates the database as it starts)."""
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT key, snapshot FROM instances").fetchall()
+        try:
+            rows = conn.execute("SELECT key, snapshot FROM instances").fetchall()
+        except sqlite3.OperationalError:
+            return {}
     return {key: json.loads(snapshot)["data"]["count"] for key, snapshot in rows}
 
 
