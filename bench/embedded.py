@@ -286,6 +286,7 @@ async def through_http(
     concurrency: int,
     max_seconds: float,
     output: str = "quiet",
+    store_writer: str = "process",
 ) -> HttpResult:
     flow_path = workdir / "bench.flow.yaml"
     flow_path.write_text(textwrap.dedent(FLOW), encoding="utf-8")
@@ -295,6 +296,7 @@ async def through_http(
     command = [
         sys.executable, "-m", "flowyard.interpreter.cli", "run", str(flow_path),
         "--store", str(db), "--http", f"127.0.0.1:{port}", "--synchronous", "FULL",
+        "--store-writer", store_writer,
     ]  # fmt: skip
     terminal: TerminalReader | None = None
     env = dict(os.environ)
@@ -430,6 +432,12 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="with --live-output: rounds of the three outputs"
     )
+    parser.add_argument(
+        "--store-writer",
+        choices=["process", "thread"],
+        default="process",
+        help="flowd's --store-writer (default: flowd's own default, process)",
+    )
     args = parser.parse_args()
     ir = compile_flow()
     program = Program.from_ir(ir)
@@ -453,6 +461,7 @@ def main() -> None:
                     concurrency=args.concurrency,
                     max_seconds=args.max_seconds,
                     output=output,
+                    store_writer=args.store_writer,
                 )
             )
             phases.setdefault(output, []).append(result)

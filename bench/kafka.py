@@ -25,7 +25,7 @@ consumes them all; reported are flowd's peak resident memory (VmHWM of
 /proc/<pid>/status), the rate, and how many were applied when --max-seconds
 ran out, if it did. Backpressure is what keeps that peak bounded.
 
-Run: python bench/kafka.py [--events 200000] [--keys 2000] [--partitions 6]
+Run: python bench/kafka.py [--events 200000] [--keys 2000] [--partitions 6] [--store-writer thread]
      python bench/kafka.py --burst [N] [--keys 2000] [--max-seconds 300]
 """
 
@@ -122,11 +122,14 @@ async def raw_consume(bootstrap: str, topic: str, partitions: int, count: int) -
     return time.perf_counter() - started
 
 
-def start_flowd(workdir: Path, flow: Path, db: Path, bootstrap: str, log: Path) -> Any:
+def start_flowd(  # noqa: PLR0917 - what each phase names
+    workdir: Path, flow: Path, db: Path, bootstrap: str, log: Path, writer: str
+) -> Any:
     command = [
         sys.executable, "-m", "flowyard.interpreter.cli", "run", str(flow),
         "--store", str(db), "--no-http", "--quiet", "--synchronous", "FULL",
         "--kafka", bootstrap, "--group", f"bench-{uuid.uuid4().hex[:8]}",
+        "--store-writer", writer,
     ]  # fmt: skip
     with log.open("wb") as out:
         return subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
@@ -150,14 +153,14 @@ async def wait_for(predicate: Any, what: str, deadline: float, proc: Any, log: P
         await asyncio.sleep(0.01)
 
 
-async def through_kafka(
-    workdir: Path, bootstrap: str, topic: str, count: int, max_seconds: float
+async def through_kafka(  # noqa: PLR0917 - the phase's parameters
+    workdir: Path, bootstrap: str, topic: str, count: int, max_seconds: float, writer: str
 ) -> float:
     """(b): from assignment to the last transition journaled; seconds."""
     flow = workdir / "kafka.flow.yaml"
     flow.write_text(textwrap.dedent(FLOW).replace("topic: pings", f"topic: {topic}"))
     db, log = workdir / "kafka.db", workdir / "flowd-kafka.out"
-    proc = start_flowd(workdir, flow, db, bootstrap, log)
+    proc = start_flowd(workdir, flow, db, bootstrap, log, writer)
     deadline = time.monotonic() + max_seconds
     try:
         await wait_for(
@@ -211,7 +214,7 @@ async def burst(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None
     flow = workdir / "burst.flow.yaml"
     flow.write_text(textwrap.dedent(FLOW).replace("topic: pings", f"topic: {topic}"))
     db, log = workdir / "burst.db", workdir / "flowd-burst.out"
-    proc = start_flowd(workdir, flow, db, bootstrap, log)
+    proc = start_flowd(workdir, flow, db, bootstrap, log, args.store_writer)
     deadline = time.monotonic() + args.max_seconds
     peak = 0
     applied = 0
@@ -296,7 +299,14 @@ class Latencies:
 
 
 async def latency_at(
-    workdir: Path, bootstrap: str, *, keys: int, partitions: int, rate: float, seconds: float
+    workdir: Path,
+    bootstrap: str,
+    *,
+    keys: int,
+    partitions: int,
+    rate: float,
+    seconds: float,
+    writer: str = "process",
 ) -> Latencies:
     """Produce at `rate` records/s for `seconds` to a consuming flowd; its latencies."""
     topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
@@ -304,7 +314,7 @@ async def latency_at(
     flow = workdir / "latency.flow.yaml"
     flow.write_text(textwrap.dedent(FLOW).replace("topic: pings", f"topic: {topic}"))
     db, log = workdir / "latency.db", workdir / "flowd-latency.out"
-    proc = start_flowd(workdir, flow, db, bootstrap, log)
+    proc = start_flowd(workdir, flow, db, bootstrap, log, writer)
     count = int(rate * seconds)
     events = make_events(count, keys)
     deadline = time.monotonic() + seconds * 4 + 60
@@ -344,9 +354,15 @@ async def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None:
     await create_topic(bootstrap, topic, args.partitions)
     produce_s = await produce_all(bootstrap, topic, events)
     raw_s = await raw_consume(bootstrap, topic, args.partitions, n)
-    kafka_s = await through_kafka(workdir, bootstrap, topic, n, args.max_seconds)
+    writer = args.store_writer
+    kafka_s = await through_kafka(workdir, bootstrap, topic, n, args.max_seconds, writer)
     http = await through_http(
-        workdir, events, batch=20, concurrency=16, max_seconds=args.max_seconds
+        workdir,
+        events,
+        batch=20,
+        concurrency=16,
+        max_seconds=args.max_seconds,
+        store_writer=writer,
     )
     raw_rate, kafka_rate, http_rate = n / raw_s, n / kafka_s, n / http.seconds
     step_s = seconds_to_step(events)
@@ -357,6 +373,7 @@ async def run(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None:
         partitions=args.partitions,
         rate=kafka_rate / 2,
         seconds=args.latency_seconds,
+        writer=writer,
     )
     print(
         f"{n:,} records over {args.keys:,} keys, {args.partitions} partitions; "
@@ -400,6 +417,12 @@ def main() -> None:
         const=1_000_000,
         help="produce N records first (1,000,000 if N is left out), then measure "
         "flowd's peak RSS and rate over them (only this phase)",
+    )
+    parser.add_argument(
+        "--store-writer",
+        choices=["process", "thread"],
+        default="process",
+        help="flowd's --store-writer in every phase (default: flowd's own default, process)",
     )
     args = parser.parse_args()
     phase = run if args.burst is None else burst

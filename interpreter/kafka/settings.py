@@ -61,8 +61,12 @@ class KafkaSettings:
     max_partition_backlog: int = DEFAULT_MAX_PARTITION_BACKLOG
     """Pause one partition when this many of its records stored in inboxes are
     not yet applied (resume it below half); the other partitions go on."""
-    max_batch: int = 2000
-    """Records taken from the consumer at a time."""
+    max_batch: int = 1000
+    """Records taken from the consumer at a time, per partition. With the SQLite
+    writer in its own process, 1,000 let the loop prepare a partition's next
+    batch while the writer stores another's: `bench/kafka.py`'s (b) was 10.4-13.3%
+    of (a) over five runs, against 8.9-11.2% at 2,000 (six) and 9.5-11.8% at 500
+    (five), alternately (docs/performance.md, the eighth round)."""
     emit_dedup_retention_ms: int = DEFAULT_EMIT_DEDUP_RETENTION_MS
     """How long the dedup key of an emitted record applied is kept (see `dedupkeys`)."""
     replication_factor: int = 1

@@ -31,9 +31,10 @@ import sys
 from typing import Any, NoReturn
 
 from .base import StoreError
+from .checkpoints import Checkpointer
 from .files import check_writable
 from .groupcommit import Job, Outcome, apply_jobs
-from .sqlite import open_writer
+from .sqlite import BUSY_TIMEOUT_MS, open_writer
 from .writer_codec import HEADER, STOP, decode_job, frame
 
 PR_SET_PDEATHSIG = 1
@@ -183,13 +184,19 @@ def main(argv: list[str]) -> int:
     send(results, ("ready", secret))
     gc.freeze()
     gc.set_threshold(100_000, 20, 20)
+    checkpoints = Checkpointer(path, busy_timeout_ms=BUSY_TIMEOUT_MS)
+    checkpoints.start()
     frames = Frames(requests)
     while True:
         jobs, stopping = frames.next_batch(max_batch)
         if jobs:
-            send(results, (outcome_message(len(jobs), _checked_apply(path, conn, jobs))))
+            outcome = _checked_apply(path, conn, jobs)
+            send(results, outcome_message(len(jobs), outcome))
+            if outcome.committed:
+                checkpoints.committed()
         if stopping:
             break
+    checkpoints.stop()
     try:
         check_writable(path)
     except StoreError as error:

@@ -8,8 +8,10 @@ store tests; these are its own ways.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -192,3 +194,24 @@ def test_the_writer_process_ends_with_its_parent(db_path: Path) -> None:
     while alive(writer) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(writer)
+
+
+async def test_the_wal_is_copied_back_beside_the_commits(
+    store: SQLiteStore, db_path: Path, commit_for: CommitFor
+) -> None:
+    """Long before the writer's own checkpoint (10,000 pages), the checkpoint
+    thread has copied the commits into the database file itself."""
+    await asyncio.gather(*(store.commit(commit_for(f"k{i}")) for i in range(200)))
+    uri = f"file:{db_path}?immutable=1"  # the file alone, without its WAL
+
+    def in_file() -> int:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+            try:
+                return int(conn.execute("SELECT count(*) FROM instances").fetchone()[0])
+            except sqlite3.OperationalError:  # not even the tables yet
+                return 0
+
+    deadline = time.monotonic() + 10
+    while in_file() < 200 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert in_file() == 200
