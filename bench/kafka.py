@@ -22,8 +22,8 @@ The broker, the client and flowd share the machine's CPUs.
 With --burst [N] (1,000,000 when N is left out) it runs one other phase
 instead: N records are produced before flowd starts, then `flowd run --kafka`
 consumes them all; reported are flowd's peak resident memory (VmHWM of
-/proc/<pid>/status), the rate, and how many were applied when --max-seconds
-ran out, if it did. Backpressure is what keeps that peak bounded.
+/proc/<pid>/status) and its store writer process's, the rate, and how many
+were applied when --max-seconds ran out, if it did. Backpressure is what keeps that peak bounded.
 
 Run: python bench/kafka.py [--events 200000] [--keys 2000] [--partitions 6] [--store-writer thread]
      python bench/kafka.py --burst [N] [--keys 2000] [--max-seconds 300]
@@ -205,6 +205,20 @@ def peak_rss_kib(pid: int) -> int | None:
     return None
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (flowd's store writer)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 async def burst(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None:
     """Produce --burst records, then let flowd consume them; its peak RSS and rate."""
     n: int = args.burst
@@ -216,21 +230,24 @@ async def burst(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None
     db, log = workdir / "burst.db", workdir / "flowd-burst.out"
     proc = start_flowd(workdir, flow, db, bootstrap, log, args.store_writer)
     deadline = time.monotonic() + args.max_seconds
-    peak = 0
+    peak = writer_peak = 0
     applied = 0
     try:
         await wait_for(
             lambda: "kafka: assigned" in log.read_text(), "assignment", deadline, proc, log
         )
+        writers = children(proc.pid)
         started = time.perf_counter()
         while applied < n and time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise SystemExit(f"flowd exited:\n{log.read_text()[-2000:]}")
             peak = max(peak, peak_rss_kib(proc.pid) or 0)
+            writer_peak = max(writer_peak, sum(peak_rss_kib(w) or 0 for w in writers))
             applied = _journal_count(db)
             await asyncio.sleep(0.5)
         seconds = time.perf_counter() - started
         peak = max(peak, peak_rss_kib(proc.pid) or 0)
+        writer_peak = max(writer_peak, sum(peak_rss_kib(w) or 0 for w in writers))
     finally:
         stop(proc)
     _journal_count_exact(db)
@@ -244,6 +261,8 @@ async def burst(args: argparse.Namespace, workdir: Path, bootstrap: str) -> None
     print(f"  flowd run --kafka -> durable transitions  : {applied / seconds:10,.0f} records/s"
           f"  ({done} in {seconds:,.0f} s)")  # fmt: skip
     print(f"  flowd peak RSS (VmHWM)                    : {peak / 1024:10,.1f} MB")
+    if writer_peak:
+        print(f"  its store writer process's peak RSS       : {writer_peak / 1024:10,.1f} MB")
     print(f"  pauses told in flowd's output             : {pauses:10,}")
 
 
