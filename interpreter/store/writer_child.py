@@ -28,13 +28,14 @@ import os
 import pickle
 import signal
 import sys
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
+from ..tuning import SERVING_THRESHOLDS
 from .base import StoreError
 from .checkpoints import Checkpointer
 from .files import check_writable
 from .groupcommit import Job, Outcome, apply_jobs
-from .sqlite import BUSY_TIMEOUT_MS, open_writer
+from .sqlite import BUSY_TIMEOUT_MS, Synchronous, open_writer
 from .writer_codec import HEADER, STOP, decode_job, frame
 
 PR_SET_PDEATHSIG = 1
@@ -177,13 +178,13 @@ def main(argv: list[str]) -> int:
     with open(os.devnull, "rb") as nothing:
         os.dup2(nothing.fileno(), 0)
     try:
-        conn, secret = open_writer(path, synchronous)  # type: ignore[arg-type]
+        conn, secret = open_writer(path, cast(Synchronous, synchronous))
     except BaseException as error:
         send(results, ("unopened", error))
         return 1
     send(results, ("ready", secret))
-    gc.freeze()
-    gc.set_threshold(100_000, 20, 20)
+    gc.freeze()  # as flowd does: its garbage is freed by reference counting
+    gc.set_threshold(*SERVING_THRESHOLDS)
     checkpoints = Checkpointer(path, busy_timeout_ms=BUSY_TIMEOUT_MS)
     checkpoints.start()
     frames = Frames(requests)

@@ -99,6 +99,7 @@ class ProcessCommitter(Committer):
         except asyncio.IncompleteReadError:
             first = ("unopened", None)
         if first[0] != "ready":
+            self._closed = True  # not lost: it never started
             await self._ended()
             error = first[1]
             if isinstance(error, BaseException):
@@ -152,6 +153,9 @@ class ProcessCommitter(Committer):
             self._kill()
             await self._ended(StoreClosedError("the store was shut down"))
             raise
+        except Exception:
+            log.exception("%s: the store writer's answers could not be read", self._path)
+            self._kill()
         await self._ended()
 
     async def _message(self) -> tuple[Any, ...]:
@@ -188,7 +192,7 @@ class ProcessCommitter(Committer):
         if error is None:
             error = StoreClosedError(
                 "the store is closed"
-                if code == 0
+                if closing and code == 0
                 else f"the store's writer process ended (exit code {code})"
             )
             if not closing:
