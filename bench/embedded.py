@@ -50,7 +50,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import aiohttp
 from flowyard.compiler.api import compile_text
@@ -58,6 +58,7 @@ from flowyard.interpreter.core import step
 from flowyard.interpreter.model import EventInput, Input, Instance
 from flowyard.interpreter.program import Program
 from flowyard.interpreter.runtime.commits import instance_row
+from flowyard.interpreter.store.sqlite import Writer
 from flowyard.interpreter.store.sqlite_schema import migrate
 from flowyard.interpreter.store.sqlite_snapshots import snapshot_text
 
@@ -434,7 +435,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--store-writer",
-        choices=["process", "thread"],
+        choices=get_args(Writer),
         default="process",
         help="flowd's --store-writer (default: flowd's own default, process)",
     )

@@ -46,7 +46,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -64,6 +64,7 @@ from embedded import (
 )
 from flowyard.interpreter.kafka.devbroker import Broker
 from flowyard.interpreter.program import Program
+from flowyard.interpreter.store import Writer
 from journal_watch import JournalWatch
 
 
@@ -439,7 +440,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--store-writer",
-        choices=["process", "thread"],
+        choices=get_args(Writer),
         default="process",
         help="flowd's --store-writer in every phase (default: flowd's own default, process)",
     )

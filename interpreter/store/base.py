@@ -377,6 +377,35 @@ class StoreStats:
     failed_transactions: int
 
 
+class WriteCounts:
+    """A store writer's counters since it started, told as `StoreStats`."""
+
+    __slots__ = ("_failed", "_largest_batch", "_operations", "_transactions")
+
+    def __init__(self) -> None:
+        self._transactions = 0
+        self._operations = 0
+        self._largest_batch = 0
+        self._failed = 0
+
+    def record(self, *, committed: bool, size: int) -> None:
+        """A transaction of `size` writes committed, or failed and was rolled back."""
+        if committed:
+            self._transactions += 1
+            self._operations += size
+            self._largest_batch = max(self._largest_batch, size)
+        else:
+            self._failed += 1
+
+    def stats(self) -> StoreStats:
+        return StoreStats(
+            transactions=self._transactions,
+            operations=self._operations,
+            largest_batch=self._largest_batch,
+            failed_transactions=self._failed,
+        )
+
+
 @immutable(kw_only=True)
 class StoreGauges:
     """How much is in the store right now, for metrics and dashboards: instance

@@ -22,7 +22,7 @@ import threading
 import time
 
 from .base import StoreError
-from .files import check_writable, leave_open
+from .files import check_writable, close_if_writable
 
 log = logging.getLogger("flowyard.store.checkpoints")
 
@@ -79,9 +79,4 @@ class Checkpointer:
                 break  # the writer finds it too, and leaves its connection open
             except sqlite3.Error as error:
                 log.warning("WAL checkpoint failed: %s", error)
-        try:
-            check_writable(self._path)
-        except StoreError:
-            leave_open(conn)  # closing would write to files that cannot be written
-            return
-        conn.close()
+        close_if_writable(conn, self._path)

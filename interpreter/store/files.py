@@ -20,6 +20,7 @@ check makes that window a single transaction wide.
 from __future__ import annotations
 
 import os
+import sqlite3
 
 from .base import StoreError
 
@@ -58,6 +59,18 @@ def left_open() -> bool:
     """Whether some connection was left open (`leave_open`): the process should
     end with `os._exit`, without finalizing objects."""
     return bool(_LEFT_OPEN)
+
+
+def close_if_writable(connection: sqlite3.Connection, path: str) -> StoreError | None:
+    """Close `connection` to the database at `path`; unless its files can no
+    longer be written: then leave it open (`leave_open`) and say why."""
+    try:
+        check_writable(path)
+    except StoreError as error:
+        leave_open(connection)
+        return error
+    connection.close()
+    return None
 
 
 def check_writable(path: str) -> None:

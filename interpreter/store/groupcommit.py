@@ -27,11 +27,12 @@ import logging
 import queue
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from .base import StoreClosedError, StoreError, StoreStats
+from .base import StoreClosedError, StoreError, StoreStats, WriteCounts
 from .files import leave_open
 
 T = TypeVar("T")
@@ -92,16 +93,13 @@ class Outcome:
     error: BaseException | None
 
 
-class Committer:
+class Committer(ABC):
     """What a store's writer does on the event loop, however it writes: the
     counters, and each batch's outcome handed to its callers' futures."""
 
     def __init__(self) -> None:
         self._closed = False
-        self._transactions = 0
-        self._operations = 0
-        self._largest_batch = 0
-        self._failed = 0
+        self._counts = WriteCounts()
         self._lost = asyncio.Event()
         self._lost_reason = ""
 
@@ -114,12 +112,13 @@ class Committer:
         queued next to it for the same `merge`; its result once committed."""
         return await self._enqueue(Job(None, merge, item))
 
+    @abstractmethod
     async def _enqueue(self, job: Job) -> Any:
-        raise NotImplementedError
+        """Hand `job` to the writer; its result once its transaction has committed."""
 
+    @abstractmethod
     async def close(self) -> None:
         """Finish every write queued, then stop writing."""
-        raise NotImplementedError
 
     async def wait_lost(self) -> str:
         """Wait until the writer stops without being closed (it failed or was
@@ -135,15 +134,10 @@ class Committer:
     @property
     def stats(self) -> StoreStats:
         """Counters since start."""
-        return StoreStats(
-            transactions=self._transactions,
-            operations=self._operations,
-            largest_batch=self._largest_batch,
-            failed_transactions=self._failed,
-        )
+        return self._counts.stats()
 
     def _resolve(self, futures: Sequence[asyncio.Future[Any]], outcome: Outcome) -> None:
-        self._record(outcome, len(futures))
+        self._counts.record(committed=outcome.committed, size=len(futures))
         if not outcome.committed:
             assert outcome.error is not None
             _fail_all(futures, outcome.error)
@@ -155,14 +149,6 @@ class Committer:
                 future.set_result(value)
             else:
                 future.set_exception(value)
-
-    def _record(self, outcome: Outcome, size: int) -> None:
-        if outcome.committed:
-            self._transactions += 1
-            self._operations += size
-            self._largest_batch = max(self._largest_batch, size)
-        else:
-            self._failed += 1
 
 
 def _fail_all(futures: Sequence[asyncio.Future[Any]], error: BaseException) -> None:
@@ -286,7 +272,7 @@ class GroupCommitter(Committer):
                 self._post(fail_closed, futures, StoreClosedError("the store was shut down"))
             elif batch:
                 try:
-                    outcome = self._checked_apply(conn, [q.job for q in batch])
+                    outcome = apply_checked(conn, [q.job for q in batch], self._before_batch)
                 except BaseException as error:
                     self._post(self._resolve, futures, Outcome([], committed=False, error=error))
                     raise
@@ -305,14 +291,6 @@ class GroupCommitter(Committer):
             log.error("the store connection is left open, not checkpointed: %s", error)
             return False
         return True
-
-    def _checked_apply(self, conn: sqlite3.Connection, jobs: list[Job]) -> Outcome:
-        if self._before_batch is not None:
-            try:
-                self._before_batch()
-            except Exception as error:
-                return Outcome(results=[], committed=False, error=error)
-        return apply_jobs(conn, jobs)
 
     def _next_batch(self) -> tuple[list[_Queued], bool]:
         """The writes queued now (waiting for one), and whether the stop mark came;
@@ -372,6 +350,19 @@ def _settle_future(future: asyncio.Future[None] | None, error: BaseException | N
 def commit_transaction(conn: sqlite3.Connection) -> None:
     """COMMIT; a module-level seam so tests can make a commit fail."""
     conn.execute("COMMIT")
+
+
+def apply_checked(
+    conn: sqlite3.Connection, jobs: list[Job], before: Callable[[], None] | None
+) -> Outcome:
+    """`apply_jobs`, unless `before` (the store's files still writable, say)
+    raises: then the batch fails with that, unwritten."""
+    if before is not None:
+        try:
+            before()
+        except Exception as error:
+            return Outcome(results=[], committed=False, error=error)
+    return apply_jobs(conn, jobs)
 
 
 def apply_jobs(conn: sqlite3.Connection, jobs: list[Job]) -> Outcome:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar, cast
 
 import asyncpg
 
-from .base import StoreClosedError, StoreError, StoreStats
+from .base import StoreClosedError, StoreError, StoreStats, WriteCounts
 
 T = TypeVar("T")
 
@@ -96,10 +96,7 @@ class PgGroupCommitter:
         self._conn: Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        self._transactions = 0
-        self._operations = 0
-        self._largest_batch = 0
-        self._failed = 0
+        self._counts = WriteCounts()
 
     async def start(self) -> None:
         """Open the writer's connection and start writing."""
@@ -130,12 +127,7 @@ class PgGroupCommitter:
     @property
     def stats(self) -> StoreStats:
         """Counters since start."""
-        return StoreStats(
-            transactions=self._transactions,
-            operations=self._operations,
-            largest_batch=self._largest_batch,
-            failed_transactions=self._failed,
-        )
+        return self._counts.stats()
 
     async def close(self) -> None:
         """Finish every queued write, then close the connection."""
@@ -205,7 +197,7 @@ class PgGroupCommitter:
             conn = await self._connection()
             results = await self._apply(conn, batch)
         except Exception as error:
-            self._failed += 1
+            self._counts.record(committed=False, size=len(batch))
             if not isinstance(error, StoreError):
                 await self._drop_if_broken()
             for queued in batch:
@@ -219,9 +211,7 @@ class PgGroupCommitter:
                         failure.__cause__ = error
                     queued.future.set_exception(failure)
             return
-        self._transactions += 1
-        self._operations += len(batch)
-        self._largest_batch = max(self._largest_batch, len(batch))
+        self._counts.record(committed=True, size=len(batch))
         for queued, (ok, value) in zip(batch, results, strict=True):
             if queued.future.done():
                 continue

@@ -28,13 +28,14 @@ import os
 import pickle
 import signal
 import sys
+from functools import partial
 from typing import Any, NoReturn, cast
 
 from ..tuning import SERVING_THRESHOLDS
 from .base import StoreError
 from .checkpoints import Checkpointer
-from .files import check_writable
-from .groupcommit import Job, Outcome, apply_jobs
+from .files import check_writable, close_if_writable
+from .groupcommit import Job, Outcome, apply_checked
 from .sqlite import BUSY_TIMEOUT_MS, Synchronous, open_writer
 from .writer_codec import HEADER, STOP, decode_job, frame
 
@@ -191,30 +192,20 @@ def main(argv: list[str]) -> int:
     while True:
         jobs, stopping = frames.next_batch(max_batch)
         if jobs:
-            outcome = _checked_apply(path, conn, jobs)
+            outcome = apply_checked(conn, jobs, partial(check_writable, path))
             send(results, outcome_message(len(jobs), outcome))
             if outcome.committed:
                 checkpoints.committed()
         if stopping:
             break
     checkpoints.stop()
-    try:
-        check_writable(path)
-    except StoreError as error:
-        # Closing would checkpoint into files that cannot be written (see `files`).
-        print(f"flowd store writer: the connection is left open: {error}", file=sys.stderr)
+    unwritable = close_if_writable(conn, path)
+    if unwritable is not None:
+        # Finalizing the connection at exit would write to its files (see `files`).
+        print(f"flowd store writer: the connection is left open: {unwritable}", file=sys.stderr)
         sys.stderr.flush()
         os._exit(0)
-    conn.close()
     return 0
-
-
-def _checked_apply(path: str, conn: Any, jobs: list[Job]) -> Outcome:
-    try:
-        check_writable(path)
-    except Exception as error:
-        return Outcome(results=[], committed=False, error=error)
-    return apply_jobs(conn, jobs)
 
 
 if __name__ == "__main__":
